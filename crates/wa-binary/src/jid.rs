@@ -1,0 +1,303 @@
+//! JIDs: the addresses of users, groups and broadcast lists, `user[.agent][:device]@server`.
+//!
+//! The node codec itself keeps JIDs as the strings the wire gives (`123@s.whatsapp.net`); this
+//! type is where their meaning lives: the user domain `s.whatsapp.net` and the name the web
+//! client used for it, `c.us`, are one [`Server::User`].
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A JID: an optional user (absent for a bare server such as `s.whatsapp.net`), an optional
+/// agent and device (user-domain JIDs only), and a server.
+///
+/// ```
+/// use wa_binary::{Jid, Server};
+///
+/// let jid: Jid = "447700900123@s.whatsapp.net".parse().unwrap();
+/// assert_eq!(jid.user(), Some("447700900123"));
+/// assert_eq!(jid.server(), &Server::User);
+/// assert_eq!(jid, "447700900123@c.us".parse().unwrap());
+/// assert_eq!(jid.to_string(), "447700900123@c.us");
+///
+/// let device: Jid = "447700900123.1:2@c.us".parse().unwrap();
+/// assert_eq!((device.agent(), device.device()), (Some(1), Some(2)));
+/// assert!("447700900123:256@c.us".parse::<Jid>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Jid {
+    user: Option<String>,
+    agent: Option<u8>,
+    device: Option<u8>,
+    server: Server,
+}
+
+/// The server part of a JID: the known domains, and any other.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Server {
+    /// Users: `s.whatsapp.net` on the wire, `c.us` in the web client.
+    User,
+    /// Groups: `g.us`.
+    Group,
+    /// Broadcast lists and status updates: `broadcast`.
+    Broadcast,
+    /// Any other server, by name (never one of the names above).
+    Other(String),
+}
+
+impl Server {
+    /// The server called `name`.
+    pub fn from_name(name: &str) -> Server {
+        match name {
+            "s.whatsapp.net" | "c.us" => Server::User,
+            "g.us" => Server::Group,
+            "broadcast" => Server::Broadcast,
+            other => Server::Other(other.to_owned()),
+        }
+    }
+
+    /// The name the web client shows (`c.us` for users).
+    pub fn name(&self) -> &str {
+        match self {
+            Server::User => "c.us",
+            Server::Group => "g.us",
+            Server::Broadcast => "broadcast",
+            Server::Other(name) => name,
+        }
+    }
+
+    /// The name the server writes on the wire (`s.whatsapp.net` for users).
+    pub fn wire_name(&self) -> &str {
+        match self {
+            Server::User => "s.whatsapp.net",
+            other => other.name(),
+        }
+    }
+}
+
+/// A string that is not a JID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JidError {
+    /// The empty string.
+    #[error("empty JID")]
+    Empty,
+    /// More than one `@`.
+    #[error("JID has more than one '@'")]
+    MultipleAt,
+    /// Nothing before the `@`.
+    #[error("JID user is empty")]
+    EmptyUser,
+    /// Nothing after the `@`.
+    #[error("JID server is empty")]
+    EmptyServer,
+    /// The agent after `.` is not a number from 0 to 255.
+    #[error("JID agent {0:?} is not a number from 0 to 255")]
+    BadAgent(String),
+    /// The device after `:` is not a number from 0 to 255.
+    #[error("JID device {0:?} is not a number from 0 to 255")]
+    BadDevice(String),
+    /// An agent or device on a JID that is not in the user domain.
+    #[error("only user JIDs have an agent or device")]
+    AgentOutsideUserDomain,
+}
+
+impl Jid {
+    /// `user@server`.
+    ///
+    /// # Errors
+    /// When `user` is empty or holds `@`.
+    pub fn new(user: &str, server: Server) -> Result<Jid, JidError> {
+        if user.is_empty() {
+            return Err(JidError::EmptyUser);
+        }
+        if user.contains('@') {
+            return Err(JidError::MultipleAt);
+        }
+        Ok(Jid { user: Some(user.to_owned()), agent: None, device: None, server })
+    }
+
+    /// A bare server, such as `s.whatsapp.net`.
+    pub fn server_only(server: Server) -> Jid {
+        Jid { user: None, agent: None, device: None, server }
+    }
+
+    /// The same user JID with an agent and device (`user.agent:device@c.us`).
+    ///
+    /// # Errors
+    /// [`JidError::AgentOutsideUserDomain`] when the JID is not a user JID.
+    pub fn with_device(self, agent: Option<u8>, device: Option<u8>) -> Result<Jid, JidError> {
+        if self.server != Server::User || self.user.is_none() {
+            return Err(JidError::AgentOutsideUserDomain);
+        }
+        Ok(Jid { agent, device, ..self })
+    }
+
+    /// The user, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// The agent, if any.
+    pub fn agent(&self) -> Option<u8> {
+        self.agent
+    }
+
+    /// The device, if any.
+    pub fn device(&self) -> Option<u8> {
+        self.device
+    }
+
+    /// The server.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// Whether this is a group (`…@g.us`).
+    pub fn is_group(&self) -> bool {
+        self.server == Server::Group
+    }
+
+    /// The JID as the server writes it (`…@s.whatsapp.net` for users).
+    pub fn to_wire_string(&self) -> String {
+        self.format(self.server.wire_name())
+    }
+
+    fn format(&self, server: &str) -> String {
+        let mut out = String::new();
+        if let Some(user) = &self.user {
+            out.push_str(user);
+            if let Some(agent) = self.agent {
+                out.push('.');
+                out.push_str(&agent.to_string());
+            }
+            if let Some(device) = self.device {
+                out.push(':');
+                out.push_str(&device.to_string());
+            }
+            out.push('@');
+        }
+        out.push_str(server);
+        out
+    }
+}
+
+impl fmt::Display for Jid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.format(self.server.name()))
+    }
+}
+
+impl FromStr for Jid {
+    type Err = JidError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(JidError::Empty);
+        }
+        let Some((user, server)) = s.split_once('@') else {
+            return Ok(Jid::server_only(Server::from_name(s)));
+        };
+        if server.contains('@') {
+            return Err(JidError::MultipleAt);
+        }
+        if user.is_empty() {
+            return Err(JidError::EmptyUser);
+        }
+        if server.is_empty() {
+            return Err(JidError::EmptyServer);
+        }
+        let server = Server::from_name(server);
+        if server != Server::User {
+            return Jid::new(user, server);
+        }
+        let (user, device) = match user.rsplit_once(':') {
+            Some((user, device)) => (user, Some(number(device).ok_or_else(|| JidError::BadDevice(device.to_owned()))?)),
+            None => (user, None),
+        };
+        let (user, agent) = match user.rsplit_once('.') {
+            Some((user, agent)) => (user, Some(number(agent).ok_or_else(|| JidError::BadAgent(agent.to_owned()))?)),
+            None => (user, None),
+        };
+        Jid::new(user, Server::User)?.with_device(agent, device)
+    }
+}
+
+impl TryFrom<&str> for Jid {
+    type Error = JidError;
+
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// A decimal number from 0 to 255, digits only.
+fn number(s: &str) -> Option<u8> {
+    if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Jid {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Jid {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_display() {
+        for (text, shown) in [
+            ("447700900123@c.us", "447700900123@c.us"),
+            ("447700900123@s.whatsapp.net", "447700900123@c.us"),
+            ("447700900123-1600000000@g.us", "447700900123-1600000000@g.us"),
+            ("status@broadcast", "status@broadcast"),
+            ("1.2.3@example.org", "1.2.3@example.org"),
+            ("123.0:0@c.us", "123.0:0@c.us"),
+            ("123:7@c.us", "123:7@c.us"),
+            ("s.whatsapp.net", "c.us"),
+            ("g.us", "g.us"),
+        ] {
+            let jid: Jid = text.parse().unwrap();
+            assert_eq!(jid.to_string(), shown);
+            assert_eq!(jid.to_string().parse::<Jid>().unwrap(), jid);
+        }
+        let jid: Jid = "447700900123@c.us".parse().unwrap();
+        assert_eq!(jid.to_wire_string(), "447700900123@s.whatsapp.net");
+        assert!("1-2@g.us".parse::<Jid>().unwrap().is_group());
+    }
+
+    #[test]
+    fn errors() {
+        for (text, err) in [
+            ("", JidError::Empty),
+            ("@c.us", JidError::EmptyUser),
+            ("123@", JidError::EmptyServer),
+            ("a@b@c", JidError::MultipleAt),
+            ("1.256@c.us", JidError::BadAgent("256".into())),
+            ("1.x@c.us", JidError::BadAgent("x".into())),
+            ("1:1000@c.us", JidError::BadDevice("1000".into())),
+            ("1:-1@c.us", JidError::BadDevice("-1".into())),
+            ("1:+1@c.us", JidError::BadDevice("+1".into())),
+            (".1@c.us", JidError::EmptyUser),
+        ] {
+            assert_eq!(text.parse::<Jid>().unwrap_err(), err, "{text}");
+        }
+        assert_eq!(
+            Jid::new("1", Server::Group).unwrap().with_device(Some(1), None).unwrap_err(),
+            JidError::AgentOutsideUserDomain
+        );
+    }
+}

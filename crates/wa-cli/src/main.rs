@@ -1,0 +1,56 @@
+//! `wa`: the command-line face of wa-rs.
+//!
+//! Exit status: 0 on success, 1 when the input or an operation failed (one line on stderr
+//! says what and where), 2 for a usage error (clap prints the help).
+
+mod frame;
+mod input;
+mod keys;
+mod media;
+mod node;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Link, chat, decode and decrypt with the legacy WhatsApp Web protocol.
+#[derive(Debug, Parser)]
+#[command(name = "wa", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode, encode and benchmark binary nodes ("binary XML").
+    #[command(subcommand)]
+    Node(node::Command),
+    /// Derive the session keys of a login.
+    #[command(subcommand)]
+    Keys(keys::Command),
+    /// Decode and encode WebSocket frames.
+    #[command(subcommand)]
+    Frame(frame::Command),
+    /// Encrypt and decrypt media files.
+    #[command(subcommand)]
+    Media(media::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Node(cmd) => node::run(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
+        Command::Frame(cmd) => frame::run(cmd),
+        Command::Media(cmd) => media::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole context chain on one line.
+            eprintln!("wa: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
