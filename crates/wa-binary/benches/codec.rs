@@ -1,1 +1,71 @@
-fn main() {}
+//! Codec throughput on the shared corpus: decode, encode (server policy) and `encoded_len`,
+//! over the whole corpus and over the attribute-heavy files alone.
+//!
+//! `cargo bench -p wa-binary` (the corpus is read from `../shared/vectors/corpus/`).
+
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use wa_binary::{Encoder, Policy};
+
+fn corpus() -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/corpus"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the shared corpus")
+        .map(|e| {
+            let path = e.expect("a corpus entry").path();
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            (name, std::fs::read(&path).expect("a corpus file"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn bench_set(c: &mut Criterion, group_name: &str, files: &[(String, Vec<u8>)]) {
+    let total: usize = files.iter().map(|(_, b)| b.len()).sum();
+    let trees: Vec<_> = files.iter().map(|(_, b)| wa_binary::decode(b).expect("corpus decodes")).collect();
+    let encoder = Encoder::new(Policy::Server);
+    let mut group = c.benchmark_group(group_name);
+    group.throughput(Throughput::Bytes(total as u64));
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            for (_, bytes) in files {
+                black_box(wa_binary::decode(black_box(bytes)).expect("decodes"));
+            }
+        })
+    });
+    let mut out = Vec::with_capacity(total);
+    group.bench_function("encode", |b| {
+        b.iter(|| {
+            for tree in &trees {
+                out.clear();
+                encoder.encode_into(black_box(tree), &mut out).expect("encodes");
+                black_box(&out);
+            }
+        })
+    });
+    group.bench_function("encoded_len", |b| {
+        b.iter(|| {
+            for tree in &trees {
+                black_box(encoder.encoded_len(black_box(tree)).expect("encodes"));
+            }
+        })
+    });
+    group.finish();
+}
+
+fn codec(c: &mut Criterion) {
+    let files = corpus();
+    bench_set(c, "corpus", &files);
+    for name in ["contacts", "chats"] {
+        let one: Vec<_> = files.iter().filter(|(n, _)| n == name).cloned().collect();
+        bench_set(c, name, &one);
+    }
+}
+
+criterion_group!(benches, codec);
+criterion_main!(benches);

@@ -10,7 +10,7 @@ use nom::bytes::complete::take;
 use nom::number::complete::{be_u8, be_u16, be_u24, be_u32};
 
 use crate::error::{DecodeError, DecodeErrorKind};
-use crate::node::{Attrs, Content, Node};
+use crate::node::{Attr, Attrs, Content, Node};
 use crate::tag;
 use crate::token::Dictionary;
 
@@ -89,19 +89,48 @@ impl<'d> Decoder<'d> {
         self.limits
     }
 
-    /// Decodes exactly one node from `input`.
+    /// Decodes exactly one node from `input`. The node borrows raw strings and bytes from
+    /// `input` and owns the rest.
     ///
     /// # Errors
     /// A [`DecodeError`] naming the offset and the problem when `input` is not exactly one valid
     /// node within the limits (trailing bytes are an error).
     pub fn decode<'a>(&self, input: &'a [u8]) -> Result<Node<'a>, DecodeError> {
+        self.run(input, Heap)
+    }
+
+    /// Decodes exactly one node from `input`, keeping everything the decoder builds (unpacked
+    /// strings, attribute and child lists) in `arena`: the node borrows from `input` and
+    /// `arena` only, and decoding makes no allocation of its own once the arena has grown to
+    /// the size of the traffic. Reset the arena between messages to reuse its memory.
+    ///
+    /// ```
+    /// let mut arena = wa_binary::Arena::new();
+    /// let decoder = wa_binary::Decoder::new();
+    /// for frame in [&[0xf8, 0x01, 0x09][..], &[0xf8, 0x02, 0x09, 0x00]] {
+    ///     let node = decoder.decode_in(frame, &arena)?;
+    ///     assert_eq!(node.tag(), "action");
+    ///     drop(node);
+    ///     arena.reset();
+    /// }
+    /// # Ok::<(), wa_binary::DecodeError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// See [`Decoder::decode`].
+    pub fn decode_in<'a>(&self, input: &'a [u8], arena: &'a Arena) -> Result<Node<'a>, DecodeError> {
+        self.run(input, InArena(&arena.bump))
+    }
+
+    fn run<'a, S: Store<'a>>(&self, input: &'a [u8], store: S) -> Result<Node<'a>, DecodeError> {
         if input.len() > self.limits.max_input {
             return Err(DecodeError::new(
                 0,
                 DecodeErrorKind::InputTooLarge { len: input.len(), limit: self.limits.max_input },
             ));
         }
-        let reader = Reader { dict: self.dict, limits: self.limits, max_depth: self.max_depth() };
+        let mut reader =
+            Reader { dict: self.dict, limits: self.limits, max_depth: self.max_depth(), store };
         let offset_of = |rest: usize| input.len().saturating_sub(rest);
         match reader.node(input) {
             Ok(([], node)) => Ok(node),
@@ -120,6 +149,35 @@ impl<'d> Decoder<'d> {
 
     fn max_depth(&self) -> usize {
         self.limits.max_depth.min(HARD_MAX_DEPTH)
+    }
+}
+
+/// Memory that [`Decoder::decode_in`] builds nodes in, reusable after [`Arena::reset`].
+///
+/// An arena trades the allocation of every unpacked string and every attribute and child
+/// list for bump allocation in a few large chunks, which matters for frames with thousands of
+/// nodes (contact and chat lists). It grows with what is decoded into it and shrinks only when
+/// dropped.
+#[derive(Debug, Default)]
+pub struct Arena {
+    bump: bumpalo::Bump,
+}
+
+impl Arena {
+    /// An empty arena.
+    pub fn new() -> Self {
+        Arena::default()
+    }
+
+    /// Frees everything decoded into the arena (the borrow checker makes sure no node from it
+    /// is still alive), keeping its largest chunk for reuse.
+    pub fn reset(&mut self) {
+        self.bump.reset();
+    }
+
+    /// The bytes the arena has taken from the system allocator.
+    pub fn allocated_bytes(&self) -> usize {
+        self.bump.allocated_bytes()
     }
 }
 
@@ -181,11 +239,134 @@ fn bytes<'a>(input: &'a [u8], len: usize, what: &'static str) -> PResult<'a, &'a
     expect(what, take(len)(input))
 }
 
+/// Where the decoder keeps what it builds: on the heap, owned by the nodes, or in an arena. The
+/// store hands out the buffers themselves, so lists and strings are built in place, never
+/// copied.
+trait Store<'a> {
+    /// A growable list (attributes, children).
+    type List<T: 'a>: ListBuf<T>;
+    /// A growable string (unpacked digits, JIDs).
+    type Text: TextBuf;
+
+    fn list<T: 'a>(&self, capacity: usize) -> Self::List<T>;
+    fn finish_list<T: Clone + 'a>(list: Self::List<T>) -> Cow<'a, [T]>;
+    fn text(&self, capacity: usize) -> Self::Text;
+    fn finish_text(text: Self::Text) -> Cow<'a, str>;
+}
+
+/// The two operations the decoder needs of a list.
+trait ListBuf<T> {
+    fn push(&mut self, item: T);
+}
+
+/// The operations the decoder needs of a string.
+trait TextBuf {
+    fn push(&mut self, c: char);
+    fn push_str(&mut self, s: &str);
+    fn pop(&mut self);
+}
+
+impl<T> ListBuf<T> for Vec<T> {
+    #[inline]
+    fn push(&mut self, item: T) {
+        Vec::push(self, item);
+    }
+}
+
+impl<T> ListBuf<T> for bumpalo::collections::Vec<'_, T> {
+    #[inline]
+    fn push(&mut self, item: T) {
+        bumpalo::collections::Vec::push(self, item);
+    }
+}
+
+impl TextBuf for String {
+    #[inline]
+    fn push(&mut self, c: char) {
+        String::push(self, c);
+    }
+
+    #[inline]
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+
+    #[inline]
+    fn pop(&mut self) {
+        String::pop(self);
+    }
+}
+
+impl TextBuf for bumpalo::collections::String<'_> {
+    #[inline]
+    fn push(&mut self, c: char) {
+        bumpalo::collections::String::push(self, c);
+    }
+
+    #[inline]
+    fn push_str(&mut self, s: &str) {
+        bumpalo::collections::String::push_str(self, s);
+    }
+
+    #[inline]
+    fn pop(&mut self) {
+        bumpalo::collections::String::pop(self);
+    }
+}
+
+/// Everything owned by the nodes.
+struct Heap;
+
+impl<'a> Store<'a> for Heap {
+    type List<T: 'a> = Vec<T>;
+    type Text = String;
+
+    fn list<T: 'a>(&self, capacity: usize) -> Vec<T> {
+        Vec::with_capacity(capacity)
+    }
+
+    fn finish_list<T: Clone + 'a>(list: Vec<T>) -> Cow<'a, [T]> {
+        Cow::Owned(list)
+    }
+
+    fn text(&self, capacity: usize) -> String {
+        String::with_capacity(capacity)
+    }
+
+    fn finish_text(text: String) -> Cow<'a, str> {
+        Cow::Owned(text)
+    }
+}
+
+/// Everything in an arena, borrowed by the nodes.
+struct InArena<'a>(&'a bumpalo::Bump);
+
+impl<'a> Store<'a> for InArena<'a> {
+    type List<T: 'a> = bumpalo::collections::Vec<'a, T>;
+    type Text = bumpalo::collections::String<'a>;
+
+    fn list<T: 'a>(&self, capacity: usize) -> Self::List<T> {
+        bumpalo::collections::Vec::with_capacity_in(capacity, self.0)
+    }
+
+    fn finish_list<T: Clone + 'a>(list: Self::List<T>) -> Cow<'a, [T]> {
+        Cow::Borrowed(list.into_bump_slice())
+    }
+
+    fn text(&self, capacity: usize) -> Self::Text {
+        bumpalo::collections::String::with_capacity_in(capacity, self.0)
+    }
+
+    fn finish_text(text: Self::Text) -> Cow<'a, str> {
+        Cow::Borrowed(text.into_bump_str())
+    }
+}
+
 /// A node whose child list is being read.
-struct OpenList<'a> {
+struct OpenList<'a, S: Store<'a>> {
     tag: Cow<'a, str>,
-    attrs: Attrs<'a>,
-    children: Vec<Node<'a>>,
+    attrs: Cow<'a, [Attr<'a>]>,
+    children: S::List<Node<'a>>,
     /// Children still to read; always at least 1 while the list is open.
     remaining: usize,
 }
@@ -198,17 +379,18 @@ enum ContentHead<'a> {
     List(usize),
 }
 
-struct Reader<'d> {
+struct Reader<'d, S> {
     dict: &'d Dictionary,
     limits: Limits,
     max_depth: usize,
+    store: S,
 }
 
-impl Reader<'_> {
+impl<'a, S: Store<'a>> Reader<'_, S> {
     /// One node and its whole subtree. The walk is iterative, with the open lists on a heap
     /// stack, so no depth limit can overflow the thread's stack.
-    fn node<'a>(&self, mut input: &'a [u8]) -> PResult<'a, Node<'a>> {
-        let mut open: Vec<OpenList<'a>> = Vec::new();
+    fn node(&mut self, mut input: &'a [u8]) -> PResult<'a, Node<'a>> {
+        let mut open: Vec<OpenList<'a, S>> = Vec::new();
         loop {
             let depth = open.len() + 1;
             if depth > self.max_depth {
@@ -220,18 +402,19 @@ impl Reader<'_> {
                 let (rest, content) = self.content(input, depth)?;
                 input = rest;
                 match content {
-                    ContentHead::Done(content) => Node::from_parts(tag, attrs, content),
+                    ContentHead::Done(content) => {
+                        Node::from_parts(tag, Attrs::from_cow(attrs), content)
+                    }
                     ContentHead::List(count) => {
-                        let capacity = count
-                            .min(input.len() / MIN_NODE_LEN)
-                            .min(MAX_PREALLOCATED_CHILDREN);
-                        let children = Vec::with_capacity(capacity);
+                        let capacity =
+                            count.min(input.len() / MIN_NODE_LEN).min(MAX_PREALLOCATED_CHILDREN);
+                        let children = self.store.list(capacity);
                         open.push(OpenList { tag, attrs, children, remaining: count });
                         continue;
                     }
                 }
             } else {
-                Node::from_parts(tag, attrs, Content::None)
+                Node::from_parts(tag, Attrs::from_cow(attrs), Content::None)
             };
             // Hand the finished node to its parent, closing every list it completes.
             loop {
@@ -242,18 +425,19 @@ impl Reader<'_> {
                     break;
                 }
                 let Some(done) = open.pop() else { return Ok((input, Node::new("unreachable"))) };
-                node = Node::from_parts(done.tag, done.attrs, Content::Children(done.children));
+                let children = Content::Children(S::finish_list(done.children));
+                node = Node::from_parts(done.tag, Attrs::from_cow(done.attrs), children);
             }
         }
     }
 
     /// A node's list size, tag and attributes; `true` when content follows.
     #[allow(clippy::type_complexity)]
-    fn header<'a>(
-        &self,
+    fn header(
+        &mut self,
         input: &'a [u8],
         depth: usize,
-    ) -> PResult<'a, (Cow<'a, str>, Attrs<'a>, bool)> {
+    ) -> PResult<'a, (Cow<'a, str>, Cow<'a, [Attr<'a>]>, bool)> {
         let start = input;
         let (input, list_tag) = byte(input, "list tag")?;
         let (input, size) = match list_tag {
@@ -272,8 +456,11 @@ impl Reader<'_> {
             _ => return fail(tag_at, DecodeErrorKind::MissingTag),
         };
         let attr_count = (size - 1) / 2;
+        if attr_count == 0 {
+            return Ok((input, (tag, Cow::Borrowed(&[]), size % 2 == 0)));
+        }
         // Every attribute takes at least two bytes: don't reserve for more than can follow.
-        let mut attrs = Attrs::with_capacity(attr_count.min(input.len() / 2));
+        let mut attrs = self.store.list(attr_count.min(input.len() / 2));
         for _ in 0..attr_count {
             let key_at = input;
             let (rest, key) = self.string(input, "attribute key", depth)?;
@@ -283,22 +470,24 @@ impl Reader<'_> {
             let Some(value) = value else {
                 return fail(value_at, DecodeErrorKind::MissingAttrValue);
             };
-            attrs.push(key, value);
+            attrs.push((key, value));
             input = rest;
         }
-        Ok((input, (tag, attrs, size % 2 == 0)))
+        Ok((input, (tag, S::finish_list(attrs), size % 2 == 0)))
     }
 
     /// A node's content: finished, or the length of a child list still to read.
-    fn content<'a>(&self, input: &'a [u8], depth: usize) -> PResult<'a, ContentHead<'a>> {
+    fn content(&mut self, input: &'a [u8], depth: usize) -> PResult<'a, ContentHead<'a>> {
         let start = input;
         let (input, content_tag) = byte(input, "content")?;
         let (input, count) = match content_tag {
-            tag::LIST_EMPTY => return Ok((input, ContentHead::Done(Content::Children(Vec::new())))),
+            tag::LIST_EMPTY => {
+                return Ok((input, ContentHead::Done(Content::Children(Cow::Borrowed(&[])))));
+            }
             tag::LIST_8 => byte(input, "list size").map(|(i, n)| (i, usize::from(n)))?,
             tag::LIST_16 => expect("list size", be_u16(input)).map(|(i, n)| (i, usize::from(n)))?,
             tag::BINARY_8 | tag::BINARY_20 | tag::BINARY_32 => {
-                let (input, raw) = self.binary(input, content_tag)?;
+                let (input, raw) = binary(input, content_tag)?;
                 return Ok((input, ContentHead::Done(Content::Bytes(Cow::Borrowed(raw)))));
             }
             _ => {
@@ -315,31 +504,34 @@ impl Reader<'_> {
             );
         }
         if count == 0 {
-            return Ok((input, ContentHead::Done(Content::Children(Vec::new()))));
+            return Ok((input, ContentHead::Done(Content::Children(Cow::Borrowed(&[])))));
         }
         Ok((input, ContentHead::List(count)))
     }
 
-    /// The bytes of a `BINARY_8/20/32` whose tag byte has been read.
-    fn binary<'a>(&self, input: &'a [u8], binary_tag: u8) -> PResult<'a, &'a [u8]> {
-        let (input, len) = match binary_tag {
-            tag::BINARY_8 => byte(input, "binary length").map(|(i, n)| (i, usize::from(n)))?,
-            tag::BINARY_20 => {
-                let (i, n) = expect("binary length", be_u24(input))?;
-                (i, (n & 0x0F_FFFF) as usize)
-            }
-            _ => {
-                let (i, n) = expect("binary length", be_u32(input))?;
-                (i, usize::try_from(n).unwrap_or(usize::MAX))
-            }
-        };
-        bytes(input, len, "binary bytes")
+    /// A string; `None` when the wire says "absent" (`LIST_EMPTY`).
+    #[inline(always)]
+    fn string(
+        &mut self,
+        input: &'a [u8],
+        what: &'static str,
+        depth: usize,
+    ) -> PResult<'a, Option<Cow<'a, str>>> {
+        // Tokens are most strings (tags, keys, many values): the fast path.
+        if let Some((&t, rest)) = input.split_first()
+            && let Some(token) = self.dict.single(t)
+            && (3..=235).contains(&t)
+        {
+            return Ok((rest, Some(Cow::Borrowed(token))));
+        }
+        self.string_slow(input, what, depth)
     }
 
-    /// A string; `None` when the wire says "absent" (`LIST_EMPTY`). A JID inside a JID counts
-    /// one level of `depth`, so a chain of `JID_PAIR`s cannot exhaust the stack.
-    fn string<'a>(
-        &self,
+    /// Every string that is not a single-byte token. A JID inside a JID counts one level of
+    /// `depth`, so a chain of `JID_PAIR`s cannot exhaust the stack.
+    #[inline(never)]
+    fn string_slow(
+        &mut self,
         input: &'a [u8],
         what: &'static str,
         depth: usize,
@@ -362,7 +554,7 @@ impl Reader<'_> {
                 }
             }
             tag::BINARY_8 | tag::BINARY_20 | tag::BINARY_32 => {
-                let (rest, raw) = self.binary(input, t)?;
+                let (rest, raw) = binary(input, t)?;
                 match std::str::from_utf8(raw) {
                     Ok(s) => Ok((rest, Some(Cow::Borrowed(s)))),
                     Err(e) => {
@@ -377,37 +569,58 @@ impl Reader<'_> {
             tag::JID_PAIR => self.jid_pair(input, depth + 1),
             tag::JID_AD => self.jid_ad(input, depth + 1),
             tag::NIBBLE_8 | tag::HEX_8 => {
-                let (input, s) = packed(input, t)?;
-                Ok((input, Some(Cow::Owned(s))))
+                let mut text = self.store.text(2 * usize::from(input.first().map_or(0, |n| n & 0x7F)));
+                let (rest, ()) = unpack(input, t, &mut text)?;
+                Ok((rest, Some(S::finish_text(text))))
             }
             _ => fail(start, DecodeErrorKind::InvalidStringTag(t)),
         }
     }
 
-    /// `JID_PAIR`: user (absent → the server alone) then server.
-    fn jid_pair<'a>(&self, input: &'a [u8], depth: usize) -> PResult<'a, Option<Cow<'a, str>>> {
-        let (input, user) = self.string(input, "JID user", depth)?;
-        let server_at = input;
-        let (input, server) = self.string(input, "JID server", depth)?;
-        let Some(server) = server else {
-            return fail(server_at, DecodeErrorKind::MissingJidServer);
+    /// `JID_PAIR`: user (absent → the server alone) then server, joined as `user@server`. A
+    /// packed user, the common case, is unpacked straight into the JID's text.
+    fn jid_pair(&mut self, input: &'a [u8], depth: usize) -> PResult<'a, Option<Cow<'a, str>>> {
+        let (input, user) = match input.split_first() {
+            Some((&t @ (tag::NIBBLE_8 | tag::HEX_8), rest)) => {
+                // Room for the digits and the longest usual server, `@s.whatsapp.net`.
+                let digits = 2 * usize::from(rest.first().map_or(0, |n| n & 0x7F));
+                let mut jid = self.store.text(digits + 15);
+                let (rest, ()) = unpack(rest, t, &mut jid)?;
+                (rest, Some(JidUser::Text(jid)))
+            }
+            _ => match self.string(input, "JID user", depth)? {
+                (rest, Some(user)) => (rest, Some(JidUser::Str(user))),
+                (rest, None) => (rest, None),
+            },
         };
-        let Some(user) = user else { return Ok((input, Some(server))) };
-        let mut jid = String::with_capacity(user.len() + 1 + server.len());
-        jid.push_str(&user);
+        let server_at = input;
+        let (input, server) = match self.string(input, "JID server", depth)? {
+            (rest, Some(server)) => (rest, server),
+            (_, None) => return fail(server_at, DecodeErrorKind::MissingJidServer),
+        };
+        let mut jid = match user {
+            None => return Ok((input, Some(server))),
+            Some(JidUser::Text(jid)) => jid,
+            Some(JidUser::Str(user)) => {
+                let mut jid = self.store.text(user.len() + 1 + server.len());
+                jid.push_str(&user);
+                jid
+            }
+        };
         jid.push('@');
         jid.push_str(&server);
-        Ok((input, Some(Cow::Owned(jid))))
+        Ok((input, Some(S::finish_text(jid))))
     }
 
     /// `JID_AD`: agent, device, user → `user[.agent][:device]@c.us`.
-    fn jid_ad<'a>(&self, input: &'a [u8], depth: usize) -> PResult<'a, Option<Cow<'a, str>>> {
+    fn jid_ad(&mut self, input: &'a [u8], depth: usize) -> PResult<'a, Option<Cow<'a, str>>> {
         let (input, agent) = byte(input, "JID agent")?;
         let (input, device) = byte(input, "JID device")?;
         let user_at = input;
         let (input, user) = self.string(input, "JID user", depth)?;
         let Some(user) = user else { return fail(user_at, DecodeErrorKind::Truncated("JID user")) };
-        let mut jid = user.into_owned();
+        let mut jid = self.store.text(user.len() + 13);
+        jid.push_str(&user);
         if agent != 0 {
             jid.push('.');
             jid.push_str(&agent.to_string());
@@ -417,34 +630,76 @@ impl Reader<'_> {
             jid.push_str(&device.to_string());
         }
         jid.push_str("@c.us");
-        Ok((input, Some(Cow::Owned(jid))))
+        Ok((input, Some(S::finish_text(jid))))
     }
 }
 
-/// `NIBBLE_8` digits: 0-9, `-`, `.`, three invalid values, then `\0`.
-const NIBBLE_CHARS: [u8; 16] = *b"0123456789-.\xff\xff\xff\0";
-/// `HEX_8` digits, uppercase.
-const HEX_CHARS: [u8; 16] = *b"0123456789ABCDEF";
+/// The user part of a JID being read.
+enum JidUser<'a, T> {
+    /// Unpacked digits, in the buffer that becomes the JID.
+    Text(T),
+    /// Any other string.
+    Str(Cow<'a, str>),
+}
 
-/// A packed string whose tag byte has been read: a start byte (`odd` flag and byte count), then
-/// two characters a byte, high nibble first.
-fn packed(input: &[u8], packed_tag: u8) -> PResult<'_, String> {
+/// The bytes of a `BINARY_8/20/32` whose tag byte has been read.
+fn binary(input: &[u8], binary_tag: u8) -> PResult<'_, &[u8]> {
+    let (input, len) = match binary_tag {
+        tag::BINARY_8 => byte(input, "binary length").map(|(i, n)| (i, usize::from(n)))?,
+        tag::BINARY_20 => {
+            let (i, n) = expect("binary length", be_u24(input))?;
+            (i, (n & 0x0F_FFFF) as usize)
+        }
+        _ => {
+            let (i, n) = expect("binary length", be_u32(input))?;
+            (i, usize::try_from(n).unwrap_or(usize::MAX))
+        }
+    };
+    bytes(input, len, "binary bytes")
+}
+
+/// Marks a byte with a nibble that stands for no character (both halves `0xFF`).
+const BAD: [u8; 2] = [0xFF, 0xFF];
+
+/// The two characters of every packed byte, high nibble first, or [`BAD`].
+#[allow(clippy::indexing_slicing, reason = "const evaluation: a bad index fails the build")]
+const fn pairs(chars: &[u8; 16]) -> [[u8; 2]; 256] {
+    let mut table = [BAD; 256];
+    let mut b = 0;
+    while b < 256 {
+        let (hi, lo) = (chars[b >> 4], chars[b & 0x0F]);
+        if hi != 0xFF && lo != 0xFF {
+            table[b] = [hi, lo];
+        }
+        b += 1;
+    }
+    table
+}
+
+/// `NIBBLE_8` digits: 0-9, `-`, `.`, three invalid values (12, 13, 14), then `\0`.
+static NIBBLE_PAIRS: [[u8; 2]; 256] = pairs(b"0123456789-.\xff\xff\xff\0");
+/// `HEX_8` digits, uppercase.
+static HEX_PAIRS: [[u8; 2]; 256] = pairs(b"0123456789ABCDEF");
+
+/// Appends a packed string whose tag byte has been read to `out`: a start byte (`odd` flag and
+/// byte count), then two characters a byte, high nibble first; the `odd` flag drops the last.
+fn unpack<'a>(input: &'a [u8], packed_tag: u8, out: &mut impl TextBuf) -> PResult<'a, ()> {
     let (input, start) = byte(input, "packed string length")?;
     let at = input;
     let (input, raw) = bytes(input, usize::from(start & 0x7F), "packed string bytes")?;
-    let table = if packed_tag == tag::NIBBLE_8 { &NIBBLE_CHARS } else { &HEX_CHARS };
-    let mut out = String::with_capacity(raw.len() * 2);
+    let table = if packed_tag == tag::NIBBLE_8 { &NIBBLE_PAIRS } else { &HEX_PAIRS };
     for (i, &b) in raw.iter().enumerate() {
-        for nibble in [b >> 4, b & 0x0F] {
-            let c = table.get(usize::from(nibble)).copied().unwrap_or(0xff);
-            if c == 0xff {
-                return fail_at(at.len() - i, DecodeErrorKind::InvalidNibble(nibble));
-            }
-            out.push(char::from(c));
+        let [hi, lo] = table.get(usize::from(b)).copied().unwrap_or(BAD);
+        if hi == 0xFF {
+            let nibble = if (12..=14).contains(&(b >> 4)) { b >> 4 } else { b & 0x0F };
+            return fail_at(at.len() - i, DecodeErrorKind::InvalidNibble(nibble));
         }
+        // Every character in the tables is ASCII; the mask lets the compiler see it.
+        out.push(char::from(hi & 0x7F));
+        out.push(char::from(lo & 0x7F));
     }
-    if start & 0x80 != 0 {
+    if start & 0x80 != 0 && !raw.is_empty() {
         out.pop();
     }
-    Ok((input, out))
+    Ok((input, ()))
 }

@@ -124,7 +124,7 @@ impl<'d> Encoder<'d> {
             Content::None => {}
             Content::Children(children) => {
                 list_start(children.len(), out)?;
-                for child in children {
+                for child in children.iter() {
                     self.node(child, out, depth + 1)?;
                 }
             }
@@ -134,11 +134,24 @@ impl<'d> Encoder<'d> {
         Ok(())
     }
 
-    /// A string, as the policy writes it; `in_content` marks content position.
+    /// A string, as the policy writes it; `in_content` marks content position. Tokens, most
+    /// of the strings in real traffic, take the inlined fast path.
+    #[inline]
     fn string<S: Sink>(&self, s: &str, in_content: bool, out: &mut S) -> Result<(), EncodeError> {
+        if let Some(token) = self.dict.lookup(s) {
+            write_token(token, out);
+            return Ok(());
+        }
+        self.non_token(s, in_content, out)
+    }
+
+    /// A string that is not a token: packed, a JID, or raw.
+    #[inline(never)]
+    fn non_token<S: Sink>(&self, s: &str, in_content: bool, out: &mut S) -> Result<(), EncodeError> {
         // A chain `a@b@c` is written as nested JID_PAIRs, one link per turn of this loop.
         let mut s = s;
         let mut in_content = in_content;
+        let mut first = true;
         loop {
             if self.policy == Policy::Client
                 && !in_content
@@ -148,49 +161,45 @@ impl<'d> Encoder<'d> {
                 write_token(token, out);
                 return Ok(());
             }
-            if let Some(token) = self.dict.lookup(s) {
+            if !first && let Some(token) = self.dict.lookup(s) {
                 write_token(token, out);
                 return Ok(());
             }
-            match self.jid_split(s) {
-                Some((user, server)) => {
-                    out.byte(tag::JID_PAIR);
-                    self.jid_user(user, out)?;
-                    s = server;
-                    in_content = false;
+            first = false;
+            // One pass finds the first `@` and which packed forms the bytes before it fit.
+            let Scan { class, at } = Scan::new(s.as_bytes());
+            let split = at.filter(|&at| at >= 1).and_then(|at| Some((s.get(..at)?, s.get(at + 1..)?)));
+            let (user, server) = match (self.policy, split) {
+                (Policy::Server, None) if at.is_none() => {
+                    if !pack(s.as_bytes(), class, self.hex_pad(), out) {
+                        binary(s.as_bytes(), out)?;
+                    }
+                    return Ok(());
                 }
-                None => {
-                    if self.policy == Policy::Server
-                        && let Some(packed) = Packed::new(s.as_bytes(), self.hex_pad())
-                    {
-                        packed.write(out);
+                (Policy::Client, Some(split)) => split,
+                // The server writes `user@server` as a JID only when `server` is a token.
+                (Policy::Server, Some((user, server))) => match self.dict.lookup(server) {
+                    Some(token) => {
+                        self.jid_user(user, class, out)?;
+                        write_token(token, out);
                         return Ok(());
                     }
-                    return binary(s.as_bytes(), out);
-                }
-            }
+                    None => return binary(s.as_bytes(), out),
+                },
+                _ => return binary(s.as_bytes(), out),
+            };
+            self.jid_user(user, class, out)?;
+            s = server;
+            in_content = false;
         }
     }
 
-    /// Where the policy splits a string into `JID_PAIR` user and server.
-    fn jid_split<'s>(&self, s: &'s str) -> Option<(&'s str, &'s str)> {
-        let at = s.find('@').filter(|&at| at >= 1)?;
-        let (user, server) = (s.get(..at)?, s.get(at + 1..)?);
-        match self.policy {
-            Policy::Client => Some((user, server)),
-            Policy::Server => self.dict.lookup(server).map(|_| (user, server)),
-        }
-    }
-
-    /// A JID user: packed when it can be, else a string by the same rules (never a JID: the
-    /// user ends before the first `@`).
-    fn jid_user<S: Sink>(&self, user: &str, out: &mut S) -> Result<(), EncodeError> {
-        if user.is_empty() {
-            out.byte(tag::LIST_EMPTY);
-            return Ok(());
-        }
-        if let Some(packed) = Packed::new(user.as_bytes(), self.hex_pad()) {
-            packed.write(out);
+    /// `JID_PAIR` and its user, whose bytes fit `class`: packed when it can be, else a string by
+    /// the same rules (never a JID: the user ends before the first `@`, and is never empty).
+    #[inline]
+    fn jid_user<S: Sink>(&self, user: &str, class: u8, out: &mut S) -> Result<(), EncodeError> {
+        out.byte(tag::JID_PAIR);
+        if pack(user.as_bytes(), class, self.hex_pad(), out) {
             return Ok(());
         }
         self.string(user, false, out)
@@ -267,7 +276,10 @@ impl Sink for CountSink {
 fn list_start<S: Sink>(size: usize, out: &mut S) -> Result<(), EncodeError> {
     match size {
         0 => out.byte(tag::LIST_EMPTY),
-        1..=255 => out.slice(&[tag::LIST_8, size as u8]),
+        1..=255 => {
+            out.byte(tag::LIST_8);
+            out.byte(size as u8);
+        }
         256..=65535 => {
             let [hi, lo] = (size as u16).to_be_bytes();
             out.slice(&[tag::LIST_16, hi, lo]);
@@ -288,7 +300,8 @@ fn write_token<S: Sink>(token: Token, out: &mut S) {
 fn binary<S: Sink>(bytes: &[u8], out: &mut S) -> Result<(), EncodeError> {
     let len = bytes.len();
     if len < 1 << 8 {
-        out.slice(&[tag::BINARY_8, len as u8]);
+        out.byte(tag::BINARY_8);
+        out.byte(len as u8);
     } else if len < 1 << 20 {
         let [_, a, b, c] = (len as u32).to_be_bytes();
         out.slice(&[tag::BINARY_20, a, b, c]);
@@ -304,92 +317,116 @@ fn binary<S: Sink>(bytes: &[u8], out: &mut S) -> Result<(), EncodeError> {
 /// The most characters a packed string holds (127 bytes, two a byte).
 const MAX_PACKED: usize = 254;
 
-/// Not a packable character.
-const NO: u8 = 0xFF;
+/// Character classes: which packed forms can hold a byte, and the JID separator.
+const NIBBLE_OK: u8 = 1;
+const HEX_OK: u8 = 2;
+const AT: u8 = 4;
 
 #[allow(clippy::indexing_slicing, reason = "const evaluation: a bad index fails the build")]
-const fn nibble_values() -> [u8; 256] {
-    let mut table = [NO; 256];
-    let mut c = 0;
-    while c < 10 {
-        table[b'0' as usize + c] = c as u8;
+const fn classes() -> [u8; 256] {
+    let mut table = [0; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        table[c as usize] = NIBBLE_OK | HEX_OK;
         c += 1;
+    }
+    table[b'-' as usize] = NIBBLE_OK;
+    table[b'.' as usize] = NIBBLE_OK;
+    let mut c = b'A';
+    while c <= b'F' {
+        table[c as usize] = HEX_OK;
+        c += 1;
+    }
+    table[b'@' as usize] = AT;
+    table
+}
+
+/// The class bits of every byte value.
+static CLASSES: [u8; 256] = classes();
+
+/// What one pass over a string finds: the packed forms its bytes up to the first `@` fit, and
+/// where that `@` is.
+struct Scan {
+    class: u8,
+    at: Option<usize>,
+}
+
+impl Scan {
+    #[inline]
+    fn new(s: &[u8]) -> Scan {
+        let mut class = NIBBLE_OK | HEX_OK;
+        for (i, &b) in s.iter().enumerate() {
+            let c = class_of(b);
+            if c & AT != 0 {
+                return Scan { class, at: Some(i) };
+            }
+            class &= c;
+        }
+        Scan { class, at: None }
+    }
+}
+
+/// Writes `s`, whose bytes all fit `class`, packed — as `NIBBLE_8` when it can, else as `HEX_8`
+/// with an odd tail padded by `hex_pad` — and returns `true`; returns `false`, having written
+/// nothing, when `s` is empty, longer than 254 characters or fits neither form.
+///
+/// The whole string is classified before anything is written, and the packed bytes are built
+/// in a scratch buffer and committed in one piece, so a string that cannot be packed never
+/// leaves part of a packed string behind.
+#[inline]
+fn pack<S: Sink>(s: &[u8], class: u8, hex_pad: u8, out: &mut S) -> bool {
+    if s.is_empty() || s.len() > MAX_PACKED {
+        return false;
+    }
+    let (packed_tag, pad) = if class & NIBBLE_OK != 0 {
+        (tag::NIBBLE_8, 0x0F)
+    } else if class & HEX_OK != 0 {
+        (tag::HEX_8, hex_pad)
+    } else {
+        return false;
+    };
+    let len = s.len().div_ceil(2);
+    let mut scratch = [0u8; 2 + MAX_PACKED / 2];
+    let odd = (s.len() % 2) as u8;
+    let (header, body) = scratch.split_at_mut(2);
+    header.copy_from_slice(&[packed_tag, odd << 7 | len as u8]);
+    let mut pairs = s.chunks_exact(2);
+    for (slot, pair) in body.iter_mut().zip(&mut pairs) {
+        if let [hi, lo] = *pair {
+            *slot = nibble(hi) << 4 | nibble(lo);
+        }
+    }
+    if let ([last], Some(slot)) = (pairs.remainder(), body.get_mut(s.len() / 2)) {
+        *slot = nibble(*last) << 4 | pad;
+    }
+    out.slice(scratch.get(..2 + len).unwrap_or_default());
+    true
+}
+
+#[inline]
+fn class_of(b: u8) -> u8 {
+    CLASSES.get(usize::from(b)).copied().unwrap_or(0)
+}
+
+/// The packed value of a character already classified as packable: `0-9` → 0..=9, `-` → 10,
+/// `.` → 11, `A-F` → 10..=15.
+#[inline]
+fn nibble(c: u8) -> u8 {
+    NIBBLES.get(usize::from(c)).copied().unwrap_or(0)
+}
+
+#[allow(clippy::indexing_slicing, reason = "const evaluation: a bad index fails the build")]
+const fn nibbles() -> [u8; 256] {
+    let mut table = [0; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789ABCDEF"[i] as usize] = i as u8;
+        i += 1;
     }
     table[b'-' as usize] = 10;
     table[b'.' as usize] = 11;
     table
 }
 
-#[allow(clippy::indexing_slicing, reason = "const evaluation: a bad index fails the build")]
-const fn hex_values() -> [u8; 256] {
-    let mut table = [NO; 256];
-    let mut c = 0;
-    while c < 16 {
-        let ch = if c < 10 { b'0' + c as u8 } else { b'A' + (c as u8 - 10) };
-        table[ch as usize] = c as u8;
-        c += 1;
-    }
-    table
-}
-
-/// `NIBBLE_8` value of each byte, or [`NO`].
-static NIBBLE_VALUES: [u8; 256] = nibble_values();
-/// `HEX_8` value of each byte, or [`NO`].
-static HEX_VALUES: [u8; 256] = hex_values();
-
-/// The packed value of `b` in `table`, or [`NO`].
-#[inline]
-fn value(table: &[u8; 256], b: u8) -> u8 {
-    table.get(usize::from(b)).copied().unwrap_or(NO)
-}
-
-/// A packed string built in scratch space, ready to commit.
-struct Packed {
-    tag: u8,
-    start: u8,
-    len: usize,
-    scratch: [u8; MAX_PACKED / 2],
-}
-
-impl Packed {
-    /// Packs `s` as `NIBBLE_8`, else as `HEX_8` (odd tail padded with `hex_pad`), else `None`.
-    #[inline]
-    fn new(s: &[u8], hex_pad: u8) -> Option<Packed> {
-        if s.is_empty() || s.len() > MAX_PACKED {
-            return None;
-        }
-        Packed::pack(s, tag::NIBBLE_8, &NIBBLE_VALUES, 0x0F)
-            .or_else(|| Packed::pack(s, tag::HEX_8, &HEX_VALUES, hex_pad))
-    }
-
-    #[inline]
-    fn pack(s: &[u8], packed_tag: u8, values: &[u8; 256], pad: u8) -> Option<Packed> {
-        let mut packed =
-            Packed { tag: packed_tag, start: 0, len: s.len().div_ceil(2), scratch: [0; MAX_PACKED / 2] };
-        let mut pairs = s.chunks_exact(2);
-        for (slot, pair) in packed.scratch.iter_mut().zip(&mut pairs) {
-            let (hi, lo) = match *pair {
-                [a, b] => (value(values, a), value(values, b)),
-                _ => (NO, NO),
-            };
-            if hi == NO || lo == NO {
-                return None;
-            }
-            *slot = hi << 4 | lo;
-        }
-        if let [last] = *pairs.remainder() {
-            let hi = value(values, last);
-            if hi == NO {
-                return None;
-            }
-            *packed.scratch.get_mut(s.len() / 2)? = hi << 4 | pad;
-        }
-        packed.start = ((s.len() % 2) as u8) << 7 | packed.len as u8;
-        Some(packed)
-    }
-
-    fn write<S: Sink>(&self, out: &mut S) {
-        out.slice(&[self.tag, self.start]);
-        out.slice(self.scratch.get(..self.len).unwrap_or_default());
-    }
-}
+/// The packed value of every packable character.
+static NIBBLES: [u8; 256] = nibbles();

@@ -1,8 +1,11 @@
 //! The node tree: `[tag, attributes, content]`.
 //!
 //! A decoded [`Node`] borrows its strings and bytes from the input where the wire holds them
-//! verbatim (raw strings, byte content) and owns what the decoder had to build (packed digits,
-//! `user@server` JIDs); tokens are `'static`. [`Node::into_owned`] detaches a node from its input.
+//! verbatim (raw strings, byte content); tokens are `'static`. What the decoder had to build
+//! (packed digits, `user@server` JIDs, the attribute and child lists) is owned by the node after
+//! [`decode`](crate::decode), or borrowed from an [`Arena`](crate::Arena) after
+//! [`Decoder::decode_in`](crate::Decoder::decode_in). [`Node::into_owned`] detaches a node from
+//! both.
 
 use std::borrow::Cow;
 
@@ -33,7 +36,7 @@ pub enum Content<'a> {
     #[default]
     None,
     /// A list of child nodes, possibly empty (`LIST_EMPTY`).
-    Children(Vec<Node<'a>>),
+    Children(Cow<'a, [Node<'a>]>),
     /// Raw bytes (`BINARY_8/20/32`), such as a protobuf message.
     Bytes(Cow<'a, [u8]>),
     /// A string written as a token, packed digits or a JID.
@@ -46,16 +49,19 @@ pub enum Content<'a> {
 /// Attributes in wire order. Keys may repeat, as the wire allows; [`Attrs::get`] returns the
 /// first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Attrs<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+pub struct Attrs<'a>(Cow<'a, [Attr<'a>]>);
+
+/// One attribute: key and value.
+pub type Attr<'a> = (Cow<'a, str>, Cow<'a, str>);
 
 impl<'a> Attrs<'a> {
     /// No attributes.
     pub const fn new() -> Self {
-        Attrs(Vec::new())
+        Attrs(Cow::Owned(Vec::new()))
     }
 
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        Attrs(Vec::with_capacity(n))
+    pub(crate) fn from_cow(attrs: Cow<'a, [Attr<'a>]>) -> Self {
+        Attrs(attrs)
     }
 
     /// The value of the first attribute named `key`.
@@ -65,23 +71,25 @@ impl<'a> Attrs<'a> {
 
     /// Appends an attribute (keeping any earlier one with the same key).
     pub fn push(&mut self, key: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
-        self.0.push((key.into(), value.into()));
+        self.0.to_mut().push((key.into(), value.into()));
     }
 
     /// Sets the first attribute named `key`, or appends it.
     pub fn set(&mut self, key: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
         let key = key.into();
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
+        let attrs = self.0.to_mut();
+        match attrs.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => *v = value.into(),
-            None => self.0.push((key, value.into())),
+            None => attrs.push((key, value.into())),
         }
     }
 
     /// Removes every attribute named `key`, returning the first value.
     pub fn remove(&mut self, key: &str) -> Option<Cow<'a, str>> {
         let first = self.0.iter().position(|(k, _)| k == key)?;
-        let value = self.0.remove(first).1;
-        self.0.retain(|(k, _)| k != key);
+        let attrs = self.0.to_mut();
+        let value = attrs.remove(first).1;
+        attrs.retain(|(k, _)| k != key);
         Some(value)
     }
 
@@ -101,25 +109,31 @@ impl<'a> Attrs<'a> {
     }
 
     /// The attribute pairs themselves.
-    pub fn as_slice(&self) -> &[(Cow<'a, str>, Cow<'a, str>)] {
+    pub fn as_slice(&self) -> &[Attr<'a>] {
         &self.0
     }
 
-    /// Detaches the attributes from the input they borrow from.
+    /// Detaches the attributes from the input (and arena) they borrow from.
     pub fn into_owned(self) -> Attrs<'static> {
-        Attrs(self.0.into_iter().map(|(k, v)| (own_str(k), own_str(v))).collect())
+        let owned = match self.0 {
+            Cow::Owned(attrs) => attrs.into_iter().map(|(k, v)| (own_str(k), own_str(v))).collect(),
+            Cow::Borrowed(attrs) => {
+                attrs.iter().map(|(k, v)| (own_str(k.clone()), own_str(v.clone()))).collect()
+            }
+        };
+        Attrs(Cow::Owned(owned))
     }
 }
 
 impl<'a, K: Into<Cow<'a, str>>, V: Into<Cow<'a, str>>> FromIterator<(K, V)> for Attrs<'a> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Attrs(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Attrs(Cow::Owned(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect()))
     }
 }
 
-impl<'a> From<Vec<(Cow<'a, str>, Cow<'a, str>)>> for Attrs<'a> {
-    fn from(pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
-        Attrs(pairs)
+impl<'a> From<Vec<Attr<'a>>> for Attrs<'a> {
+    fn from(pairs: Vec<Attr<'a>>) -> Self {
+        Attrs(Cow::Owned(pairs))
     }
 }
 
@@ -144,7 +158,7 @@ impl<'a> Node<'a> {
     /// Sets the content to child nodes (builder style).
     #[must_use]
     pub fn with_children(mut self, children: Vec<Node<'a>>) -> Self {
-        self.content = Content::Children(children);
+        self.content = Content::Children(Cow::Owned(children));
         self
     }
 
@@ -219,7 +233,7 @@ impl<'a> Node<'a> {
         (self.tag, self.attrs, self.content)
     }
 
-    /// Detaches the node (and its whole subtree) from the input it borrows from.
+    /// Detaches the node (and its whole subtree) from the input (and arena) it borrows from.
     pub fn into_owned(self) -> Node<'static> {
         Node { tag: own_str(self.tag), attrs: self.attrs.into_owned(), content: self.content.into_owned() }
     }
@@ -231,13 +245,16 @@ impl<'a> Node<'a> {
 }
 
 impl Content<'_> {
-    /// Detaches the content from the input it borrows from.
+    /// Detaches the content from the input (and arena) it borrows from.
     pub fn into_owned(self) -> Content<'static> {
         match self {
             Content::None => Content::None,
-            Content::Children(children) => {
-                Content::Children(children.into_iter().map(Node::into_owned).collect())
+            Content::Children(Cow::Owned(children)) => {
+                Content::Children(Cow::Owned(children.into_iter().map(Node::into_owned).collect()))
             }
+            Content::Children(Cow::Borrowed(children)) => Content::Children(Cow::Owned(
+                children.iter().map(|c| c.clone().into_owned()).collect(),
+            )),
             Content::Bytes(bytes) => Content::Bytes(Cow::Owned(bytes.into_owned())),
             Content::String(s) => Content::String(own_str(s)),
         }

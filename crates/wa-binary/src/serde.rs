@@ -48,7 +48,7 @@ impl Serialize for Content<'_> {
             }
             Content::Children(children) => {
                 let mut seq = serializer.serialize_seq(Some(children.len()))?;
-                for child in children {
+                for child in children.iter() {
                     seq.serialize_element(child)?;
                 }
                 seq.end()
@@ -174,6 +174,6 @@ impl<'de> Visitor<'de> for ContentVisitor {
         while let Some(child) = seq.next_element::<Node<'static>>()? {
             children.push(child);
         }
-        Ok(ContentForm(Content::Children(children)))
+        Ok(ContentForm(Content::Children(Cow::Owned(children))))
     }
 }

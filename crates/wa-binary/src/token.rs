@@ -50,6 +50,9 @@ pub enum DictionaryError {
     /// A token is the empty string, which the wire writes as "absent".
     #[error("the dictionary has an empty token")]
     EmptyToken,
+    /// A token is longer than 16 bytes (the longest legacy token has 14).
+    #[error("token {0:?} is longer than 16 bytes")]
+    TokenTooLong(&'static str),
     /// The same string appears twice, so writing it would be ambiguous.
     #[error("token {0:?} appears twice")]
     Duplicate(&'static str),
@@ -70,10 +73,48 @@ pub enum DictionaryError {
 pub struct Dictionary {
     single: &'static [Option<&'static str>],
     pages: [&'static [&'static str]; 4],
-    /// Open-addressing reverse index: `0` is empty, otherwise `slot_value(token)`.
-    index: Box<[u16]>,
+    /// Open-addressing reverse index over the tokens' [`Key`]s; `None` is an empty slot.
+    index: Box<[Option<(Key, Token)>]>,
     mask: usize,
     max_len: usize,
+}
+
+/// A string of at most 16 bytes as two words and its length: equal keys are equal strings, so a
+/// lookup compares three integers instead of calling `memcmp`. Strings of 8 to 16 bytes take
+/// their first and last eight bytes (which overlap below 16); shorter ones are zero-padded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    head: u64,
+    tail: u64,
+    len: usize,
+}
+
+impl Key {
+    /// The key of `bytes`, or `None` when it is longer than 16 bytes.
+    #[inline]
+    fn new(bytes: &[u8]) -> Option<Key> {
+        let len = bytes.len();
+        let word = |range: std::ops::Range<usize>| -> u64 {
+            let mut buf = [0u8; 8];
+            if let (Some(dst), Some(src)) = (buf.get_mut(..range.len()), bytes.get(range)) {
+                dst.copy_from_slice(src);
+            }
+            u64::from_le_bytes(buf)
+        };
+        let (head, tail) = match len {
+            0..=8 => (word(0..len), 0),
+            9..=16 => (word(0..8), word(len - 8..len)),
+            _ => return None,
+        };
+        Some(Key { head, tail, len })
+    }
+
+    #[inline]
+    fn hash(&self) -> usize {
+        let mixed = (self.head ^ self.tail.rotate_left(29) ^ self.len as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> 40) as usize
+    }
 }
 
 impl std::fmt::Debug for Dictionary {
@@ -133,11 +174,11 @@ impl Dictionary {
                 entries.push((s, Token::Double { page, index }));
             }
         }
-        let capacity = (entries.len() * 2).next_power_of_two().max(16);
+        let capacity = (entries.len() * 4).next_power_of_two().max(16);
         let mut dict = Dictionary {
             single,
             pages,
-            index: vec![0; capacity].into_boxed_slice(),
+            index: vec![None; capacity].into_boxed_slice(),
             mask: capacity - 1,
             max_len: 0,
         };
@@ -145,15 +186,18 @@ impl Dictionary {
             if s.is_empty() {
                 return Err(DictionaryError::EmptyToken);
             }
+            let Some(key) = Key::new(s.as_bytes()) else {
+                return Err(DictionaryError::TokenTooLong(s));
+            };
             if dict.lookup(s).is_some() {
                 return Err(DictionaryError::Duplicate(s));
             }
-            let mut slot = slot_hash(s.as_bytes()) & dict.mask;
-            while dict.index.get(slot).is_some_and(|&v| v != 0) {
+            let mut slot = key.hash() & dict.mask;
+            while dict.index.get(slot).is_some_and(Option::is_some) {
                 slot = (slot + 1) & dict.mask;
             }
-            if let Some(v) = dict.index.get_mut(slot) {
-                *v = slot_value(token);
+            if let Some(entry) = dict.index.get_mut(slot) {
+                *entry = Some((key, token));
             }
             dict.max_len = dict.max_len.max(s.len());
         }
@@ -161,7 +205,7 @@ impl Dictionary {
     }
 
     fn empty() -> Self {
-        Dictionary { single: &[], pages: [&[]; 4], index: vec![0; 16].into(), mask: 15, max_len: 0 }
+        Dictionary { single: &[], pages: [&[]; 4], index: vec![None; 16].into(), mask: 15, max_len: 0 }
     }
 
     /// The string of single-byte token `byte`, if it is one.
@@ -188,17 +232,14 @@ impl Dictionary {
         if bytes.len() > self.max_len || bytes.is_empty() {
             return None;
         }
-        let mut slot = slot_hash(bytes) & self.mask;
+        let key = Key::new(bytes)?;
+        let mut slot = key.hash() & self.mask;
         loop {
-            let value = *self.index.get(slot)?;
-            if value == 0 {
-                return None;
+            match self.index.get(slot)? {
+                None => return None,
+                Some((k, token)) if *k == key => return Some(*token),
+                Some(_) => slot = (slot + 1) & self.mask,
             }
-            let token = token_of(value);
-            if self.string(token) == Some(s) {
-                return Some(token);
-            }
-            slot = (slot + 1) & self.mask;
         }
     }
 
@@ -208,34 +249,6 @@ impl Dictionary {
             Token::Single(byte) => self.single(byte),
             Token::Double { page, index } => self.double(page, index),
         }
-    }
-}
-
-/// A cheap hash of a short string: its length and three of its bytes.
-#[inline]
-fn slot_hash(bytes: &[u8]) -> usize {
-    let first = usize::from(bytes.first().copied().unwrap_or(0));
-    let last = usize::from(bytes.last().copied().unwrap_or(0));
-    let mid = usize::from(bytes.get(bytes.len() / 2).copied().unwrap_or(0));
-    (bytes.len().wrapping_mul(0x9E37) ^ first.wrapping_mul(0x2F1) ^ last.wrapping_mul(0x1F)
-        ^ mid.wrapping_mul(0x83))
-        .wrapping_mul(0x9E37_79B9)
-        >> 7
-}
-
-fn slot_value(token: Token) -> u16 {
-    match token {
-        Token::Single(byte) => u16::from(byte),
-        Token::Double { page, index } => 0x8000 | u16::from(page) << 8 | u16::from(index),
-    }
-}
-
-fn token_of(value: u16) -> Token {
-    let [hi, lo] = value.to_be_bytes();
-    if hi & 0x80 == 0 {
-        Token::Single(lo)
-    } else {
-        Token::Double { page: hi & 0x03, index: lo }
     }
 }
 
