@@ -10,7 +10,7 @@ use nom::bytes::complete::take;
 use nom::number::complete::{be_u8, be_u16, be_u24, be_u32};
 
 use crate::error::{DecodeError, DecodeErrorKind};
-use crate::node::{Attr, Attrs, Content, Node};
+use crate::node::{Attr, Attrs, Content, List, Node};
 use crate::tag;
 use crate::token::Dictionary;
 
@@ -249,7 +249,7 @@ trait Store<'a> {
     type Text: TextBuf;
 
     fn list<T: 'a>(&self, capacity: usize) -> Self::List<T>;
-    fn finish_list<T: Clone + 'a>(list: Self::List<T>) -> Cow<'a, [T]>;
+    fn finish_list<T: 'a>(list: Self::List<T>) -> List<'a, T>;
     fn text(&self, capacity: usize) -> Self::Text;
     fn finish_text(text: Self::Text) -> Cow<'a, str>;
 }
@@ -325,8 +325,8 @@ impl<'a> Store<'a> for Heap {
         Vec::with_capacity(capacity)
     }
 
-    fn finish_list<T: Clone + 'a>(list: Vec<T>) -> Cow<'a, [T]> {
-        Cow::Owned(list)
+    fn finish_list<T: 'a>(list: Vec<T>) -> List<'a, T> {
+        List::Owned(list)
     }
 
     fn text(&self, capacity: usize) -> String {
@@ -349,8 +349,8 @@ impl<'a> Store<'a> for InArena<'a> {
         bumpalo::collections::Vec::with_capacity_in(capacity, self.0)
     }
 
-    fn finish_list<T: Clone + 'a>(list: Self::List<T>) -> Cow<'a, [T]> {
-        Cow::Borrowed(list.into_bump_slice())
+    fn finish_list<T: 'a>(list: Self::List<T>) -> List<'a, T> {
+        List::Borrowed(list.into_bump_slice())
     }
 
     fn text(&self, capacity: usize) -> Self::Text {
@@ -365,7 +365,7 @@ impl<'a> Store<'a> for InArena<'a> {
 /// A node whose child list is being read.
 struct OpenList<'a, S: Store<'a>> {
     tag: Cow<'a, str>,
-    attrs: Cow<'a, [Attr<'a>]>,
+    attrs: List<'a, Attr<'a>>,
     children: S::List<Node<'a>>,
     /// Children still to read; always at least 1 while the list is open.
     remaining: usize,
@@ -403,7 +403,7 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
                 input = rest;
                 match content {
                     ContentHead::Done(content) => {
-                        Node::from_parts(tag, Attrs::from_cow(attrs), content)
+                        Node::from_parts(tag, Attrs::from_list(attrs), content)
                     }
                     ContentHead::List(count) => {
                         let capacity =
@@ -414,7 +414,7 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
                     }
                 }
             } else {
-                Node::from_parts(tag, Attrs::from_cow(attrs), Content::None)
+                Node::from_parts(tag, Attrs::from_list(attrs), Content::None)
             };
             // Hand the finished node to its parent, closing every list it completes.
             loop {
@@ -426,7 +426,7 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
                 }
                 let Some(done) = open.pop() else { return Ok((input, Node::new("unreachable"))) };
                 let children = Content::Children(S::finish_list(done.children));
-                node = Node::from_parts(done.tag, Attrs::from_cow(done.attrs), children);
+                node = Node::from_parts(done.tag, Attrs::from_list(done.attrs), children);
             }
         }
     }
@@ -437,7 +437,7 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
         &mut self,
         input: &'a [u8],
         depth: usize,
-    ) -> PResult<'a, (Cow<'a, str>, Cow<'a, [Attr<'a>]>, bool)> {
+    ) -> PResult<'a, (Cow<'a, str>, List<'a, Attr<'a>>, bool)> {
         let start = input;
         let (input, list_tag) = byte(input, "list tag")?;
         let (input, size) = match list_tag {
@@ -457,7 +457,7 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
         };
         let attr_count = (size - 1) / 2;
         if attr_count == 0 {
-            return Ok((input, (tag, Cow::Borrowed(&[]), size % 2 == 0)));
+            return Ok((input, (tag, List::Borrowed(&[]), size % 2 == 0)));
         }
         // Every attribute takes at least two bytes: don't reserve for more than can follow.
         let mut attrs = self.store.list(attr_count.min(input.len() / 2));
@@ -482,7 +482,7 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
         let (input, content_tag) = byte(input, "content")?;
         let (input, count) = match content_tag {
             tag::LIST_EMPTY => {
-                return Ok((input, ContentHead::Done(Content::Children(Cow::Borrowed(&[])))));
+                return Ok((input, ContentHead::Done(Content::Children(List::Borrowed(&[])))));
             }
             tag::LIST_8 => byte(input, "list size").map(|(i, n)| (i, usize::from(n)))?,
             tag::LIST_16 => expect("list size", be_u16(input)).map(|(i, n)| (i, usize::from(n)))?,
@@ -504,7 +504,7 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
             );
         }
         if count == 0 {
-            return Ok((input, ContentHead::Done(Content::Children(Cow::Borrowed(&[])))));
+            return Ok((input, ContentHead::Done(Content::Children(List::Borrowed(&[])))));
         }
         Ok((input, ContentHead::List(count)))
     }

@@ -50,5 +50,5 @@ pub use crate::decode::{Arena, Decoder, HARD_MAX_DEPTH, Limits, decode};
 pub use crate::encode::{Encoder, Policy, UnknownPolicy, encode, encoded_len};
 pub use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use crate::jid::{Jid, JidError, Server};
-pub use crate::node::{Attr, Attrs, Content, Node};
+pub use crate::node::{Attr, Attrs, Content, List, Node};
 pub use crate::token::{Dictionary, DictionaryError, Token};

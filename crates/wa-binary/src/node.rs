@@ -36,7 +36,7 @@ pub enum Content<'a> {
     #[default]
     None,
     /// A list of child nodes, possibly empty (`LIST_EMPTY`).
-    Children(Cow<'a, [Node<'a>]>),
+    Children(List<'a, Node<'a>>),
     /// Raw bytes (`BINARY_8/20/32`), such as a protobuf message.
     Bytes(Cow<'a, [u8]>),
     /// A string written as a token, packed digits or a JID.
@@ -49,7 +49,7 @@ pub enum Content<'a> {
 /// Attributes in wire order. Keys may repeat, as the wire allows; [`Attrs::get`] returns the
 /// first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Attrs<'a>(Cow<'a, [Attr<'a>]>);
+pub struct Attrs<'a>(List<'a, Attr<'a>>);
 
 /// One attribute: key and value.
 pub type Attr<'a> = (Cow<'a, str>, Cow<'a, str>);
@@ -57,10 +57,10 @@ pub type Attr<'a> = (Cow<'a, str>, Cow<'a, str>);
 impl<'a> Attrs<'a> {
     /// No attributes.
     pub const fn new() -> Self {
-        Attrs(Cow::Owned(Vec::new()))
+        Attrs(List::Owned(Vec::new()))
     }
 
-    pub(crate) fn from_cow(attrs: Cow<'a, [Attr<'a>]>) -> Self {
+    pub(crate) fn from_list(attrs: List<'a, Attr<'a>>) -> Self {
         Attrs(attrs)
     }
 
@@ -116,24 +116,24 @@ impl<'a> Attrs<'a> {
     /// Detaches the attributes from the input (and arena) they borrow from.
     pub fn into_owned(self) -> Attrs<'static> {
         let owned = match self.0 {
-            Cow::Owned(attrs) => attrs.into_iter().map(|(k, v)| (own_str(k), own_str(v))).collect(),
-            Cow::Borrowed(attrs) => {
+            List::Owned(attrs) => attrs.into_iter().map(|(k, v)| (own_str(k), own_str(v))).collect(),
+            List::Borrowed(attrs) => {
                 attrs.iter().map(|(k, v)| (own_str(k.clone()), own_str(v.clone()))).collect()
             }
         };
-        Attrs(Cow::Owned(owned))
+        Attrs(List::Owned(owned))
     }
 }
 
 impl<'a, K: Into<Cow<'a, str>>, V: Into<Cow<'a, str>>> FromIterator<(K, V)> for Attrs<'a> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Attrs(Cow::Owned(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect()))
+        Attrs(List::Owned(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect()))
     }
 }
 
 impl<'a> From<Vec<Attr<'a>>> for Attrs<'a> {
     fn from(pairs: Vec<Attr<'a>>) -> Self {
-        Attrs(Cow::Owned(pairs))
+        Attrs(List::Owned(pairs))
     }
 }
 
@@ -158,7 +158,7 @@ impl<'a> Node<'a> {
     /// Sets the content to child nodes (builder style).
     #[must_use]
     pub fn with_children(mut self, children: Vec<Node<'a>>) -> Self {
-        self.content = Content::Children(Cow::Owned(children));
+        self.content = Content::Children(List::Owned(children));
         self
     }
 
@@ -249,10 +249,10 @@ impl Content<'_> {
     pub fn into_owned(self) -> Content<'static> {
         match self {
             Content::None => Content::None,
-            Content::Children(Cow::Owned(children)) => {
-                Content::Children(Cow::Owned(children.into_iter().map(Node::into_owned).collect()))
+            Content::Children(List::Owned(children)) => {
+                Content::Children(List::Owned(children.into_iter().map(Node::into_owned).collect()))
             }
-            Content::Children(Cow::Borrowed(children)) => Content::Children(Cow::Owned(
+            Content::Children(List::Borrowed(children)) => Content::Children(List::Owned(
                 children.iter().map(|c| c.clone().into_owned()).collect(),
             )),
             Content::Bytes(bytes) => Content::Bytes(Cow::Owned(bytes.into_owned())),
@@ -263,4 +263,83 @@ impl Content<'_> {
 
 fn own_str(s: Cow<'_, str>) -> Cow<'static, str> {
     Cow::Owned(s.into_owned())
+}
+
+/// A list that is borrowed (from an [`Arena`](crate::Arena)) or owned: like `Cow<'a, [T]>`,
+/// but covariant in `'a`, so that a `Node<'static>` can stand wherever a `Node<'a>` is wanted.
+#[derive(Debug)]
+pub enum List<'a, T> {
+    /// A slice borrowed from an arena (or anywhere else).
+    Borrowed(&'a [T]),
+    /// A vector of its own.
+    Owned(Vec<T>),
+}
+
+impl<T> List<'_, T> {
+    /// The list, for changing: a borrowed list is copied into a vector of its own first.
+    pub fn to_mut(&mut self) -> &mut Vec<T>
+    where
+        T: Clone,
+    {
+        if let List::Borrowed(items) = *self {
+            *self = List::Owned(items.to_vec());
+        }
+        match self {
+            List::Owned(items) => items,
+            // The list was made owned just above.
+            List::Borrowed(_) => unreachable!("List::to_mut: list is owned"),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for List<'_, T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            List::Borrowed(items) => items,
+            List::Owned(items) => items,
+        }
+    }
+}
+
+impl<T> Default for List<'_, T> {
+    fn default() -> Self {
+        List::Borrowed(&[])
+    }
+}
+
+impl<T: Clone> Clone for List<'_, T> {
+    fn clone(&self) -> Self {
+        match self {
+            List::Borrowed(items) => List::Borrowed(items),
+            List::Owned(items) => List::Owned(items.clone()),
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for List<'_, T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: Eq> Eq for List<'_, T> {}
+
+impl<T: std::hash::Hash> std::hash::Hash for List<'_, T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl<T> From<Vec<T>> for List<'_, T> {
+    fn from(items: Vec<T>) -> Self {
+        List::Owned(items)
+    }
+}
+
+impl<'a, T> From<&'a [T]> for List<'a, T> {
+    fn from(items: &'a [T]) -> Self {
+        List::Borrowed(items)
+    }
 }

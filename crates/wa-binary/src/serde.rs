@@ -174,6 +174,6 @@ impl<'de> Visitor<'de> for ContentVisitor {
         while let Some(child) = seq.next_element::<Node<'static>>()? {
             children.push(child);
         }
-        Ok(ContentForm(Content::Children(Cow::Owned(children))))
+        Ok(ContentForm(Content::Children(children.into())))
     }
 }

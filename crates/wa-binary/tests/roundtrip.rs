@@ -41,7 +41,7 @@ fn leaf_content() -> impl Strategy<Value = Content<'static>> {
         Just(Content::None),
         bytes().prop_map(|b| Content::Bytes(Cow::Owned(b))),
         string().prop_map(|s| Content::String(Cow::Owned(s))),
-        Just(Content::Children(Vec::new())),
+        Just(Content::Children(Vec::new().into())),
     ]
 }
 
@@ -57,7 +57,7 @@ fn node() -> impl Strategy<Value = Node<'static>> {
     let leaf = (tag(), attrs(), leaf_content()).prop_map(|(t, a, c)| Node::from_parts(t, a, c));
     leaf.prop_recursive(4, 48, 8, |inner| {
         (tag(), attrs(), proptest::collection::vec(inner, 0..8))
-            .prop_map(|(t, a, children)| Node::from_parts(t, a, Content::Children(children)))
+            .prop_map(|(t, a, children)| Node::from_parts(t, a, Content::Children(children.into())))
     })
 }
 
@@ -116,7 +116,7 @@ fn canonical(node: &Node<'_>, policy: Policy) -> Node<'static> {
             (s, false) => Content::String(Cow::Owned(s)),
         },
         Content::Children(children) => {
-            Content::Children(children.iter().map(|c| canonical(c, policy)).collect())
+            Content::Children(children.iter().map(|c| canonical(c, policy)).collect::<Vec<_>>().into())
         }
     };
     Node::from_parts(tag, attrs, content)
@@ -137,6 +137,9 @@ proptest! {
         let bytes = wa_binary::encode(&node, policy).unwrap();
         let decoded = wa_binary::decode(&bytes).unwrap();
         prop_assert!(wa_binary::encode(&decoded, policy).unwrap() == bytes);
+        let arena = wa_binary::Arena::new();
+        let in_arena = wa_binary::Decoder::new().decode_in(&bytes, &arena).unwrap();
+        prop_assert_eq!(&in_arena, &decoded);
     }
 
     #[test]
@@ -152,6 +155,9 @@ proptest! {
 
     #[test]
     fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let arena = wa_binary::Arena::new();
+        let in_arena = wa_binary::Decoder::new().decode_in(&bytes, &arena);
+        prop_assert_eq!(&in_arena, &wa_binary::decode(&bytes));
         if let Ok(node) = wa_binary::decode(&bytes) {
             // Whatever decodes re-encodes, and that decodes to the same tree.
             let again = wa_binary::encode(&node, Policy::Server).unwrap();

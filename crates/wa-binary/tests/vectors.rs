@@ -45,6 +45,8 @@ fn valid_vectors_decode_and_reencode() {
         let name = v["name"].as_str().unwrap();
         let (bytes, expected) = vector_bytes(v);
         let node = wa_binary::decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let arena = wa_binary::Arena::new();
+        assert_eq!(wa_binary::Decoder::new().decode_in(&bytes, &arena).unwrap(), node, "{name}");
         // Compared as text: attribute order matters (the vectors are read order-preserving).
         assert_eq!(
             serde_json::to_string(&node).unwrap(),
@@ -111,6 +113,9 @@ fn invalid_vectors_fail_with_the_expected_error() {
         let expect = v["expect"].as_str().unwrap();
         let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
         let err = wa_binary::decode(&bytes).expect_err(name);
+        let arena = wa_binary::Arena::new();
+        let arena_err = wa_binary::Decoder::new().decode_in(&bytes, &arena).expect_err(name);
+        assert_eq!(arena_err, err, "{name}: the arena path fails the same way");
         assert!(expected_kind(expect, err.kind()), "{name}: expected {expect:?}, got {err}");
         assert!(err.offset() <= bytes.len(), "{name}: offset {} past the input", err.offset());
         let first_word = expect.split([' ', ',', '(']).next().unwrap().to_ascii_lowercase();
@@ -128,6 +133,15 @@ fn corpus_round_trips_under_the_server_policy() {
         let encoded = wa_binary::encode(&node, Policy::Server).unwrap();
         assert!(encoded == bytes, "{}: re-encoded bytes differ", path.display());
         assert_eq!(wa_binary::encoded_len(&node, Policy::Server).unwrap(), bytes.len());
+        // The arena path decodes the same tree, and an arena is reusable.
+        let mut arena = wa_binary::Arena::new();
+        for _ in 0..2 {
+            let in_arena = wa_binary::Decoder::new().decode_in(&bytes, &arena).unwrap();
+            assert_eq!(in_arena, node);
+            assert!(wa_binary::encode(&in_arena, Policy::Server).unwrap() == bytes);
+            drop(in_arena);
+            arena.reset();
+        }
         // Owned copies are equal and encode the same.
         let owned = node.clone().into_owned();
         assert_eq!(owned, node);
