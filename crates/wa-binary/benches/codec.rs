@@ -38,6 +38,16 @@ fn bench_set(c: &mut Criterion, group_name: &str, files: &[(String, Vec<u8>)]) {
             }
         })
     });
+    let decoder = wa_binary::Decoder::new();
+    let mut arena = wa_binary::Arena::new();
+    group.bench_function("decode_in_arena", |b| {
+        b.iter(|| {
+            for (_, bytes) in files {
+                black_box(decoder.decode_in(black_box(bytes), &arena).expect("decodes"));
+                arena.reset();
+            }
+        })
+    });
     let mut out = Vec::with_capacity(total);
     group.bench_function("encode", |b| {
         b.iter(|| {
