@@ -14,7 +14,9 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         match arg.as_str() {
             "--seconds" => {
                 let value = args.next().context("--seconds needs a value")?;
-                seconds = value.parse().with_context(|| format!("bad --seconds {value:?}"))?;
+                seconds = value
+                    .parse()
+                    .with_context(|| format!("bad --seconds {value:?}"))?;
             }
             other if other.starts_with('-') => bail!("unknown option {other:?}"),
             target => targets.push(target.to_owned()),
@@ -29,11 +31,22 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             .output()
             .context("running `cargo +nightly fuzz list`")?;
         if !out.status.success() {
-            bail!("`cargo fuzz list` failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "`cargo fuzz list` failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        targets = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+        targets = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
     }
-    crate::run_in(&dir, "cargo", &["+nightly", "fuzz", "build", "--debug-assertions"], &[])?;
+    crate::run_in(
+        &dir,
+        "cargo",
+        &["+nightly", "fuzz", "build", "--debug-assertions"],
+        &[],
+    )?;
     let max_time = format!("-max_total_time={seconds}");
     for target in &targets {
         let corpus = format!("corpus/{target}");

@@ -16,21 +16,29 @@ use anyhow::{Context, bail};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (task, rest) = args.split_first().map_or(("help", &[][..]), |(t, r)| (t.as_str(), r));
+    let (task, rest) = args
+        .split_first()
+        .map_or(("help", &[][..]), |(t, r)| (t.as_str(), r));
     match task {
         "codegen" => codegen::run(rest.iter().any(|a| a == "--check")),
         "ci" => ci(),
         "fuzz" => fuzz::run(rest),
         _ => {
             eprintln!("usage: cargo xtask codegen [--check] | ci | fuzz [--seconds N] [TARGET...]");
-            if task == "help" { Ok(()) } else { bail!("unknown task {task:?}") }
+            if task == "help" {
+                Ok(())
+            } else {
+                bail!("unknown task {task:?}")
+            }
         }
     }
 }
 
 /// The workspace root (the parent of this crate).
 pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// Runs a command in the workspace root, failing when it fails.
@@ -60,7 +68,17 @@ pub(crate) fn run_in(
 
 fn ci() -> anyhow::Result<()> {
     run_cmd("cargo", &["fmt", "--all", "--check"])?;
-    run_cmd("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    run_cmd(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     // The README's test command.
     run_cmd("cargo", &["test", "--workspace"])?;
     run_in(

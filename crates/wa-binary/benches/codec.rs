@@ -4,6 +4,10 @@
 //! `cargo bench -p wa-binary` (the corpus is read from `../shared/vectors/corpus/`).
 
 #![allow(missing_docs)]
+#![allow(
+    clippy::expect_used,
+    reason = "a benchmark without its corpus has nothing to measure"
+)]
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -12,12 +16,18 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wa_binary::{Encoder, Policy};
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/corpus"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/vectors/corpus"
+    ));
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("the shared corpus")
         .map(|e| {
             let path = e.expect("a corpus entry").path();
-            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             (name, std::fs::read(&path).expect("a corpus file"))
         })
         .collect();
@@ -27,7 +37,10 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
 
 fn bench_set(c: &mut Criterion, group_name: &str, files: &[(String, Vec<u8>)]) {
     let total: usize = files.iter().map(|(_, b)| b.len()).sum();
-    let trees: Vec<_> = files.iter().map(|(_, b)| wa_binary::decode(b).expect("corpus decodes")).collect();
+    let trees: Vec<_> = files
+        .iter()
+        .map(|(_, b)| wa_binary::decode(b).expect("corpus decodes"))
+        .collect();
     let encoder = Encoder::new(Policy::Server);
     let mut group = c.benchmark_group(group_name);
     group.throughput(Throughput::Bytes(total as u64));
@@ -43,7 +56,11 @@ fn bench_set(c: &mut Criterion, group_name: &str, files: &[(String, Vec<u8>)]) {
     group.bench_function("decode_in_arena", |b| {
         b.iter(|| {
             for (_, bytes) in files {
-                black_box(decoder.decode_in(black_box(bytes), &arena).expect("decodes"));
+                black_box(
+                    decoder
+                        .decode_in(black_box(bytes), &arena)
+                        .expect("decodes"),
+                );
                 arena.reset();
             }
         })
@@ -53,7 +70,9 @@ fn bench_set(c: &mut Criterion, group_name: &str, files: &[(String, Vec<u8>)]) {
         b.iter(|| {
             for tree in &trees {
                 out.clear();
-                encoder.encode_into(black_box(tree), &mut out).expect("encodes");
+                encoder
+                    .encode_into(black_box(tree), &mut out)
+                    .expect("encodes");
                 black_box(&out);
             }
         })

@@ -22,6 +22,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             arena.reset();
         }
     }
-    println!("{identical} of {} round trips identical", iterations * files.len() as u64);
+    println!(
+        "{identical} of {} round trips identical",
+        iterations * files.len() as u64
+    );
     Ok(())
 }

@@ -48,7 +48,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: 64, max_children: 65_535, max_input: 16 * 1024 * 1024 }
+        Limits {
+            max_depth: 64,
+            max_children: 65_535,
+            max_input: 16 * 1024 * 1024,
+        }
     }
 }
 
@@ -68,14 +72,20 @@ impl Default for Decoder<'static> {
 impl Decoder<'static> {
     /// A decoder with the legacy dictionary and default limits.
     pub fn new() -> Self {
-        Decoder { dict: Dictionary::legacy(), limits: Limits::default() }
+        Decoder {
+            dict: Dictionary::legacy(),
+            limits: Limits::default(),
+        }
     }
 }
 
 impl<'d> Decoder<'d> {
     /// The same decoder with another dictionary.
     pub fn with_dictionary<'e>(self, dict: &'e Dictionary) -> Decoder<'e> {
-        Decoder { dict, limits: self.limits }
+        Decoder {
+            dict,
+            limits: self.limits,
+        }
     }
 
     /// The same decoder with other limits.
@@ -117,7 +127,11 @@ impl<'d> Decoder<'d> {
     ///
     /// # Errors
     /// See [`Decoder::decode`].
-    pub fn decode_in<'a>(&self, input: &'a [u8], arena: &'a Arena) -> Result<Node<'a>, DecodeError> {
+    pub fn decode_in<'a>(
+        &self,
+        input: &'a [u8],
+        arena: &'a Arena,
+    ) -> Result<Node<'a>, DecodeError> {
         self.run(input, InArena(&arena.bump))
     }
 
@@ -125,11 +139,18 @@ impl<'d> Decoder<'d> {
         if input.len() > self.limits.max_input {
             return Err(DecodeError::new(
                 0,
-                DecodeErrorKind::InputTooLarge { len: input.len(), limit: self.limits.max_input },
+                DecodeErrorKind::InputTooLarge {
+                    len: input.len(),
+                    limit: self.limits.max_input,
+                },
             ));
         }
-        let mut reader =
-            Reader { dict: self.dict, limits: self.limits, max_depth: self.max_depth(), store };
+        let mut reader = Reader {
+            dict: self.dict,
+            limits: self.limits,
+            max_depth: self.max_depth(),
+            store,
+        };
         let offset_of = |rest: usize| input.len().saturating_sub(rest);
         match reader.node(input) {
             Ok(([], node)) => Ok(node),
@@ -140,9 +161,10 @@ impl<'d> Decoder<'d> {
             Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
                 Err(DecodeError::new(offset_of(e.rest), e.kind))
             }
-            Err(nom::Err::Incomplete(_)) => {
-                Err(DecodeError::new(input.len(), DecodeErrorKind::Truncated("more input")))
-            }
+            Err(nom::Err::Incomplete(_)) => Err(DecodeError::new(
+                input.len(),
+                DecodeErrorKind::Truncated("more input"),
+            )),
         }
     }
 
@@ -205,7 +227,10 @@ struct ParseError {
 
 impl nom::error::ParseError<&[u8]> for ParseError {
     fn from_error_kind(input: &[u8], _kind: nom::error::ErrorKind) -> Self {
-        ParseError { rest: input.len(), kind: DecodeErrorKind::Truncated("more input") }
+        ParseError {
+            rest: input.len(),
+            kind: DecodeErrorKind::Truncated("more input"),
+        }
     }
 
     fn append(_input: &[u8], _kind: nom::error::ErrorKind, other: Self) -> Self {
@@ -227,7 +252,12 @@ fn fail_at<'a, T>(rest: usize, kind: DecodeErrorKind) -> PResult<'a, T> {
 
 /// Names what a truncated read was reading.
 fn expect<'a, T>(what: &'static str, result: PResult<'a, T>) -> PResult<'a, T> {
-    result.map_err(|e| e.map(|e| ParseError { kind: DecodeErrorKind::Truncated(what), ..e }))
+    result.map_err(|e| {
+        e.map(|e| ParseError {
+            kind: DecodeErrorKind::Truncated(what),
+            ..e
+        })
+    })
 }
 
 // Single bytes and byte runs are read with slice methods: they are most of the reads, and
@@ -417,10 +447,16 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
                         Node::from_parts(tag, Attrs::from_list(attrs), content)
                     }
                     ContentHead::List(count) => {
-                        let capacity =
-                            count.min(input.len() / MIN_NODE_LEN).min(MAX_PREALLOCATED_CHILDREN);
+                        let capacity = count
+                            .min(input.len() / MIN_NODE_LEN)
+                            .min(MAX_PREALLOCATED_CHILDREN);
                         let children = self.store.list(capacity);
-                        open.push(OpenList { tag, attrs, children, remaining: count });
+                        open.push(OpenList {
+                            tag,
+                            attrs,
+                            children,
+                            remaining: count,
+                        });
                         continue;
                     }
                 }
@@ -429,13 +465,17 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
             };
             // Hand the finished node to its parent, closing every list it completes.
             loop {
-                let Some(parent) = open.last_mut() else { return Ok((input, node)) };
+                let Some(parent) = open.last_mut() else {
+                    return Ok((input, node));
+                };
                 parent.children.push(node);
                 parent.remaining -= 1;
                 if parent.remaining > 0 {
                     break;
                 }
-                let Some(done) = open.pop() else { return Ok((input, Node::new("unreachable"))) };
+                let Some(done) = open.pop() else {
+                    return Ok((input, Node::new("unreachable")));
+                };
                 let children = Content::Children(S::finish_list(done.children));
                 node = Node::from_parts(done.tag, Attrs::from_list(done.attrs), children);
             }
@@ -475,7 +515,9 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
         for _ in 0..attr_count {
             let key_at = input;
             let (rest, key) = self.string(input, "attribute key", depth)?;
-            let Some(key) = key else { return fail(key_at, DecodeErrorKind::MissingAttrKey) };
+            let Some(key) = key else {
+                return fail(key_at, DecodeErrorKind::MissingAttrKey);
+            };
             let value_at = rest;
             let (rest, value) = self.string(rest, "attribute value", depth)?;
             let Some(value) = value else {
@@ -493,7 +535,10 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
         let (input, content_tag) = byte(input, "content")?;
         let (input, count) = match content_tag {
             tag::LIST_EMPTY => {
-                return Ok((input, ContentHead::Done(Content::Children(List::Borrowed(&[])))));
+                return Ok((
+                    input,
+                    ContentHead::Done(Content::Children(List::Borrowed(&[]))),
+                ));
             }
             tag::LIST_8 => byte(input, "list size").map(|(i, n)| (i, usize::from(n)))?,
             tag::LIST_16 => expect("list size", be_u16(input)).map(|(i, n)| (i, usize::from(n)))?,
@@ -511,11 +556,17 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
         if count > self.limits.max_children {
             return fail(
                 start,
-                DecodeErrorKind::TooManyChildren { count, limit: self.limits.max_children },
+                DecodeErrorKind::TooManyChildren {
+                    count,
+                    limit: self.limits.max_children,
+                },
             );
         }
         if count == 0 {
-            return Ok((input, ContentHead::Done(Content::Children(List::Borrowed(&[])))));
+            return Ok((
+                input,
+                ContentHead::Done(Content::Children(List::Borrowed(&[]))),
+            ));
         }
         Ok((input, ContentHead::List(count)))
     }
@@ -561,7 +612,10 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
                 let (input, index) = byte(input, "double-byte token index")?;
                 match self.dict.double(page, index) {
                     Some(s) => Ok((input, Some(Cow::Borrowed(s)))),
-                    None => fail(start, DecodeErrorKind::UnknownDoubleByteToken { page, index }),
+                    None => fail(
+                        start,
+                        DecodeErrorKind::UnknownDoubleByteToken { page, index },
+                    ),
                 }
             }
             tag::BINARY_8 | tag::BINARY_20 | tag::BINARY_32 => {
@@ -580,7 +634,9 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
             tag::JID_PAIR => self.jid_pair(input, depth + 1),
             tag::JID_AD => self.jid_ad(input, depth + 1),
             tag::NIBBLE_8 | tag::HEX_8 => {
-                let mut text = self.store.text(2 * usize::from(input.first().map_or(0, |n| n & 0x7F)));
+                let mut text = self
+                    .store
+                    .text(2 * usize::from(input.first().map_or(0, |n| n & 0x7F)));
                 let (rest, ()) = unpack(input, t, &mut text)?;
                 Ok((rest, Some(S::finish_text(text))))
             }
@@ -629,7 +685,9 @@ impl<'a, S: Store<'a>> Reader<'_, S> {
         let (input, device) = byte(input, "JID device")?;
         let user_at = input;
         let (input, user) = self.string(input, "JID user", depth)?;
-        let Some(user) = user else { return fail(user_at, DecodeErrorKind::Truncated("JID user")) };
+        let Some(user) = user else {
+            return fail(user_at, DecodeErrorKind::Truncated("JID user"));
+        };
         let mut jid = self.store.text(user.len() + 13);
         jid.push_str(&user);
         if agent != 0 {
@@ -673,7 +731,10 @@ fn binary(input: &[u8], binary_tag: u8) -> PResult<'_, &[u8]> {
 const BAD: [u8; 2] = [0xFF, 0xFF];
 
 /// The two characters of every packed byte, high nibble first, or [`BAD`].
-#[allow(clippy::indexing_slicing, reason = "const evaluation: a bad index fails the build")]
+#[allow(
+    clippy::indexing_slicing,
+    reason = "const evaluation: a bad index fails the build"
+)]
 const fn pairs(chars: &[u8; 16]) -> [[u8; 2]; 256] {
     let mut table = [BAD; 256];
     let mut b = 0;
@@ -698,11 +759,19 @@ fn unpack<'a>(input: &'a [u8], packed_tag: u8, out: &mut impl TextBuf) -> PResul
     let (input, start) = byte(input, "packed string length")?;
     let at = input;
     let (input, raw) = bytes(input, usize::from(start & 0x7F), "packed string bytes")?;
-    let table = if packed_tag == tag::NIBBLE_8 { &NIBBLE_PAIRS } else { &HEX_PAIRS };
+    let table = if packed_tag == tag::NIBBLE_8 {
+        &NIBBLE_PAIRS
+    } else {
+        &HEX_PAIRS
+    };
     for (i, &b) in raw.iter().enumerate() {
         let [hi, lo] = table.get(usize::from(b)).copied().unwrap_or(BAD);
         if hi == 0xFF {
-            let nibble = if (12..=14).contains(&(b >> 4)) { b >> 4 } else { b & 0x0F };
+            let nibble = if (12..=14).contains(&(b >> 4)) {
+                b >> 4
+            } else {
+                b & 0x0F
+            };
             return fail_at(at.len() - i, DecodeErrorKind::InvalidNibble(nibble));
         }
         // Every character in the tables is ASCII; the mask lets the compiler see it.

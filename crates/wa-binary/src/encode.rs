@@ -61,7 +61,11 @@ impl Encoder<'static> {
 impl<'d> Encoder<'d> {
     /// A writer with another dictionary.
     pub fn with_dictionary(policy: Policy, dict: &'d Dictionary) -> Self {
-        Encoder { dict, policy, user_server: dict.lookup("s.whatsapp.net") }
+        Encoder {
+            dict,
+            policy,
+            user_server: dict.lookup("s.whatsapp.net"),
+        }
     }
 
     /// The policy.
@@ -147,7 +151,12 @@ impl<'d> Encoder<'d> {
 
     /// A string that is not a token: packed, a JID, or raw.
     #[inline(never)]
-    fn non_token<S: Sink>(&self, s: &str, in_content: bool, out: &mut S) -> Result<(), EncodeError> {
+    fn non_token<S: Sink>(
+        &self,
+        s: &str,
+        in_content: bool,
+        out: &mut S,
+    ) -> Result<(), EncodeError> {
         // A chain `a@b@c` is written as nested JID_PAIRs, one link per turn of this loop.
         let mut s = s;
         let mut in_content = in_content;
@@ -168,7 +177,9 @@ impl<'d> Encoder<'d> {
             first = false;
             // One pass finds the first `@` and which packed forms the bytes before it fit.
             let Scan { class, at } = Scan::new(s.as_bytes());
-            let split = at.filter(|&at| at >= 1).and_then(|at| Some((s.get(..at)?, s.get(at + 1..)?)));
+            let split = at
+                .filter(|&at| at >= 1)
+                .and_then(|at| Some((s.get(..at)?, s.get(at + 1..)?)));
             let (user, server) = match (self.policy, split) {
                 (Policy::Server, None) if at.is_none() => {
                     if !pack(s.as_bytes(), class, self.hex_pad(), out) {
@@ -322,7 +333,10 @@ const NIBBLE_OK: u8 = 1;
 const HEX_OK: u8 = 2;
 const AT: u8 = 4;
 
-#[allow(clippy::indexing_slicing, reason = "const evaluation: a bad index fails the build")]
+#[allow(
+    clippy::indexing_slicing,
+    reason = "const evaluation: a bad index fails the build"
+)]
 const fn classes() -> [u8; 256] {
     let mut table = [0; 256];
     let mut c = b'0';
@@ -415,7 +429,10 @@ fn nibble(c: u8) -> u8 {
     NIBBLES.get(usize::from(c)).copied().unwrap_or(0)
 }
 
-#[allow(clippy::indexing_slicing, reason = "const evaluation: a bad index fails the build")]
+#[allow(
+    clippy::indexing_slicing,
+    reason = "const evaluation: a bad index fails the build"
+)]
 const fn nibbles() -> [u8; 256] {
     let mut table = [0; 256];
     let mut i = 0;

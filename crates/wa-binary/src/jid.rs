@@ -113,12 +113,22 @@ impl Jid {
         if user.contains('@') {
             return Err(JidError::MultipleAt);
         }
-        Ok(Jid { user: Some(user.to_owned()), agent: None, device: None, server })
+        Ok(Jid {
+            user: Some(user.to_owned()),
+            agent: None,
+            device: None,
+            server,
+        })
     }
 
     /// A bare server, such as `s.whatsapp.net`.
     pub fn server_only(server: Server) -> Jid {
-        Jid { user: None, agent: None, device: None, server }
+        Jid {
+            user: None,
+            agent: None,
+            device: None,
+            server,
+        }
     }
 
     /// The same user JID with an agent and device (`user.agent:device@c.us`).
@@ -129,7 +139,11 @@ impl Jid {
         if self.server != Server::User || self.user.is_none() {
             return Err(JidError::AgentOutsideUserDomain);
         }
-        Ok(Jid { agent, device, ..self })
+        Ok(Jid {
+            agent,
+            device,
+            ..self
+        })
     }
 
     /// The user, if any.
@@ -211,11 +225,17 @@ impl FromStr for Jid {
             return Jid::new(user, server);
         }
         let (user, device) = match user.rsplit_once(':') {
-            Some((user, device)) => (user, Some(number(device).ok_or_else(|| JidError::BadDevice(device.to_owned()))?)),
+            Some((user, device)) => (
+                user,
+                Some(number(device).ok_or_else(|| JidError::BadDevice(device.to_owned()))?),
+            ),
             None => (user, None),
         };
         let (user, agent) = match user.rsplit_once('.') {
-            Some((user, agent)) => (user, Some(number(agent).ok_or_else(|| JidError::BadAgent(agent.to_owned()))?)),
+            Some((user, agent)) => (
+                user,
+                Some(number(agent).ok_or_else(|| JidError::BadAgent(agent.to_owned()))?),
+            ),
             None => (user, None),
         };
         Jid::new(user, Server::User)?.with_device(agent, device)
@@ -262,7 +282,10 @@ mod tests {
         for (text, shown) in [
             ("447700900123@c.us", "447700900123@c.us"),
             ("447700900123@s.whatsapp.net", "447700900123@c.us"),
-            ("447700900123-1600000000@g.us", "447700900123-1600000000@g.us"),
+            (
+                "447700900123-1600000000@g.us",
+                "447700900123-1600000000@g.us",
+            ),
             ("status@broadcast", "status@broadcast"),
             ("1.2.3@example.org", "1.2.3@example.org"),
             ("123.0:0@c.us", "123.0:0@c.us"),
@@ -296,7 +319,10 @@ mod tests {
             assert_eq!(text.parse::<Jid>().unwrap_err(), err, "{text}");
         }
         assert_eq!(
-            Jid::new("1", Server::Group).unwrap().with_device(Some(1), None).unwrap_err(),
+            Jid::new("1", Server::Group)
+                .unwrap()
+                .with_device(Some(1), None)
+                .unwrap_err(),
             JidError::AgentOutsideUserDomain
         );
     }

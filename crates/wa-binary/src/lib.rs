@@ -39,6 +39,8 @@
 mod decode;
 mod encode;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod jid;
 mod node;
 #[cfg(feature = "serde")]

@@ -66,7 +66,10 @@ impl<'a> Attrs<'a> {
 
     /// The value of the first attribute named `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Appends an attribute (keeping any earlier one with the same key).
@@ -116,10 +119,14 @@ impl<'a> Attrs<'a> {
     /// Detaches the attributes from the input (and arena) they borrow from.
     pub fn into_owned(self) -> Attrs<'static> {
         let owned = match self.0 {
-            List::Owned(attrs) => attrs.into_iter().map(|(k, v)| (own_str(k), own_str(v))).collect(),
-            List::Borrowed(attrs) => {
-                attrs.iter().map(|(k, v)| (own_str(k.clone()), own_str(v.clone()))).collect()
-            }
+            List::Owned(attrs) => attrs
+                .into_iter()
+                .map(|(k, v)| (own_str(k), own_str(v)))
+                .collect(),
+            List::Borrowed(attrs) => attrs
+                .iter()
+                .map(|(k, v)| (own_str(k.clone()), own_str(v.clone())))
+                .collect(),
         };
         Attrs(List::Owned(owned))
     }
@@ -127,7 +134,11 @@ impl<'a> Attrs<'a> {
 
 impl<'a, K: Into<Cow<'a, str>>, V: Into<Cow<'a, str>>> FromIterator<(K, V)> for Attrs<'a> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Attrs(List::Owned(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect()))
+        Attrs(List::Owned(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        ))
     }
 }
 
@@ -140,17 +151,33 @@ impl<'a> From<Vec<Attr<'a>>> for Attrs<'a> {
 impl<'a> Node<'a> {
     /// A node with a tag, no attributes and no content.
     pub fn new(tag: impl Into<Cow<'a, str>>) -> Self {
-        Node { tag: tag.into(), attrs: Attrs::new(), content: Content::None }
+        Node {
+            tag: tag.into(),
+            attrs: Attrs::new(),
+            content: Content::None,
+        }
     }
 
     /// A node from its three parts.
-    pub fn from_parts(tag: impl Into<Cow<'a, str>>, attrs: Attrs<'a>, content: Content<'a>) -> Self {
-        Node { tag: tag.into(), attrs, content }
+    pub fn from_parts(
+        tag: impl Into<Cow<'a, str>>,
+        attrs: Attrs<'a>,
+        content: Content<'a>,
+    ) -> Self {
+        Node {
+            tag: tag.into(),
+            attrs,
+            content,
+        }
     }
 
     /// Adds an attribute (builder style).
     #[must_use]
-    pub fn with_attr(mut self, key: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) -> Self {
+    pub fn with_attr(
+        mut self,
+        key: impl Into<Cow<'a, str>>,
+        value: impl Into<Cow<'a, str>>,
+    ) -> Self {
         self.attrs.push(key, value);
         self
     }
@@ -235,7 +262,11 @@ impl<'a> Node<'a> {
 
     /// Detaches the node (and its whole subtree) from the input (and arena) it borrows from.
     pub fn into_owned(self) -> Node<'static> {
-        Node { tag: own_str(self.tag), attrs: self.attrs.into_owned(), content: self.content.into_owned() }
+        Node {
+            tag: own_str(self.tag),
+            attrs: self.attrs.into_owned(),
+            content: self.content.into_owned(),
+        }
     }
 
     /// How many nodes this tree has, this one included.
@@ -249,9 +280,9 @@ impl Content<'_> {
     pub fn into_owned(self) -> Content<'static> {
         match self {
             Content::None => Content::None,
-            Content::Children(List::Owned(children)) => {
-                Content::Children(List::Owned(children.into_iter().map(Node::into_owned).collect()))
-            }
+            Content::Children(List::Owned(children)) => Content::Children(List::Owned(
+                children.into_iter().map(Node::into_owned).collect(),
+            )),
             Content::Children(List::Borrowed(children)) => Content::Children(List::Owned(
                 children.iter().map(|c| c.clone().into_owned()).collect(),
             )),

@@ -73,11 +73,15 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let tag: String = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
-        let attrs: AttrsForm =
-            seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
-        let content: ContentForm =
-            seq.next_element()?.ok_or_else(|| de::Error::invalid_length(2, &self))?;
+        let tag: String = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+        let attrs: AttrsForm = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+        let content: ContentForm = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::invalid_length(2, &self))?;
         if seq.next_element::<IgnoredAny>()?.is_some() {
             return Err(de::Error::invalid_length(4, &self));
         }
@@ -162,7 +166,8 @@ impl<'de> Visitor<'de> for ContentVisitor {
             return Err(de::Error::unknown_field(&key, &["hex"]));
         }
         let text: Cow<'de, str> = map.next_value()?;
-        let bytes = hex::decode(text.as_bytes()).map_err(|e| de::Error::custom(format!("bad hex content: {e}")))?;
+        let bytes = hex::decode(text.as_bytes())
+            .map_err(|e| de::Error::custom(format!("bad hex content: {e}")))?;
         if map.next_key::<IgnoredAny>()?.is_some() {
             return Err(de::Error::invalid_length(2, &"{\"hex\": \"...\"}"));
         }

@@ -34,7 +34,9 @@ pub enum Token {
 #[non_exhaustive]
 pub enum DictionaryError {
     /// The single-byte table has entries at wire bytes that are not tokens.
-    #[error("single-byte table has {0} entries; tokens are wire bytes 3..=235 (at most 236 entries)")]
+    #[error(
+        "single-byte table has {0} entries; tokens are wire bytes 3..=235 (at most 236 entries)"
+    )]
     SingleTooLong(usize),
     /// A structural wire byte (0, 1 or 2) has a token.
     #[error("single-byte table has a token at structural byte {0}")]
@@ -79,9 +81,8 @@ pub struct Dictionary {
     max_len: usize,
 }
 
-/// A string of at most 16 bytes as two words and its length: equal keys are equal strings, so a
-/// lookup compares three integers instead of calling `memcmp`. Strings of 8 to 16 bytes take
-/// their first and last eight bytes (which overlap below 16); shorter ones are zero-padded.
+/// A string of 1 to 16 bytes as two words and its length: equal keys are equal strings, so a
+/// lookup compares three integers instead of calling `memcmp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key {
     head: u64,
@@ -90,20 +91,30 @@ struct Key {
 }
 
 impl Key {
-    /// The key of `bytes`, or `None` when it is longer than 16 bytes.
+    /// The key of `bytes`, or `None` when it is empty or longer than 16 bytes. The words are
+    /// read with fixed-width loads that overlap (first and last 8 bytes; first and last 4;
+    /// first, middle and last byte), so every byte is covered and nothing is copied.
     #[inline]
     fn new(bytes: &[u8]) -> Option<Key> {
         let len = bytes.len();
-        let word = |range: std::ops::Range<usize>| -> u64 {
-            let mut buf = [0u8; 8];
-            if let (Some(dst), Some(src)) = (buf.get_mut(..range.len()), bytes.get(range)) {
-                dst.copy_from_slice(src);
-            }
-            u64::from_le_bytes(buf)
+        let u64_at = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+        };
+        let u32_at = |at: usize| -> Option<u64> {
+            Some(u64::from(u32::from_le_bytes(
+                bytes.get(at..at + 4)?.try_into().ok()?,
+            )))
         };
         let (head, tail) = match len {
-            0..=8 => (word(0..len), 0),
-            9..=16 => (word(0..8), word(len - 8..len)),
+            1..=3 => {
+                let (first, mid, last) = (bytes.first()?, bytes.get(len / 2)?, bytes.last()?);
+                (
+                    u64::from(*first) | u64::from(*mid) << 8 | u64::from(*last) << 16,
+                    0,
+                )
+            }
+            4..=7 => (u32_at(0)? | u32_at(len - 4)? << 32, 0),
+            8..=16 => (u64_at(0)?, u64_at(len - 8)?),
             _ => return None,
         };
         Some(Key { head, tail, len })
@@ -120,7 +131,10 @@ impl Key {
 impl std::fmt::Debug for Dictionary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dictionary")
-            .field("single", &self.single.iter().filter(|t| t.is_some()).count())
+            .field(
+                "single",
+                &self.single.iter().filter(|t| t.is_some()).count(),
+            )
             .field("pages", &self.pages.map(<[_]>::len))
             .finish_non_exhaustive()
     }
@@ -160,7 +174,10 @@ impl Dictionary {
         }
         for (page, entries) in pages.iter().enumerate() {
             if entries.len() > 256 {
-                return Err(DictionaryError::PageTooLong { page, len: entries.len() });
+                return Err(DictionaryError::PageTooLong {
+                    page,
+                    len: entries.len(),
+                });
             }
         }
         let mut entries: Vec<(&'static str, Token)> = Vec::new();
@@ -205,7 +222,13 @@ impl Dictionary {
     }
 
     fn empty() -> Self {
-        Dictionary { single: &[], pages: [&[]; 4], index: vec![None; 16].into(), mask: 15, max_len: 0 }
+        Dictionary {
+            single: &[],
+            pages: [&[]; 4],
+            index: vec![None; 16].into(),
+            mask: 15,
+            max_len: 0,
+        }
     }
 
     /// The string of single-byte token `byte`, if it is one.
@@ -217,7 +240,10 @@ impl Dictionary {
     /// The string of double-byte token `index` on `page` (`0..=3`), if it is one.
     #[inline]
     pub fn double(&self, page: u8, index: u8) -> Option<&'static str> {
-        self.pages.get(usize::from(page))?.get(usize::from(index)).copied()
+        self.pages
+            .get(usize::from(page))?
+            .get(usize::from(index))
+            .copied()
     }
 
     /// Whether the dictionary has any double-byte page.
@@ -277,7 +303,15 @@ mod tests {
     #[test]
     fn lookup_misses() {
         let dict = Dictionary::legacy();
-        for s in ["", "c.us", "vide", "videos", "x", "s.whatsapp.ne", "0123456789012345678901234567"] {
+        for s in [
+            "",
+            "c.us",
+            "vide",
+            "videos",
+            "x",
+            "s.whatsapp.ne",
+            "0123456789012345678901234567",
+        ] {
             assert_eq!(dict.lookup(s), None, "{s}");
         }
     }
@@ -302,7 +336,13 @@ mod tests {
             Dictionary::new(&STRUCTURAL, [&[]; 4]).unwrap_err(),
             DictionaryError::StructuralByte(1)
         );
-        assert_eq!(Dictionary::new(&DUP, [&[]; 4]).unwrap_err(), DictionaryError::Duplicate("a"));
-        assert_eq!(Dictionary::new(&EMPTY, [&[]; 4]).unwrap_err(), DictionaryError::EmptyToken);
+        assert_eq!(
+            Dictionary::new(&DUP, [&[]; 4]).unwrap_err(),
+            DictionaryError::Duplicate("a")
+        );
+        assert_eq!(
+            Dictionary::new(&EMPTY, [&[]; 4]).unwrap_err(),
+            DictionaryError::EmptyToken
+        );
     }
 }

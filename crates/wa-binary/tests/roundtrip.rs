@@ -2,6 +2,13 @@
 //! canonical node back, re-encoding canonical bytes gives the same bytes, `encoded_len` is exact
 //! and encoding is deterministic.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
 use std::borrow::Cow;
 
 use proptest::prelude::*;
@@ -10,7 +17,9 @@ use wa_binary::{Attrs, Content, Dictionary, Node, Policy};
 /// Strings that reach every writer branch: tokens, packable digits and hex, JIDs of every
 /// shape, `c.us`, `@` in odd places, non-ASCII text, and long strings.
 fn string() -> impl Strategy<Value = String> {
-    let token = (3u8..=175).prop_filter_map("a token", |b| Dictionary::legacy().single(b).map(str::to_owned));
+    let token = (3u8..=175).prop_filter_map("a token", |b| {
+        Dictionary::legacy().single(b).map(str::to_owned)
+    });
     prop_oneof![
         token.clone(),
         "[0-9.-]{1,30}",
@@ -46,7 +55,8 @@ fn leaf_content() -> impl Strategy<Value = Content<'static>> {
 }
 
 fn attrs() -> impl Strategy<Value = Attrs<'static>> {
-    proptest::collection::vec((string(), string()), 0..6).prop_map(|pairs| pairs.into_iter().collect())
+    proptest::collection::vec((string(), string()), 0..6)
+        .prop_map(|pairs| pairs.into_iter().collect())
 }
 
 fn tag() -> impl Strategy<Value = String> {
@@ -73,8 +83,11 @@ fn is_token(s: &str) -> bool {
 
 fn packable(s: &str) -> bool {
     (1..=254).contains(&s.len())
-        && (s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
-            || s.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
+        && (s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            || s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
 }
 
 /// How a string comes back, and whether it went out raw (which in content position reads back
@@ -93,8 +106,15 @@ fn canonical_str(s: &str, in_content: bool, policy: Policy) -> (String, bool) {
             Policy::Server => is_token(server),
         };
         if jid {
-            let user = if packable(user) { user.to_owned() } else { canonical_str(user, false, policy).0 };
-            return (format!("{user}@{}", canonical_str(server, false, policy).0), false);
+            let user = if packable(user) {
+                user.to_owned()
+            } else {
+                canonical_str(user, false, policy).0
+            };
+            return (
+                format!("{user}@{}", canonical_str(server, false, policy).0),
+                false,
+            );
         }
     }
     let raw = !(policy == Policy::Server && packable(s));
@@ -106,7 +126,12 @@ fn canonical(node: &Node<'_>, policy: Policy) -> Node<'static> {
     let attrs: Attrs<'static> = node
         .attrs()
         .iter()
-        .map(|(k, v)| (canonical_str(k, false, policy).0, canonical_str(v, false, policy).0))
+        .map(|(k, v)| {
+            (
+                canonical_str(k, false, policy).0,
+                canonical_str(v, false, policy).0,
+            )
+        })
         .collect();
     let content = match node.content() {
         Content::None => Content::None,
@@ -115,9 +140,13 @@ fn canonical(node: &Node<'_>, policy: Policy) -> Node<'static> {
             (s, true) => Content::Bytes(Cow::Owned(s.into_bytes())),
             (s, false) => Content::String(Cow::Owned(s)),
         },
-        Content::Children(children) => {
-            Content::Children(children.iter().map(|c| canonical(c, policy)).collect::<Vec<_>>().into())
-        }
+        Content::Children(children) => Content::Children(
+            children
+                .iter()
+                .map(|c| canonical(c, policy))
+                .collect::<Vec<_>>()
+                .into(),
+        ),
     };
     Node::from_parts(tag, attrs, content)
 }
@@ -170,14 +199,22 @@ proptest! {
 fn encode_errors_leave_the_buffer_untouched() {
     let bad = Node::new("ok").with_children(vec![Node::new("fine"), Node::new("")]);
     let mut out = vec![9];
-    let err = wa_binary::Encoder::new(Policy::Server).encode_into(&bad, &mut out).unwrap_err();
+    let err = wa_binary::Encoder::new(Policy::Server)
+        .encode_into(&bad, &mut out)
+        .unwrap_err();
     assert_eq!(err, wa_binary::EncodeError::EmptyTag);
     assert_eq!(out, [9]);
     let too_many = Node::new("x").with_children(vec![Node::new("y"); 65_536]);
-    assert_eq!(wa_binary::encode(&too_many, Policy::Client).unwrap_err(), wa_binary::EncodeError::ListTooLong(65_536));
+    assert_eq!(
+        wa_binary::encode(&too_many, Policy::Client).unwrap_err(),
+        wa_binary::EncodeError::ListTooLong(65_536)
+    );
     let mut deep = Node::new("leaf");
     for _ in 0..600 {
         deep = Node::new("n").with_children(vec![deep]);
     }
-    assert!(matches!(wa_binary::encode(&deep, Policy::Client), Err(wa_binary::EncodeError::TooDeep(_))));
+    assert!(matches!(
+        wa_binary::encode(&deep, Policy::Client),
+        Err(wa_binary::EncodeError::TooDeep(_))
+    ));
 }

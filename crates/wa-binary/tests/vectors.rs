@@ -2,13 +2,23 @@
 //! under its writer policy; every invalid one fails with the expected error; every corpus file
 //! round-trips byte for byte under the server policy.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
 use std::path::PathBuf;
 
 use serde_json::Value;
 use wa_binary::{Content, DecodeErrorKind, Node, Policy};
 
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/vectors"
+    ))
 }
 
 fn load(name: &str) -> Value {
@@ -46,7 +56,11 @@ fn valid_vectors_decode_and_reencode() {
         let (bytes, expected) = vector_bytes(v);
         let node = wa_binary::decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let arena = wa_binary::Arena::new();
-        assert_eq!(wa_binary::Decoder::new().decode_in(&bytes, &arena).unwrap(), node, "{name}");
+        assert_eq!(
+            wa_binary::Decoder::new().decode_in(&bytes, &arena).unwrap(),
+            node,
+            "{name}"
+        );
         // Compared as text: attribute order matters (the vectors are read order-preserving).
         assert_eq!(
             serde_json::to_string(&node).unwrap(),
@@ -58,11 +72,21 @@ fn valid_vectors_decode_and_reencode() {
         assert_eq!(parsed, node.clone().into_owned(), "{name}: JSON form");
         if let Some(policy) = policy(v) {
             let encoded = wa_binary::encode(&node, policy).unwrap();
-            assert!(encoded == bytes, "{name}: re-encoded bytes differ under {policy:?}");
-            assert_eq!(wa_binary::encoded_len(&node, policy).unwrap(), bytes.len(), "{name}");
+            assert!(
+                encoded == bytes,
+                "{name}: re-encoded bytes differ under {policy:?}"
+            );
+            assert_eq!(
+                wa_binary::encoded_len(&node, policy).unwrap(),
+                bytes.len(),
+                "{name}"
+            );
             // Encoding the node built from JSON gives the same bytes (content strings that
             // decode as bytes are given as bytes in the vectors).
-            assert!(wa_binary::encode(&parsed, policy).unwrap() == bytes, "{name}: from JSON");
+            assert!(
+                wa_binary::encode(&parsed, policy).unwrap() == bytes,
+                "{name}: from JSON"
+            );
         } else {
             // Decode-only vectors still re-encode to something that decodes to the same node.
             for policy in [Policy::Client, Policy::Server] {
@@ -77,11 +101,19 @@ fn valid_vectors_decode_and_reencode() {
 #[test]
 fn baileys_raw_jid_user_repacks_canonically() {
     let vectors = load("nodes.json");
-    let v = vectors["valid"].as_array().unwrap().iter().find(|v| v["name"] == "baileys-raw-jid-user").unwrap();
+    let v = vectors["valid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "baileys-raw-jid-user")
+        .unwrap();
     let (bytes, _) = vector_bytes(v);
     let node = wa_binary::decode(&bytes).unwrap();
     let canonical = wa_binary::encode(&node, Policy::Server).unwrap();
-    assert!(canonical.len() < bytes.len(), "the packed user is shorter than the raw one");
+    assert!(
+        canonical.len() < bytes.len(),
+        "the packed user is shorter than the raw one"
+    );
     assert_eq!(wa_binary::decode(&canonical).unwrap(), node);
 }
 
@@ -114,12 +146,28 @@ fn invalid_vectors_fail_with_the_expected_error() {
         let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
         let err = wa_binary::decode(&bytes).expect_err(name);
         let arena = wa_binary::Arena::new();
-        let arena_err = wa_binary::Decoder::new().decode_in(&bytes, &arena).expect_err(name);
+        let arena_err = wa_binary::Decoder::new()
+            .decode_in(&bytes, &arena)
+            .expect_err(name);
         assert_eq!(arena_err, err, "{name}: the arena path fails the same way");
-        assert!(expected_kind(expect, err.kind()), "{name}: expected {expect:?}, got {err}");
-        assert!(err.offset() <= bytes.len(), "{name}: offset {} past the input", err.offset());
-        let first_word = expect.split([' ', ',', '(']).next().unwrap().to_ascii_lowercase();
-        assert!(err.to_string().contains(&first_word), "{name}: {err} should say {first_word:?}");
+        assert!(
+            expected_kind(expect, err.kind()),
+            "{name}: expected {expect:?}, got {err}"
+        );
+        assert!(
+            err.offset() <= bytes.len(),
+            "{name}: offset {} past the input",
+            err.offset()
+        );
+        let first_word = expect
+            .split([' ', ',', '('])
+            .next()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(
+            err.to_string().contains(&first_word),
+            "{name}: {err} should say {first_word:?}"
+        );
     }
 }
 
@@ -131,8 +179,15 @@ fn corpus_round_trips_under_the_server_policy() {
         let bytes = std::fs::read(&path).unwrap();
         let node = wa_binary::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let encoded = wa_binary::encode(&node, Policy::Server).unwrap();
-        assert!(encoded == bytes, "{}: re-encoded bytes differ", path.display());
-        assert_eq!(wa_binary::encoded_len(&node, Policy::Server).unwrap(), bytes.len());
+        assert!(
+            encoded == bytes,
+            "{}: re-encoded bytes differ",
+            path.display()
+        );
+        assert_eq!(
+            wa_binary::encoded_len(&node, Policy::Server).unwrap(),
+            bytes.len()
+        );
         // The arena path decodes the same tree, and an arena is reusable.
         let mut arena = wa_binary::Arena::new();
         for _ in 0..2 {
@@ -155,7 +210,15 @@ fn corpus_round_trips_under_the_server_policy() {
 fn corpus_messages_are_byte_content() {
     let bytes = std::fs::read(vectors_dir().join("corpus/messages-last.bin")).unwrap();
     let node = wa_binary::decode(&bytes).unwrap();
-    let messages: Vec<_> = node.children().iter().filter(|c| c.tag() == "message").collect();
+    let messages: Vec<_> = node
+        .children()
+        .iter()
+        .filter(|c| c.tag() == "message")
+        .collect();
     assert_eq!(messages.len(), 292);
-    assert!(messages.iter().all(|m| matches!(m.content(), Content::Bytes(b) if !b.is_empty())));
+    assert!(
+        messages
+            .iter()
+            .all(|m| matches!(m.content(), Content::Bytes(b) if !b.is_empty()))
+    );
 }

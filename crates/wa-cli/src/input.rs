@@ -13,7 +13,9 @@ pub(crate) const MAX_INPUT: u64 = 256 * 1024 * 1024;
 pub(crate) fn read_all(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     match path {
-        None => read_limited(std::io::stdin().lock(), &mut buf).context("reading standard input")?,
+        None => {
+            read_limited(std::io::stdin().lock(), &mut buf).context("reading standard input")?
+        }
         Some(p) if p.as_os_str() == "-" => {
             read_limited(std::io::stdin().lock(), &mut buf).context("reading standard input")?
         }
@@ -42,7 +44,11 @@ pub(crate) fn read_bytes(path: Option<&Path>, hex: bool) -> anyhow::Result<Vec<u
 
 /// Decodes hex text, ignoring ASCII white space; the error names the offending offset.
 pub(crate) fn decode_hex(text: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let digits: Vec<u8> = text.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let digits: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     hex::decode(&digits).map_err(|err| match err {
         hex::FromHexError::InvalidHexCharacter { c, index } => {
             anyhow::anyhow!("invalid hex character {c:?} at digit {index}")

@@ -2,6 +2,7 @@
 
 /// The single-byte token table of the legacy WhatsApp Web dictionary: the entry at
 /// index `i` is the string that wire byte `i` stands for (`None`: no token).
+#[rustfmt::skip]
 pub(super) static SINGLE_BYTE: [Option<&str>; 176] = [
     None, // 0
     None, // 1
