@@ -89,6 +89,10 @@ pub struct CpuAcceleration {
 }
 
 /// Reports the hardware acceleration that AES-256 and SHA-256 use on this machine.
+///
+/// `aes` answers for itself (and says `false` when built with `--cfg aes_backend="soft"`); for
+/// SHA-256 this checks the CPU features that `sha2`'s run-time dispatch checks, which it uses
+/// unless built with `--cfg sha2_backend="soft"`.
 pub fn cpu_acceleration() -> CpuAcceleration {
     CpuAcceleration {
         aes: aes::hardware_accelerated(),

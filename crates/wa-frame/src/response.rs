@@ -17,7 +17,9 @@ pub struct Response {
 }
 
 impl Response {
-    pub(crate) fn from_map(mut fields: Map<String, Value>) -> Self {
+    /// The response held by a JSON object: its `status` (when a number that fits `u16`) and
+    /// every other field.
+    pub fn from_map(mut fields: Map<String, Value>) -> Self {
         let status = fields
             .get("status")
             .and_then(Value::as_u64)

@@ -1,0 +1,272 @@
+//! What the session tells its driver and its user.
+
+use std::time::Duration;
+
+use wa_binary::Node;
+
+use crate::Time;
+use crate::credentials::Credentials;
+use crate::error::{LinkError, LoginError, RequestError, SessionError};
+
+/// An instruction for the driver: send a message, close the socket, or open a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transmit {
+    /// Send this WebSocket message.
+    Send(wa_frame::OutMessage),
+    /// Close the socket (stale, replaced, logged out, or about to reconnect).
+    Close,
+    /// Open a new socket and call [`Session::handle_connected`](crate::Session::handle_connected)
+    /// once it is open (or [`Session::handle_closed`](crate::Session::handle_closed) if it fails).
+    Connect,
+}
+
+/// Identifies a user command, so that its outcome can be matched to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub(crate) u64);
+
+impl RequestId {
+    /// The number, for logs.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Where an incoming message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageSource {
+    /// Relayed live (`add="relay"`).
+    Relay,
+    /// The latest history, pushed after login (`add="last"`).
+    Last,
+    /// Older history, answering a query (`add="before"`).
+    Before,
+    /// Any other `add` value (`update`, `unread`, ...).
+    Other,
+}
+
+/// An acknowledgement level: the ticks of a message (PROTOCOL.md §2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AckLevel {
+    /// 0: not yet sent.
+    Pending,
+    /// 1: the server stored it (one tick).
+    Sent,
+    /// 2: a device of the recipient has it (two ticks).
+    Delivered,
+    /// 3: read (blue ticks).
+    Read,
+    /// 4: played (voice notes).
+    Played,
+    /// Any other number, kept.
+    Other(i64),
+}
+
+impl AckLevel {
+    /// The level of an ack number.
+    pub fn from_number(n: i64) -> AckLevel {
+        match n {
+            0 => AckLevel::Pending,
+            1 => AckLevel::Sent,
+            2 => AckLevel::Delivered,
+            3 => AckLevel::Read,
+            4 => AckLevel::Played,
+            other => AckLevel::Other(other),
+        }
+    }
+
+    /// The ack number.
+    pub fn number(self) -> i64 {
+        match self {
+            AckLevel::Pending => 0,
+            AckLevel::Sent => 1,
+            AckLevel::Delivered => 2,
+            AckLevel::Read => 3,
+            AckLevel::Played => 4,
+            AckLevel::Other(n) => n,
+        }
+    }
+}
+
+/// The account a linked client acts for, as the `Conn` describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    /// The own JID.
+    pub wid: String,
+    /// The display name.
+    pub pushname: Option<String>,
+    /// The phone's platform (`android`, `iphone`, ...).
+    pub platform: Option<String>,
+    /// The phone: manufacturer, model, OS and WhatsApp versions, network codes.
+    pub phone: Option<wa_frame::Phone>,
+    /// Battery percentage, when the phone said.
+    pub battery: Option<u8>,
+}
+
+/// One chat of the chat list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatEntry {
+    /// The chat's JID.
+    pub jid: String,
+    /// The chat's name, for groups and named contacts.
+    pub name: Option<String>,
+    /// Unread messages.
+    pub unread: Option<u32>,
+    /// Time of the last activity (Unix seconds).
+    pub t: Option<u64>,
+    /// Every attribute, as sent.
+    pub attrs: Vec<(String, String)>,
+}
+
+/// One contact of the contact list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactEntry {
+    /// The contact's JID.
+    pub jid: String,
+    /// The name from the phone's address book.
+    pub name: Option<String>,
+    /// The name the contact chose (`notify`).
+    pub notify: Option<String>,
+    /// Every attribute, as sent.
+    pub attrs: Vec<(String, String)>,
+}
+
+/// What a successful request returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The request went out and needs no answer (presence, read receipts are acked later).
+    Done,
+    /// A JSON answer.
+    Json(serde_json::Value),
+    /// A binary node answer.
+    Node(Node<'static>),
+    /// A message was accepted by the server (ack 1): its id.
+    MessageSent {
+        /// The message id.
+        id: String,
+    },
+    /// Chats answering [`Session::query_chats`](crate::Session::query_chats).
+    Chats(Vec<ChatEntry>),
+    /// Contacts answering [`Session::query_contacts`](crate::Session::query_contacts).
+    Contacts(Vec<ContactEntry>),
+    /// Messages answering [`Session::query_messages`](crate::Session::query_messages).
+    Messages(Vec<Box<wa_proto::WebMessageInfo>>),
+    /// The media connection: where to upload and with which auth token.
+    MediaConn(MediaConn),
+}
+
+/// Where and how to upload media (`["query","mediaConn"]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaConn {
+    /// The upload auth token.
+    pub auth: String,
+    /// How long the answer stays valid, in seconds.
+    pub ttl: u64,
+    /// Upload hosts.
+    pub hosts: Vec<String>,
+}
+
+/// Why the session is no longer connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The socket closed or failed.
+    SocketClosed,
+    /// Nothing arrived for too long after a send.
+    Stale,
+    /// Another client took the session over (`Cmd disconnect replaced`): no reconnect.
+    Replaced,
+    /// Logged out (by us, or the link was removed): no reconnect.
+    LoggedOut,
+    /// The server rejected this client version (`Cmd update`): no reconnect.
+    VersionRejected,
+    /// Linking gave up.
+    LinkFailed,
+    /// Login failed for good.
+    LoginFailed,
+}
+
+/// Something the session tells its user. Drain them with
+/// [`Session::poll_event`](crate::Session::poll_event).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// Show this QR code (`ref,public key,client id`) until `expires_at`; a new one follows.
+    Qr {
+        /// The text to encode in the QR code.
+        text: String,
+        /// When the server stops accepting it.
+        expires_at: Time,
+    },
+    /// Logged in: the keys are ready and requests can be sent.
+    Connected {
+        /// The account.
+        account: Account,
+    },
+    /// New or rotated credentials: persist them (they replace any earlier ones).
+    Credentials(Box<Credentials>),
+    /// An incoming (or own, from another device or the history) message.
+    Message {
+        /// The message.
+        info: Box<wa_proto::WebMessageInfo>,
+        /// Where it came from.
+        source: MessageSource,
+    },
+    /// Messages reached an ack level.
+    Ack {
+        /// The message ids.
+        ids: Vec<String>,
+        /// The level.
+        level: AckLevel,
+        /// Who sent the ack's subject, when said.
+        from: Option<String>,
+        /// The chat, when said.
+        to: Option<String>,
+    },
+    /// The chat list (pushed after login).
+    Chats(Vec<ChatEntry>),
+    /// The contact list (pushed after login).
+    Contacts(Vec<ContactEntry>),
+    /// A contact's presence.
+    Presence {
+        /// Whose.
+        jid: String,
+        /// `available`, `unavailable`, `composing`, `paused`, `recording`, ...
+        kind: String,
+        /// When (Unix seconds), if said.
+        t: Option<u64>,
+    },
+    /// The phone is unreachable (`Stream asleep`) or back.
+    PhoneReachable(bool),
+    /// A request finished.
+    Reply {
+        /// The request.
+        id: RequestId,
+        /// Its outcome.
+        result: Result<Reply, RequestError>,
+    },
+    /// A server message the session knows but does not act on (`Props`, `Chat`, `Blocklist`,
+    /// group notifications...), or one of a kind it does not know, kept whole.
+    Other(serde_json::Value),
+    /// A binary node the session did not expect, kept whole.
+    OtherNode(Node<'static>),
+    /// Something went wrong and the session carried on (a frame failed its MAC, a message did
+    /// not decode, a reply had no request).
+    Error(SessionError),
+    /// Linking ended without a link.
+    LinkFailed(LinkError),
+    /// Logging in with stored credentials failed; `forget_credentials` says whether they are
+    /// now worthless (401 unpaired, 403, 419).
+    LoginFailed {
+        /// Why.
+        error: LoginError,
+        /// Whether to forget the stored credentials.
+        forget_credentials: bool,
+    },
+    /// No longer connected; `reconnect_in` is when the session will ask for a new socket
+    /// (`None`: it won't).
+    Disconnected {
+        /// Why.
+        reason: DisconnectReason,
+        /// The delay before the next attempt.
+        reconnect_in: Option<Duration>,
+    },
+}

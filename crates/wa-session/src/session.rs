@@ -1,0 +1,1062 @@
+//! The state machine.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use wa_binary::{Encoder, Node, Policy};
+use wa_crypto::{ClientKeyPair, SessionKeys};
+use wa_frame::{
+    Browser, ChallengeAnswer, Cmd, Conn, Direction, Flags, Frame, Init, InitResponse, Login,
+    LoginMode, LoginStatus, Metric, OutMessage, Request, RerefResponse, Response, ServerMessage,
+    Tag, TagForm, TagGenerator, WsMessage,
+};
+
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::error::{CommandError, LinkError, LoginError, RequestError, SessionError};
+use crate::event::{Account, AckLevel, DisconnectReason, Event, RequestId, Transmit};
+use crate::nodes;
+use crate::time::Time;
+
+/// The client side of the legacy WhatsApp Web protocol, with no IO, no clock and no OS
+/// randomness inside (in the manner of `quinn-proto`).
+///
+/// # How to drive it
+///
+/// 1. Create it with [`Session::new`] and start with [`Session::link`] (QR code) or
+///    [`Session::restore`] (stored [`Credentials`]).
+/// 2. Carry out every [`Transmit`] from [`Session::poll_transmit`]: send a message, close the
+///    socket, or open a new one. Report the socket's life with [`Session::handle_connected`] and
+///    [`Session::handle_closed`], and every received WebSocket message with
+///    [`Session::handle_message`].
+/// 3. Handle every [`Event`] from [`Session::poll_event`].
+/// 4. Call [`Session::handle_timeout`] when the time of [`Session::poll_timeout`] comes.
+///
+/// After any `handle_*` call or command, drain `poll_transmit` and `poll_event`, then ask
+/// `poll_timeout` again: each call can change all three. Commands (`send_text`, `query_chats`,
+/// ...) return a [`RequestId`]; their outcome comes back as [`Event::Reply`].
+pub struct Session {
+    config: Config,
+    rng: ChaCha20Rng,
+    encoder: Encoder<'static>,
+    state: State,
+    /// What to do whenever a socket opens.
+    goal: Goal,
+    client_id: String,
+    key_pair: Option<ClientKeyPair>,
+    credentials: Option<Credentials>,
+    keys: Option<SessionKeys>,
+    tags: TagGenerator,
+    epoch: u64,
+    next_request: u64,
+    pending: BTreeMap<String, Pending>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    /// QR: the current ref, when it expires, and how many rerefs were asked for.
+    qr_ref: Option<String>,
+    qr_expires: Option<Time>,
+    rerefs: u32,
+    ping_at: Option<Time>,
+    stale_at: Option<Time>,
+    reconnect_at: Option<Time>,
+    reconnect_attempts: u32,
+    announced: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("state", &self.state)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Not started.
+    Idle,
+    /// Waiting for the driver to open a socket.
+    Connecting,
+    /// `admin init` sent.
+    Initializing,
+    /// Showing QR codes.
+    WaitingForScan,
+    /// `admin login` (or a challenge answer) sent.
+    LoggingIn,
+    /// Keys known and login accepted (or the QR scanned): requests may go out.
+    Connected,
+    /// Waiting to reconnect.
+    Backoff,
+    /// Stopped for good (replaced, logged out, link failed, login failed).
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    Link,
+    /// Log in with the stored credentials: takeover (user start) or reconnect (automatic).
+    Login {
+        takeover: bool,
+    },
+}
+
+struct Pending {
+    kind: PendingKind,
+    deadline: Time,
+}
+
+enum PendingKind {
+    Init,
+    Reref,
+    Login,
+    Challenge,
+    User(RequestId, UserKind),
+}
+
+/// How to read the reply of a user request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UserKind {
+    /// A message send, with its id: `{status: 200}` means stored (ack 1).
+    SendMessage(String),
+    Chats,
+    Contacts,
+    Messages,
+    MediaConn,
+    /// Anything: the raw reply.
+    Raw,
+}
+
+impl Session {
+    /// A session with `config`, its randomness drawn from `seed` (client id, key pair, IVs,
+    /// message ids, jitter: seed it from the OS, or fix it in tests), starting at `now`.
+    pub fn new(config: Config, seed: [u8; 32], now: Time) -> Session {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        let mut client_id = [0u8; 16];
+        rng.fill_bytes(&mut client_id);
+        Session {
+            config,
+            rng,
+            encoder: Encoder::new(Policy::Client),
+            state: State::Idle,
+            goal: Goal::Link,
+            client_id: STANDARD.encode(client_id),
+            key_pair: None,
+            credentials: None,
+            keys: None,
+            tags: TagGenerator::new(now.as_secs(), TagForm::Long),
+            epoch: 0,
+            next_request: 0,
+            pending: BTreeMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            qr_ref: None,
+            qr_expires: None,
+            rerefs: 0,
+            ping_at: None,
+            stale_at: None,
+            reconnect_at: None,
+            reconnect_attempts: 0,
+            announced: false,
+        }
+    }
+
+    /// The same session with a given client identity instead of a random one: the client id
+    /// and the X25519 private key of the QR code. For reproducing recorded traffic (the
+    /// shared session vectors use a fixed identity); a normal client keeps the random one.
+    #[must_use]
+    pub fn with_identity(mut self, client_id: &str, private_key: [u8; 32]) -> Session {
+        self.client_id = client_id.to_owned();
+        self.key_pair = Some(ClientKeyPair::from_private_key(private_key));
+        self
+    }
+
+    /// Links a new client by QR code: asks for a socket; [`Event::Qr`] follows.
+    ///
+    /// # Errors
+    /// [`CommandError::AlreadyStarted`] unless the session is idle or closed.
+    pub fn link(&mut self, _now: Time) -> Result<(), CommandError> {
+        self.start(Goal::Link)?;
+        self.credentials = None;
+        Ok(())
+    }
+
+    /// Logs in with stored credentials (a "takeover", as when a user opens the web client).
+    ///
+    /// # Errors
+    /// [`CommandError::AlreadyStarted`] unless the session is idle or closed.
+    pub fn restore(&mut self, _now: Time, credentials: Credentials) -> Result<(), CommandError> {
+        self.start(Goal::Login { takeover: true })?;
+        self.client_id = credentials.client_id.clone();
+        self.keys = Some(credentials.session_keys());
+        self.credentials = Some(credentials);
+        Ok(())
+    }
+
+    fn start(&mut self, goal: Goal) -> Result<(), CommandError> {
+        if !matches!(self.state, State::Idle | State::Closed) {
+            return Err(CommandError::AlreadyStarted);
+        }
+        self.goal = goal;
+        self.state = State::Connecting;
+        self.rerefs = 0;
+        self.reconnect_attempts = 0;
+        self.transmits.push_back(Transmit::Connect);
+        Ok(())
+    }
+
+    /// The client id (base64 of 16 bytes) this session introduces itself with.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Whether requests can be sent.
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// The credentials of the link, once there is one.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
+    }
+
+    /// The next instruction for the driver.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] must be called next, if at all.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let deadlines = self.pending.values().map(|p| p.deadline);
+        [
+            self.qr_expires,
+            self.ping_at,
+            self.stale_at,
+            self.reconnect_at,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(deadlines)
+        .min()
+    }
+
+    /// The socket asked for by [`Transmit::Connect`] is open.
+    pub fn handle_connected(&mut self, now: Time) {
+        if self.state != State::Connecting {
+            return;
+        }
+        self.state = State::Initializing;
+        self.stale_at = None;
+        self.ping_at = Some(now + self.ping_delay());
+        let init = Request::Init(Init {
+            version: self.config.version,
+            browser: Browser {
+                long: self.config.browser.0.clone(),
+                short: self.config.browser.1.clone(),
+                version: None,
+            },
+            client_id: self.client_id.clone(),
+            last: true,
+        });
+        self.send_request(now, &init, PendingKind::Init);
+    }
+
+    /// The socket closed (or could not be opened).
+    pub fn handle_closed(&mut self, now: Time) {
+        match self.state {
+            State::Idle | State::Closed | State::Backoff => {}
+            _ => self.lose_connection(now, DisconnectReason::SocketClosed),
+        }
+    }
+
+    /// One WebSocket message from the server.
+    pub fn handle_message(&mut self, now: Time, message: WsMessage<'_>) {
+        if matches!(
+            self.state,
+            State::Idle | State::Closed | State::Backoff | State::Connecting
+        ) {
+            return;
+        }
+        // Anything received proves the connection alive.
+        self.stale_at = None;
+        self.ping_at = Some(now + self.ping_delay());
+        let frame = match Frame::parse(
+            message,
+            Direction::ServerToClient,
+            &self.config.frame_limits,
+        ) {
+            Ok(frame) => frame,
+            Err(e) => {
+                return self
+                    .events
+                    .push_back(Event::Error(SessionError::Frame(e.into())));
+            }
+        };
+        match frame {
+            Frame::Pong { .. } | Frame::Keepalive => {}
+            Frame::Empty { tag } => {
+                if let Some(pending) = self.pending.remove(tag.as_str()) {
+                    self.finish(now, pending, Ok(Value::Null));
+                }
+            }
+            Frame::Json { tag, payload } => self.handle_json(now, tag.as_str(), payload),
+            Frame::Binary { tag, payload, .. } => self.handle_binary(now, tag.as_str(), &payload),
+            // A frame kind this session does not know: nothing to do.
+            _ => {}
+        }
+    }
+
+    /// Time passed: fire whatever is due.
+    pub fn handle_timeout(&mut self, now: Time) {
+        let expired: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for tag in expired {
+            if let Some(pending) = self.pending.remove(&tag) {
+                self.time_out(now, pending);
+            }
+        }
+        if self.reconnect_at.is_some_and(|t| t <= now) {
+            self.reconnect_at = None;
+            self.state = State::Connecting;
+            self.transmits.push_back(Transmit::Connect);
+        }
+        if self.stale_at.is_some_and(|t| t <= now) {
+            self.stale_at = None;
+            self.lose_connection(now, DisconnectReason::Stale);
+            return;
+        }
+        if self.qr_expires.is_some_and(|t| t <= now) {
+            self.qr_expires = None;
+            self.reref(now);
+        }
+        if self.ping_at.is_some_and(|t| t <= now) {
+            self.ping_at = Some(now + self.ping_delay());
+            self.transmit_text(now, wa_frame::KEEPALIVE.to_owned());
+        }
+    }
+
+    // ---- Commands -------------------------------------------------------------------------
+
+    /// Logs out: tells the server, closes the socket, and forgets the credentials. No
+    /// reconnect follows.
+    pub fn logout(&mut self, now: Time) {
+        if matches!(
+            self.state,
+            State::Initializing | State::WaitingForScan | State::LoggingIn | State::Connected
+        ) {
+            self.transmit_text(now, wa_frame::logout_frame());
+        }
+        self.credentials = None;
+        self.keys = None;
+        self.stop(now, DisconnectReason::LoggedOut);
+    }
+
+    /// Sends a JSON query or action (`["query", ...]`, `["action", ...]`, ...) as it is; the
+    /// reply comes back raw.
+    ///
+    /// # Errors
+    /// When not connected or too many requests are waiting.
+    pub fn send_json(&mut self, now: Time, payload: Value) -> Result<RequestId, CommandError> {
+        self.ready()?;
+        let (id, tag) = self.new_request();
+        let text = format!("{tag},,{payload}");
+        self.track(now, tag, PendingKind::User(id, UserKind::Raw));
+        self.transmit_text(now, text);
+        Ok(id)
+    }
+
+    /// Asks for the media connection (upload host and auth): [`Reply::MediaConn`].
+    ///
+    /// # Errors
+    /// When not connected or too many requests are waiting.
+    pub fn media_conn(&mut self, now: Time) -> Result<RequestId, CommandError> {
+        self.ready()?;
+        let (id, tag) = self.new_request();
+        let text = format!("{tag},,{}", json!(["query", "mediaConn"]));
+        self.track(now, tag, PendingKind::User(id, UserKind::MediaConn));
+        self.transmit_text(now, text);
+        Ok(id)
+    }
+
+    /// Sends a binary request and tracks its reply. `tag` is the message id for sends.
+    pub(crate) fn send_node(
+        &mut self,
+        now: Time,
+        node: &Node<'_>,
+        metric: Metric,
+        flags: Flags,
+        kind: UserKind,
+        tag: Option<String>,
+    ) -> Result<RequestId, CommandError> {
+        self.ready()?;
+        let plain = self.encoder.encode(node)?;
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        let tag = tag.unwrap_or_else(|| self.tags.next_tag().as_str().to_owned());
+        let Some(keys) = &self.keys else {
+            return Err(CommandError::NotConnected);
+        };
+        let Ok(tag_checked) = Tag::new(tag.as_str()) else {
+            return Err(CommandError::InvalidArgument(
+                "message id is not a valid tag",
+            ));
+        };
+        let mut iv = [0u8; 16];
+        self.rng.fill_bytes(&mut iv);
+        let mut out = Vec::with_capacity(tag.len() + 3 + wa_crypto::sealed_len(plain.len()));
+        wa_frame::binary_header(&tag_checked, metric, flags, &mut out);
+        keys.seal_into(&plain, &iv, &mut out);
+        self.track(now, tag, PendingKind::User(id, kind));
+        self.transmit(now, Transmit::Send(OutMessage::Binary(out)));
+        Ok(id)
+    }
+
+    /// The next epoch: a counter every binary request carries.
+    pub(crate) fn next_epoch(&mut self) -> String {
+        self.epoch += 1;
+        self.epoch.to_string()
+    }
+
+    /// A fresh message id: `3EB0` and 16 uppercase hex digits, as the official client made them.
+    pub(crate) fn new_message_id(&mut self) -> String {
+        let mut bytes = [0u8; 8];
+        self.rng.fill_bytes(&mut bytes);
+        let mut id = String::with_capacity(20);
+        id.push_str("3EB0");
+        for b in bytes {
+            id.push_str(&format!("{b:02X}"));
+        }
+        id
+    }
+
+    /// The next request tag (for requests whose node names their own tag).
+    pub(crate) fn next_tag(&mut self) -> String {
+        self.tags.next_tag().as_str().to_owned()
+    }
+
+    /// The own JID, when linked.
+    pub(crate) fn own_jid(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|c| c.wid.as_str())
+    }
+
+    fn ready(&self) -> Result<(), CommandError> {
+        if self.state != State::Connected {
+            return Err(CommandError::NotConnected);
+        }
+        if self.pending.len() >= self.config.max_pending {
+            return Err(CommandError::TooManyPending(self.pending.len()));
+        }
+        Ok(())
+    }
+
+    fn new_request(&mut self) -> (RequestId, String) {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        (id, self.tags.next_tag().as_str().to_owned())
+    }
+
+    // ---- Incoming ---------------------------------------------------------------------------
+
+    fn handle_json(&mut self, now: Time, tag: &str, payload: Value) {
+        if let Some(pending) = self.pending.remove(tag) {
+            return self.finish(now, pending, Ok(payload));
+        }
+        let message = match ServerMessage::from_json(payload) {
+            Ok(message) => message,
+            Err(e) => {
+                let kind = e.kind().to_owned();
+                self.events
+                    .push_back(Event::Error(SessionError::BadMessage { kind }));
+                return self.events.push_back(Event::Other(e.into_value()));
+            }
+        };
+        match message {
+            ServerMessage::Conn(conn) => self.handle_conn(now, *conn),
+            ServerMessage::Cmd(Cmd::Challenge { challenge, .. }) => {
+                self.answer_challenge(now, &challenge)
+            }
+            ServerMessage::Cmd(Cmd::Disconnect { kind, .. })
+                if kind.as_deref() == Some("replaced") =>
+            {
+                self.stop(now, DisconnectReason::Replaced);
+            }
+            ServerMessage::Cmd(Cmd::Disconnect { .. }) => {
+                self.credentials = None;
+                self.keys = None;
+                self.stop(now, DisconnectReason::LoggedOut);
+            }
+            ServerMessage::Cmd(Cmd::Update { .. }) => self.version_rejected(now),
+            ServerMessage::Stream(stream) if stream.is_asleep() => {
+                self.events.push_back(Event::PhoneReachable(false));
+            }
+            ServerMessage::Pong(reachable) => {
+                self.events.push_back(Event::PhoneReachable(reachable))
+            }
+            ServerMessage::Msg(ack) => self.events.push_back(Event::Ack {
+                ids: vec![ack.id],
+                level: AckLevel::from_number(ack.ack.0),
+                from: ack.from,
+                to: ack.to,
+            }),
+            ServerMessage::MsgInfo(acks) => self.events.push_back(Event::Ack {
+                ids: acks.id.iter().map(str::to_owned).collect(),
+                level: AckLevel::from_number(acks.ack.0),
+                from: acks.from,
+                to: acks.to,
+            }),
+            ServerMessage::Presence(presence) => self.events.push_back(Event::Presence {
+                jid: presence.id,
+                kind: presence_kind(&presence.kind),
+                t: presence.t,
+            }),
+            ServerMessage::Response(response) => {
+                self.events
+                    .push_back(Event::Error(SessionError::UnknownTag(tag.to_owned())));
+                self.events
+                    .push_back(Event::Other(Value::Object(response.fields)));
+            }
+            other => self.events.push_back(Event::Other(other.to_json())),
+        }
+    }
+
+    fn handle_binary(&mut self, now: Time, tag: &str, payload: &[u8]) {
+        let Some(keys) = &self.keys else {
+            return self
+                .events
+                .push_back(Event::Error(SessionError::BinaryBeforeKeys));
+        };
+        #[cfg(not(feature = "fuzzing"))]
+        let opened = keys.open(payload);
+        #[cfg(feature = "fuzzing")]
+        let opened = keys.open_unauthenticated_for_fuzzing(payload);
+        let plain = match opened {
+            Ok(plain) => plain,
+            Err(e) => return self.events.push_back(Event::Error(SessionError::Open(e))),
+        };
+        let decoder = wa_binary::Decoder::new().with_limits(self.config.node_limits);
+        let node = match decoder.decode(&plain) {
+            Ok(node) => node.into_owned(),
+            Err(e) => {
+                // A reply that does not decode still ends its request.
+                if let Some(pending) = self.pending.remove(tag) {
+                    self.finish_node(now, pending, Err(RequestError::BadReply(e.to_string())));
+                }
+                return self.events.push_back(Event::Error(SessionError::Node(e)));
+            }
+        };
+        if let Some(pending) = self.pending.remove(tag) {
+            return self.finish_node(now, pending, Ok(node));
+        }
+        nodes::dispatch(&node, &mut self.events);
+    }
+
+    fn handle_conn(&mut self, now: Time, conn: Conn) {
+        let account = Account {
+            wid: conn.wid.clone().unwrap_or_default(),
+            pushname: conn.pushname.clone(),
+            platform: conn.platform.clone(),
+            phone: conn.phone.clone(),
+            battery: conn.battery.and_then(|b| u8::try_from(b).ok()),
+        };
+        match (self.state, self.goal) {
+            (State::WaitingForScan, Goal::Link) => {
+                if let Err(e) = self.finish_link(&conn) {
+                    self.events.push_back(Event::LinkFailed(e));
+                    return self.stop(now, DisconnectReason::LinkFailed);
+                }
+            }
+            (State::LoggingIn | State::Connected, _) => {
+                if let Some(credentials) = &mut self.credentials {
+                    rotate_tokens(credentials, &conn);
+                }
+            }
+            _ => {
+                // A Conn we did not expect: keep it for the user, change nothing.
+                return self
+                    .events
+                    .push_back(Event::Other(ServerMessage::Conn(Box::new(conn)).to_json()));
+            }
+        }
+        if let Some(credentials) = &self.credentials {
+            self.events
+                .push_back(Event::Credentials(Box::new(credentials.clone())));
+        }
+        self.connected(now, account);
+    }
+
+    /// After the scan: derive the keys from the secret and keep the credentials.
+    fn finish_link(&mut self, conn: &Conn) -> Result<(), LinkError> {
+        let secret = conn
+            .secret
+            .as_deref()
+            .ok_or(LinkError::IncompleteConn("secret"))?;
+        let key_pair = self
+            .key_pair
+            .take()
+            .ok_or(LinkError::IncompleteConn("a QR code"))?;
+        let keys = SessionKeys::from_login(key_pair, secret)?;
+        let credentials = Credentials {
+            client_id: self.client_id.clone(),
+            client_token: conn
+                .client_token
+                .clone()
+                .ok_or(LinkError::IncompleteConn("clientToken"))?,
+            server_token: conn
+                .server_token
+                .clone()
+                .ok_or(LinkError::IncompleteConn("serverToken"))?,
+            browser_token: conn.browser_token.clone().unwrap_or_default(),
+            enc_key: *keys.enc_key(),
+            mac_key: *keys.mac_key(),
+            wid: conn.wid.clone().ok_or(LinkError::IncompleteConn("wid"))?,
+        };
+        self.keys = Some(keys);
+        self.credentials = Some(credentials);
+        self.goal = Goal::Login { takeover: false };
+        self.qr_expires = None;
+        self.qr_ref = None;
+        Ok(())
+    }
+
+    fn connected(&mut self, now: Time, account: Account) {
+        let first = self.state != State::Connected || !self.announced;
+        self.state = State::Connected;
+        self.reconnect_attempts = 0;
+        self.goal = Goal::Login { takeover: false };
+        if first {
+            self.announced = true;
+            self.events.push_back(Event::Connected { account });
+        }
+        let _ = now;
+    }
+
+    fn answer_challenge(&mut self, now: Time, challenge: &str) {
+        let (Some(keys), Some(credentials)) = (&self.keys, &self.credentials) else {
+            return self.events.push_back(Event::Error(SessionError::Challenge(
+                "no session keys".into(),
+            )));
+        };
+        let answer = match keys.answer_challenge(challenge) {
+            Ok(answer) => answer,
+            Err(e) => {
+                return self
+                    .events
+                    .push_back(Event::Error(SessionError::Challenge(e.to_string())));
+            }
+        };
+        let request = Request::Challenge(ChallengeAnswer {
+            answer,
+            server_token: credentials.server_token.clone(),
+            client_id: self.client_id.clone(),
+        });
+        self.state = State::LoggingIn;
+        self.send_request(now, &request, PendingKind::Challenge);
+    }
+
+    /// A reply to a request of ours (JSON, or `Null` for an empty payload).
+    fn finish(&mut self, now: Time, pending: Pending, reply: Result<Value, RequestError>) {
+        let response = reply.map(|value| match value {
+            Value::Object(map) => Response::from_map(map),
+            other => Response::from_map(serde_json::Map::from_iter([("value".to_owned(), other)])),
+        });
+        match pending.kind {
+            PendingKind::Init => self.init_done(now, response),
+            PendingKind::Reref => self.reref_done(now, response),
+            PendingKind::Login => self.login_done(now, response),
+            PendingKind::Challenge => self.challenge_done(now, response),
+            PendingKind::User(id, kind) => {
+                let result = response.and_then(|r| nodes::json_reply(kind, r));
+                self.events.push_back(Event::Reply { id, result });
+            }
+        }
+    }
+
+    fn finish_node(
+        &mut self,
+        now: Time,
+        pending: Pending,
+        node: Result<Node<'static>, RequestError>,
+    ) {
+        match pending.kind {
+            PendingKind::User(id, kind) => {
+                let result = node.and_then(|node| nodes::node_reply(kind, node));
+                self.events.push_back(Event::Reply { id, result });
+            }
+            // Login requests are answered in JSON; a binary answer is a protocol error.
+            other => self.finish(
+                now,
+                Pending {
+                    kind: other,
+                    deadline: now,
+                },
+                Err(RequestError::BadReply(
+                    "binary reply to a login request".into(),
+                )),
+            ),
+        }
+    }
+
+    fn time_out(&mut self, now: Time, pending: Pending) {
+        match pending.kind {
+            PendingKind::User(id, _) => {
+                self.events.push_back(Event::Reply {
+                    id,
+                    result: Err(RequestError::Timeout),
+                });
+            }
+            // A login step that gets no answer: the connection is as good as stale.
+            _ => self.lose_connection(now, DisconnectReason::Stale),
+        }
+    }
+
+    fn init_done(&mut self, now: Time, response: Result<Response, RequestError>) {
+        let response = match response {
+            Ok(response) => response,
+            Err(_) => return self.lose_connection(now, DisconnectReason::Stale),
+        };
+        match self.goal {
+            Goal::Link => match InitResponse::from_response(&response) {
+                Ok(init) => {
+                    let key_pair = self
+                        .key_pair
+                        .get_or_insert_with(|| ClientKeyPair::generate(&mut self.rng));
+                    let public = STANDARD.encode(key_pair.public_key());
+                    let ttl = Duration::from_millis(init.ttl.unwrap_or(20_000));
+                    self.state = State::WaitingForScan;
+                    self.show_qr(now, init.r#ref, &public, ttl);
+                }
+                Err(e) => {
+                    self.events
+                        .push_back(Event::LinkFailed(LinkError::InitRejected(e.to_string())));
+                    self.stop(now, DisconnectReason::LinkFailed);
+                }
+            },
+            Goal::Login { takeover } => {
+                if response.status.is_some_and(|s| s != 200) {
+                    return self.login_failed(now, LoginError::Other(response.status.unwrap_or(0)));
+                }
+                let Some(credentials) = &self.credentials else {
+                    return self.stop(now, DisconnectReason::LoginFailed);
+                };
+                let mode = if takeover {
+                    LoginMode::Takeover
+                } else {
+                    LoginMode::Reconnect {
+                        own_jid: credentials.wid.clone(),
+                    }
+                };
+                let login = Request::Login(Login {
+                    client_token: credentials.client_token.clone(),
+                    server_token: credentials.server_token.clone(),
+                    client_id: self.client_id.clone(),
+                    mode,
+                });
+                self.state = State::LoggingIn;
+                self.send_request(now, &login, PendingKind::Login);
+            }
+        }
+    }
+
+    fn show_qr(&mut self, now: Time, qr_ref: String, public: &str, ttl: Duration) {
+        let expires_at = now + ttl;
+        let text = format!("{qr_ref},{public},{}", self.client_id);
+        self.qr_ref = Some(qr_ref);
+        self.qr_expires = Some(expires_at);
+        self.events.push_back(Event::Qr { text, expires_at });
+    }
+
+    /// The QR code expired: ask for a new ref, or give up after `max_rerefs`.
+    fn reref(&mut self, now: Time) {
+        if self.state != State::WaitingForScan {
+            return;
+        }
+        if self.rerefs >= self.config.max_rerefs {
+            self.events
+                .push_back(Event::LinkFailed(LinkError::Expired(self.rerefs + 1)));
+            return self.stop(now, DisconnectReason::LinkFailed);
+        }
+        self.rerefs += 1;
+        self.send_request(now, &Request::Reref, PendingKind::Reref);
+    }
+
+    fn reref_done(&mut self, now: Time, response: Result<Response, RequestError>) {
+        let public = match &self.key_pair {
+            Some(key_pair) => STANDARD.encode(key_pair.public_key()),
+            None => return,
+        };
+        match response.map(|r| RerefResponse::from_response(&r)) {
+            Ok(Ok(RerefResponse::NewRef { r#ref, ttl })) => {
+                self.show_qr(
+                    now,
+                    r#ref,
+                    &public,
+                    Duration::from_millis(ttl.unwrap_or(20_000)),
+                );
+            }
+            Ok(Ok(RerefResponse::Unchanged { r#ref, ttl })) => {
+                let Some(current) = r#ref.or_else(|| self.qr_ref.clone()) else {
+                    return;
+                };
+                self.show_qr(
+                    now,
+                    current,
+                    &public,
+                    Duration::from_millis(ttl.unwrap_or(20_000)),
+                );
+            }
+            Ok(Ok(RerefResponse::Refused)) => {
+                self.events
+                    .push_back(Event::LinkFailed(LinkError::RerefRefused));
+                self.stop(now, DisconnectReason::LinkFailed);
+            }
+            Ok(Err(e)) => {
+                self.events
+                    .push_back(Event::LinkFailed(LinkError::InitRejected(e.to_string())));
+                self.stop(now, DisconnectReason::LinkFailed);
+            }
+            Ok(Ok(_)) => {
+                self.events
+                    .push_back(Event::LinkFailed(LinkError::InitRejected(
+                        "unknown reref answer".into(),
+                    )));
+                self.stop(now, DisconnectReason::LinkFailed);
+            }
+            Err(_) => self.lose_connection(now, DisconnectReason::Stale),
+        }
+    }
+
+    fn login_done(&mut self, now: Time, response: Result<Response, RequestError>) {
+        let response = match response {
+            Ok(response) => response,
+            Err(_) => return self.lose_connection(now, DisconnectReason::Stale),
+        };
+        match LoginStatus::from_response(&response) {
+            // Logged in: the keys work now; the Conn that follows rotates the tokens.
+            Ok(LoginStatus::Ok) => {}
+            Ok(LoginStatus::Unpaired) => self.login_failed(now, LoginError::Unpaired),
+            Ok(LoginStatus::AccessDenied { tos }) => {
+                self.login_failed(now, LoginError::AccessDenied { tos });
+            }
+            Ok(LoginStatus::AlreadyLoggedIn) => self.login_failed(now, LoginError::AlreadyLoggedIn),
+            Ok(LoginStatus::LoggedInElsewhere) => {
+                self.login_failed(now, LoginError::LoggedInElsewhere)
+            }
+            Ok(LoginStatus::Expired) => self.login_failed(now, LoginError::Expired),
+            Ok(LoginStatus::ServerError) => self.login_failed(now, LoginError::ServerError),
+            Ok(LoginStatus::Other(code)) => self.login_failed(now, LoginError::Other(code)),
+            Ok(_) => self.login_failed(now, LoginError::Other(0)),
+            Err(e) => {
+                self.events
+                    .push_back(Event::Error(SessionError::BadMessage {
+                        kind: e.to_string(),
+                    }));
+                self.login_failed(now, LoginError::Other(0));
+            }
+        }
+    }
+
+    fn challenge_done(&mut self, now: Time, response: Result<Response, RequestError>) {
+        match response {
+            // Accepted: a new Conn follows.
+            Ok(r) if r.status.is_none_or(|s| s == 200) => {}
+            Ok(r) => self.login_failed(now, LoginError::ChallengeRejected(r.status.unwrap_or(0))),
+            Err(_) => self.lose_connection(now, DisconnectReason::Stale),
+        }
+    }
+
+    fn login_failed(&mut self, now: Time, error: LoginError) {
+        // 500 (and a server that is merely busy) is worth retrying; the rest is final.
+        let retry = matches!(error, LoginError::ServerError);
+        let forget = matches!(
+            error,
+            LoginError::Unpaired | LoginError::AccessDenied { .. } | LoginError::Expired
+        );
+        self.events.push_back(Event::LoginFailed {
+            error,
+            forget_credentials: forget,
+        });
+        if forget {
+            self.credentials = None;
+            self.keys = None;
+        }
+        if retry {
+            self.lose_connection(now, DisconnectReason::SocketClosed);
+        } else {
+            self.stop(now, DisconnectReason::LoginFailed);
+        }
+    }
+
+    fn version_rejected(&mut self, now: Time) {
+        match self.goal {
+            Goal::Link if self.credentials.is_none() => {
+                self.events
+                    .push_back(Event::LinkFailed(LinkError::VersionRejected));
+            }
+            _ => self.events.push_back(Event::LoginFailed {
+                error: LoginError::VersionRejected,
+                forget_credentials: false,
+            }),
+        }
+        self.stop(now, DisconnectReason::VersionRejected);
+    }
+
+    // ---- Connection life ----------------------------------------------------------------------
+
+    /// The connection is gone but the session goes on: fail what waits, and plan a reconnect
+    /// when there is something to reconnect to.
+    fn lose_connection(&mut self, now: Time, reason: DisconnectReason) {
+        if matches!(self.state, State::Closed | State::Idle) {
+            return;
+        }
+        self.fail_pending();
+        self.clear_timers();
+        self.transmits.push_back(Transmit::Close);
+        let delay = self.backoff();
+        self.reconnect_attempts = self.reconnect_attempts.saturating_add(1);
+        self.reconnect_at = Some(now + delay);
+        self.state = State::Backoff;
+        self.announced = false;
+        if self.credentials.is_some() {
+            self.goal = Goal::Login { takeover: false };
+        }
+        self.events.push_back(Event::Disconnected {
+            reason,
+            reconnect_in: Some(delay),
+        });
+    }
+
+    /// Stops for good.
+    fn stop(&mut self, _now: Time, reason: DisconnectReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.fail_pending();
+        self.clear_timers();
+        self.key_pair = None;
+        if self.state != State::Idle {
+            self.transmits.push_back(Transmit::Close);
+        }
+        self.state = State::Closed;
+        self.announced = false;
+        self.events.push_back(Event::Disconnected {
+            reason,
+            reconnect_in: None,
+        });
+    }
+
+    fn fail_pending(&mut self) {
+        for (_, pending) in std::mem::take(&mut self.pending) {
+            if let PendingKind::User(id, _) = pending.kind {
+                self.events.push_back(Event::Reply {
+                    id,
+                    result: Err(RequestError::Disconnected),
+                });
+            }
+        }
+    }
+
+    fn clear_timers(&mut self) {
+        self.ping_at = None;
+        self.stale_at = None;
+        self.qr_expires = None;
+        self.reconnect_at = None;
+    }
+
+    /// The next reconnect delay: `base · 2^attempts`, capped, with the top half jittered.
+    fn backoff(&mut self) -> Duration {
+        let base = self.config.reconnect_base.as_millis() as u64;
+        let cap = self.config.reconnect_cap.as_millis() as u64;
+        let full = base
+            .saturating_mul(1u64 << self.reconnect_attempts.min(30))
+            .min(cap);
+        let half = full / 2;
+        let jitter = if half == 0 {
+            0
+        } else {
+            self.rng.next_u64() % (half + 1)
+        };
+        Duration::from_millis(half + jitter)
+    }
+
+    fn ping_delay(&mut self) -> Duration {
+        random_in(&mut self.rng, &self.config.ping_after)
+    }
+
+    // ---- Sending ------------------------------------------------------------------------------
+
+    fn send_request(&mut self, now: Time, request: &Request, kind: PendingKind) {
+        let tag = self.tags.next_tag();
+        let text = request.to_frame(&tag);
+        self.track(now, tag.as_str().to_owned(), kind);
+        self.transmit_text(now, text);
+    }
+
+    fn track(&mut self, now: Time, tag: String, kind: PendingKind) {
+        let deadline = now + self.config.request_timeout;
+        self.pending.insert(tag, Pending { kind, deadline });
+    }
+
+    fn transmit_text(&mut self, now: Time, text: String) {
+        self.transmit(now, Transmit::Send(OutMessage::Text(text)));
+    }
+
+    /// Every send arms the stale timer, unless it already runs.
+    fn transmit(&mut self, now: Time, transmit: Transmit) {
+        if self.stale_at.is_none() {
+            self.stale_at = Some(now + random_in(&mut self.rng, &self.config.stale_after));
+        }
+        self.transmits.push_back(transmit);
+    }
+}
+
+fn rotate_tokens(credentials: &mut Credentials, conn: &Conn) {
+    if let Some(token) = &conn.client_token {
+        credentials.client_token.clone_from(token);
+    }
+    if let Some(token) = &conn.server_token {
+        credentials.server_token.clone_from(token);
+    }
+    if let Some(token) = &conn.browser_token {
+        credentials.browser_token.clone_from(token);
+    }
+    if let Some(wid) = &conn.wid {
+        credentials.wid.clone_from(wid);
+    }
+}
+
+fn presence_kind(kind: &wa_frame::PresenceType) -> String {
+    use wa_frame::PresenceType as P;
+    match kind {
+        P::Available => "available".to_owned(),
+        P::Unavailable => "unavailable".to_owned(),
+        P::Composing => "composing".to_owned(),
+        P::Paused => "paused".to_owned(),
+        P::Recording => "recording".to_owned(),
+        P::Other(other) => other.clone(),
+    }
+}
+
+/// A duration drawn uniformly from `range` (its start when the range is empty).
+fn random_in(rng: &mut ChaCha20Rng, range: &std::ops::Range<Duration>) -> Duration {
+    let lo = range.start.as_millis() as u64;
+    let hi = range.end.as_millis() as u64;
+    if hi <= lo {
+        return range.start;
+    }
+    Duration::from_millis(lo + rng.next_u64() % (hi - lo))
+}

@@ -1,0 +1,488 @@
+//! Test support for wa-rs (not published): a [`Harness`] that drives a [`Session`] on a
+//! virtual clock with no sockets and no sleeps, and a [`FakeServer`] that answers it the way
+//! PROTOCOL.md says the server does, scripted per test.
+//!
+//! In the manner of quinn's `tests/util.rs` and h2's `h2-support`: tests say what the server
+//! does and what time it is, and look at what the session sent and emitted.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test support: a panic is a failed test"
+)]
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use wa_binary::{Node, Policy};
+use wa_crypto::{LoginSecret, SessionKeys};
+use wa_frame::{Direction, Frame, OutMessage, Request, WsMessage};
+use wa_session::{Config, Credentials, Event, Session, Time, Transmit};
+
+/// The start of every virtual clock: 2020-05-13 07:53:58 UTC, the time of the vectors.
+pub const T0: Time = Time::from_millis(1_589_356_438_000);
+
+/// A frame from the fake server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerFrame {
+    /// A text frame.
+    Text(String),
+    /// A binary frame (already sealed).
+    Binary(Vec<u8>),
+}
+
+/// A session, its virtual clock, and what went in and out.
+pub struct Harness {
+    /// The session under test.
+    pub session: Session,
+    /// The virtual time.
+    pub now: Time,
+    /// Every message the session sent, in order.
+    pub sent: Vec<OutMessage>,
+    /// Every event the session emitted and the test has not taken yet.
+    pub events: VecDeque<Event>,
+    /// How often the session asked for a socket.
+    pub connects: usize,
+    /// How often it closed one.
+    pub closes: usize,
+    /// Whether a socket is open.
+    pub socket_open: bool,
+    /// Whether a `Connect` opens the socket at once (otherwise the test calls `open_socket`).
+    pub auto_open: bool,
+    /// A server answering every sent message, if any.
+    pub server: Option<FakeServer>,
+}
+
+impl Harness {
+    /// A harness around a new session with `config` and a fixed seed, at [`T0`].
+    pub fn new(config: Config) -> Harness {
+        Harness::with_session(Session::new(config, [42; 32], T0))
+    }
+
+    /// A harness around a given session, at [`T0`].
+    pub fn with_session(session: Session) -> Harness {
+        Harness {
+            session,
+            now: T0,
+            sent: Vec::new(),
+            events: VecDeque::new(),
+            connects: 0,
+            closes: 0,
+            socket_open: false,
+            auto_open: true,
+            server: None,
+        }
+    }
+
+    /// Attaches a server that answers whatever the session sends.
+    #[must_use]
+    pub fn with_server(mut self, server: FakeServer) -> Harness {
+        self.server = Some(server);
+        self
+    }
+
+    /// Carries out every transmit and collects every event, feeding the server's answers back
+    /// until nothing moves.
+    pub fn drive(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(transmit) = self.session.poll_transmit() {
+                moved = true;
+                match transmit {
+                    Transmit::Connect => {
+                        self.connects += 1;
+                        if self.auto_open {
+                            self.open_socket();
+                        }
+                    }
+                    Transmit::Close => {
+                        self.closes += 1;
+                        self.socket_open = false;
+                    }
+                    Transmit::Send(message) => {
+                        let answers = match &mut self.server {
+                            Some(server) if self.socket_open => server.answer(self.now, &message),
+                            _ => Vec::new(),
+                        };
+                        self.sent.push(message);
+                        for answer in answers {
+                            self.deliver(&answer);
+                        }
+                    }
+                }
+            }
+            while let Some(event) = self.session.poll_event() {
+                moved = true;
+                if let (Some(server), Event::Qr { text, .. }) = (&mut self.server, &event) {
+                    server.saw_qr(text);
+                }
+                self.events.push_back(event);
+            }
+            if let Some(server) = &mut self.server {
+                for frame in server.take_pushes() {
+                    moved = true;
+                    self.deliver(&frame);
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// The socket the session asked for is open.
+    pub fn open_socket(&mut self) {
+        self.socket_open = true;
+        self.session.handle_connected(self.now);
+    }
+
+    /// The socket closes under the session.
+    pub fn close_socket(&mut self) {
+        self.socket_open = false;
+        self.session.handle_closed(self.now);
+        self.drive();
+    }
+
+    fn deliver(&mut self, frame: &ServerFrame) {
+        if !self.socket_open {
+            return;
+        }
+        match frame {
+            ServerFrame::Text(text) => self.session.handle_message(self.now, WsMessage::Text(text)),
+            ServerFrame::Binary(bytes) => self
+                .session
+                .handle_message(self.now, WsMessage::Binary(bytes)),
+        }
+    }
+
+    /// The server sends a text frame.
+    pub fn server_text(&mut self, text: &str) {
+        self.session.handle_message(self.now, WsMessage::Text(text));
+        self.drive();
+    }
+
+    /// The server sends a binary frame.
+    pub fn server_binary(&mut self, bytes: &[u8]) {
+        self.session
+            .handle_message(self.now, WsMessage::Binary(bytes));
+        self.drive();
+    }
+
+    /// Moves the clock forward by `d`, firing every timeout on the way at its own time.
+    pub fn advance(&mut self, d: Duration) {
+        let target = self.now + d;
+        while let Some(t) = self.session.poll_timeout() {
+            if t > target {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.session.handle_timeout(self.now);
+            self.drive();
+        }
+        self.now = target;
+    }
+
+    /// Takes every event so far.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.events.drain(..).collect()
+    }
+
+    /// The text messages sent so far.
+    pub fn sent_texts(&self) -> Vec<&str> {
+        self.sent
+            .iter()
+            .filter_map(|m| match m {
+                OutMessage::Text(t) => Some(t.as_str()),
+                OutMessage::Binary(_) => None,
+            })
+            .collect()
+    }
+
+    /// The tag of the last text message whose JSON payload starts with `prefix` (e.g.
+    /// `["admin","init"`).
+    pub fn tag_of(&self, prefix: &str) -> String {
+        self.sent_texts()
+            .iter()
+            .rev()
+            .find(|t| {
+                t.split_once(",,")
+                    .is_some_and(|(_, json)| json.starts_with(prefix))
+            })
+            .and_then(|t| t.split(',').next())
+            .unwrap_or_else(|| panic!("nothing sent starting with {prefix}"))
+            .to_owned()
+    }
+}
+
+/// What the fake server does when a client logs in with stored credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginScript {
+    /// Accept (200), then send a `Conn` with rotated tokens.
+    Accept,
+    /// Send a challenge first, then accept and send a `Conn` under `s2`.
+    Challenge,
+    /// Answer with this status.
+    Status(u16),
+}
+
+/// Answers a binary request node with a reply node, or not at all.
+pub type NodeHandler = Box<dyn FnMut(&Node<'_>) -> Option<Node<'static>>>;
+
+/// A scripted server: the server side of PROTOCOL.md §2 for one client, with the key pair of
+/// `vectors/crypto.json`.
+pub struct FakeServer {
+    /// The server's X25519 private key.
+    pub server_private: [u8; 32],
+    /// The keys a link hands out.
+    pub keys: SessionKeys,
+    /// The account's JID.
+    pub wid: String,
+    /// Answer to `admin init`: the refs handed out in turn.
+    pub refs: Vec<String>,
+    /// Answer statuses for rerefs in turn (200 new ref, 304 same, 429 refused).
+    pub reref_statuses: VecDeque<u16>,
+    /// Scan the QR code as soon as it is shown.
+    pub scan: bool,
+    /// What to do on `admin login`.
+    pub login: LoginScript,
+    /// Reply to binary requests: given the request node, the reply node (sealed with the same
+    /// tag), or `None` for no reply.
+    pub on_node: Option<NodeHandler>,
+    /// Answer message sends with `{"status":200}` under the message id.
+    pub ack_sends: bool,
+    /// Every request node the server opened.
+    pub nodes: Vec<Node<'static>>,
+    /// How many `Conn`s it sent.
+    pub conns: usize,
+    pushes: Vec<ServerFrame>,
+    qr_public: Option<[u8; 32]>,
+    next_ref: usize,
+    token_generation: usize,
+}
+
+impl Default for FakeServer {
+    fn default() -> Self {
+        FakeServer::new()
+    }
+}
+
+impl FakeServer {
+    /// The server of the vectors: its key pair and the session keys of `crypto.json`.
+    pub fn new() -> FakeServer {
+        let mut server_private = [0u8; 32];
+        for (i, b) in server_private.iter_mut().enumerate() {
+            *b = 0x21 + i as u8;
+        }
+        let mut enc = [0u8; 32];
+        let mut mac = [0u8; 32];
+        for i in 0..32 {
+            enc[i] = 0xa0 + (i % 16) as u8;
+            mac[i] = 0xb0 + (i % 16) as u8;
+        }
+        FakeServer {
+            server_private,
+            keys: SessionKeys::new(&enc, &mac),
+            wid: "15551234567@c.us".to_owned(),
+            refs: vec!["1@Ra1b2c3d4e5f6".to_owned(), "1@Rf6e5d4c3b2a1".to_owned()],
+            reref_statuses: VecDeque::new(),
+            scan: true,
+            login: LoginScript::Accept,
+            on_node: None,
+            ack_sends: true,
+            nodes: Vec::new(),
+            conns: 0,
+            pushes: Vec::new(),
+            qr_public: None,
+            next_ref: 0,
+            token_generation: 0,
+        }
+    }
+
+    /// The credentials a client holds after linking with this server.
+    pub fn credentials(&self, client_id: &str) -> Credentials {
+        Credentials {
+            client_id: client_id.to_owned(),
+            client_token: "client-token-0".to_owned(),
+            server_token: "server-token-0".to_owned(),
+            browser_token: "browser-token-0".to_owned(),
+            enc_key: *self.keys.enc_key(),
+            mac_key: *self.keys.mac_key(),
+            wid: self.wid.clone(),
+        }
+    }
+
+    /// A sealed server→client binary frame carrying `node` under `tag`.
+    pub fn seal(&self, tag: &str, node: &Node<'_>) -> Vec<u8> {
+        let plain = wa_binary::encode(node, Policy::Server).unwrap();
+        let mut out = format!("{tag},").into_bytes();
+        self.keys.seal_into(&plain, &[0x5a; 16], &mut out);
+        out
+    }
+
+    /// The `Conn` this server sends, with the secret when a QR code was scanned.
+    pub fn conn(&mut self, secret: Option<String>) -> String {
+        self.conns += 1;
+        self.token_generation += 1;
+        let mut conn = json!({
+            "battery": 87,
+            "browserToken": format!("browser-token-{}", self.token_generation),
+            "clientToken": format!("client-token-{}", self.token_generation),
+            "serverToken": format!("server-token-{}", self.token_generation),
+            "wid": self.wid,
+            "pushname": "Alex Example",
+            "platform": "android",
+            "phone": {"wa_version": "2.20.123", "device_manufacturer": "ExamplePhone", "device_model": "EP1"},
+            "connected": true,
+        });
+        if let (Some(secret), Some(map)) = (secret, conn.as_object_mut()) {
+            map.insert("secret".to_owned(), Value::String(secret));
+        }
+        json!(["Conn", conn]).to_string()
+    }
+
+    fn saw_qr(&mut self, text: &str) {
+        if !self.scan {
+            return;
+        }
+        let Some(public) = text.split(',').nth(1) else {
+            return;
+        };
+        let Ok(bytes) = STANDARD.decode(public) else {
+            return;
+        };
+        let Ok(public) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+            return;
+        };
+        if self.qr_public != Some(public) {
+            self.qr_public = Some(public);
+            let secret =
+                LoginSecret::server_side(&self.server_private, &public, &self.keys).unwrap();
+            let conn = self.conn(Some(secret.to_base64()));
+            self.pushes.push(ServerFrame::Text(format!("s1,{conn}")));
+        }
+    }
+
+    fn take_pushes(&mut self) -> Vec<ServerFrame> {
+        std::mem::take(&mut self.pushes)
+    }
+
+    /// Pushes a frame at the next `drive`.
+    pub fn push(&mut self, frame: ServerFrame) {
+        self.pushes.push(frame);
+    }
+
+    /// The answers to one message from the client.
+    pub fn answer(&mut self, _now: Time, message: &OutMessage) -> Vec<ServerFrame> {
+        match message {
+            OutMessage::Text(text) => self.answer_text(text),
+            OutMessage::Binary(bytes) => self.answer_binary(bytes),
+        }
+    }
+
+    fn answer_text(&mut self, text: &str) -> Vec<ServerFrame> {
+        let Ok(Frame::Json { tag, payload }) = Frame::parse(
+            WsMessage::Text(text),
+            Direction::ClientToServer,
+            &wa_frame::Limits::default(),
+        ) else {
+            return Vec::new();
+        };
+        let tag = tag.as_str().to_owned();
+        let reply = |value: Value| ServerFrame::Text(format!("{tag},{value}"));
+        match Request::from_json(payload) {
+            Request::Init(_) => {
+                let r = self.refs.get(self.next_ref).cloned().unwrap_or_default();
+                vec![reply(
+                    json!({"status": 200, "ref": r, "ttl": 20000, "update": false}),
+                )]
+            }
+            Request::Reref => match self.reref_statuses.pop_front().unwrap_or(200) {
+                200 => {
+                    self.next_ref += 1;
+                    let r = self
+                        .refs
+                        .get(self.next_ref)
+                        .cloned()
+                        .unwrap_or_else(|| format!("1@ref{}", self.next_ref));
+                    vec![reply(json!({"status": 200, "ref": r, "ttl": 20000}))]
+                }
+                304 => vec![reply(json!({"status": 304, "ttl": 20000}))],
+                status => vec![reply(json!({"status": status}))],
+            },
+            Request::Login(_) => match self.login.clone() {
+                LoginScript::Accept => {
+                    let conn = self.conn(None);
+                    vec![
+                        reply(json!({"status": 200})),
+                        ServerFrame::Text(format!("s1,{conn}")),
+                    ]
+                }
+                LoginScript::Challenge => {
+                    let challenge = STANDARD.encode([7u8; 32]);
+                    vec![ServerFrame::Text(format!(
+                        "s1,{}",
+                        json!(["Cmd", {"type": "challenge", "challenge": challenge}])
+                    ))]
+                }
+                LoginScript::Status(status) => vec![reply(json!({"status": status}))],
+            },
+            Request::Challenge(answer) => {
+                let expected = self
+                    .keys
+                    .answer_challenge(&STANDARD.encode([7u8; 32]))
+                    .unwrap();
+                if answer.answer == expected {
+                    let conn = self.conn(None);
+                    vec![
+                        reply(json!({"status": 200})),
+                        ServerFrame::Text(format!("s2,{conn}")),
+                    ]
+                } else {
+                    vec![reply(json!({"status": 401}))]
+                }
+            }
+            Request::Query(args) if args.iter().any(|a| a.as_str() == Some("mediaConn")) => {
+                vec![reply(
+                    json!({"status": 200, "media_conn": {"auth": "auth-token", "ttl": 300, "hosts": [{"hostname": "media.example"}]}}),
+                )]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn answer_binary(&mut self, bytes: &[u8]) -> Vec<ServerFrame> {
+        let Ok(Frame::Binary { tag, payload, .. }) = Frame::parse(
+            WsMessage::Binary(bytes),
+            Direction::ClientToServer,
+            &wa_frame::Limits::default(),
+        ) else {
+            return Vec::new();
+        };
+        let Ok(plain) = self.keys.open(&payload) else {
+            return Vec::new();
+        };
+        let Ok(node) = wa_binary::decode(&plain) else {
+            return Vec::new();
+        };
+        let node = node.into_owned();
+        self.nodes.push(node.clone());
+        let tag = tag.as_str().to_owned();
+        let is_send = node.attr("type") == Some("relay");
+        if let Some(on_node) = &mut self.on_node
+            && let Some(reply) = on_node(&node)
+        {
+            return vec![ServerFrame::Binary(self.seal(&tag, &reply))];
+        }
+        if is_send && self.ack_sends {
+            return vec![ServerFrame::Text(format!(
+                "{tag},{}",
+                json!({"status": 200})
+            ))];
+        }
+        Vec::new()
+    }
+}
