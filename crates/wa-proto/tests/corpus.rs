@@ -1,6 +1,13 @@
 //! Every `message` node of the benchmark corpus (`shared/vectors/corpus/`) decodes as a
 //! `WebMessageInfo` and re-encodes to the same bytes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 
 use prost::Message as _;

@@ -1,6 +1,13 @@
 //! Malformed input is a `DecodeError`, never a panic: hand-made broken encodings, nesting past
 //! prost's recursion limit, random bytes, and damaged corpus messages.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
 use std::sync::LazyLock;
 
 use proptest::prelude::*;

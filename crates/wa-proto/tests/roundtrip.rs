@@ -1,6 +1,13 @@
 //! Hand-built messages of every media kind, with every field set, survive encode → decode; the
 //! media fields sit at the field numbers of the published schemas; the accessors find them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
 use prost::Message as _;
 use wa_proto::{
     AudioMessage, ContactMessage, ContactsArrayMessage, ContextInfo, DocumentMessage,

@@ -216,6 +216,11 @@ impl Session {
         &self.client_id
     }
 
+    /// How many requests are waiting for replies (never more than `Config::max_pending`).
+    pub fn pending_requests(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Whether requests can be sent.
     pub fn is_connected(&self) -> bool {
         self.state == State::Connected
@@ -380,7 +385,7 @@ impl Session {
         Ok(id)
     }
 
-    /// Asks for the media connection (upload host and auth): [`Reply::MediaConn`].
+    /// Asks for the media connection (upload host and auth): [`Reply::MediaConn`](crate::Reply::MediaConn).
     ///
     /// # Errors
     /// When not connected or too many requests are waiting.
@@ -540,11 +545,7 @@ impl Session {
                 .events
                 .push_back(Event::Error(SessionError::BinaryBeforeKeys));
         };
-        #[cfg(not(feature = "fuzzing"))]
-        let opened = keys.open(payload);
-        #[cfg(feature = "fuzzing")]
-        let opened = keys.open_unauthenticated_for_fuzzing(payload);
-        let plain = match opened {
+        let plain = match keys.open(payload) {
             Ok(plain) => plain,
             Err(e) => return self.events.push_back(Event::Error(SessionError::Open(e))),
         };

@@ -486,3 +486,73 @@ impl FakeServer {
         Vec::new()
     }
 }
+
+/// The `session` fuzz target's property: arbitrary WebSocket messages (text, raw binary, or
+/// binary sealed with the session keys so that the MAC lets them through), time jumps, socket
+/// drops and user commands, fed to a linked session in any order, never make it panic, and the
+/// requests it keeps waiting never exceed `max_pending`.
+pub fn fuzz_session(data: &[u8]) {
+    let mut config = Config::default();
+    config.max_pending = 16;
+    let mut h =
+        Harness::with_session(Session::new(config, [9; 32], T0)).with_server(FakeServer::new());
+    h.session.link(h.now).unwrap();
+    h.drive();
+    assert!(h.session.is_connected());
+    let server = h.server.take().unwrap();
+    let mut input = data;
+    let mut serial = 0u32;
+    while let Some((&op, rest)) = input.split_first() {
+        let (len, rest) = rest
+            .split_first()
+            .map_or((0, rest), |(&n, r)| (usize::from(n), r));
+        let (chunk, rest) = rest.split_at(len.min(rest.len()));
+        input = rest;
+        serial += 1;
+        match op % 8 {
+            0 => h.server_text(&String::from_utf8_lossy(chunk)),
+            1 => h.server_binary(chunk),
+            2 | 3 => {
+                // A sealed node (or any plaintext) under a pending tag or a fresh one.
+                let tag = match (op % 8, h.sent.last()) {
+                    (2, Some(OutMessage::Binary(b))) => String::from_utf8_lossy(
+                        &b[..b.iter().position(|&c| c == b',').unwrap_or(0)],
+                    )
+                    .into_owned(),
+                    _ => format!("s{serial}"),
+                };
+                let mut frame = format!("{tag},").into_bytes();
+                server.keys.seal_into(chunk, &[0x11; 16], &mut frame);
+                h.server_binary(&frame);
+            }
+            4 => h.advance(Duration::from_millis(
+                u64::from(chunk.first().copied().unwrap_or(1)) * 1000,
+            )),
+            5 => {
+                let now = h.now;
+                let _ = match chunk.first().copied().unwrap_or(0) % 5 {
+                    0 => h.session.query_chats(now),
+                    1 => h.session.query_contacts(now),
+                    2 => h
+                        .session
+                        .send_text(now, "15559876543@c.us", "x")
+                        .map(|(id, _)| id),
+                    3 => h.session.media_conn(now),
+                    _ => h.session.query_messages(now, "15559876543@c.us", 20, None),
+                };
+                h.drive();
+            }
+            6 => h.close_socket(),
+            _ => {
+                if h.connects > 0 && !h.socket_open && h.session.poll_timeout().is_some() {
+                    h.advance(Duration::from_secs(61));
+                }
+            }
+        }
+        h.take_events();
+        assert!(
+            h.session.pending_requests() <= 16,
+            "pending requests grew past the limit"
+        );
+    }
+}
