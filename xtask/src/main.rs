@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <task>` (an alias in `.cargo/config.toml`).
 //!
-//! - `codegen [--check]`: regenerate checked-in generated code (the token table of `wa-binary`)
-//!   from `../shared/vectors/`; `--check` fails when the checked-in code is stale.
+//! - `codegen [--check]`: regenerate checked-in generated code (the token table of `wa-binary`
+//!   from `../shared/vectors/tokens.json`, the protobuf types of `wa-proto` from `proto/`);
+//!   `--check` fails when the checked-in code is stale.
 //! - `ci`: everything `.ci/run` checks, in order.
 //! - `fuzz [--seconds N] [TARGET...]`: build and run every fuzz target (or the named ones) for N
 //!   seconds each (default 10), installing `cargo-fuzz` when it is missing.

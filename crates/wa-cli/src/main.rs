@@ -3,6 +3,7 @@
 //! Exit status: 0 on success, 1 when the input or an operation failed (one line on stderr
 //! says what and where), 2 for a usage error (clap prints the help).
 
+mod client;
 mod frame;
 mod input;
 mod keys;
@@ -35,6 +36,18 @@ enum Command {
     /// Encrypt and decrypt media files.
     #[command(subcommand)]
     Media(media::Command),
+    /// Link this computer to an account by QR code (or restore the saved session).
+    Login(client::LoginArgs),
+    /// List the chats.
+    Chats(client::ChatsArgs),
+    /// Send a text message.
+    Send(client::SendArgs),
+    /// Send a file as an image, video, audio or document message.
+    SendMedia(client::SendMediaArgs),
+    /// Print incoming messages and acks as they come.
+    Listen(client::ListenArgs),
+    /// Log out and forget the saved session.
+    Logout(client::LogoutArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +57,12 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Frame(cmd) => frame::run(cmd),
         Command::Media(cmd) => media::run(cmd),
+        Command::Login(args) => client::login(args),
+        Command::Chats(args) => client::chats(args),
+        Command::Send(args) => client::send(args),
+        Command::SendMedia(args) => client::send_media(args),
+        Command::Listen(args) => client::listen(args),
+        Command::Logout(args) => client::logout(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

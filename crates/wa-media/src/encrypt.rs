@@ -350,26 +350,25 @@ pub fn encrypt_stream_parallel(
                 hashes
             })?;
 
-        let mut free: Vec<Job> = (0..JOBS)
-            .map(|_| Job {
-                plain: Zeroizing::new(vec![0; JOB_BUF]),
-                enc: vec![0; JOB_BUF],
-                len: 0,
-            })
-            .collect();
+        // Buffers are made as needed (a small input needs one), then recycled in order.
+        let mut made = 0;
         let mut in_flight = 0;
         let mut file_length = 0u64;
-        let mut tail = [0; BLOCK_LEN];
+        let mut tail = Zeroizing::new([0; BLOCK_LEN]);
         let mut tail_len = 0;
         loop {
-            let mut job = match free.pop() {
-                Some(job) => job,
-                None => {
-                    let job = done.recv().map_err(|_| worker_stopped())?;
-                    in_flight -= 1;
-                    output.write_all(job.enc.get(..job.len).unwrap_or_default())?;
-                    job
+            let mut job = if made < JOBS {
+                made += 1;
+                Job {
+                    plain: Zeroizing::new(vec![0; JOB_BUF]),
+                    enc: vec![0; JOB_BUF],
+                    len: 0,
                 }
+            } else {
+                let job = done.recv().map_err(|_| worker_stopped())?;
+                in_flight -= 1;
+                output.write_all(job.enc.get(..job.len).unwrap_or_default())?;
+                job
             };
             let filled = fill(&mut input, &mut job.plain)?;
             // A buffer that is not filled holds the end of the input.

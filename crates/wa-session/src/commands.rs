@@ -226,6 +226,43 @@ impl Session {
         self.send_node(now, &node, Metric::READ, Flags(0x80), UserKind::Raw, None)
     }
 
+    /// Tells the server this device has message `id` of chat `jid` (sent by `participant` in a
+    /// group): `["received", {type: "message", index, jid, owner: "false", participant?}]`,
+    /// metric RECEIVED. Sent automatically for live messages unless
+    /// `Config::delivery_receipts` is off.
+    ///
+    /// # Errors
+    /// When not connected or too many requests wait.
+    pub fn send_receipt(
+        &mut self,
+        now: Time,
+        jid: &str,
+        id: &str,
+        participant: Option<&str>,
+    ) -> Result<RequestId, CommandError> {
+        let epoch = self.next_epoch();
+        let mut received = Node::new("received")
+            .with_attr("type", "message")
+            .with_attr("index", id.to_owned())
+            .with_attr("jid", wire_jid(jid))
+            .with_attr("owner", "false");
+        if let Some(participant) = participant {
+            received = received.with_attr("participant", wire_jid(participant));
+        }
+        let node = Node::new("action")
+            .with_attr("type", "set")
+            .with_attr("epoch", epoch)
+            .with_children(vec![received]);
+        self.send_node(
+            now,
+            &node,
+            Metric::RECEIVED,
+            Flags(0x80),
+            UserKind::Raw,
+            None,
+        )
+    }
+
     /// Sets the own presence, for everyone or (typing states) in one chat.
     ///
     /// # Errors

@@ -32,6 +32,9 @@ pub struct Config {
     pub reconnect_base: Duration,
     /// The longest reconnect delay. Default 60 s.
     pub reconnect_cap: Duration,
+    /// Acknowledge every live (relayed) message with a delivery receipt, so the sender sees
+    /// two ticks and the server can let go of it. Default `true`.
+    pub delivery_receipts: bool,
     /// Requests waiting for a reply at most; more are refused with an error. Default 1024.
     pub max_pending: usize,
     /// Limits on incoming frames (size, JSON depth).
@@ -51,6 +54,7 @@ impl Default for Config {
             max_rerefs: 5,
             reconnect_base: Duration::from_secs(1),
             reconnect_cap: Duration::from_secs(60),
+            delivery_receipts: true,
             max_pending: 1024,
             frame_limits: wa_frame::Limits::default(),
             node_limits: wa_binary::Limits::default(),

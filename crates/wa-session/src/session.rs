@@ -563,7 +563,36 @@ impl Session {
         if let Some(pending) = self.pending.remove(tag) {
             return self.finish_node(now, pending, Ok(node));
         }
+        let first_new = self.events.len();
         nodes::dispatch(&node, &mut self.events);
+        if self.config.delivery_receipts && node.attr("add") == Some("relay") {
+            self.receipts(now, first_new);
+        }
+    }
+
+    /// Delivery receipts for the live messages among the events from `first` on.
+    fn receipts(&mut self, now: Time, first: usize) {
+        let received: Vec<(String, String, Option<String>)> = self
+            .events
+            .iter()
+            .skip(first)
+            .filter_map(|e| match e {
+                Event::Message { info, .. } if info.key.from_me != Some(true) => Some((
+                    info.key.remote_jid.clone()?,
+                    info.key.id.clone()?,
+                    info.key.participant.clone(),
+                )),
+                _ => None,
+            })
+            .collect();
+        for (jid, id, participant) in received {
+            if let Err(e) = self.send_receipt(now, &jid, &id, participant.as_deref()) {
+                self.events
+                    .push_back(Event::Error(SessionError::Message(format!(
+                        "no receipt sent: {e}"
+                    ))));
+            }
+        }
     }
 
     fn handle_conn(&mut self, now: Time, conn: Conn) {

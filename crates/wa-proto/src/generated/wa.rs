@@ -203,21 +203,21 @@ pub mod web_message_info {
         BizMoveToConsumerApp = 65,
         BizTwoTierMigrationTop = 66,
         BizTwoTierMigrationBottom = 67,
-        /// 2021.
+        /// Since 2021.
         Oversized = 68,
-        /// 2021.
+        /// Since 2021.
         GroupChangeNoFrequentlyForwarded = 69,
-        /// 2021.
+        /// Since 2021.
         GroupV4AddInviteSent = 70,
-        /// 2021.
+        /// Since 2021.
         GroupParticipantAddRequestJoin = 71,
-        /// 2021.
+        /// Since 2021.
         ChangeEphemeralSetting = 72,
-        /// 2021.
+        /// Since 2021.
         E2eDeviceChanged = 73,
-        /// 2021.
+        /// Since 2021.
         ViewedOnce = 74,
-        /// 2021.
+        /// Since 2021.
         E2eEncryptedNow = 75,
     }
     impl StubType {
@@ -538,7 +538,7 @@ pub struct ContextInfo {
     pub conversion_data: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
     #[prost(uint32, optional, tag = "20")]
     pub conversion_delay_seconds: ::core::option::Option<u32>,
-    /// How often the message was forwarded. 2021.
+    /// How often the message was forwarded. Since 2021.
     #[prost(uint32, optional, tag = "21")]
     pub forwarding_score: ::core::option::Option<u32>,
     #[prost(bool, optional, tag = "22")]
@@ -547,10 +547,10 @@ pub struct ContextInfo {
 /// A point of an annotation polygon, in relative image coordinates.
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]
 pub struct Point {
-    /// 2021.
+    /// Since 2021.
     #[prost(int32, optional, tag = "1")]
     pub x_deprecated: ::core::option::Option<i32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(int32, optional, tag = "2")]
     pub y_deprecated: ::core::option::Option<i32>,
     #[prost(double, optional, tag = "3")]
@@ -626,33 +626,33 @@ pub struct ImageMessage {
     pub first_scan_sidecar: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
     #[prost(uint32, optional, tag = "19")]
     pub first_scan_length: ::core::option::Option<u32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(uint32, optional, tag = "20")]
     pub experiment_group_id: ::core::option::Option<u32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "21")]
     pub scans_sidecar: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
-    /// 2021.
+    /// Since 2021.
     #[prost(uint32, repeated, packed = "false", tag = "22")]
     pub scan_lengths: ::prost::alloc::vec::Vec<u32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "23")]
     pub mid_quality_file_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "24")]
     pub mid_quality_file_enc_sha256: ::core::option::Option<
         ::prost::alloc::vec::Vec<u8>,
     >,
-    /// 2021.
+    /// Since 2021.
     #[prost(bool, optional, tag = "25")]
     pub view_once: ::core::option::Option<bool>,
-    /// 2021.
+    /// Since 2021.
     #[prost(string, optional, tag = "26")]
     pub thumbnail_direct_path: ::core::option::Option<::prost::alloc::string::String>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "27")]
     pub thumbnail_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "28")]
     pub thumbnail_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
 }
@@ -689,19 +689,19 @@ pub struct LocationMessage {
     pub address: ::core::option::Option<::prost::alloc::string::String>,
     #[prost(string, optional, tag = "5")]
     pub url: ::core::option::Option<::prost::alloc::string::String>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bool, optional, tag = "6")]
     pub is_live: ::core::option::Option<bool>,
-    /// 2021.
+    /// Since 2021.
     #[prost(uint32, optional, tag = "7")]
     pub accuracy_in_meters: ::core::option::Option<u32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(float, optional, tag = "8")]
     pub speed_in_mps: ::core::option::Option<f32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(uint32, optional, tag = "9")]
     pub degrees_clockwise_from_magnetic_north: ::core::option::Option<u32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(string, optional, tag = "11")]
     pub comment: ::core::option::Option<::prost::alloc::string::String>,
     #[prost(bytes = "vec", optional, tag = "16")]
@@ -735,28 +735,28 @@ pub struct ExtendedTextMessage {
     pub jpeg_thumbnail: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
     #[prost(message, optional, boxed, tag = "17")]
     pub context_info: ::core::option::Option<::prost::alloc::boxed::Box<ContextInfo>>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bool, optional, tag = "18")]
     pub do_not_play_inline: ::core::option::Option<bool>,
-    /// 2021.
+    /// Since 2021.
     #[prost(string, optional, tag = "19")]
     pub thumbnail_direct_path: ::core::option::Option<::prost::alloc::string::String>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "20")]
     pub thumbnail_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "21")]
     pub thumbnail_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "22")]
     pub media_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
-    /// 2021.
+    /// Since 2021.
     #[prost(int64, optional, tag = "23")]
     pub media_key_timestamp: ::core::option::Option<i64>,
-    /// 2021.
+    /// Since 2021.
     #[prost(uint32, optional, tag = "24")]
     pub thumbnail_height: ::core::option::Option<u32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(uint32, optional, tag = "25")]
     pub thumbnail_width: ::core::option::Option<u32>,
 }
@@ -880,26 +880,26 @@ pub struct DocumentMessage {
     /// Seconds since the Unix epoch.
     #[prost(int64, optional, tag = "11")]
     pub media_key_timestamp: ::core::option::Option<i64>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bool, optional, tag = "12")]
     pub contact_vcard: ::core::option::Option<bool>,
-    /// 2021.
+    /// Since 2021.
     #[prost(string, optional, tag = "13")]
     pub thumbnail_direct_path: ::core::option::Option<::prost::alloc::string::String>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "14")]
     pub thumbnail_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "15")]
     pub thumbnail_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
     #[prost(bytes = "vec", optional, tag = "16")]
     pub jpeg_thumbnail: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
     #[prost(message, optional, boxed, tag = "17")]
     pub context_info: ::core::option::Option<::prost::alloc::boxed::Box<ContextInfo>>,
-    /// 2021.
+    /// Since 2021.
     #[prost(uint32, optional, tag = "18")]
     pub thumbnail_height: ::core::option::Option<u32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(uint32, optional, tag = "19")]
     pub thumbnail_width: ::core::option::Option<u32>,
 }
@@ -986,16 +986,16 @@ pub struct VideoMessage {
     pub streaming_sidecar: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
     #[prost(enumeration = "video_message::Attribution", optional, tag = "19")]
     pub gif_attribution: ::core::option::Option<i32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bool, optional, tag = "20")]
     pub view_once: ::core::option::Option<bool>,
-    /// 2021.
+    /// Since 2021.
     #[prost(string, optional, tag = "21")]
     pub thumbnail_direct_path: ::core::option::Option<::prost::alloc::string::String>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "22")]
     pub thumbnail_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "23")]
     pub thumbnail_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
 }
@@ -1071,13 +1071,13 @@ pub struct StickerMessage {
     /// Seconds since the Unix epoch.
     #[prost(int64, optional, tag = "10")]
     pub media_key_timestamp: ::core::option::Option<i64>,
-    /// 2021.
+    /// Since 2021.
     #[prost(uint32, optional, tag = "11")]
     pub first_frame_length: ::core::option::Option<u32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bytes = "vec", optional, tag = "12")]
     pub first_frame_sidecar: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
-    /// 2021.
+    /// Since 2021.
     #[prost(bool, optional, tag = "13")]
     pub is_animated: ::core::option::Option<bool>,
     #[prost(bytes = "vec", optional, tag = "16")]
@@ -1093,10 +1093,10 @@ pub struct ProtocolMessage {
     pub key: ::core::option::Option<MessageKey>,
     #[prost(enumeration = "protocol_message::Type", optional, tag = "2")]
     pub r#type: ::core::option::Option<i32>,
-    /// Seconds after which messages disappear. 2021.
+    /// Seconds after which messages disappear. Since 2021.
     #[prost(uint32, optional, tag = "4")]
     pub ephemeral_expiration: ::core::option::Option<u32>,
-    /// 2021.
+    /// Since 2021.
     #[prost(int64, optional, tag = "5")]
     pub ephemeral_setting_timestamp: ::core::option::Option<i64>,
 }
@@ -1117,9 +1117,9 @@ pub mod protocol_message {
     pub enum Type {
         /// Delete `key` for everyone.
         Revoke = 0,
-        /// 2021.
+        /// Since 2021.
         EphemeralSetting = 3,
-        /// 2021.
+        /// Since 2021.
         EphemeralSyncResponse = 4,
     }
     impl Type {
