@@ -106,60 +106,17 @@ fn percent(text: &str) -> String {
     out
 }
 
-/// The media fields of a message: URL, key, hashes and type.
-struct MediaRef<'m> {
-    url: &'m str,
-    key: &'m [u8],
-    file_sha256: Option<&'m [u8]>,
-    file_enc_sha256: Option<&'m [u8]>,
-    ty: MediaType,
-}
-
-fn media_ref(message: &wa_proto::Message) -> Result<MediaRef<'_>, Error> {
-    macro_rules! from {
-        ($m:expr, $ty:expr) => {
-            MediaRef {
-                url: $m.url.as_deref().ok_or(Error::NoMedia("no url"))?,
-                key: $m
-                    .media_key
-                    .as_deref()
-                    .ok_or(Error::NoMedia("no media key"))?,
-                file_sha256: $m.file_sha256.as_deref(),
-                file_enc_sha256: $m.file_enc_sha256.as_deref(),
-                ty: $ty,
-            }
-        };
+/// The `wa-media` type of a message's media kind.
+fn proto_media_type(kind: wa_proto::MediaKind) -> MediaType {
+    match kind {
+        wa_proto::MediaKind::Image => MediaType::Image,
+        wa_proto::MediaKind::Sticker => MediaType::Sticker,
+        wa_proto::MediaKind::Video => MediaType::Video,
+        wa_proto::MediaKind::Gif => MediaType::Gif,
+        wa_proto::MediaKind::Audio => MediaType::Audio,
+        wa_proto::MediaKind::Voice => MediaType::Voice,
+        _ => MediaType::Document,
     }
-    if let Some(m) = &message.image_message {
-        return Ok(from!(m, MediaType::Image));
-    }
-    if let Some(m) = &message.video_message {
-        return Ok(from!(
-            m,
-            if m.gif_playback == Some(true) {
-                MediaType::Gif
-            } else {
-                MediaType::Video
-            }
-        ));
-    }
-    if let Some(m) = &message.audio_message {
-        return Ok(from!(
-            m,
-            if m.ptt == Some(true) {
-                MediaType::Voice
-            } else {
-                MediaType::Audio
-            }
-        ));
-    }
-    if let Some(m) = &message.document_message {
-        return Ok(from!(m, MediaType::Document));
-    }
-    if let Some(m) = &message.sticker_message {
-        return Ok(from!(m, MediaType::Sticker));
-    }
-    Err(Error::NoMedia("not a media message"))
 }
 
 /// Downloads a message's media and decrypts it: MAC, then `fileEncSha256`, then decryption,
@@ -169,11 +126,14 @@ pub(crate) async fn download(
     info: &wa_proto::WebMessageInfo,
 ) -> Result<Vec<u8>, Error> {
     let message = info.message.as_ref().ok_or(Error::NoMedia("no message"))?;
-    let media = media_ref(message)?;
+    let media = message
+        .media()
+        .ok_or(Error::NoMedia("not a media message"))?;
+    let url = media.url.ok_or(Error::NoMedia("no url"))?;
     let key: [u8; 32] = media
-        .key
-        .try_into()
-        .map_err(|_| Error::NoMedia("media key is not 32 bytes"))?;
+        .media_key
+        .and_then(|k| k.try_into().ok())
+        .ok_or(Error::NoMedia("no 32-byte media key"))?;
     let mut expected = Expected::new();
     if let Some(hash) = media.file_sha256.and_then(|h| <[u8; 32]>::try_from(h).ok()) {
         expected = expected.file_sha256(hash);
@@ -185,7 +145,7 @@ pub(crate) async fn download(
         expected = expected.file_enc_sha256(hash);
     }
     let response = http
-        .get(media.url)
+        .get(url)
         .send()
         .await
         .map_err(|e| Error::Http(e.to_string()))?;
@@ -202,7 +162,7 @@ pub(crate) async fn download(
         .map_err(|e| Error::Http(e.to_string()))?;
     Ok(wa_media::decrypt(
         &MediaKey::from_bytes(key),
-        media.ty,
+        proto_media_type(media.kind),
         &expected,
         &body,
     )?)

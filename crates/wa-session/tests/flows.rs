@@ -685,3 +685,49 @@ fn pushed_frames_from_the_server_arrive() {
     assert!(matches!(&h.take_events()[..], [Event::Chats(c)] if c.len() == 1));
     let _ = Transmit::Close;
 }
+
+#[test]
+fn live_messages_are_acknowledged_with_a_delivery_receipt() {
+    let mut h = linked();
+    let info = wa_proto::WebMessageInfo {
+        key: wa_proto::MessageKey {
+            remote_jid: Some("15559876543@s.whatsapp.net".into()),
+            from_me: Some(false),
+            id: Some("3EB0AAAABBBBCCCCDDDD".into()),
+            participant: None,
+        },
+        message: Some(wa_proto::Message {
+            conversation: Some("hello".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = Node::new("action")
+        .with_attr("add", "relay")
+        .with_children(vec![
+            Node::new("message").with_bytes(prost::Message::encode_to_vec(&info)),
+        ]);
+    let frame = server(&mut h).seal("s30", &node);
+    h.server_binary(&frame);
+    assert!(matches!(&h.take_events()[..], [Event::Message { .. }]));
+    let receipt = server(&mut h).nodes.last().cloned().unwrap();
+    let received = receipt.child("received").unwrap();
+    assert_eq!(received.attr("type"), Some("message"));
+    assert_eq!(received.attr("index"), Some("3EB0AAAABBBBCCCCDDDD"));
+    assert_eq!(received.attr("jid"), Some("15559876543@s.whatsapp.net"));
+    let Some(OutMessage::Binary(sent)) = h.sent.last() else {
+        panic!()
+    };
+    let comma = sent.iter().position(|&c| c == b',').unwrap();
+    assert_eq!(sent[comma + 1], 13, "metric RECEIVED");
+    // History is not acknowledged again, and with receipts off nothing is sent.
+    let history = Node::new("action")
+        .with_attr("add", "last")
+        .with_children(vec![
+            Node::new("message").with_bytes(prost::Message::encode_to_vec(&info)),
+        ]);
+    let frame = server(&mut h).seal("s31", &history);
+    let before = server(&mut h).nodes.len();
+    h.server_binary(&frame);
+    assert_eq!(server(&mut h).nodes.len(), before);
+}
