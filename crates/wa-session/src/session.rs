@@ -767,6 +767,8 @@ impl Session {
                         .get_or_insert_with(|| ClientKeyPair::generate(&mut self.rng));
                     let public = STANDARD.encode(key_pair.public_key());
                     let ttl = Duration::from_millis(init.ttl.unwrap_or(20_000));
+                    // At most `max_rerefs` rerefs per init.
+                    self.rerefs = 0;
                     self.state = State::WaitingForScan;
                     self.show_qr(now, init.r#ref, &public, ttl);
                 }
