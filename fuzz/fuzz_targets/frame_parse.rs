@@ -36,7 +36,10 @@ fn check(message: WsMessage<'_>, direction: Direction, limits: &Limits) {
         if let Ok(message) = ServerMessage::from_json(payload.clone()) {
             // Written back and read again: the same message.
             let written = message.to_json();
-            assert_eq!(ServerMessage::from_json(written.clone()).ok(), Some(message));
+            assert_eq!(
+                ServerMessage::from_json(written.clone()).ok(),
+                Some(message)
+            );
             // And the same JSON, except that a `null` in a typed field comes back absent.
             if !text.contains("null") {
                 assert_eq!(&written, payload);

@@ -23,11 +23,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert_eq!(secret.to_bytes().as_slice(), data);
-    assert_eq!(LoginSecret::from_base64(&secret.to_base64()).ok(), Some(secret.clone()));
+    assert_eq!(
+        LoginSecret::from_base64(&secret.to_base64()).ok(),
+        Some(secret.clone())
+    );
     if let Ok(shared) = key_pair().agree(&secret) {
         let _ = shared.expand().session_keys(&secret);
     }
     if let Ok(shared) = key_pair().agree(&secret) {
-        let _ = shared.expand().session_keys_unauthenticated_for_fuzzing(&secret);
+        let _ = shared
+            .expand()
+            .session_keys_unauthenticated_for_fuzzing(&secret);
     }
 });

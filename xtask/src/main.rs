@@ -82,6 +82,8 @@ fn ci() -> anyhow::Result<()> {
     )?;
     // The README's test command.
     run_cmd("cargo", &["test", "--workspace"])?;
+    // What only runs with optional features (wa-crypto's serde support).
+    run_cmd("cargo", &["test", "-p", "wa-crypto", "--all-features"])?;
     run_in(
         &root(),
         "cargo",
