@@ -4,11 +4,14 @@
 //! says what and where), 2 for a usage error (clap prints the help).
 
 mod client;
+mod demo;
 mod frame;
 mod input;
 mod keys;
 mod media;
 mod node;
+mod phone;
+mod server;
 
 use std::process::ExitCode;
 
@@ -16,7 +19,15 @@ use clap::{Parser, Subcommand};
 
 /// Link, chat, decode and decrypt with the legacy WhatsApp Web protocol.
 #[derive(Debug, Parser)]
-#[command(name = "wa", version, about, long_about = None)]
+#[command(
+    name = "wa",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit status: 0 on success; 1 when the input or an operation failed (one line on \
+                  stderr says what and where); 2 for a usage error.\n\
+                  Try `wa demo` to see the whole system run on this machine."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,6 +35,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole system on this machine: a server, two linked accounts, messages with
+    /// ticks, an image encrypted end to end, and a group.
+    Demo(demo::DemoArgs),
     /// Decode, encode and benchmark binary nodes ("binary XML").
     #[command(subcommand)]
     Node(node::Command),
@@ -48,11 +62,17 @@ enum Command {
     Listen(client::ListenArgs),
     /// Log out and forget the saved session.
     Logout(client::LogoutArgs),
+    /// Run the reference server.
+    Server(server::Args),
+    /// Act as a phone: approve a QR code, send and receive messages.
+    #[command(subcommand)]
+    Phone(phone::Command),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Node(cmd) => node::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Frame(cmd) => frame::run(cmd),
@@ -63,6 +83,8 @@ fn main() -> ExitCode {
         Command::SendMedia(args) => client::send_media(args),
         Command::Listen(args) => client::listen(args),
         Command::Logout(args) => client::logout(args),
+        Command::Server(args) => server::run(args),
+        Command::Phone(cmd) => phone::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -380,6 +380,8 @@ impl Client {
     }
 
     /// Stops the client, closing its socket (the link stays: the next start restores it).
+    /// The store file is released once this returns and every clone of this `Client` is
+    /// dropped.
     pub async fn shutdown(self) {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Shutdown(tx)).is_ok() {
@@ -458,6 +460,9 @@ impl Driver {
                 if let Some(mut socket) = self.socket.take() {
                     let _ = socket.close(None).await;
                 }
+                // Release the database before saying we stopped, so that the caller can open
+                // it again at once.
+                self.store = None;
                 let _ = done.send(());
                 return;
             }

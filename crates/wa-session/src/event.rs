@@ -199,7 +199,7 @@ pub enum Event {
     /// Logged in: the keys are ready and requests can be sent.
     Connected {
         /// The account.
-        account: Account,
+        account: Box<Account>,
     },
     /// New or rotated credentials: persist them (they replace any earlier ones).
     Credentials(Box<Credentials>),

@@ -670,7 +670,9 @@ impl Session {
         self.goal = Goal::Login { takeover: false };
         if first {
             self.announced = true;
-            self.events.push_back(Event::Connected { account });
+            self.events.push_back(Event::Connected {
+                account: Box::new(account),
+            });
         }
         let _ = now;
     }
