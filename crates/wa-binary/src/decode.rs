@@ -13,12 +13,14 @@ use crate::node::{Attr, Attrs, Content, List, Node};
 use crate::tag;
 use crate::token::Dictionary;
 
-/// The deepest nesting any [`Limits`] allows, whatever its `max_depth` says: decoding recurses
-/// once per level, and this keeps the stack use of the deepest tree to a few hundred KiB.
+/// The deepest nesting any [`Limits`] allows, whatever its `max_depth` says. The node walk is
+/// iterative; only a chain of JIDs inside JIDs recurses, and it counts towards the same depth,
+/// so this bound keeps that recursion's stack use small.
 pub const HARD_MAX_DEPTH: usize = 512;
 
-/// The fewest bytes a node can take on the wire (`LIST_8 1 <token>`): a declared child count is
-/// checked against `remaining / MIN_NODE_LEN` before any allocation.
+/// The fewest bytes a node can take on the wire (`LIST_8 1 <token>`): no list reserves room
+/// for more children than `remaining / MIN_NODE_LEN` (a count beyond what the bytes left can
+/// hold fails later as truncated input).
 const MIN_NODE_LEN: usize = 3;
 
 /// Children reserved up front at most; longer lists grow as their children actually decode.
@@ -38,9 +40,9 @@ pub struct Limits {
     /// How deep nodes may nest; the root is depth 1. Default 64 (real traffic nests 4 deep);
     /// values above [`HARD_MAX_DEPTH`] count as that.
     pub max_depth: usize,
-    /// How many children one list may declare. Default 65535, all that `LIST_16` can say: a
-    /// declared count is also checked against the bytes left, so memory stays proportional to
-    /// the input whatever this is.
+    /// How many children one list may declare. Default 65535, all that `LIST_16` can say: room
+    /// is reserved only for as many children as the bytes left can hold, so memory stays
+    /// proportional to the input whatever this is.
     pub max_children: usize,
     /// The longest input accepted, in bytes. Default 16 MiB.
     pub max_input: usize,
@@ -110,8 +112,9 @@ impl<'d> Decoder<'d> {
 
     /// Decodes exactly one node from `input`, keeping everything the decoder builds (unpacked
     /// strings, attribute and child lists) in `arena`: the node borrows from `input` and
-    /// `arena` only, and decoding makes no allocation of its own once the arena has grown to
-    /// the size of the traffic. Reset the arena between messages to reuse its memory.
+    /// `arena` only, and decoding makes almost no heap allocation of its own once the arena
+    /// has grown to the size of the traffic (only a small stack of the lists still open).
+    /// Reset the arena between messages to reuse its memory.
     ///
     /// ```
     /// let mut arena = wa_binary::Arena::new();

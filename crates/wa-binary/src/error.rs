@@ -67,6 +67,9 @@ pub enum DecodeErrorKind {
     /// An attribute value was absent (`LIST_EMPTY` in value position).
     #[error("attribute value missing")]
     MissingAttrValue,
+    /// A `JID_AD` had no user part.
+    #[error("JID user missing")]
+    MissingJidUser,
     /// A `JID_PAIR` had no server part.
     #[error("JID server missing")]
     MissingJidServer,
@@ -120,7 +123,7 @@ pub enum EncodeError {
     /// A node has more attributes or children than a list size can count (65535).
     #[error("list of {0} entries is longer than 65535")]
     ListTooLong(usize),
-    /// Nodes (or a chain of JIDs) nested deeper than any decoder accepts.
+    /// Nodes nested deeper than any decoder accepts.
     #[error("nesting deeper than {0}")]
     TooDeep(usize),
     /// A string or byte content is longer than `BINARY_32` can say (4 GiB).

@@ -40,7 +40,8 @@ pub enum Server {
     Group,
     /// Broadcast lists and status updates: `broadcast`.
     Broadcast,
-    /// Any other server, by name (never one of the names above).
+    /// Any other server, by name. Build it with [`Server::from_name`], which maps the known
+    /// names to their variants, so that a JID compares equal to its parsed display form.
     Other(String),
 }
 
@@ -96,6 +97,9 @@ pub enum JidError {
     /// The device after `:` is not a number from 0 to 255.
     #[error("JID device {0:?} is not a number from 0 to 255")]
     BadDevice(String),
+    /// A user JID's user holds `.` or `:`, which would read back as an agent or device.
+    #[error("JID user {0:?} holds '.' or ':' (an agent or device belongs in `with_device`)")]
+    AgentInUser(String),
     /// An agent or device on a JID that is not in the user domain.
     #[error("only user JIDs have an agent or device")]
     AgentOutsideUserDomain,
@@ -105,13 +109,17 @@ impl Jid {
     /// `user@server`.
     ///
     /// # Errors
-    /// When `user` is empty or holds `@`.
+    /// When `user` is empty or holds `@`, or, for a user JID, holds `.` or `:` (which would
+    /// read back as an agent or device: use [`Jid::with_device`]).
     pub fn new(user: &str, server: Server) -> Result<Jid, JidError> {
         if user.is_empty() {
             return Err(JidError::EmptyUser);
         }
         if user.contains('@') {
             return Err(JidError::MultipleAt);
+        }
+        if server == Server::User && user.contains(['.', ':']) {
+            return Err(JidError::AgentInUser(user.to_owned()));
         }
         Ok(Jid {
             user: Some(user.to_owned()),

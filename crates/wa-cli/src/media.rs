@@ -186,9 +186,9 @@ fn parse_hash(option: &str, text: &str) -> anyhow::Result<[u8; 32]> {
 /// 32 bytes from the operating system's random source.
 fn random_key() -> anyhow::Result<MediaKey> {
     let mut bytes = [0; 32];
-    File::open("/dev/urandom")
-        .and_then(|mut urandom| urandom.read_exact(&mut bytes))
-        .context("reading a random media key from /dev/urandom (pass --key instead)")?;
+    getrandom::fill(&mut bytes).map_err(|e| {
+        anyhow::anyhow!("no randomness from the OS for a media key ({e}); pass --key instead")
+    })?;
     let key = MediaKey::from_bytes(bytes);
     bytes.fill(0);
     Ok(key)

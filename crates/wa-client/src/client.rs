@@ -86,6 +86,8 @@ type Job = Box<dyn FnOnce(&mut Session, Time) -> Result<RequestId, CommandError>
 
 enum Command {
     Request(Job, oneshot::Sender<Result<Reply, Error>>),
+    /// A request whose reply nobody waits for: only whether the session took it.
+    Fire(Job, oneshot::Sender<Result<(), Error>>),
     Logout(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -227,6 +229,7 @@ impl Client {
     pub async fn mark_read(&self, chat: &str, id: &str) -> Result<(), Error> {
         let (chat, id) = (chat.to_owned(), id.to_owned());
         self.fire(move |s, now| s.mark_read(now, &chat, &id, false))
+            .await
     }
 
     /// Sets the own presence (for everyone, or a typing state in one chat).
@@ -236,6 +239,7 @@ impl Client {
     pub async fn set_presence(&self, state: PresenceState, to: Option<&str>) -> Result<(), Error> {
         let to = to.map(str::to_owned);
         self.fire(move |s, now| s.set_presence(now, state, to.as_deref()))
+            .await
     }
 
     /// Subscribes to a contact's presence.
@@ -367,7 +371,10 @@ impl Client {
         )
     }
 
-    /// Logs out (the server forgets this link, the store forgets the credentials) and stops.
+    /// Logs out and stops: with a connection, the server is told (it forgets this link); the
+    /// store forgets the credentials either way. (Logging out with no connection at all, by
+    /// the HTTP form of PROTOCOL.md §2.6, is not done: the link then stays on the server until
+    /// the phone removes it.)
     ///
     /// # Errors
     /// When the client had already stopped.
@@ -389,15 +396,17 @@ impl Client {
         }
     }
 
-    /// A request whose reply needs no waiting (presence, receipts): sent, not awaited.
-    fn fire(
+    /// A request whose reply needs no waiting (presence, read receipts): sent, not awaited,
+    /// but a session that refuses it (not connected, too many requests waiting) is an error.
+    async fn fire(
         &self,
         job: impl FnOnce(&mut Session, Time) -> Result<RequestId, CommandError> + Send + 'static,
     ) -> Result<(), Error> {
-        let (tx, _rx) = oneshot::channel();
+        let (tx, rx) = oneshot::channel();
         self.commands
-            .send(Command::Request(Box::new(job), tx))
-            .map_err(|_| Error::Stopped)
+            .send(Command::Fire(Box::new(job), tx))
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
     }
 }
 
@@ -483,6 +492,9 @@ impl Driver {
                 command = commands.recv() => {
                     let now = self.clock.now();
                     match command {
+                        Some(Command::Fire(job, reply)) => {
+                            let _ = reply.send(job(&mut self.session, now).map(|_| ()).map_err(Error::from));
+                        }
                         Some(Command::Request(job, reply)) => match job(&mut self.session, now) {
                             Ok(id) => {
                                 self.replies.insert(id, reply);
@@ -512,7 +524,15 @@ impl Driver {
         while let Some(transmit) = self.session.poll_transmit() {
             match transmit {
                 Transmit::Connect => {
-                    let connect = tokio_tungstenite::connect_async(self.url.as_str());
+                    let request = match websocket_request(&self.url) {
+                        Ok(request) => request,
+                        Err(e) => {
+                            tracing::warn!("bad server URL {}: {e}", self.url);
+                            self.session.handle_closed(self.clock.now());
+                            continue;
+                        }
+                    };
+                    let connect = tokio_tungstenite::connect_async(request);
                     match tokio::time::timeout(self.connect_timeout, connect).await {
                         Ok(Ok((socket, _))) => {
                             self.socket = Some(socket);
@@ -588,6 +608,22 @@ impl Driver {
             tracing::warn!("store: {e}");
         }
     }
+}
+
+/// The WebSocket request, with the `Origin` the server requires (PROTOCOL.md §1).
+fn websocket_request(
+    url: &str,
+) -> Result<
+    tokio_tungstenite::tungstenite::handshake::client::Request,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert(
+        "Origin",
+        tokio_tungstenite::tungstenite::http::HeaderValue::from_static("https://web.whatsapp.com"),
+    );
+    Ok(request)
 }
 
 async fn next_message(

@@ -119,6 +119,10 @@ fn proto_media_type(kind: wa_proto::MediaKind) -> MediaType {
     }
 }
 
+/// The largest media body downloaded into memory (WhatsApp's own cap was 2 GiB for
+/// documents; a buffered download of a whole body should stay far below).
+const MAX_MEDIA: u64 = 512 * 1024 * 1024;
+
 /// Downloads a message's media and decrypts it: MAC, then `fileEncSha256`, then decryption,
 /// then `fileSha256`.
 pub(crate) async fn download(
@@ -156,10 +160,31 @@ pub(crate) async fn download(
     if !response.status().is_success() {
         return Err(Error::Http(format!("download answered {status}")));
     }
-    let body = response
-        .bytes()
+    // The body is the ciphertext (the plaintext padded to a block: at most 16 bytes more) and
+    // the 10-byte MAC: a sender's URL may not make us buffer more than that.
+    let limit = media
+        .file_length
+        .map_or(MAX_MEDIA, |n| n.saturating_add(16 + 10).min(MAX_MEDIA));
+    let too_large = || {
+        Error::Http(format!(
+            "media body is larger than the {limit} bytes expected"
+        ))
+    };
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut response = response;
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| Error::Http(e.to_string()))?;
+        .map_err(|e| Error::Http(e.to_string()))?
+    {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(wa_media::decrypt(
         &MediaKey::from_bytes(key),
         proto_media_type(media.kind),

@@ -476,6 +476,27 @@ impl Session {
     }
 }
 
+/// `["action", {type: "set", epoch}, [["received", {type: "message", index, jid, owner, participant?}]]]`.
+pub(crate) fn receipt_node(
+    epoch: String,
+    jid: &str,
+    id: &str,
+    participant: Option<&str>,
+) -> Node<'static> {
+    let mut received = Node::new("received")
+        .with_attr("type", "message")
+        .with_attr("index", id.to_owned())
+        .with_attr("jid", wire_jid(jid))
+        .with_attr("owner", "false");
+    if let Some(participant) = participant {
+        received = received.with_attr("participant", wire_jid(participant));
+    }
+    Node::new("action")
+        .with_attr("type", "set")
+        .with_attr("epoch", epoch)
+        .with_children(vec![received])
+}
+
 /// A user JID as the wire writes it (`c.us` becomes `s.whatsapp.net`).
 fn wire_jid(jid: &str) -> String {
     match jid.strip_suffix("@c.us") {

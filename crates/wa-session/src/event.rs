@@ -9,7 +9,9 @@ use crate::credentials::Credentials;
 use crate::error::{LinkError, LoginError, RequestError, SessionError};
 
 /// An instruction for the driver: send a message, close the socket, or open a new one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows a sent message's tag and length only: login frames carry tokens.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Transmit {
     /// Send this WebSocket message.
     Send(wa_frame::OutMessage),
@@ -18,6 +20,28 @@ pub enum Transmit {
     /// Open a new socket and call [`Session::handle_connected`](crate::Session::handle_connected)
     /// once it is open (or [`Session::handle_closed`](crate::Session::handle_closed) if it fails).
     Connect,
+}
+
+impl std::fmt::Debug for Transmit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transmit::Send(wa_frame::OutMessage::Text(text)) => {
+                let tag = text.split(',').next().unwrap_or_default();
+                write!(f, "Send(Text {{ tag: {tag:?}, len: {} }})", text.len())
+            }
+            Transmit::Send(wa_frame::OutMessage::Binary(bytes)) => {
+                let tag = bytes.split(|&b| b == b',').next().unwrap_or_default();
+                write!(
+                    f,
+                    "Send(Binary {{ tag: {:?}, len: {} }})",
+                    String::from_utf8_lossy(tag),
+                    bytes.len()
+                )
+            }
+            Transmit::Close => f.write_str("Close"),
+            Transmit::Connect => f.write_str("Connect"),
+        }
+    }
 }
 
 /// Identifies a user command, so that its outcome can be matched to it.
@@ -44,8 +68,10 @@ pub enum MessageSource {
     Other,
 }
 
-/// An acknowledgement level: the ticks of a message (PROTOCOL.md §2.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An acknowledgement level: the ticks of a message (PROTOCOL.md §2.6). Levels order by
+/// their number, so an error (-1) is below `Pending` and `level >= Delivered` means "at least
+/// two ticks".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AckLevel {
     /// 0: not yet sent.
     Pending,
@@ -59,6 +85,18 @@ pub enum AckLevel {
     Played,
     /// Any other number, kept.
     Other(i64),
+}
+
+impl PartialOrd for AckLevel {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AckLevel {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.number().cmp(&other.number())
+    }
 }
 
 impl AckLevel {
@@ -154,8 +192,8 @@ pub enum Reply {
     MediaConn(MediaConn),
 }
 
-/// Where and how to upload media (`["query","mediaConn"]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and how to upload media (`["query","mediaConn"]`). `Debug` hides the auth token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct MediaConn {
     /// The upload auth token.
     pub auth: String,
@@ -163,6 +201,15 @@ pub struct MediaConn {
     pub ttl: u64,
     /// Upload hosts.
     pub hosts: Vec<String>,
+}
+
+impl std::fmt::Debug for MediaConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaConn")
+            .field("ttl", &self.ttl)
+            .field("hosts", &self.hosts)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the session is no longer connected.

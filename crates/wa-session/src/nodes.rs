@@ -131,7 +131,9 @@ pub(crate) fn node_reply(kind: UserKind, node: Node<'static>) -> Result<Reply, R
             .map(|c| message(c).map_err(|e| RequestError::BadReply(e.to_string())))
             .collect::<Result<Vec<_>, _>>()
             .map(Reply::Messages),
-        UserKind::SendMessage(_) | UserKind::MediaConn | UserKind::Raw => Ok(Reply::Node(node)),
+        UserKind::SendMessage(_) | UserKind::MediaConn | UserKind::Raw | UserKind::AutoReceipt => {
+            Ok(Reply::Node(node))
+        }
     }
 }
 
@@ -143,7 +145,7 @@ pub(crate) fn json_reply(kind: UserKind, response: Response) -> Result<Reply, Re
     match kind {
         UserKind::SendMessage(id) => Ok(Reply::MessageSent { id }),
         UserKind::MediaConn => media_conn(&response).map(Reply::MediaConn),
-        UserKind::Raw => {
+        UserKind::Raw | UserKind::AutoReceipt => {
             if response.status.is_none() && response.fields.is_empty() {
                 return Ok(Reply::Done);
             }

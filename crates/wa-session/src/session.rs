@@ -131,6 +131,8 @@ pub(crate) enum UserKind {
     MediaConn,
     /// Anything: the raw reply.
     Raw,
+    /// A delivery receipt the session sent on its own: its reply (or timeout) is nobody's.
+    AutoReceipt,
 }
 
 impl Session {
@@ -586,7 +588,17 @@ impl Session {
             })
             .collect();
         for (jid, id, participant) in received {
-            if let Err(e) = self.send_receipt(now, &jid, &id, participant.as_deref()) {
+            let node =
+                crate::commands::receipt_node(self.next_epoch(), &jid, &id, participant.as_deref());
+            let sent = self.send_node(
+                now,
+                &node,
+                Metric::RECEIVED,
+                Flags(0x80),
+                UserKind::AutoReceipt,
+                None,
+            );
+            if let Err(e) = sent {
                 self.events
                     .push_back(Event::Error(SessionError::Message(format!(
                         "no receipt sent: {e}"
@@ -704,6 +716,8 @@ impl Session {
     fn finish(&mut self, now: Time, pending: Pending, reply: Result<Value, RequestError>) {
         let response = reply.map(|value| match value {
             Value::Object(map) => Response::from_map(map),
+            // An empty payload (`tag,`): no data.
+            Value::Null => Response::from_map(serde_json::Map::new()),
             other => Response::from_map(serde_json::Map::from_iter([("value".to_owned(), other)])),
         });
         match pending.kind {
@@ -711,6 +725,7 @@ impl Session {
             PendingKind::Reref => self.reref_done(now, response),
             PendingKind::Login => self.login_done(now, response),
             PendingKind::Challenge => self.challenge_done(now, response),
+            PendingKind::User(_, UserKind::AutoReceipt) => {}
             PendingKind::User(id, kind) => {
                 let result = response.and_then(|r| nodes::json_reply(kind, r));
                 self.events.push_back(Event::Reply { id, result });
@@ -725,6 +740,7 @@ impl Session {
         node: Result<Node<'static>, RequestError>,
     ) {
         match pending.kind {
+            PendingKind::User(_, UserKind::AutoReceipt) => {}
             PendingKind::User(id, kind) => {
                 let result = node.and_then(|node| nodes::node_reply(kind, node));
                 self.events.push_back(Event::Reply { id, result });
@@ -745,6 +761,7 @@ impl Session {
 
     fn time_out(&mut self, now: Time, pending: Pending) {
         match pending.kind {
+            PendingKind::User(_, UserKind::AutoReceipt) => {}
             PendingKind::User(id, _) => {
                 self.events.push_back(Event::Reply {
                     id,
@@ -781,8 +798,13 @@ impl Session {
                 }
             },
             Goal::Login { takeover } => {
-                if response.status.is_some_and(|s| s != 200) {
-                    return self.login_failed(now, LoginError::Other(response.status.unwrap_or(0)));
+                match response.status {
+                    Some(200) => {}
+                    // The server is busy or broken: retry with backoff, like a 500 on login.
+                    Some(status) if status >= 500 || status == 429 => {
+                        return self.lose_connection(now, DisconnectReason::SocketClosed);
+                    }
+                    other => return self.login_failed(now, LoginError::Other(other.unwrap_or(0))),
                 }
                 let Some(credentials) = &self.credentials else {
                     return self.stop(now, DisconnectReason::LoginFailed);
@@ -995,7 +1017,9 @@ impl Session {
 
     fn fail_pending(&mut self) {
         for (_, pending) in std::mem::take(&mut self.pending) {
-            if let PendingKind::User(id, _) = pending.kind {
+            if let PendingKind::User(id, kind) = pending.kind
+                && kind != UserKind::AutoReceipt
+            {
                 self.events.push_back(Event::Reply {
                     id,
                     result: Err(RequestError::Disconnected),

@@ -731,3 +731,56 @@ fn live_messages_are_acknowledged_with_a_delivery_receipt() {
     h.server_binary(&frame);
     assert_eq!(server(&mut h).nodes.len(), before);
 }
+
+#[test]
+fn ack_levels_order_by_number_and_empty_replies_are_done() {
+    assert!(AckLevel::Other(-1) < AckLevel::Pending);
+    assert!(AckLevel::Read > AckLevel::Delivered && AckLevel::Played > AckLevel::Read);
+    assert!(AckLevel::Other(7) > AckLevel::Played);
+    let mut h = linked();
+    let id = h
+        .session
+        .send_json(h.now, serde_json::json!(["action", "x"]))
+        .unwrap();
+    h.drive();
+    let tag = h.tag_of(r#"["action","x"]"#);
+    h.server_text(&format!("{tag},"));
+    let events = h.take_events();
+    assert!(
+        matches!(&events[..], [Event::Reply { id: r, result: Ok(Reply::Done) }] if *r == id),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn automatic_receipts_make_no_reply_events() {
+    let mut h = linked();
+    let info = wa_proto::WebMessageInfo {
+        key: wa_proto::MessageKey {
+            remote_jid: Some("1@s.whatsapp.net".into()),
+            id: Some("3EB0X".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let node = Node::new("action")
+        .with_attr("add", "relay")
+        .with_children(vec![
+            Node::new("message").with_bytes(prost::Message::encode_to_vec(&info)),
+        ]);
+    let frame = server(&mut h).seal("s40", &node);
+    h.server_binary(&frame);
+    assert_eq!(
+        h.session.pending_requests(),
+        1,
+        "the receipt waits for its answer"
+    );
+    // The server answers the receipt, or it times out: either way, no event.
+    h.advance(Duration::from_secs(25));
+    let events = h.take_events();
+    assert!(
+        events.iter().all(|e| !matches!(e, Event::Reply { .. })),
+        "{events:?}"
+    );
+    assert_eq!(h.session.pending_requests(), 0);
+}
