@@ -280,3 +280,56 @@ async fn a_second_login_replaces_the_first() {
     first.shutdown().await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_one_rotation_old_are_challenged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(&dir.path().join("server"), None).await;
+    let phone = Phone::connect(&server.phone_url(), "15550000051", "C")
+        .await
+        .unwrap();
+    let store = dir.path().join("c.redb");
+    let (client, _events, _) = link(&server, &phone, &store).await;
+    // The credentials of the link, before the restore below rotates them.
+    let old = client.store().unwrap().credentials().unwrap().unwrap();
+    client.shutdown().await;
+    let (client, _events) = restore(&server, &store).await;
+    let rotated = client.store().unwrap().credentials().unwrap().unwrap();
+    assert_ne!(old.client_token, rotated.client_token);
+    client.shutdown().await;
+    // A client that lost that rotation logs in with the old tokens: challenged, it proves its
+    // keys and gets new tokens.
+    let mut config = ClientConfig::new(server.ws_url());
+    config.credentials = Some(old.clone());
+    let (challenged, mut events) = Client::start(config).unwrap();
+    let renewed = wait(
+        &mut events,
+        "credentials after the challenge",
+        |e| match e {
+            Event::Credentials(c) => Some(c.clone()),
+            Event::LoginFailed { error, .. } => panic!("login failed: {error}"),
+            _ => None,
+        },
+    )
+    .await;
+    assert_ne!(renewed.client_token, old.client_token);
+    wait(&mut events, "login", |e| {
+        matches!(e, Event::Connected { .. }).then_some(())
+    })
+    .await;
+    challenged.shutdown().await;
+    // Tokens two rotations old are refused.
+    let mut config = ClientConfig::new(server.ws_url());
+    config.credentials = Some(old);
+    let (stale, mut events) = Client::start(config).unwrap();
+    wait(&mut events, "401", |e| match e {
+        Event::LoginFailed {
+            error: wa_session::LoginError::Unpaired,
+            ..
+        } => Some(()),
+        _ => None,
+    })
+    .await;
+    stale.shutdown().await;
+    server.shutdown().await;
+}

@@ -27,6 +27,13 @@ pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// New tokens for a device, keeping the hashes of the current ones as the previous ones.
+fn rotate(device: &mut DeviceRecord, new: &Tokens) {
+    device.prev_client_token = std::mem::replace(&mut device.client_token, token_hash(&new.client));
+    device.prev_server_token = std::mem::replace(&mut device.server_token, token_hash(&new.server));
+    device.browser_token = token_hash(&new.browser);
+}
+
 /// Whether `token` hashes to `hash`, in constant time.
 fn token_matches(token: &str, hash: &str) -> bool {
     let computed = token_hash(token);
@@ -148,6 +155,8 @@ impl Shared {
             browser_token: token_hash(&tokens.browser),
             enc_key: hex::encode(*enc),
             mac_key: hex::encode(*mac),
+            prev_client_token: String::new(),
+            prev_server_token: String::new(),
         };
         let max = self.config.max_linked_devices.max(1);
         let (number_owned, stored) = (number.to_owned(), device.clone());
@@ -240,14 +249,64 @@ impl Shared {
             let Some(account) = model::account(txn, &device.number)? else {
                 return Ok(Err(unpaired()));
             };
-            device.client_token = token_hash(&new.client);
-            device.server_token = token_hash(&new.server);
-            device.browser_token = token_hash(&new.browser);
+            rotate(&mut device, &new);
             model::put_json(txn, Table::Devices, &device_key(&client_id), &device)?;
             Ok(Ok(Grant {
                 account,
                 device,
                 tokens: new.clone(),
+                secret: None,
+                scanned_ref: None,
+            }))
+        })
+        .await?
+        .inspect(|_| Metrics::inc(&self.metrics.logins))
+    }
+
+    /// The linked client whose tokens before the last rotation are these: it lost the `Conn`
+    /// that rotated them, and may prove its keys with a challenge instead.
+    pub(crate) async fn challengeable(
+        &self,
+        client_id: &str,
+        client_token: &str,
+        server_token: &str,
+    ) -> Result<Option<DeviceRecord>, Refusal> {
+        let (client_id, client_token, server_token) = (
+            client_id.to_owned(),
+            Zeroizing::new(client_token.to_owned()),
+            Zeroizing::new(server_token.to_owned()),
+        );
+        store::write(&*self.store, move |txn| {
+            let Some(device) = model::device(txn, &client_id)? else {
+                return Ok(Ok(None));
+            };
+            let previous = !device.prev_client_token.is_empty()
+                && token_matches(&client_token, &device.prev_client_token)
+                    & token_matches(&server_token, &device.prev_server_token);
+            Ok(Ok(previous.then_some(device)))
+        })
+        .await?
+    }
+
+    /// A client answered its challenge: rotate its tokens and let it in.
+    pub(crate) async fn grant_challenged(&self, client_id: &str) -> Result<Grant, Refusal> {
+        let unpaired = || Refusal::new(401, "unknown client or revoked tokens");
+        let new = self.new_tokens();
+        let client_id = client_id.to_owned();
+        let tokens = new.clone();
+        store::write(&*self.store, move |txn| {
+            let Some(mut device) = model::device(txn, &client_id)? else {
+                return Ok(Err(unpaired()));
+            };
+            let Some(account) = model::account(txn, &device.number)? else {
+                return Ok(Err(unpaired()));
+            };
+            rotate(&mut device, &tokens);
+            model::put_json(txn, Table::Devices, &device_key(&client_id), &device)?;
+            Ok(Ok(Grant {
+                account,
+                device,
+                tokens: tokens.clone(),
                 secret: None,
                 scanned_ref: None,
             }))

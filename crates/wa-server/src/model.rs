@@ -59,6 +59,13 @@ pub(crate) struct DeviceRecord {
     /// The session keys, hex.
     pub(crate) enc_key: String,
     pub(crate) mac_key: String,
+    /// SHA-256 (hex) of the client and server tokens before the last rotation, empty when
+    /// none: a client that lost the last `Conn` logs in with them and is challenged to prove
+    /// its keys (PROTOCOL.md §2.5).
+    #[serde(default)]
+    pub(crate) prev_client_token: String,
+    #[serde(default)]
+    pub(crate) prev_server_token: String,
 }
 
 impl std::fmt::Debug for DeviceRecord {
@@ -654,6 +661,8 @@ mod tests {
                     browser_token: String::new(),
                     enc_key: String::new(),
                     mac_key: String::new(),
+                    prev_client_token: String::new(),
+                    prev_server_token: String::new(),
                 },
             )?;
             enqueue(txn, 1, &shared_message)?;

@@ -132,6 +132,8 @@ struct WebConn {
     client_id: Option<String>,
     browser: String,
     current_ref: Option<String>,
+    /// When the current ref stops being scannable.
+    ref_expires: Option<Instant>,
     rerefs: u32,
     keys: Option<SessionKeys>,
     me: Option<Me>,
@@ -141,6 +143,8 @@ struct WebConn {
     limiter: Limiter,
     delivered: HashSet<u64>,
     encoder: Encoder<'static>,
+    /// A challenge sent (PROTOCOL.md §2.5): the client id and the answer it must give.
+    challenge: Option<(String, zeroize::Zeroizing<[u8; 32]>)>,
 }
 
 fn text(tag: &str, value: &Value) -> Out {
@@ -168,11 +172,13 @@ impl WebConn {
             client_id: None,
             browser: String::new(),
             current_ref: None,
+            ref_expires: None,
             rerefs: 0,
             keys: None,
             me: None,
             next_tag: 0,
             next_preempt: 0,
+            challenge: None,
             rng,
             limiter,
             delivered: HashSet::new(),
@@ -237,6 +243,7 @@ impl WebConn {
             Request::Init(init) => self.init(tag, init),
             Request::Reref => self.reref(tag),
             Request::Login(login) => self.login(tag, login).await,
+            Request::Challenge(answer) => self.challenge_answer(tag, &answer).await,
             Request::Disconnect => self.logout().await,
             Request::Test => {
                 let up = self
@@ -314,6 +321,7 @@ impl WebConn {
             );
         }
         self.current_ref = Some(r.clone());
+        self.ref_expires = Some(Instant::now() + self.shared.config.ref_ttl);
         r
     }
 
@@ -325,6 +333,17 @@ impl WebConn {
             return vec![status(tag, 429)];
         }
         self.rerefs += 1;
+        // Asked well before the current ref expires: 304, keep showing it (for what is left
+        // of its time). A ref about to expire (a tenth of its life left, as when the client's
+        // timer fires on time) is replaced instead.
+        let now = Instant::now();
+        let grace = self.shared.config.ref_ttl / 10;
+        if let (Some(r), Some(expires)) = (&self.current_ref, self.ref_expires)
+            && expires > now + grace
+        {
+            let left = u64::try_from((expires - now).as_millis()).unwrap_or(u64::MAX);
+            return vec![text(tag, &json!({"status": 304, "ref": r, "ttl": left}))];
+        }
         let r = self.new_ref();
         vec![text(
             tag,
@@ -363,9 +382,59 @@ impl WebConn {
                 outs
             }
             Err(refusal) => {
+                // Tokens one rotation old: the client lost the Conn that rotated them. It may
+                // prove its keys instead (PROTOCOL.md §2.5).
+                if refusal.status == 401
+                    && let Ok(Some(device)) = self
+                        .shared
+                        .challengeable(&client_id, &login.client_token, &login.server_token)
+                        .await
+                    && let Some(keys) = device.keys()
+                {
+                    let mut challenge = [0u8; 32];
+                    self.rng.fill_bytes(&mut challenge);
+                    let expected = zeroize::Zeroizing::new(keys.challenge_response(&challenge));
+                    self.challenge = Some((client_id.clone(), expected));
+                    tracing::info!(peer = %self.peer, client = %client_id, "challenging old tokens");
+                    use base64::Engine as _;
+                    let text = base64::engine::general_purpose::STANDARD.encode(challenge);
+                    return vec![
+                        self.push_text(&json!(["Cmd", {"type": "challenge", "challenge": text}])),
+                    ];
+                }
                 tracing::info!(peer = %self.peer, client = %client_id, %refusal, "login refused");
                 vec![status(tag, refusal.status)]
             }
+        }
+    }
+
+    /// The answer to a challenge: HMAC-SHA256 of the challenge under the session's MAC key,
+    /// compared in constant time; right, the tokens rotate and a new `Conn` follows.
+    async fn challenge_answer(
+        &mut self,
+        tag: &str,
+        answer: &wa_frame::ChallengeAnswer,
+    ) -> Vec<Out> {
+        use base64::Engine as _;
+        use subtle::ConstantTimeEq as _;
+        let Some((client_id, expected)) = self.challenge.take() else {
+            return vec![status(tag, 400)];
+        };
+        let given = base64::engine::general_purpose::STANDARD
+            .decode(answer.answer.as_bytes())
+            .unwrap_or_default();
+        let right: bool = given.as_slice().ct_eq(expected.as_slice()).into();
+        if !right || answer.client_id != client_id {
+            tracing::info!(peer = %self.peer, client = %client_id, "challenge failed");
+            return vec![status(tag, 401)];
+        }
+        match self.shared.grant_challenged(&client_id).await {
+            Ok(grant) => {
+                let mut outs = vec![status(tag, 200)];
+                outs.extend(self.become_linked(grant));
+                outs
+            }
+            Err(refusal) => vec![status(tag, refusal.status)],
         }
     }
 

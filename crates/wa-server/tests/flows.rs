@@ -48,7 +48,14 @@ async fn link_restore_rotate_and_unlink() {
     assert_ne!(rotated.client_token, linked.client_token);
     assert_ne!(rotated.server_token, linked.server_token);
 
-    // The old tokens stopped working: 401.
+    // Tokens one rotation old would be challenged (PROTOCOL.md §2.5); two rotations old they
+    // stopped working: 401.
+    again.close().await;
+    let third = Client::restore(&server.ws_url(), rotated.clone(), 4).await;
+    assert_ne!(
+        third.credentials.clone().unwrap().client_token,
+        rotated.client_token
+    );
     let mut stale = Client::start_restore(&server.ws_url(), linked, 3).await;
     let (error, forget) = stale
         .wait_for("login failure", |e| match e {
@@ -63,7 +70,7 @@ async fn link_restore_rotate_and_unlink() {
     assert!(forget);
 
     // The phone removes the link: the client is disconnected, and 401 after that.
-    let mut again = again;
+    let mut again = third;
     phone.unlink(&rotated.client_id).await.unwrap();
     let reason = again
         .wait_for("disconnect", |e| match e {

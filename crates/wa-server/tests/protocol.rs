@@ -65,7 +65,10 @@ fn init(tag: &str, version: [u64; 3]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_refs_keepalive_and_refusals_before_login() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
+    // Short-lived refs, so that rerefs can be asked for before and after expiry.
+    let mut config = wa_server::Config::new(dir.path());
+    config.ref_ttl = Duration::from_millis(300);
+    let server = start_with(config).await;
     let mut ws = raw(&server.ws_url()).await;
 
     send(&mut ws, "?,,").await;
@@ -82,9 +85,17 @@ async fn init_refs_keepalive_and_refusals_before_login() {
     send(&mut ws, &init("i1", [2, 2142, 12])).await;
     let answer = recv_json(&mut ws, "i1").await;
     assert_eq!(answer["status"], 200);
-    assert_eq!(answer["ttl"], 20_000);
+    assert_eq!(answer["ttl"], 300);
     let mut refs = vec![answer["ref"].as_str().unwrap().to_owned()];
-    for i in 0..5 {
+    // Before the ref expires: 304, keep showing it.
+    send(&mut ws, r#"r0,,["admin","Conn","reref"]"#).await;
+    let answer = recv_json(&mut ws, "r0").await;
+    assert_eq!(answer["status"], 304);
+    assert_eq!(answer["ref"], refs[0].as_str());
+    assert!(answer["ttl"].as_u64().unwrap() <= 300);
+    // After: 200 and a new ref, up to five rerefs in all.
+    for i in 1..5 {
+        tokio::time::sleep(Duration::from_millis(320)).await;
         send(&mut ws, &format!(r#"r{i},,["admin","Conn","reref"]"#)).await;
         let answer = recv_json(&mut ws, &format!("r{i}")).await;
         assert_eq!(answer["status"], 200);
@@ -94,7 +105,7 @@ async fn init_refs_keepalive_and_refusals_before_login() {
     assert_eq!(recv_json(&mut ws, "r5").await["status"], 429);
     refs.sort();
     refs.dedup();
-    assert_eq!(refs.len(), 6, "refs are unique");
+    assert_eq!(refs.len(), 5, "refs are unique");
 
     // Unknown tokens: 401. Pong false: no phone.
     send(

@@ -708,6 +708,9 @@ impl Session {
             server_token: credentials.server_token.clone(),
             client_id: self.client_id.clone(),
         });
+        // The challenge is the server's answer to the login: that request waits no more.
+        self.pending
+            .retain(|_, p| !matches!(p.kind, PendingKind::Login));
         self.state = State::LoggingIn;
         self.send_request(now, &request, PendingKind::Challenge);
     }
