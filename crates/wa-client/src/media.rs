@@ -7,6 +7,7 @@ use wa_session::{MediaConn, MediaKind, UploadedMedia};
 
 use crate::Error;
 
+/// The `wa-media` type (which key derivation) of a media kind.
 fn media_type(kind: MediaKind) -> MediaType {
     match kind {
         MediaKind::Image => MediaType::Image,
@@ -15,7 +16,8 @@ fn media_type(kind: MediaKind) -> MediaType {
         MediaKind::Gif => MediaType::Gif,
         MediaKind::Audio => MediaType::Audio,
         MediaKind::Voice => MediaType::Voice,
-        MediaKind::Document => MediaType::Document,
+        // Documents, and any kind newer than this code.
+        _ => MediaType::Document,
     }
 }
 
@@ -25,7 +27,7 @@ fn upload_type(kind: MediaKind) -> &'static str {
         MediaKind::Image | MediaKind::Sticker => "image",
         MediaKind::Video | MediaKind::Gif => "video",
         MediaKind::Audio | MediaKind::Voice => "audio",
-        MediaKind::Document => "document",
+        _ => "document",
     }
 }
 
@@ -106,19 +108,6 @@ fn percent(text: &str) -> String {
     out
 }
 
-/// The `wa-media` type of a message's media kind.
-fn proto_media_type(kind: wa_proto::MediaKind) -> MediaType {
-    match kind {
-        wa_proto::MediaKind::Image => MediaType::Image,
-        wa_proto::MediaKind::Sticker => MediaType::Sticker,
-        wa_proto::MediaKind::Video => MediaType::Video,
-        wa_proto::MediaKind::Gif => MediaType::Gif,
-        wa_proto::MediaKind::Audio => MediaType::Audio,
-        wa_proto::MediaKind::Voice => MediaType::Voice,
-        _ => MediaType::Document,
-    }
-}
-
 /// The largest media body downloaded into memory (WhatsApp's own cap was 2 GiB for
 /// documents; a buffered download of a whole body should stay far below).
 const MAX_MEDIA: u64 = 512 * 1024 * 1024;
@@ -187,7 +176,7 @@ pub(crate) async fn download(
     }
     Ok(wa_media::decrypt(
         &MediaKey::from_bytes(key),
-        proto_media_type(media.kind),
+        media_type(media.kind),
         &expected,
         &body,
     )?)

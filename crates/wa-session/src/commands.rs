@@ -3,6 +3,7 @@
 use prost::Message as _;
 use wa_binary::Node;
 use wa_frame::{Flags, Metric};
+use wa_proto::MediaKind;
 
 use crate::error::CommandError;
 use crate::event::RequestId;
@@ -69,25 +70,6 @@ impl GroupOp {
             GroupOp::Demote => "demote",
         }
     }
-}
-
-/// The kind of an uploaded media file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaKind {
-    /// A picture.
-    Image,
-    /// A sticker.
-    Sticker,
-    /// A video.
-    Video,
-    /// A video played as a GIF.
-    Gif,
-    /// An audio file.
-    Audio,
-    /// A voice note (push to talk).
-    Voice,
-    /// A document.
-    Document,
 }
 
 /// A media file already encrypted and uploaded (e.g. with `wa-media` and the media host of
@@ -587,7 +569,8 @@ fn media_message(media: &UploadedMedia, now: Time) -> wa_proto::Message {
                 ..Default::default()
             }));
         }
-        MediaKind::Document => {
+        // Documents, and any kind newer than this code.
+        _ => {
             message.document_message = Some(Box::new(DocumentMessage {
                 url: Some(media.url.clone()),
                 mimetype: Some(media.mimetype.clone()),

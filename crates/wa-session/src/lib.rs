@@ -44,7 +44,7 @@ mod nodes;
 mod session;
 mod time;
 
-pub use crate::commands::{GroupOp, MediaKind, PresenceState, UploadedMedia};
+pub use crate::commands::{GroupOp, PresenceState, UploadedMedia};
 pub use crate::config::Config;
 pub use crate::credentials::Credentials;
 pub use crate::error::{CommandError, LinkError, LoginError, RequestError, SessionError};
@@ -54,3 +54,4 @@ pub use crate::event::{
 };
 pub use crate::session::Session;
 pub use crate::time::Time;
+pub use wa_proto::MediaKind;

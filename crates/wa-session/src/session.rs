@@ -412,9 +412,11 @@ impl Session {
     ) -> Result<RequestId, CommandError> {
         self.ready()?;
         let plain = self.encoder.encode(node)?;
-        let id = RequestId(self.next_request);
-        self.next_request += 1;
-        let tag = tag.unwrap_or_else(|| self.tags.next_tag().as_str().to_owned());
+        let id = self.next_request_id();
+        let tag = match tag {
+            Some(tag) => tag,
+            None => self.next_tag(),
+        };
         let Some(keys) = &self.keys else {
             return Err(CommandError::NotConnected);
         };
@@ -472,9 +474,14 @@ impl Session {
     }
 
     fn new_request(&mut self) -> (RequestId, String) {
+        let id = self.next_request_id();
+        (id, self.next_tag())
+    }
+
+    fn next_request_id(&mut self) -> RequestId {
         let id = RequestId(self.next_request);
         self.next_request += 1;
-        (id, self.tags.next_tag().as_str().to_owned())
+        id
     }
 
     // ---- Incoming ---------------------------------------------------------------------------
@@ -528,7 +535,7 @@ impl Session {
             }),
             ServerMessage::Presence(presence) => self.events.push_back(Event::Presence {
                 jid: presence.id,
-                kind: presence_kind(&presence.kind),
+                kind: String::from(presence.kind),
                 t: presence.t,
             }),
             ServerMessage::Response(response) => {
@@ -1097,18 +1104,6 @@ fn rotate_tokens(credentials: &mut Credentials, conn: &Conn) {
     }
     if let Some(wid) = &conn.wid {
         credentials.wid.clone_from(wid);
-    }
-}
-
-fn presence_kind(kind: &wa_frame::PresenceType) -> String {
-    use wa_frame::PresenceType as P;
-    match kind {
-        P::Available => "available".to_owned(),
-        P::Unavailable => "unavailable".to_owned(),
-        P::Composing => "composing".to_owned(),
-        P::Paused => "paused".to_owned(),
-        P::Recording => "recording".to_owned(),
-        P::Other(other) => other.clone(),
     }
 }
 

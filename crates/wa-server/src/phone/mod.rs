@@ -47,7 +47,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-use self::wire::{Command, PhoneInfoWire, WireEvent};
+use self::wire::{Command, WireEvent};
 
 /// How to connect a phone.
 #[derive(Debug, Clone)]
@@ -273,7 +273,7 @@ impl Phone {
             number: options.number.clone(),
             name: options.name.clone(),
             secret: options.secret.clone(),
-            phone: Some(PhoneInfoWire {
+            phone: Some(crate::model::PhoneInfo {
                 platform: Some("wa-rs".to_owned()),
                 wa_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
                 device_manufacturer: Some("wa-rs".to_owned()),

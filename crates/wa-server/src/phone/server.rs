@@ -19,7 +19,6 @@ use crate::error::Refusal;
 use crate::groups::GroupRequest;
 use crate::hub::{DisconnectKind, Outbox, Push};
 use crate::jid::{ChatJid, DeviceKey, user_jid};
-use crate::model::PhoneInfo;
 use crate::rate::Limiter;
 use crate::relay::Me;
 use crate::shared::{Metrics, Shared};
@@ -138,15 +137,7 @@ where
             number,
             name,
             secret,
-            phone: phone
-                .map(|p| PhoneInfo {
-                    platform: p.platform,
-                    wa_version: p.wa_version,
-                    device_manufacturer: p.device_manufacturer,
-                    device_model: p.device_model,
-                    os_version: p.os_version,
-                })
-                .unwrap_or_default(),
+            phone: phone.unwrap_or_default(),
         },
         _ => {
             send_all(ws, refuse(400, "the first message must be hello")).await;

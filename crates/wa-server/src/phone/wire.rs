@@ -7,20 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// What the phone says about itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct PhoneInfoWire {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) platform: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) wa_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) device_manufacturer: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) device_model: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) os_version: Option<String>,
-}
+use crate::model::PhoneInfo;
 
 /// Phone → server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,7 +22,7 @@ pub(crate) enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        phone: Option<PhoneInfoWire>,
+        phone: Option<PhoneInfo>,
     },
     /// Approve a QR code shown by a web client.
     Link { id: u64, qr: String },
