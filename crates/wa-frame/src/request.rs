@@ -41,8 +41,12 @@ pub struct Init {
     pub browser: Browser,
     /// Base64 of 16 random bytes, kept for the whole session.
     pub client_id: String,
-    /// The last element: `true` in every official request.
+    /// The sixth element: `true` in every official request.
     pub last: bool,
+    /// A seventh element, this project's extension: an object of client capabilities (for
+    /// example the end-to-end identity of a multi-device client). Official and legacy clients
+    /// never send it.
+    pub features: Option<serde_json::Map<String, Value>>,
 }
 
 /// The browser description of `admin init`: `[long, short]` or `[long, short, version]`.
@@ -129,14 +133,18 @@ impl Request {
             Self::Init(init) => {
                 let mut browser = vec![json!(init.browser.long), json!(init.browser.short)];
                 browser.extend(init.browser.version.iter().map(|v| json!(v)));
-                json!([
-                    "admin",
-                    "init",
-                    init.version,
-                    browser,
-                    init.client_id,
-                    init.last
-                ])
+                let mut items = vec![
+                    json!("admin"),
+                    json!("init"),
+                    json!(init.version),
+                    json!(browser),
+                    json!(init.client_id),
+                    json!(init.last),
+                ];
+                if let Some(features) = &init.features {
+                    items.push(Value::Object(features.clone()));
+                }
+                Value::Array(items)
             }
             Self::Reref => json!(["admin", "Conn", "reref"]),
             Self::Login(login) => {
@@ -216,12 +224,20 @@ impl Request {
                     mode,
                 }))
             }
-            ([init, version, browser, client_id, last], _) if init == "init" => {
+            ([init, version, browser, client_id, last, features @ ..], _)
+                if init == "init" && features.len() <= 1 =>
+            {
+                let features = match features {
+                    [Value::Object(map)] => Some(map.clone()),
+                    [] => None,
+                    _ => return None,
+                };
                 Some(Self::Init(Init {
                     version: version_of(version)?,
                     browser: browser_of(browser)?,
                     client_id: client_id.as_str()?.to_owned(),
                     last: last.as_bool()?,
+                    features,
                 }))
             }
             _ => None,

@@ -346,6 +346,7 @@ fn requests_as_json() {
         },
         client_id: "AAECAwQFBgcICQoLDA0ODw==".into(),
         last: true,
+        features: None,
     });
     let cases = [
         (
@@ -369,6 +370,7 @@ fn requests_as_json() {
                 },
                 client_id: "id".into(),
                 last: true,
+                features: None,
             }),
             json!([
                 "admin",

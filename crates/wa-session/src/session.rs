@@ -275,6 +275,7 @@ impl Session {
             },
             client_id: self.client_id.clone(),
             last: true,
+            features: None,
         });
         self.send_request(now, &init, PendingKind::Init);
     }

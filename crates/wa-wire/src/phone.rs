@@ -1,0 +1,445 @@
+//! The phone's socket (this project's protocol, docs/PROTOCOL.md "The phone protocol"): one JSON
+//! object per WebSocket text message.
+//!
+//! The phone sends [`PhoneRequest`]s, each with a numeric `id` that its answer carries: a
+//! [`PhoneEvent::Result`] whose `data` is the request's answer type, or a [`PhoneEvent::Error`].
+//! The server pushes the other [`PhoneEvent`]s.
+//!
+//! | request | answer `data` |
+//! | --- | --- |
+//! | `register {number, name}`: ask for a verification code, delivered out of band | [`Empty`] |
+//! | `verify {number, code, name, identity, phone?}`: prove the code, bind the number to this phone's identity | [`Ready`] |
+//! | `hello {number}`: start logging in | [`Challenge`] |
+//! | `auth {signature}`: the phone's Ed25519 signature over [`auth_message`] | [`Ready`] |
+//! | `keys {upload}` | [`KeyCount`] |
+//! | `devices {users}` | [`DeviceLists`] |
+//! | `prekeys {devices}` | [`Claims`] |
+//! | `relay {relay}` | [`Stored`]; error 409 carries `missing` and `extra` devices |
+//! | `receipt {receipt}`, `presence {presence}`, `subscribe {jid}` | [`Empty`] |
+//! | `group {action}` | [`GroupCreated`] (`gid` for create) |
+//! | `group_metadata {jid}` | [`crate::json::GroupMetadata`] as JSON |
+//! | `link {qr, attestation}`: approve a web client's QR code | [`Linked`] |
+//! | `linked {}`: the linked web clients | [`LinkedDevices`] |
+//! | `unlink {client_id}` | [`Empty`] |
+//! | `media_conn {}` | [`MediaAuth`] |
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::Jid;
+use crate::keys::{Claimed, DeviceList, IdentityKeys, KeyUpload, Signature};
+use crate::msg::{
+    AckNotice, GroupAction, GroupNotice, Incoming, Notification, PresenceNotice, PresenceSet,
+    Receipt, Relay,
+};
+use crate::read::b64;
+
+/// What the phone tells about itself (shown to its linked web clients in the `Conn`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PhoneInfo {
+    /// `android`, `iphone`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// WhatsApp version, e.g. `2.21.4.18`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_version: Option<String>,
+    /// OS version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    /// Manufacturer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_manufacturer: Option<String>,
+    /// Model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_model: Option<String>,
+}
+
+/// Phone → server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PhoneRequest {
+    /// Ask for a verification code for `number`; the server delivers it out of band (a text
+    /// message in the real system; this server's code sender).
+    Register {
+        /// The request id.
+        id: u64,
+        /// The phone number, digits only.
+        number: String,
+        /// The display name.
+        #[serde(default)]
+        name: String,
+    },
+    /// Prove the code and bind the account to this phone's identity keys. A number that had
+    /// another phone gets this one instead: every contact is told that its identity changed, and
+    /// its linked web clients are unlinked.
+    Verify {
+        /// The request id.
+        id: u64,
+        /// The phone number.
+        number: String,
+        /// The code that was delivered.
+        code: String,
+        /// The display name.
+        #[serde(default)]
+        name: String,
+        /// The phone's identity keys.
+        identity: IdentityKeys,
+        /// About the phone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone: Option<PhoneInfo>,
+    },
+    /// Start logging in as the phone of `number`.
+    Hello {
+        /// The request id.
+        id: u64,
+        /// The phone number.
+        number: String,
+    },
+    /// The answer to the login challenge.
+    Auth {
+        /// The request id.
+        id: u64,
+        /// Ed25519 signature of [`auth_message`] with the phone's identity key.
+        signature: Signature,
+    },
+    /// Publish key material.
+    Keys {
+        /// The request id.
+        id: u64,
+        /// The keys.
+        upload: KeyUpload,
+    },
+    /// Device lists of users.
+    Devices {
+        /// The request id.
+        id: u64,
+        /// The users.
+        users: Vec<Jid>,
+    },
+    /// Claim one-time keys of devices.
+    PreKeys {
+        /// The request id.
+        id: u64,
+        /// The devices.
+        devices: Vec<Jid>,
+    },
+    /// Send an end-to-end encrypted message.
+    Relay {
+        /// The request id.
+        id: u64,
+        /// The message.
+        relay: Relay,
+    },
+    /// A receipt for a message the phone received.
+    Receipt {
+        /// The request id.
+        id: u64,
+        /// The receipt.
+        receipt: Receipt,
+    },
+    /// Set the own presence.
+    Presence {
+        /// The request id.
+        id: u64,
+        /// The presence.
+        presence: PresenceSet,
+    },
+    /// Receive a contact's presence.
+    Subscribe {
+        /// The request id.
+        id: u64,
+        /// The contact.
+        jid: Jid,
+    },
+    /// A group operation.
+    Group {
+        /// The request id.
+        id: u64,
+        /// The operation.
+        action: GroupAction,
+    },
+    /// A group's subject and members.
+    GroupMetadata {
+        /// The request id.
+        id: u64,
+        /// The group.
+        jid: Jid,
+    },
+    /// Approve the QR code a web client shows.
+    Link {
+        /// The request id.
+        id: u64,
+        /// The QR text: `ref,public key,client id` (legacy) or with the client's identity keys
+        /// appended (`ref,public key,client id,curve25519,ed25519`: an end-to-end client).
+        qr: String,
+        /// For an end-to-end client: the phone's signature over the client's identity keys.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attestation: Option<Signature>,
+    },
+    /// The linked web clients.
+    Linked {
+        /// The request id.
+        id: u64,
+    },
+    /// Unlink a web client.
+    Unlink {
+        /// The request id.
+        id: u64,
+        /// Its client id.
+        client_id: String,
+    },
+    /// Upload auth for the media service.
+    MediaConn {
+        /// The request id.
+        id: u64,
+    },
+}
+
+impl PhoneRequest {
+    /// The request id its answer carries.
+    pub fn id(&self) -> u64 {
+        match self {
+            PhoneRequest::Register { id, .. }
+            | PhoneRequest::Verify { id, .. }
+            | PhoneRequest::Hello { id, .. }
+            | PhoneRequest::Auth { id, .. }
+            | PhoneRequest::Keys { id, .. }
+            | PhoneRequest::Devices { id, .. }
+            | PhoneRequest::PreKeys { id, .. }
+            | PhoneRequest::Relay { id, .. }
+            | PhoneRequest::Receipt { id, .. }
+            | PhoneRequest::Presence { id, .. }
+            | PhoneRequest::Subscribe { id, .. }
+            | PhoneRequest::Group { id, .. }
+            | PhoneRequest::GroupMetadata { id, .. }
+            | PhoneRequest::Link { id, .. }
+            | PhoneRequest::Linked { id }
+            | PhoneRequest::Unlink { id, .. }
+            | PhoneRequest::MediaConn { id } => *id,
+        }
+    }
+
+    /// The JSON text.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Server → phone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PhoneEvent {
+    /// A request succeeded; `data` is its answer type (see the table in the module docs).
+    Result {
+        /// The request id.
+        id: u64,
+        /// The answer.
+        #[serde(default)]
+        data: Value,
+    },
+    /// A request (or the connection, without `id`) failed.
+    Error {
+        /// The request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        /// An HTTP-like status.
+        status: u16,
+        /// Why.
+        error: String,
+        /// For a 409 answering a relay: devices not encrypted for.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        missing: Vec<Jid>,
+        /// For a 409 answering a relay: devices encrypted for that are not recipients.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra: Vec<Jid>,
+    },
+    /// A message for the phone.
+    Message {
+        /// It.
+        message: Incoming,
+    },
+    /// A tick for a message the account sent.
+    Ack {
+        /// It.
+        ack: AckNotice,
+    },
+    /// A contact's presence.
+    Presence {
+        /// It.
+        presence: PresenceNotice,
+    },
+    /// A group changed.
+    Group {
+        /// It.
+        change: GroupNotice,
+    },
+    /// The key directory has news.
+    Notification {
+        /// It.
+        notification: Notification,
+    },
+    /// A web client finished linking (its `Conn` went out).
+    Linked {
+        /// Its client id.
+        client_id: String,
+        /// Its device address.
+        device: Jid,
+    },
+    /// Another connection logged in as this phone: this one is closed.
+    Replaced,
+}
+
+impl PhoneEvent {
+    /// The JSON text.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A result with a typed answer.
+    pub fn result<T: Serialize>(id: u64, data: &T) -> PhoneEvent {
+        PhoneEvent::Result {
+            id,
+            data: serde_json::to_value(data).unwrap_or(Value::Null),
+        }
+    }
+
+    /// An error answering request `id`.
+    pub fn error(id: Option<u64>, status: u16, error: impl Into<String>) -> PhoneEvent {
+        PhoneEvent::Error {
+            id,
+            status,
+            error: error.into(),
+            missing: Vec::new(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// What the phone signs to log in: a domain separator, the number and the server's nonce.
+pub fn auth_message(number: &str, nonce: &[u8]) -> Vec<u8> {
+    let mut message = b"wa-rs phone auth v1\0".to_vec();
+    message.extend_from_slice(number.as_bytes());
+    message.push(0);
+    message.extend_from_slice(nonce);
+    message
+}
+
+/// An answer without data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}
+
+/// Logged in as the phone of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ready {
+    /// The account (`<number>@c.us`).
+    pub wid: Jid,
+    /// Whether `verify` created the account (false: it existed, with this or another phone).
+    #[serde(default)]
+    pub created: bool,
+    /// Whether the phone's identity changed with this `verify`.
+    #[serde(default)]
+    pub identity_changed: bool,
+}
+
+/// The login challenge: sign [`auth_message`] of the number and this nonce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    /// 32 random bytes.
+    #[serde(with = "b64")]
+    pub nonce: Vec<u8>,
+}
+
+/// One-time keys the server holds for the device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyCount {
+    /// How many.
+    pub count: u32,
+}
+
+/// Device lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceLists {
+    /// One per user asked for (an empty `devices` for a number without an account).
+    pub lists: Vec<DeviceList>,
+}
+
+/// Claimed pre-keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// One per device asked for.
+    pub claimed: Vec<Claimed>,
+}
+
+/// A message was stored (ack 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    /// The server's timestamp (Unix seconds).
+    pub t: u64,
+}
+
+/// The answer to a group operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupCreated {
+    /// The new group, for create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<Jid>,
+}
+
+/// A web client was linked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Linked {
+    /// Its client id.
+    pub client_id: String,
+    /// Its device address.
+    pub device: Jid,
+}
+
+/// One linked web client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedDevice {
+    /// Its client id.
+    pub client_id: String,
+    /// Its device address.
+    pub device: Jid,
+    /// How it described itself (`long / short`).
+    pub browser: String,
+    /// When it was linked (Unix seconds).
+    pub linked_at: u64,
+    /// Whether it is a mirror of the phone (a legacy client) rather than an end-to-end
+    /// endpoint of its own.
+    #[serde(default)]
+    pub mirror: bool,
+}
+
+/// The linked web clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedDevices {
+    /// Oldest first.
+    pub devices: Vec<LinkedDevice>,
+}
+
+/// Upload auth for the media service.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaAuth {
+    /// The auth token.
+    pub auth: String,
+    /// Upload hosts (`host:port`).
+    pub hosts: Vec<String>,
+    /// Seconds it stays valid.
+    pub ttl: u64,
+    /// The largest upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+}
+
+impl std::fmt::Debug for MediaAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaAuth")
+            .field("hosts", &self.hosts)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
