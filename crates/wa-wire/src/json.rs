@@ -550,3 +550,65 @@ pub fn reref_reply(status: u16, r#ref: Option<&str>, ttl_ms: u64) -> Value {
         None => json!({"status": status}),
     }
 }
+
+/// What a `Conn` says about a linked or logged-in client (PROTOCOL.md §2.2). `Debug` hides the
+/// tokens and the secret.
+pub struct ConnFields<'a> {
+    /// For `admin login`.
+    pub client_token: &'a str,
+    /// For `admin login` and the challenge answer.
+    pub server_token: &'a str,
+    /// For logging out without a socket.
+    pub browser_token: &'a str,
+    /// The key schedule's input, after a QR scan.
+    pub secret: Option<&'a str>,
+    /// The account.
+    pub wid: &'a Jid,
+    /// Its display name.
+    pub pushname: &'a str,
+    /// Its phone.
+    pub phone: &'a crate::phone::PhoneInfo,
+    /// Whether the phone is connected.
+    pub connected: bool,
+    /// The QR ref this `Conn` answers.
+    pub r#ref: Option<&'a str>,
+}
+
+impl std::fmt::Debug for ConnFields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnFields").field("wid", self.wid).finish_non_exhaustive()
+    }
+}
+
+/// `["Conn",{...}]`.
+pub fn conn(fields: &ConnFields<'_>) -> Value {
+    let mut conn = wa_frame::Conn::default();
+    conn.battery = Some(100);
+    conn.browser_token = Some(fields.browser_token.to_owned());
+    conn.client_token = Some(fields.client_token.to_owned());
+    conn.server_token = Some(fields.server_token.to_owned());
+    conn.secret = fields.secret.map(str::to_owned);
+    conn.wid = Some(fields.wid.to_string());
+    conn.pushname = Some(fields.pushname.to_owned());
+    conn.platform = Some(fields.phone.platform.clone().unwrap_or_else(|| "wa-rs".to_owned()));
+    let mut phone = wa_frame::Phone::default();
+    phone.wa_version = Some(fields.phone.wa_version.clone().unwrap_or_else(|| "2.21.0".to_owned()));
+    phone.mcc = Some("000".to_owned());
+    phone.mnc = Some("000".to_owned());
+    phone.os_version = Some(fields.phone.os_version.clone().unwrap_or_else(|| "1".to_owned()));
+    phone.device_manufacturer = Some(fields.phone.device_manufacturer.clone().unwrap_or_else(|| "wa-rs".to_owned()));
+    phone.device_model = Some(fields.phone.device_model.clone().unwrap_or_else(|| "wa phone".to_owned()));
+    phone.os_build_number = Some("wa-rs".to_owned());
+    conn.phone = Some(phone);
+    conn.plugged = Some(true);
+    conn.lc = Some("ZZ".to_owned());
+    conn.lg = Some("en".to_owned());
+    conn.tos = Some(0);
+    conn.is24h = Some(true);
+    conn.connected = Some(fields.connected);
+    conn.proto_version = Some(vec![0, 17]);
+    conn.bin_version = Some(10);
+    conn.r#ref = fields.r#ref.map(str::to_owned);
+    conn.features = Some(json!({}));
+    wa_frame::ServerMessage::Conn(Box::new(conn)).to_json()
+}

@@ -52,6 +52,20 @@ impl IdentityKeys {
     }
 }
 
+/// What a phone signs to vouch for one of its linked devices: a domain separator, the user and
+/// the device's identity keys. Senders encrypt only for devices whose signature verifies under the
+/// phone's Ed25519 key, so a server cannot add a device of its own to an account.
+pub fn attestation_message(user: &Jid, identity: &IdentityKeys) -> Vec<u8> {
+    let user = crate::ids::user_of(user).to_string();
+    let mut message = Vec::with_capacity(30 + user.len() + 64);
+    message.extend_from_slice(b"wa-rs device attestation v1\0");
+    message.extend_from_slice(user.as_bytes());
+    message.push(0);
+    message.extend_from_slice(&identity.curve25519);
+    message.extend_from_slice(&identity.ed25519);
+    message
+}
+
 /// An Ed25519 signature.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signature(pub [u8; 64]);

@@ -1,0 +1,196 @@
+//! Store jobs: the transactions the core asks the driver to run, and what they produced.
+//!
+//! A connection never touches the store. When it needs to read or write, it emits
+//! [`Action::Job`](crate::Action::Job) with a [`Job`]: a closure over a transaction that returns
+//! an [`Outcome`]. The driver runs it (the embedded store on its writer thread, grouped with
+//! others into one fsync'd commit; a networked store with retries) and hands the outcome back to
+//! the connection that asked (`handle_job`). Outcomes describe themselves, so a connection needs
+//! no table of what it asked for.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::store::{ReadTxn, Store, StoreError, WriteJob, WriteTxn};
+
+/// Identifies a job of one connection, for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u64);
+
+type ReadWork = dyn FnMut(&mut dyn ReadTxn) -> Result<Outcome, StoreError> + Send;
+type WriteWork = dyn FnMut(&mut dyn WriteTxn) -> Result<Outcome, StoreError> + Send;
+
+enum Work {
+    Read(Box<ReadWork>),
+    Write(Box<WriteWork>),
+}
+
+/// A transaction to run: read-only (any snapshot will do) or read-write (atomic and durable
+/// before its outcome is reported). The closure may run more than once (a backend that retries
+/// a conflicting transaction), so it leaves no trace but its writes.
+pub struct Job {
+    name: &'static str,
+    work: Work,
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("name", &self.name)
+            .field("read_only", &self.is_read_only())
+            .finish()
+    }
+}
+
+impl Job {
+    pub(crate) fn read(
+        name: &'static str,
+        work: impl FnMut(&mut dyn ReadTxn) -> Result<Outcome, StoreError> + Send + 'static,
+    ) -> Job {
+        Job {
+            name,
+            work: Work::Read(Box::new(work)),
+        }
+    }
+
+    pub(crate) fn write(
+        name: &'static str,
+        work: impl FnMut(&mut dyn WriteTxn) -> Result<Outcome, StoreError> + Send + 'static,
+    ) -> Job {
+        Job {
+            name,
+            work: Work::Write(Box::new(work)),
+        }
+    }
+
+    /// What the job does, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether it only reads (a snapshot is enough; it need not wait for the writer).
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.work, Work::Read(_))
+    }
+
+    /// Runs the job in a write transaction (read-only jobs run there too).
+    ///
+    /// # Errors
+    /// What the store or the job's own decoding of records returns.
+    pub fn run(&mut self, txn: &mut dyn WriteTxn) -> Result<Outcome, StoreError> {
+        match &mut self.work {
+            Work::Read(work) => work(txn),
+            Work::Write(work) => work(txn),
+        }
+    }
+
+    /// Runs a read-only job in a snapshot.
+    ///
+    /// # Errors
+    /// What the store returns; [`StoreError::Backend`] if the job writes.
+    pub fn run_read(&mut self, txn: &mut dyn ReadTxn) -> Result<Outcome, StoreError> {
+        match &mut self.work {
+            Work::Read(work) => work(txn),
+            Work::Write(_) => Err(StoreError::Backend(format!(
+                "job {} writes: it needs a write transaction",
+                self.name
+            ))),
+        }
+    }
+}
+
+/// Runs `job` against `store` and calls `done` with its outcome: at once for a read-only job,
+/// once durable for a write job (possibly on the store's thread).
+pub fn execute(store: &dyn Store, mut job: Job, done: impl FnOnce(Result<Outcome, StoreError>) + Send + 'static) {
+    if job.is_read_only() {
+        let mut out = None;
+        let result = store.read(&mut |txn| {
+            out = Some(job.run_read(txn)?);
+            Ok(())
+        });
+        done(result.and_then(|()| out.ok_or(StoreError::Closed)));
+        return;
+    }
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let filled = std::sync::Arc::clone(&slot);
+    store.write(WriteJob::new(
+        move |txn| {
+            let outcome = job.run(txn)?;
+            if let Ok(mut slot) = filled.lock() {
+                *slot = Some(outcome);
+            }
+            Ok(())
+        },
+        move |result| {
+            let outcome = result.and_then(|()| {
+                slot.lock()
+                    .ok()
+                    .and_then(|mut s| s.take())
+                    .ok_or(StoreError::Closed)
+            });
+            done(outcome);
+        },
+    ));
+}
+
+/// What a job produced. Opaque: the connection that asked reads it.
+pub struct Outcome(pub(crate) crate::jobs::Done);
+
+impl Outcome {
+    /// For the periodic sweep: how many messages expired.
+    pub fn swept_messages(&self) -> Option<u64> {
+        match &self.0 {
+            crate::jobs::Done::Swept { messages, .. } => Some(*messages),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Outcome").field(&self.0.name()).finish()
+    }
+}
+
+/// Why a request was refused: an HTTP-like status and a reason the client can show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The status (400 malformed, 401 not authenticated, 403 not allowed, 404 unknown, 409
+    /// conflict, 410 gone, 413 too large, 429 too many, 500 server error, 507 quota).
+    pub status: u16,
+    /// Why.
+    pub reason: Cow<'static, str>,
+}
+
+impl Refusal {
+    /// A refusal.
+    pub fn new(status: u16, reason: impl Into<Cow<'static, str>>) -> Refusal {
+        Refusal {
+            status,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(reason: impl Into<Cow<'static, str>>) -> Refusal {
+        Refusal::new(400, reason)
+    }
+
+    pub(crate) fn forbidden(reason: impl Into<Cow<'static, str>>) -> Refusal {
+        Refusal::new(403, reason)
+    }
+
+    pub(crate) fn not_found(reason: impl Into<Cow<'static, str>>) -> Refusal {
+        Refusal::new(404, reason)
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.reason)
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Refusal {
+        Refusal::new(500, format!("store: {e}"))
+    }
+}

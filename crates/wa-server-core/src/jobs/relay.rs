@@ -1,0 +1,538 @@
+//! Store and forward of end-to-end ciphertext: a relay is checked against the recipients'
+//! current devices, stored once (the group body once, each device's own ciphertext in its
+//! inbox), acknowledged (ack 1), and pushed to the devices that are online; each device's
+//! receipt retires its entry and counts for the ticks; the last one drops the body.
+//!
+//! **Architecture Invariant:** the server never parses message content: a relay's ciphertexts
+//! are opaque bytes, and a readable legacy message from an end-to-end client is refused before
+//! anything is stored.
+//!
+//! **Architecture Invariant:** a receipt counts only from a device the message was queued for;
+//! a read counts only from an account the message was for, whose device received it.
+
+use std::collections::BTreeSet;
+
+use wa_wire::Jid;
+use wa_wire::ids::{Chat, number_of, user_jid, user_of};
+use wa_wire::msg::{AckNotice, Incoming, PresenceNotice, PresenceSet, Receipt, ReceiptKind, Relay};
+
+use super::{Done, Effects, Me, ReplyTo, SetOk};
+use crate::action::{Push, Target};
+use crate::job::{Job, Outcome, Refusal};
+use crate::model::{
+    self, InboxRecord, MessageRecord, ReceiptState, enqueue, expiry_key, get_json, inbox_prefix, message, put_message,
+    receipt_state, sent_key, sent_seq, set_receipt_state,
+};
+use crate::store::{KeyReader, StoreError, Table, WriteTxn};
+use crate::time::Time;
+
+/// Why a relay was not stored.
+#[derive(Debug)]
+pub(crate) enum RelayRefused {
+    /// The targets are not exactly the recipients' current devices.
+    Mismatch { missing: Vec<Jid>, extra: Vec<Jid> },
+    /// Anything else.
+    Refused(Refusal),
+}
+
+/// What the relay needs besides the message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RelayLimits {
+    pub(crate) ttl_secs: u64,
+    pub(crate) max_pending_per_device: u32,
+}
+
+/// Relays a message `me` sends.
+pub(crate) fn relay(reply_to: ReplyTo, me: Me, message: Relay, now: Time, limits: RelayLimits) -> Job {
+    Job::write("relay", move |txn| {
+        let result = store(txn, &me, &message, now, limits)?;
+        Ok(Outcome(Done::Relay {
+            reply_to: reply_to.clone(),
+            result,
+        }))
+    })
+}
+
+fn store(
+    txn: &mut dyn WriteTxn,
+    me: &Me,
+    relay: &Relay,
+    now: Time,
+    limits: RelayLimits,
+) -> Result<Result<(u64, Effects), RelayRefused>, StoreError> {
+    let refuse = |r: Refusal| Ok(Err(RelayRefused::Refused(r)));
+    let t = now.as_secs();
+    // A message sent again (the sender did not hear the first answer): the same answer.
+    if let Some(seq) = sent_seq(txn, &me.number, &relay.id)? {
+        let t = message(txn, seq)?.map_or(t, |m| m.t);
+        return Ok(Ok((t, Vec::new())));
+    }
+    let chat = match relay.chat() {
+        Ok(chat) => chat,
+        Err(e) => return refuse(Refusal::bad_request(e.to_string())),
+    };
+    // Who it is for: the recipient (or every member) and the sender's own other devices.
+    let recipients: Vec<String> = match &chat {
+        Chat::User(user) => {
+            let Some(number) = number_of(user) else {
+                return refuse(Refusal::bad_request("not a user"));
+            };
+            if model::account(txn, number)?.is_none() {
+                return refuse(Refusal::not_found("no such account"));
+            }
+            if number == me.number { Vec::new() } else { vec![number.to_owned()] }
+        }
+        Chat::Group(gid) => {
+            let Some(group) = model::group(txn, gid)? else {
+                return refuse(Refusal::not_found("no such group"));
+            };
+            if group.member(&me.number).is_none() {
+                return refuse(Refusal::forbidden("not a member of the group"));
+            }
+            group
+                .participants
+                .iter()
+                .map(|m| m.number.clone())
+                .filter(|n| *n != me.number)
+                .collect()
+        }
+    };
+    if chat.is_group() != relay.group.is_some() {
+        return refuse(Refusal::bad_request(if chat.is_group() {
+            "a group message carries one group ciphertext (skmsg)"
+        } else {
+            "only group messages carry a group ciphertext"
+        }));
+    }
+    let mut expected = BTreeSet::new();
+    for number in recipients.iter().chain(std::iter::once(&me.number)) {
+        let Some(account) = model::account(txn, number)? else { continue };
+        for device in model::endpoints(txn, &account)? {
+            let address = device.address();
+            if address != me.address {
+                expected.insert(address);
+            }
+        }
+    }
+    let given: BTreeSet<Jid> = relay.targets.iter().map(|t| t.device.clone()).collect();
+    let missing: Vec<Jid> = expected.difference(&given).cloned().collect();
+    let extra: Vec<Jid> = given.difference(&expected).cloned().collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        return Ok(Err(RelayRefused::Mismatch { missing, extra }));
+    }
+    if !chat.is_group() && relay.targets.iter().any(|t| t.olm.is_none()) {
+        return refuse(Refusal::bad_request("every device of a message between two users needs its own ciphertext"));
+    }
+    // Quota: a device that has this many messages waiting takes no more.
+    for target in &relay.targets {
+        let waiting = model::scan(txn, Table::Inbox, &inbox_prefix(&target.device), limits.max_pending_per_device as usize)?;
+        if waiting.len() >= limits.max_pending_per_device as usize {
+            return refuse(Refusal::new(
+                507,
+                format!("{} has {} messages waiting: try again later", target.device, waiting.len()),
+            ));
+        }
+    }
+
+    let seq = model::next_seq(txn)?;
+    let expires = t.saturating_add(limits.ttl_secs);
+    let record = MessageRecord {
+        id: relay.id.clone(),
+        sender: me.number.clone(),
+        sender_device: me.device,
+        chat: chat.jid().clone(),
+        t,
+        expires,
+        kind: relay.kind.clone(),
+        body: relay.group.clone(),
+    };
+    put_message(txn, seq, &record)?;
+    txn.put(Table::SentIds, &sent_key(&me.number, &relay.id), &seq.to_be_bytes())?;
+    txn.put(Table::Expiry, &expiry_key(expires, seq), &[])?;
+    let mut effects = Effects::new();
+    for target in &relay.targets {
+        enqueue(txn, &target.device, seq, &InboxRecord { olm: target.olm.clone() })?;
+        let own = number_of(&target.device) == Some(me.number.as_str());
+        // The chat as the receiving device sees it.
+        let seen_as = match &chat {
+            Chat::Group(gid) => gid.clone(),
+            Chat::User(user) if own => user.clone(),
+            Chat::User(_) => me.user.clone(),
+        };
+        effects.push((
+            Target::Device(target.device.clone()),
+            Push::Deliver {
+                seq,
+                message: Incoming {
+                    from: me.address.clone(),
+                    chat: seen_as,
+                    id: relay.id.clone(),
+                    t,
+                    kind: relay.kind.clone(),
+                    group: relay.group.clone(),
+                    olm: target.olm.clone(),
+                },
+            },
+        ));
+    }
+    if relay.targets.is_empty() {
+        // Nobody to deliver to (a message to oneself from one's only device): nothing to keep.
+        model::retire(txn, &me.address, seq, t)?;
+    }
+    for number in &recipients {
+        model::add_peers(txn, &me.number, number, t)?;
+    }
+    // Ack 1: stored. Every device of the sender's account hears it.
+    effects.insert(
+        0,
+        (
+            Target::Account {
+                number: me.number.clone(),
+                except: None,
+            },
+            Push::Ack(AckNotice {
+                id: relay.id.clone(),
+                level: 1,
+                sender: me.user.clone(),
+                chat: chat.jid().clone(),
+                participant: None,
+                t,
+            }),
+        ),
+    );
+    Ok(Ok((t, effects)))
+}
+
+/// A device's receipt: retires its entry; counts for the sender's ticks.
+pub(crate) fn receipt(txn: &mut dyn WriteTxn, me: &Me, r: &Receipt, now: Time, receipts_secs: u64) -> Result<Effects, StoreError> {
+    let t = now.as_secs();
+    let Ok(chat) = Chat::from_jid(&r.chat) else {
+        return Ok(Vec::new());
+    };
+    // Who sent it: the chat's user, the group participant, or (a copy of the account's own
+    // message on another of its devices) the account itself.
+    let named = match &chat {
+        Chat::User(user) => number_of(user).map(str::to_owned),
+        Chat::Group(_) => r.participant.as_ref().and_then(|p| number_of(p).map(str::to_owned)),
+    };
+    let mut found = None;
+    for sender in named.iter().chain(std::iter::once(&me.number)) {
+        if let Some(seq) = sent_seq(txn, sender, &r.id)? {
+            found = Some(seq);
+            break;
+        }
+    }
+    let Some(seq) = found else {
+        return Ok(Vec::new());
+    };
+    let Some(record) = message(txn, seq)? else {
+        return Ok(Vec::new());
+    };
+    let retired = model::retire(txn, &me.address, seq, t.saturating_add(receipts_secs))?;
+    if record.sender == me.number {
+        // The sender's own devices: nothing to tell anyone.
+        return Ok(Vec::new());
+    }
+    // Was this account one the message was for?
+    let recipient = match Chat::from_jid(&record.chat) {
+        Ok(Chat::User(user)) => number_of(&user) == Some(me.number.as_str()),
+        Ok(Chat::Group(gid)) => model::group(txn, &gid)?.is_some_and(|g| g.member(&me.number).is_some()),
+        Err(_) => false,
+    };
+    if !recipient {
+        return Ok(Vec::new());
+    }
+    let state = receipt_state(txn, seq, &me.number)?;
+    let received = retired || state.is_some();
+    if !received {
+        // This device never had it (or the account never got it): it counts for nothing.
+        return Ok(Vec::new());
+    }
+    let sender = user_jid(&record.sender).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let participant = chat.is_group().then(|| me.user.clone());
+    let ack = |level: u8| {
+        (
+            Target::Account {
+                number: record.sender.clone(),
+                except: None,
+            },
+            Push::Ack(AckNotice {
+                id: record.id.clone(),
+                level,
+                sender: sender.clone(),
+                chat: record.chat.clone(),
+                participant: participant.clone(),
+                t,
+            }),
+        )
+    };
+    let mut effects = Effects::new();
+    if state.is_none() {
+        set_receipt_state(txn, seq, &me.number, ReceiptState::Delivered)?;
+        effects.push(ack(2));
+    }
+    if matches!(r.kind, ReceiptKind::Read | ReceiptKind::Played) && state != Some(ReceiptState::Read) {
+        set_receipt_state(txn, seq, &me.number, ReceiptState::Read)?;
+        effects.push(ack(if r.kind == ReceiptKind::Played { 4 } else { 3 }));
+    }
+    Ok(effects)
+}
+
+/// Presence: to subscribers, and chat states to the chat (only between related accounts).
+pub(crate) fn presence(txn: &mut dyn WriteTxn, me: &Me, p: &PresenceSet, now: Time) -> Result<Result<Effects, Refusal>, StoreError> {
+    let t = now.as_secs();
+    let Some(to) = p.to.as_ref().filter(|_| p.state.is_chat_state()) else {
+        return Ok(Ok(vec![(
+            Target::Subscribers(me.user.clone()),
+            Push::Presence(PresenceNotice {
+                jid: me.user.clone(),
+                state: p.state,
+                group: None,
+                t,
+            }),
+        )]));
+    };
+    let notice = |group: Option<Jid>| {
+        Push::Presence(PresenceNotice {
+            jid: me.user.clone(),
+            state: p.state,
+            group,
+            t,
+        })
+    };
+    match Chat::from_jid(to) {
+        Ok(Chat::User(user)) => {
+            let Some(number) = number_of(&user) else {
+                return Ok(Err(Refusal::bad_request("not a user")));
+            };
+            if !model::related(txn, &me.number, number)? {
+                return Ok(Err(Refusal::forbidden("no chat with this user")));
+            }
+            Ok(Ok(vec![(
+                Target::Account {
+                    number: number.to_owned(),
+                    except: None,
+                },
+                notice(None),
+            )]))
+        }
+        Ok(Chat::Group(gid)) => {
+            let Some(group) = model::group(txn, &gid)? else {
+                return Ok(Err(Refusal::not_found("no such group")));
+            };
+            if group.member(&me.number).is_none() {
+                return Ok(Err(Refusal::forbidden("not a member of the group")));
+            }
+            Ok(Ok(group
+                .participants
+                .iter()
+                .filter(|m| m.number != me.number)
+                .map(|m| {
+                    (
+                        Target::Account {
+                            number: m.number.clone(),
+                            except: None,
+                        },
+                        notice(Some(gid.clone())),
+                    )
+                })
+                .collect()))
+        }
+        Err(e) => Ok(Err(Refusal::bad_request(e.to_string()))),
+    }
+}
+
+/// One item of an `action set` (or one phone request of these kinds).
+#[derive(Debug, Clone)]
+pub(crate) enum SetRequest {
+    Receipt(Receipt),
+    Presence(PresenceSet),
+    Group(wa_wire::msg::GroupAction),
+    Keys(wa_wire::keys::KeyUpload),
+}
+
+/// What set requests need to know.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SetLimits {
+    pub(crate) receipts_secs: u64,
+    pub(crate) max_group_size: usize,
+    pub(crate) max_groups_per_account: usize,
+    pub(crate) max_one_time_keys: u32,
+}
+
+/// Runs the items in one transaction; the first refusal stops it (and undoes nothing already
+/// done: receipts before it still count).
+pub(crate) fn set(reply_to: ReplyTo, me: Me, items: Vec<SetRequest>, now: Time, limits: SetLimits) -> Job {
+    Job::write("set", move |txn| {
+        let mut effects = Effects::new();
+        let mut ok = SetOk::default();
+        let mut result = Ok(());
+        for item in &items {
+            let step = match item {
+                SetRequest::Receipt(r) => {
+                    effects.extend(receipt(txn, &me, r, now, limits.receipts_secs)?);
+                    Ok(())
+                }
+                SetRequest::Presence(p) => presence(txn, &me, p, now)?.map(|e| effects.extend(e)),
+                SetRequest::Group(action) => super::groups::apply(txn, &me, action, now, limits)?.map(|(gid, e)| {
+                    ok.gid = gid.or(ok.gid.take());
+                    effects.extend(e);
+                }),
+                SetRequest::Keys(upload) => {
+                    super::keys::upload(txn, &me, upload, limits.max_one_time_keys)?.map(|count| ok.key_count = Some(count))
+                }
+            };
+            if let Err(refusal) = step {
+                result = Err(refusal);
+                break;
+            }
+        }
+        Ok(Outcome(Done::Set {
+            reply_to: reply_to.clone(),
+            result: result.map(|()| std::mem::take(&mut ok)),
+            effects: std::mem::take(&mut effects),
+        }))
+    })
+}
+
+/// Everything waiting for a device, oldest first (at most `limit`).
+pub(crate) fn queue(device: Jid, limit: usize) -> Job {
+    Job::read("queue", move |txn| {
+        let prefix = inbox_prefix(&device);
+        let mut out = Vec::new();
+        for (key, value) in model::scan(txn, Table::Inbox, &prefix, limit)? {
+            let mut reader = KeyReader::new(&key);
+            let Some(seq) = reader.str().and_then(|_| reader.u64()) else { continue };
+            let entry: InboxRecord = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+                table: Table::Inbox.name(),
+                detail: e.to_string(),
+            })?;
+            let Some(record) = message(txn, seq)? else { continue };
+            let Ok(sender) = user_jid(&record.sender) else { continue };
+            let own = number_of(&device) == Some(record.sender.as_str());
+            let chat = match Chat::from_jid(&record.chat) {
+                Ok(Chat::Group(gid)) => gid,
+                Ok(Chat::User(user)) if own => user,
+                _ => sender.clone(),
+            };
+            out.push((
+                seq,
+                Incoming {
+                    from: wa_wire::ids::device_jid(&sender, record.sender_device),
+                    chat,
+                    id: record.id.clone(),
+                    t: record.t,
+                    kind: record.kind.clone(),
+                    group: record.body.clone(),
+                    olm: entry.olm,
+                },
+            ));
+        }
+        Ok(Outcome(Done::Queue(out)))
+    })
+}
+
+/// Drops what expired: messages (with their queue entries), refs, codes and media auth.
+pub(crate) fn sweep(now: Time, batch: usize) -> Job {
+    Job::write("sweep", move |txn| {
+        let t = now.as_secs();
+        let mut messages = 0;
+        let end = model::expiry_key(t, u64::MAX);
+        for (key, _) in txn.range(Table::Expiry, &[], &end, false, batch)? {
+            let mut reader = KeyReader::new(&key);
+            let seq = reader.u64().and_then(|_| reader.u64());
+            match seq.map(|seq| (seq, message(txn, seq))) {
+                Some((seq, Ok(Some(record)))) => {
+                    model::delete_message(txn, seq, &record)?;
+                    messages += 1;
+                }
+                _ => {
+                    txn.delete(Table::Expiry, &key)?;
+                }
+            }
+        }
+        let ms = now.as_millis();
+        for (key, value) in txn.range(Table::Refs, &[], &[0xFF], false, batch)? {
+            if serde_json::from_slice::<model::RefRecord>(&value).map_or(true, |r| r.expires < ms) {
+                txn.delete(Table::Refs, &key)?;
+            }
+        }
+        for (key, value) in txn.range(Table::Codes, &[], &[0xFF], false, batch)? {
+            if serde_json::from_slice::<model::CodeRecord>(&value).map_or(true, |r| r.expires < ms) {
+                txn.delete(Table::Codes, &key)?;
+            }
+        }
+        for (key, value) in txn.range(Table::MediaAuth, &[], &[0xFF], false, batch)? {
+            if serde_json::from_slice::<MediaAuthRecord>(&value).map_or(true, |r| r.expires < t) {
+                txn.delete(Table::MediaAuth, &key)?;
+            }
+        }
+        Ok(Outcome(Done::Swept {
+            messages,
+            effects: Vec::new(),
+        }))
+    })
+}
+
+/// Media upload auth: who may upload until when.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct MediaAuthRecord {
+    /// The account.
+    pub number: String,
+    /// When it expires (Unix seconds).
+    pub expires: u64,
+}
+
+/// Stores media upload auth (the token's hash) for `me`.
+pub(crate) fn media_auth(reply_to: ReplyTo, number: String, auth: String, expires: u64) -> Job {
+    Job::write("media auth", move |txn| {
+        let key = crate::store::KeyBuf::new().str(&super::token_hash(&auth)).build();
+        model::put_json(txn, Table::MediaAuth, &key, &MediaAuthRecord { number: number.clone(), expires })?;
+        Ok(Outcome(Done::MediaAuth {
+            reply_to: reply_to.clone(),
+            auth: auth.clone(),
+        }))
+    })
+}
+
+/// The account a media upload token belongs to, if it is valid at `now`.
+///
+/// # Errors
+/// When the store fails.
+pub fn media_uploader(txn: &mut dyn crate::store::ReadTxn, auth: &str, now: Time) -> Result<Option<String>, StoreError> {
+    let key = crate::store::KeyBuf::new().str(&super::token_hash(auth)).build();
+    Ok(get_json::<MediaAuthRecord>(txn, Table::MediaAuth, &key)?
+        .filter(|r| r.expires >= now.as_secs())
+        .map(|r| r.number))
+}
+
+/// Whether `jid` has an account.
+pub(crate) fn exists(reply_to: ReplyTo, jid: Jid) -> Job {
+    Job::read("exists", move |txn| {
+        let exists = match number_of(&jid) {
+            Some(number) => model::account(txn, number)?.is_some(),
+            None => false,
+        };
+        Ok(Outcome(Done::Exists {
+            reply_to: reply_to.clone(),
+            exists,
+        }))
+    })
+}
+
+/// Whether `me` may subscribe to `jid`'s presence: only accounts that exchanged messages or
+/// share a group (so that presence cannot be used to watch strangers).
+pub(crate) fn subscribe(reply_to: ReplyTo, me: Me, jid: Jid) -> Job {
+    Job::read("subscribe", move |txn| {
+        let user = user_of(&jid);
+        let allowed = match number_of(&user) {
+            Some(number) => model::related(txn, &me.number, number)?,
+            None => false,
+        };
+        Ok(Outcome(Done::Subscribe {
+            reply_to: reply_to.clone(),
+            jid: user.clone(),
+            allowed,
+        }))
+    })
+}

@@ -1,0 +1,74 @@
+//! The protocol logic of the wa-rs reference server, without IO, in the manner of `quinn-proto`:
+//! state machines that take what arrived and the time, and return what to do.
+//!
+//! - [`WebConnection`]: one web client's socket (PROTOCOL.md §1–§3): `admin init` and QR refs,
+//!   linking, logging in with tokens, the challenge, keepalive, then the authenticated requests
+//!   (end-to-end relays, receipts, presence, groups, the key directory, media auth) and the
+//!   pushes it gets.
+//! - [`PhoneConnection`]: one phone's socket (the phone protocol, [`wa_wire::phone`]):
+//!   registration with a code, login by signature, and the same requests as JSON.
+//! - [`Hub`]: who is online, as data.
+//! - [`store`]: the storage trait the server's data model is written against, and an in-memory
+//!   store.
+//!
+//! Every input is a `handle_*` call with `now`; every output is an [`Action`] drained with
+//! `poll_action`: send this frame, close, run this store [`Job`] (its [`Outcome`] comes back
+//! with `handle_job`), deliver this [`Push`] to a [`Target`], register this connection as a
+//! device, deliver a registration code. Timers are `poll_timeout` / `handle_timeout`.
+//!
+//! # What the server keeps
+//!
+//! | table | what | how long |
+//! | --- | --- | --- |
+//! | accounts | number, name, the phone's public identity keys, linked device numbers | until the account is re-registered (then replaced) |
+//! | devices, client ids | per device: mode, public identity keys, the phone's attestation, token hashes, frame keys (web clients), one-time key count | until unlinked (logout, the phone, a newer link, an identity change, tokens idle past `token_idle_ttl`) |
+//! | one-time keys | public keys for starting sessions | until claimed, or the device goes |
+//! | refs | a waiting client's id, browser and public identity | until scanned or expired (20 s) |
+//! | codes | a hash of a registration code | until verified, or 10 minutes |
+//! | messages, sent ids, expiry | metadata (sender, chat, id, time, kind) and, for groups, the Megolm ciphertext | the ciphertext until every device has it; the metadata until expiry (30 days), for receipts |
+//! | inbox, msg devices | per device: its Olm ciphertext of a message | until that device acknowledges it, or expiry |
+//! | receipts | per message and recipient: delivered or read | with the message's metadata |
+//! | groups, member groups | members and admins, subject | until the group is empty |
+//! | peers | which accounts exchanged messages | for presence authorization and identity-change notices |
+//! | media, media auth | uploaded (client-encrypted) bodies' metadata; upload token hashes | until `media_ttl` (30 days); auth 1 hour |
+//!
+//! No message text, no history, no chat list: content exists only as ciphertext the server
+//! cannot open, and only until it is delivered.
+//!
+//! # What it does not do
+//!
+//! No sockets, no clock, no OS randomness: each connection draws from a ChaCha20 generator the
+//! driver seeds; time comes in as [`Time`]. The same inputs give the same outputs. The tokio
+//! driver is `wa-server`.
+//!
+//! Dependencies: the wa-rs codec, crypto, framing and wire crates; `ed25519-dalek` to verify the
+//! phone's signatures (logins, device attestations); `sha2` and `subtle` for token hashes
+//! compared in constant time; `rand_chacha` for the seeded generator; `zeroize`; `serde` and
+//! `serde_json` for records and pushes; `tracing` for logs (no subscriber here: the driver's).
+
+mod action;
+mod config;
+pub mod hub;
+mod job;
+mod jobs;
+pub mod model;
+mod phone;
+mod rate;
+pub mod store;
+mod time;
+mod web;
+
+pub use crate::action::{Action, DisconnectKind, LinkApproval, Push, Target};
+pub use crate::config::{Config, Limits};
+pub use crate::hub::{ConnId, Hub};
+pub use crate::job::{Job, JobId, Outcome, Refusal, execute};
+pub use crate::jobs::relay::{MediaAuthRecord, media_uploader};
+pub use crate::phone::{PhoneConnection, phone_address};
+pub use crate::time::Time;
+pub use crate::web::WebConnection;
+
+/// The periodic sweep: expired messages (with their queue entries), refs, codes and media
+/// auth. The driver runs it every `sweep_interval`; at most `batch` of each kind per run.
+pub fn sweep(now: Time, batch: usize) -> Job {
+    jobs::relay::sweep(now, batch)
+}

@@ -1,0 +1,640 @@
+//! The data model over the [`Store`](crate::store::Store): typed records (JSON in the store, so
+//! they can grow fields), their keys, and the multi-record updates that must happen in one
+//! transaction.
+//!
+//! No record holds message content: a message is its metadata (sender, chat, id, time, kind)
+//! and ciphertext the server cannot open, kept per device until that device has it.
+//!
+//! **Architecture Invariant:** a message's inbox entries (`(device, seq)`) and its device index
+//! (`(seq, device)`) change together, in one transaction; the transaction that removes the last
+//! of them drops the message's group body, so nothing of the content outlives its delivery.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use wa_wire::Jid;
+use wa_wire::ids::{device_jid, user_jid};
+use wa_wire::keys::{IdentityKeys, OneTimeKey, Signature};
+use wa_wire::msg::{ContentKind, OlmPayload};
+use wa_wire::phone::PhoneInfo;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::store::{KeyBuf, KeyReader, ReadTxn, StoreError, Table, WriteTxn, prefix_end};
+
+/// Reads a JSON record.
+pub(crate) fn get_json<T: DeserializeOwned>(txn: &mut dyn ReadTxn, table: Table, key: &[u8]) -> Result<Option<T>, StoreError> {
+    match txn.get(table, key)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
+            table: table.name(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+/// Writes a JSON record.
+pub(crate) fn put_json<T: Serialize>(txn: &mut dyn WriteTxn, table: Table, key: &[u8], value: &T) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Backend(e.to_string()))?;
+    txn.put(table, key, &bytes)
+}
+
+/// Every entry under a key prefix, at most `limit`.
+pub(crate) fn scan(txn: &mut dyn ReadTxn, table: Table, prefix: &[u8], limit: usize) -> Result<Vec<crate::store::Entry>, StoreError> {
+    txn.range(table, prefix, &prefix_end(prefix), false, limit)
+}
+
+// ---- Accounts and devices ---------------------------------------------------------------------
+
+/// An account: a phone number bound to its phone's identity.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AccountRecord {
+    pub(crate) number: String,
+    pub(crate) name: String,
+    pub(crate) created: u64,
+    /// The phone's identity keys: its Ed25519 key is the account's identity (it signs logins and
+    /// the linked devices' keys).
+    pub(crate) identity: IdentityKeys,
+    /// When the current phone registered (Unix seconds).
+    pub(crate) identity_since: u64,
+    #[serde(default)]
+    pub(crate) phone: PhoneInfo,
+    /// Linked web devices by device number, oldest first.
+    #[serde(default)]
+    pub(crate) linked: Vec<u8>,
+    /// The device number the next link tries first.
+    #[serde(default = "one")]
+    pub(crate) next_device: u8,
+}
+
+fn one() -> u8 {
+    1
+}
+
+impl AccountRecord {
+    pub(crate) fn jid(&self) -> Jid {
+        user_jid(&self.number).unwrap_or_else(|_| Jid::server_only(wa_binary::Server::User))
+    }
+
+    /// Every device number: the phone, then the linked devices.
+    pub(crate) fn devices(&self) -> impl Iterator<Item = u8> + '_ {
+        std::iter::once(0).chain(self.linked.iter().copied())
+    }
+
+    /// A free device number for a new link.
+    pub(crate) fn allocate_device(&mut self) -> Option<u8> {
+        let start = self.next_device.max(1);
+        let free = (start..=255)
+            .chain(1..start)
+            .find(|d| !self.linked.contains(d))?;
+        self.next_device = free.checked_add(1).unwrap_or(1);
+        Some(free)
+    }
+}
+
+/// What a device is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DeviceMode {
+    /// The phone (device 0).
+    Phone,
+    /// A web client that is its own end-to-end endpoint.
+    EndToEnd,
+    /// A legacy web client, a mirror of its phone.
+    Mirror,
+}
+
+/// Hashes of a web client's tokens (PROTOCOL.md §2.4): the store never keeps them in clear.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct TokenHashes {
+    pub(crate) client: String,
+    pub(crate) server: String,
+    pub(crate) browser: String,
+    /// The client and server tokens before the last rotation: a client that lost the `Conn`
+    /// that rotated them logs in with these and is challenged (PROTOCOL.md §2.5).
+    #[serde(default)]
+    pub(crate) prev_client: String,
+    #[serde(default)]
+    pub(crate) prev_server: String,
+}
+
+/// The frame keys of an end-to-end client's socket (PROTOCOL.md §2.3), hex. A transport secret
+/// between the client and the server, not a message key: message content is encrypted end to
+/// end underneath.
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct FrameKeys {
+    pub(crate) enc: String,
+    pub(crate) mac: String,
+}
+
+impl std::fmt::Debug for FrameKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrameKeys { .. }")
+    }
+}
+
+impl FrameKeys {
+    pub(crate) fn new(enc: &[u8; 32], mac: &[u8; 32]) -> FrameKeys {
+        FrameKeys {
+            enc: hex::encode(enc),
+            mac: hex::encode(mac),
+        }
+    }
+
+    pub(crate) fn session_keys(&self) -> Option<wa_crypto::SessionKeys> {
+        let mut enc = zeroize::Zeroizing::new([0u8; 32]);
+        let mut mac = zeroize::Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(&self.enc, &mut *enc).ok()?;
+        hex::decode_to_slice(&self.mac, &mut *mac).ok()?;
+        Some(wa_crypto::SessionKeys::new(&enc, &mac))
+    }
+}
+
+/// A device of an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DeviceRecord {
+    pub(crate) number: String,
+    pub(crate) device: u8,
+    pub(crate) mode: DeviceMode,
+    /// For web clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) client_id: Option<String>,
+    #[serde(default)]
+    pub(crate) browser: String,
+    pub(crate) linked_at: u64,
+    /// The last login (Unix seconds): tokens idle longer than `token_idle_ttl` expire.
+    #[serde(default)]
+    pub(crate) last_login: u64,
+    /// End-to-end devices: their identity keys (the phone's are the account's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) identity: Option<IdentityKeys>,
+    /// Linked end-to-end devices: the phone's signature over their identity keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) attestation: Option<Signature>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tokens: Option<TokenHashes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) frame_keys: Option<FrameKeys>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) fallback_key: Option<OneTimeKey>,
+    /// One-time keys in the directory.
+    #[serde(default)]
+    pub(crate) one_time_keys: u32,
+}
+
+impl DeviceRecord {
+    pub(crate) fn address(&self) -> Jid {
+        user_jid(&self.number).map_or_else(|_| Jid::server_only(wa_binary::Server::User), |u| device_jid(&u, self.device))
+    }
+
+    /// Whether senders encrypt for it: the phone, and linked end-to-end devices with keys.
+    pub(crate) fn is_endpoint(&self) -> bool {
+        self.identity.is_some() && self.mode != DeviceMode::Mirror
+    }
+}
+
+pub(crate) fn account_key(number: &str) -> Vec<u8> {
+    KeyBuf::new().str(number).build()
+}
+
+pub(crate) fn device_key(number: &str, device: u8) -> Vec<u8> {
+    KeyBuf::new().str(number).u64(u64::from(device)).build()
+}
+
+pub(crate) fn client_key(client_id: &str) -> Vec<u8> {
+    KeyBuf::new().str(client_id).build()
+}
+
+pub(crate) fn account(txn: &mut dyn ReadTxn, number: &str) -> Result<Option<AccountRecord>, StoreError> {
+    get_json(txn, Table::Accounts, &account_key(number))
+}
+
+pub(crate) fn put_account(txn: &mut dyn WriteTxn, account: &AccountRecord) -> Result<(), StoreError> {
+    put_json(txn, Table::Accounts, &account_key(&account.number), account)
+}
+
+pub(crate) fn device(txn: &mut dyn ReadTxn, number: &str, device: u8) -> Result<Option<DeviceRecord>, StoreError> {
+    get_json(txn, Table::Devices, &device_key(number, device))
+}
+
+pub(crate) fn put_device(txn: &mut dyn WriteTxn, record: &DeviceRecord) -> Result<(), StoreError> {
+    put_json(txn, Table::Devices, &device_key(&record.number, record.device), record)
+}
+
+/// The device a client id is linked as.
+pub(crate) fn client(txn: &mut dyn ReadTxn, client_id: &str) -> Result<Option<(String, u8)>, StoreError> {
+    get_json(txn, Table::ClientIds, &client_key(client_id))
+}
+
+/// Every device of an account that senders encrypt for, the phone first.
+pub(crate) fn endpoints(txn: &mut dyn ReadTxn, account: &AccountRecord) -> Result<Vec<DeviceRecord>, StoreError> {
+    let mut out = Vec::with_capacity(account.linked.len() + 1);
+    for d in account.devices() {
+        if let Some(record) = device(txn, &account.number, d)?
+            && record.is_endpoint()
+        {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
+/// Removes a linked device: its record, client id, one-time keys and queued messages. Returns
+/// it, if it existed.
+pub(crate) fn unlink_device(txn: &mut dyn WriteTxn, number: &str, dev: u8) -> Result<Option<DeviceRecord>, StoreError> {
+    let Some(record) = device(txn, number, dev)? else {
+        return Ok(None);
+    };
+    txn.delete(Table::Devices, &device_key(number, dev))?;
+    if let Some(client_id) = &record.client_id {
+        txn.delete(Table::ClientIds, &client_key(client_id))?;
+    }
+    let prefix = device_key(number, dev);
+    for (key, _) in scan(txn, Table::OneTimeKeys, &prefix, usize::MAX)? {
+        txn.delete(Table::OneTimeKeys, &key)?;
+    }
+    drop_inbox(txn, &record.address())?;
+    if let Some(mut account) = account(txn, number)? {
+        account.linked.retain(|d| *d != dev);
+        put_account(txn, &account)?;
+    }
+    Ok(Some(record))
+}
+
+// ---- Linking and registration ----------------------------------------------------------------
+
+/// A QR ref waiting for a scan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RefRecord {
+    pub(crate) client_id: String,
+    pub(crate) browser: String,
+    /// An end-to-end client's identity keys, as announced in `admin init`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) identity: Option<IdentityKeys>,
+    /// When it stops being scannable (ms).
+    pub(crate) expires: u64,
+    /// Set once a phone approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) approved_by: Option<String>,
+}
+
+pub(crate) fn ref_key(r: &str) -> Vec<u8> {
+    KeyBuf::new().str(r).build()
+}
+
+/// A registration code waiting to be verified.
+#[derive(Debug, Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct CodeRecord {
+    /// SHA-256 (hex) of the number and the code.
+    pub(crate) hash: String,
+    /// When it expires (ms).
+    pub(crate) expires: u64,
+    /// Wrong guesses so far.
+    pub(crate) attempts: u32,
+    /// When codes were sent for this number (ms), the last hour's: at most a few an hour.
+    #[serde(default)]
+    pub(crate) sent: Vec<u64>,
+}
+
+// ---- Messages ---------------------------------------------------------------------------------
+
+/// A message: its metadata, and the group body (Megolm ciphertext, the same for every member
+/// device) until every device has it. Per-device ciphertexts are in the inbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MessageRecord {
+    pub(crate) id: String,
+    pub(crate) sender: String,
+    pub(crate) sender_device: u8,
+    /// The chat as the sender addressed it: the recipient user, or the group.
+    pub(crate) chat: Jid,
+    pub(crate) t: u64,
+    /// When it (or, once delivered everywhere, its receipt bookkeeping) expires (Unix seconds).
+    pub(crate) expires: u64,
+    pub(crate) kind: ContentKind,
+    /// The group body, dropped once every device has it.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_opt")]
+    pub(crate) body: Option<Vec<u8>>,
+}
+
+/// One device's entry for a message: its own ciphertext, if the sender made one for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct InboxRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) olm: Option<OlmPayload>,
+}
+
+/// How far a message got with one recipient account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum ReceiptState {
+    Delivered = 1,
+    Read = 2,
+}
+
+pub(crate) fn message_key(seq: u64) -> Vec<u8> {
+    KeyBuf::new().u64(seq).build()
+}
+
+pub(crate) fn inbox_prefix(device: &Jid) -> Vec<u8> {
+    KeyBuf::new().str(&device.to_wire_string()).build()
+}
+
+pub(crate) fn inbox_key(device: &Jid, seq: u64) -> Vec<u8> {
+    KeyBuf::new().str(&device.to_wire_string()).u64(seq).build()
+}
+
+pub(crate) fn msg_device_key(seq: u64, device: &Jid) -> Vec<u8> {
+    KeyBuf::new().u64(seq).str(&device.to_wire_string()).build()
+}
+
+pub(crate) fn receipt_key(seq: u64, number: &str) -> Vec<u8> {
+    KeyBuf::new().u64(seq).str(number).build()
+}
+
+pub(crate) fn sent_key(sender: &str, id: &str) -> Vec<u8> {
+    KeyBuf::new().str(sender).str(id).build()
+}
+
+pub(crate) fn expiry_key(expires: u64, seq: u64) -> Vec<u8> {
+    KeyBuf::new().u64(expires).u64(seq).build()
+}
+
+pub(crate) fn message(txn: &mut dyn ReadTxn, seq: u64) -> Result<Option<MessageRecord>, StoreError> {
+    get_json(txn, Table::Messages, &message_key(seq))
+}
+
+pub(crate) fn put_message(txn: &mut dyn WriteTxn, seq: u64, record: &MessageRecord) -> Result<(), StoreError> {
+    put_json(txn, Table::Messages, &message_key(seq), record)
+}
+
+/// The next message sequence number.
+pub(crate) fn next_seq(txn: &mut dyn WriteTxn) -> Result<u64, StoreError> {
+    let key = b"seq";
+    let current = match txn.get(Table::Meta, key)? {
+        Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt {
+                table: Table::Meta.name(),
+                detail: "sequence number is not 8 bytes".to_owned(),
+            })?,
+        None => 0,
+    };
+    let next = current + 1;
+    txn.put(Table::Meta, key, &next.to_be_bytes())?;
+    Ok(next)
+}
+
+/// The sequence number of message `id` of `sender`.
+pub(crate) fn sent_seq(txn: &mut dyn ReadTxn, sender: &str, id: &str) -> Result<Option<u64>, StoreError> {
+    Ok(txn
+        .get(Table::SentIds, &sent_key(sender, id))?
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes.get(..8)?).ok())
+        .map(u64::from_be_bytes))
+}
+
+/// Queues a message for a device.
+pub(crate) fn enqueue(txn: &mut dyn WriteTxn, device: &Jid, seq: u64, entry: &InboxRecord) -> Result<(), StoreError> {
+    put_json(txn, Table::Inbox, &inbox_key(device, seq), entry)?;
+    txn.put(Table::MsgDevices, &msg_device_key(seq, device), &[])
+}
+
+/// Takes one device's entry off a message; whether it was there. When it was the last, the
+/// group body goes and the record's expiry moves to `receipts_until` (Unix seconds).
+pub(crate) fn retire(txn: &mut dyn WriteTxn, device: &Jid, seq: u64, receipts_until: u64) -> Result<bool, StoreError> {
+    if !txn.delete(Table::Inbox, &inbox_key(device, seq))? {
+        return Ok(false);
+    }
+    txn.delete(Table::MsgDevices, &msg_device_key(seq, device))?;
+    let prefix = KeyBuf::new().u64(seq).build();
+    if scan(txn, Table::MsgDevices, &prefix, 1)?.is_empty()
+        && let Some(mut record) = message(txn, seq)?
+    {
+        // Delivered everywhere: nothing of the content stays.
+        txn.delete(Table::Expiry, &expiry_key(record.expires, seq))?;
+        record.body = None;
+        record.expires = record.expires.min(receipts_until);
+        txn.put(Table::Expiry, &expiry_key(record.expires, seq), &[])?;
+        put_message(txn, seq, &record)?;
+    }
+    Ok(true)
+}
+
+/// How far message `seq` got with account `number`.
+pub(crate) fn receipt_state(txn: &mut dyn ReadTxn, seq: u64, number: &str) -> Result<Option<ReceiptState>, StoreError> {
+    Ok(match txn.get(Table::Receipts, &receipt_key(seq, number))?.as_deref() {
+        Some([1]) => Some(ReceiptState::Delivered),
+        Some([2]) => Some(ReceiptState::Read),
+        _ => None,
+    })
+}
+
+pub(crate) fn set_receipt_state(txn: &mut dyn WriteTxn, seq: u64, number: &str, state: ReceiptState) -> Result<(), StoreError> {
+    txn.put(Table::Receipts, &receipt_key(seq, number), &[state as u8])
+}
+
+/// Deletes a message with everything that points at it.
+pub(crate) fn delete_message(txn: &mut dyn WriteTxn, seq: u64, record: &MessageRecord) -> Result<(), StoreError> {
+    let prefix = KeyBuf::new().u64(seq).build();
+    for (key, _) in scan(txn, Table::MsgDevices, &prefix, usize::MAX)? {
+        let mut reader = KeyReader::new(&key);
+        let device = reader.u64().and_then(|_| reader.str()).and_then(|d| d.parse::<Jid>().ok());
+        if let Some(device) = device {
+            txn.delete(Table::Inbox, &inbox_key(&device, seq))?;
+        }
+        txn.delete(Table::MsgDevices, &key)?;
+    }
+    for (key, _) in scan(txn, Table::Receipts, &prefix, usize::MAX)? {
+        txn.delete(Table::Receipts, &key)?;
+    }
+    txn.delete(Table::Messages, &message_key(seq))?;
+    if sent_seq(txn, &record.sender, &record.id)? == Some(seq) {
+        txn.delete(Table::SentIds, &sent_key(&record.sender, &record.id))?;
+    }
+    txn.delete(Table::Expiry, &expiry_key(record.expires, seq))?;
+    Ok(())
+}
+
+/// Drops every queued message of a device (unlinked).
+pub(crate) fn drop_inbox(txn: &mut dyn WriteTxn, device: &Jid) -> Result<(), StoreError> {
+    let prefix = inbox_prefix(device);
+    let until = u64::MAX;
+    for (key, _) in scan(txn, Table::Inbox, &prefix, usize::MAX)? {
+        let mut reader = KeyReader::new(&key);
+        if let Some(seq) = reader.str().and_then(|_| reader.u64()) {
+            retire(txn, device, seq, until)?;
+        } else {
+            txn.delete(Table::Inbox, &key)?;
+        }
+    }
+    Ok(())
+}
+
+// ---- Groups -----------------------------------------------------------------------------------
+
+/// A group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GroupRecord {
+    pub(crate) jid: Jid,
+    pub(crate) subject: String,
+    pub(crate) creator: String,
+    pub(crate) created: u64,
+    pub(crate) participants: Vec<Member>,
+}
+
+/// A group member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Member {
+    pub(crate) number: String,
+    pub(crate) admin: bool,
+}
+
+impl GroupRecord {
+    pub(crate) fn member(&self, number: &str) -> Option<&Member> {
+        self.participants.iter().find(|m| m.number == number)
+    }
+
+    pub(crate) fn is_admin(&self, number: &str) -> bool {
+        self.member(number).is_some_and(|m| m.admin)
+    }
+}
+
+pub(crate) fn group_key(jid: &Jid) -> Vec<u8> {
+    KeyBuf::new().str(&jid.to_string()).build()
+}
+
+pub(crate) fn member_group_key(number: &str, jid: &Jid) -> Vec<u8> {
+    KeyBuf::new().str(number).str(&jid.to_string()).build()
+}
+
+pub(crate) fn group(txn: &mut dyn ReadTxn, jid: &Jid) -> Result<Option<GroupRecord>, StoreError> {
+    get_json(txn, Table::Groups, &group_key(jid))
+}
+
+/// The groups an account is a member of.
+pub(crate) fn groups_of(txn: &mut dyn ReadTxn, number: &str, limit: usize) -> Result<Vec<Jid>, StoreError> {
+    let prefix = KeyBuf::new().str(number).build();
+    Ok(scan(txn, Table::MemberGroups, &prefix, limit)?
+        .into_iter()
+        .filter_map(|(key, _)| {
+            let mut reader = KeyReader::new(&key);
+            reader.str()?;
+            reader.str()?.parse().ok()
+        })
+        .collect())
+}
+
+// ---- Peers ------------------------------------------------------------------------------------
+
+pub(crate) fn peer_key(a: &str, b: &str) -> Vec<u8> {
+    KeyBuf::new().str(a).str(b).build()
+}
+
+/// Records that `a` and `b` exchanged messages (both directions).
+pub(crate) fn add_peers(txn: &mut dyn WriteTxn, a: &str, b: &str, t: u64) -> Result<(), StoreError> {
+    if a == b || txn.get(Table::Peers, &peer_key(a, b))?.is_some() {
+        return Ok(());
+    }
+    txn.put(Table::Peers, &peer_key(a, b), &t.to_be_bytes())?;
+    txn.put(Table::Peers, &peer_key(b, a), &t.to_be_bytes())
+}
+
+/// Whether `a` may see `b`'s presence: they exchanged messages or share a group.
+pub(crate) fn related(txn: &mut dyn ReadTxn, a: &str, b: &str) -> Result<bool, StoreError> {
+    if a == b || txn.get(Table::Peers, &peer_key(a, b))?.is_some() {
+        return Ok(true);
+    }
+    for gid in groups_of(txn, a, 1024)? {
+        if txn.get(Table::MemberGroups, &member_group_key(b, &gid))?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Everyone `number` exchanged messages with or shares a group with (bounded).
+pub(crate) fn contacts(txn: &mut dyn ReadTxn, number: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    let prefix = KeyBuf::new().str(number).build();
+    let mut out: Vec<String> = scan(txn, Table::Peers, &prefix, limit)?
+        .into_iter()
+        .filter_map(|(key, _)| {
+            let mut reader = KeyReader::new(&key);
+            reader.str()?;
+            reader.str()
+        })
+        .collect();
+    for gid in groups_of(txn, number, 1024)? {
+        if let Some(group) = group(txn, &gid)? {
+            out.extend(group.participants.into_iter().map(|m| m.number).filter(|n| n != number));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out.truncate(limit);
+    Ok(out)
+}
+
+// ---- Media ------------------------------------------------------------------------------------
+
+/// An uploaded media file (the body is a file the driver keeps).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MediaRecord {
+    /// Its id (URL-safe base64 of the body's SHA-256).
+    pub id: String,
+    /// The media type (`image`, `video`, ...).
+    pub kind: String,
+    /// Length in bytes.
+    pub len: u64,
+    /// When it was uploaded (Unix seconds).
+    pub created: u64,
+    /// When it expires (Unix seconds).
+    pub expires: u64,
+    /// The uploader's number.
+    pub uploader: String,
+}
+
+mod b64_opt {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option, reason = "serde's `with` passes `&Option<T>`")]
+    pub(super) fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => s.serialize_str(&STANDARD.encode(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_numbers_are_reused_only_when_free() {
+        let mut account = AccountRecord {
+            number: "15551234567".into(),
+            name: String::new(),
+            created: 0,
+            identity: IdentityKeys {
+                curve25519: [0; 32],
+                ed25519: [0; 32],
+            },
+            identity_since: 0,
+            phone: PhoneInfo::default(),
+            linked: vec![],
+            next_device: 254,
+        };
+        let a = account.allocate_device().unwrap();
+        account.linked.push(a);
+        let b = account.allocate_device().unwrap();
+        account.linked.push(b);
+        let c = account.allocate_device().unwrap();
+        assert_eq!((a, b, c), (254, 255, 1));
+        account.linked = (1..=255).collect();
+        assert_eq!(account.allocate_device(), None);
+    }
+}

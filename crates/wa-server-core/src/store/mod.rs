@@ -1,0 +1,272 @@
+//! Durable storage behind a trait: ordered key-value tables with snapshot reads and atomic,
+//! durable write transactions, the shape that embedded databases (`redb`) and networked ones
+//! (a table in PostgreSQL) both offer.
+//!
+//! The server's data model ([`crate::model`]) lives above this trait, so a backend implements
+//! only bytes in, bytes out. The core never runs a transaction itself: it hands the driver
+//! [`crate::Job`]s, and the driver runs them against its [`Store`] and reports the outcome.
+//! [`MemStore`] runs them in memory, for tests and the in-memory test harness.
+//!
+//! **Durability contract:** when a write job's `done` callback gets `Ok(())`, every write of
+//! the job survives a crash of the process. The server answers "stored" (ack 1) only after that.
+
+mod keys;
+mod mem;
+
+use std::fmt;
+
+pub use self::keys::{KeyBuf, KeyReader, prefix_end};
+pub use self::mem::MemStore;
+
+/// The tables of the server's data model. A backend maps each to its own key space.
+///
+/// What each holds, and for how long, is documented in the crate docs ("What the server keeps").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Table {
+    /// Counters (the next message sequence number).
+    Meta,
+    /// Accounts by phone number.
+    Accounts,
+    /// Devices by `(number, device)`.
+    Devices,
+    /// Linked web clients: client id → `(number, device)`.
+    ClientIds,
+    /// The key directory: `(number, device, key id)` → one-time key.
+    OneTimeKeys,
+    /// QR refs waiting for a scan, by ref.
+    Refs,
+    /// Registration codes waiting to be verified, by number.
+    Codes,
+    /// Messages not yet delivered to every device (and their receipt bookkeeping), by sequence
+    /// number.
+    Messages,
+    /// Per device, the messages it still has to get, with its own ciphertext: `(device, seq)`.
+    Inbox,
+    /// The same entries by message: `(seq, device)`, so that a message's devices are found
+    /// without a scan of every inbox.
+    MsgDevices,
+    /// Per message and recipient account, how far it got: `(seq, number)` → delivered or read.
+    Receipts,
+    /// `(sender, message id) → seq`: receipts and duplicate sends.
+    SentIds,
+    /// `(expiry time, seq)`: when messages expire.
+    Expiry,
+    /// Groups by JID.
+    Groups,
+    /// `(number, group)`: the groups of each member.
+    MemberGroups,
+    /// `(number, number)`: accounts that have exchanged messages (who may see whose presence,
+    /// who hears of whose identity change).
+    Peers,
+    /// Uploaded media by id.
+    Media,
+    /// Media upload auth tokens (their SHA-256) → account and expiry.
+    MediaAuth,
+}
+
+impl Table {
+    /// Every table.
+    pub const ALL: [Table; 18] = [
+        Table::Meta,
+        Table::Accounts,
+        Table::Devices,
+        Table::ClientIds,
+        Table::OneTimeKeys,
+        Table::Refs,
+        Table::Codes,
+        Table::Messages,
+        Table::Inbox,
+        Table::MsgDevices,
+        Table::Receipts,
+        Table::SentIds,
+        Table::Expiry,
+        Table::Groups,
+        Table::MemberGroups,
+        Table::Peers,
+        Table::Media,
+        Table::MediaAuth,
+    ];
+
+    /// A stable name (the backend's table name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Accounts => "accounts",
+            Table::Devices => "devices",
+            Table::ClientIds => "client_ids",
+            Table::OneTimeKeys => "one_time_keys",
+            Table::Refs => "refs",
+            Table::Codes => "codes",
+            Table::Messages => "messages",
+            Table::Inbox => "inbox",
+            Table::MsgDevices => "msg_devices",
+            Table::Receipts => "receipts",
+            Table::SentIds => "sent_ids",
+            Table::Expiry => "expiry",
+            Table::Groups => "groups",
+            Table::MemberGroups => "member_groups",
+            Table::Peers => "peers",
+            Table::Media => "media",
+            Table::MediaAuth => "media_auth",
+        }
+    }
+
+    /// The position in [`Table::ALL`].
+    pub fn index(self) -> usize {
+        Table::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// A key-value pair read from a table.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Reads within one consistent snapshot (or within a write transaction, seeing its own writes).
+pub trait ReadTxn {
+    /// The value under `key`.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Up to `limit` entries with `from <= key < to`, in ascending key order, or descending
+    /// when `reverse`.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn range(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        to: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError>;
+
+    /// The number of entries in a table.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn len(&mut self, table: Table) -> Result<u64, StoreError>;
+}
+
+/// Writes within one atomic transaction.
+pub trait WriteTxn: ReadTxn {
+    /// Sets `key` to `value`.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+
+    /// Removes `key`; whether it was there.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError>;
+}
+
+/// The work of a write transaction: the code that reads and writes, run by the store (possibly
+/// on another thread, possibly together with other jobs in one commit, and possibly more than
+/// once if a commit fails and is retried), and the callback that learns the outcome.
+///
+/// The work must leave no trace but its writes: it may be run again.
+pub struct WriteJob {
+    work: Box<Work>,
+    done: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+}
+
+/// The code of a [`WriteJob`].
+type Work = dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError> + Send;
+
+impl WriteJob {
+    /// A job: `work` does the reads and writes; `done` gets `Ok(())` once they are durable, or
+    /// the error.
+    pub fn new(
+        work: impl FnMut(&mut dyn WriteTxn) -> Result<(), StoreError> + Send + 'static,
+        done: impl FnOnce(Result<(), StoreError>) + Send + 'static,
+    ) -> WriteJob {
+        WriteJob {
+            work: Box::new(work),
+            done: Box::new(done),
+        }
+    }
+
+    /// Runs the work in `txn`.
+    ///
+    /// # Errors
+    /// What the work returns.
+    pub fn run(&mut self, txn: &mut dyn WriteTxn) -> Result<(), StoreError> {
+        (self.work)(txn)
+    }
+
+    /// Reports the outcome.
+    pub fn finish(self, result: Result<(), StoreError>) {
+        (self.done)(result);
+    }
+}
+
+impl fmt::Debug for WriteJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteJob").finish_non_exhaustive()
+    }
+}
+
+/// A durable store for the server.
+pub trait Store: Send + Sync + 'static {
+    /// Runs `work` in a read-only snapshot.
+    ///
+    /// # Errors
+    /// When the backend fails, or what `work` returns.
+    fn read(
+        &self,
+        work: &mut dyn FnMut(&mut dyn ReadTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// Queues a write job. Its `done` callback runs once the job's writes are durable (or
+    /// failed); it may run on another thread, and must not block.
+    fn write(&self, job: WriteJob);
+
+    /// Stops accepting writes, finishes the queued ones, and releases the backend. Jobs
+    /// written afterwards fail with [`StoreError::Closed`].
+    fn close(&self);
+}
+
+/// What went wrong in the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (IO, a full disk, a corrupt file...).
+    #[error("storage backend: {0}")]
+    Backend(String),
+    /// A stored record does not decode: the data is corrupt or from another version.
+    #[error("corrupt record in table {table}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Two writers touched the same records at once; the job may be run again (networked
+    /// backends with optimistic transactions).
+    #[error("transaction conflict: retry")]
+    Conflict,
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Runs `work` in a snapshot of `store` and returns what it computed.
+///
+/// # Errors
+/// When the backend fails, or what `work` returns.
+pub fn read<R>(
+    store: &dyn Store,
+    mut work: impl FnMut(&mut dyn ReadTxn) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let mut out = None;
+    store.read(&mut |txn| {
+        out = Some(work(txn)?);
+        Ok(())
+    })?;
+    out.ok_or(StoreError::Closed)
+}
