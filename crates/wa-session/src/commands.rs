@@ -1,76 +1,22 @@
-//! What a user of WhatsApp Web does: the commands, as binary requests (PROTOCOL.md §3.4).
+//! What a user of WhatsApp Web does: the commands, as requests of the wire vocabulary
+//! ([`wa_wire::web::Request`]).
+//!
+//! Messages go end to end encrypted (through the session's [`wa_e2e::endpoint::Endpoint`]) or,
+//! for a session configured as a legacy client, as readable `WebMessageInfo`s.
 
-use prost::Message as _;
-use wa_binary::Node;
-use wa_frame::{Flags, Metric};
 use wa_proto::MediaKind;
+use wa_wire::Jid;
+use wa_wire::json::JsonRequest;
+use wa_wire::legacy::{Direction, MessagesQuery};
+use wa_wire::msg::{ContentKind, GroupAction, GroupOp, PresenceSet, Receipt, ReceiptKind};
+use wa_wire::web::{Query, Request, SetItem};
+
+pub use wa_wire::msg::PresenceState;
 
 use crate::error::CommandError;
 use crate::event::RequestId;
 use crate::session::{Session, UserKind};
 use crate::time::Time;
-
-/// An own presence state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PresenceState {
-    /// Online.
-    Available,
-    /// Offline.
-    Unavailable,
-    /// Typing (in a chat).
-    Composing,
-    /// Stopped typing.
-    Paused,
-    /// Recording a voice note.
-    Recording,
-}
-
-impl PresenceState {
-    fn name(self) -> &'static str {
-        match self {
-            PresenceState::Available => "available",
-            PresenceState::Unavailable => "unavailable",
-            PresenceState::Composing => "composing",
-            PresenceState::Paused => "paused",
-            PresenceState::Recording => "recording",
-        }
-    }
-
-    /// The flags byte of PROTOCOL.md §3.3.
-    fn flags(self) -> Flags {
-        match self {
-            PresenceState::Available => Flags(0xA0),
-            PresenceState::Unavailable => Flags(0x10),
-            PresenceState::Composing | PresenceState::Paused | PresenceState::Recording => {
-                Flags(0x04)
-            }
-        }
-    }
-}
-
-/// A group operation (PROTOCOL.md §3.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupOp {
-    /// Add participants.
-    Add,
-    /// Remove participants.
-    Remove,
-    /// Make participants admins.
-    Promote,
-    /// Take admin rights away.
-    Demote,
-}
-
-impl GroupOp {
-    fn name(self) -> &'static str {
-        match self {
-            GroupOp::Add => "add",
-            GroupOp::Remove => "remove",
-            GroupOp::Promote => "promote",
-            GroupOp::Demote => "demote",
-        }
-    }
-}
 
 /// A media file already encrypted and uploaded (e.g. with `wa-media` and the media host of
 /// [`Session::media_conn`]): what a media message carries.
@@ -106,18 +52,16 @@ pub struct UploadedMedia {
     pub jpeg_thumbnail: Option<Vec<u8>>,
 }
 
+/// A group operation on participants (PROTOCOL.md §3.4).
+pub use wa_wire::msg::GroupOp as GroupOperation;
+
 impl Session {
-    /// Sends a text message to a user or group JID. Returns the request and the message id
-    /// (acks name it); [`Reply::MessageSent`](crate::Reply::MessageSent) says the server stored it.
+    /// Sends a text message to a user or group. Returns the request and the message id (acks
+    /// name it); [`Reply::MessageSent`](crate::Reply::MessageSent) says the server stored it.
     ///
     /// # Errors
-    /// When not connected, too many requests wait, or `to` is empty.
-    pub fn send_text(
-        &mut self,
-        now: Time,
-        to: &str,
-        text: &str,
-    ) -> Result<(RequestId, String), CommandError> {
+    /// When not connected, too many requests wait, or `to` is not a chat.
+    pub fn send_text(&mut self, now: Time, to: &Jid, text: &str) -> Result<(RequestId, String), CommandError> {
         let message = wa_proto::Message {
             conversation: Some(text.to_owned()),
             ..Default::default()
@@ -129,32 +73,26 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::send_text`].
-    pub fn send_media(
-        &mut self,
-        now: Time,
-        to: &str,
-        media: &UploadedMedia,
-    ) -> Result<(RequestId, String), CommandError> {
+    pub fn send_media(&mut self, now: Time, to: &Jid, media: &UploadedMedia) -> Result<(RequestId, String), CommandError> {
         self.send_message(now, to, media_message(media, now))
     }
 
-    /// Sends any message.
+    /// Sends any message: end to end encrypted for every device of the recipient(s) and this
+    /// account's other devices, or, configured as a legacy client, readable.
     ///
     /// # Errors
     /// As [`Session::send_text`].
-    pub fn send_message(
-        &mut self,
-        now: Time,
-        to: &str,
-        message: wa_proto::Message,
-    ) -> Result<(RequestId, String), CommandError> {
-        if to.is_empty() {
-            return Err(CommandError::InvalidArgument("empty recipient JID"));
-        }
+    pub fn send_message(&mut self, now: Time, to: &Jid, message: wa_proto::Message) -> Result<(RequestId, String), CommandError> {
+        let chat = wa_wire::Chat::from_jid(to).map_err(|_| CommandError::InvalidArgument("not a user or group JID"))?;
         let id = self.new_message_id();
+        let kind = if message.media().is_some() { ContentKind::Media } else { ContentKind::Text };
+        if self.is_end_to_end() {
+            let request = self.send_end_to_end(now, chat.jid(), id.clone(), kind, message)?;
+            return Ok((request, id));
+        }
         let info = wa_proto::WebMessageInfo {
             key: wa_proto::MessageKey {
-                remote_jid: Some(wire_jid(to)),
+                remote_jid: Some(chat.jid().to_wire_string()),
                 from_me: Some(true),
                 id: Some(id.clone()),
                 participant: None,
@@ -164,144 +102,83 @@ impl Session {
             status: Some(wa_proto::web_message_info::Status::Pending as i32),
             ..Default::default()
         };
-        let epoch = self.next_epoch();
-        let node = Node::new("action")
-            .with_attr("type", "relay")
-            .with_attr("epoch", epoch)
-            .with_children(vec![Node::new("message").with_bytes(info.encode_to_vec())]);
-        // A message to oneself carries the ack-request bit instead of "not ignore".
-        let own = self.own_jid().is_some_and(|own| same_user(own, to));
-        let flags = if own { Flags(0x40) } else { Flags(0x80) };
-        let request = self.send_node(
-            now,
-            &node,
-            Metric::MESSAGE,
-            flags,
-            UserKind::SendMessage(id.clone()),
-            Some(id.clone()),
-        )?;
-        Ok((request, id))
+        let request = Request::LegacyRelay(Box::new(info));
+        let id_copy = id.clone();
+        let rid = self.send_request(now, request, UserKind::SendMessage(id.clone()), Some(id_copy))?;
+        Ok((rid, id))
     }
 
-    /// Marks a chat read up to message `index` (sent by the chat's owner when `owner`).
+    /// Marks message `id` of `chat` read (sent by `participant` in a group): the sender sees
+    /// blue ticks. A read implies delivery.
     ///
     /// # Errors
     /// When not connected or too many requests wait.
-    pub fn mark_read(
-        &mut self,
-        now: Time,
-        jid: &str,
-        index: &str,
-        owner: bool,
-    ) -> Result<RequestId, CommandError> {
-        let epoch = self.next_epoch();
-        let node = Node::new("action")
-            .with_attr("type", "set")
-            .with_attr("epoch", epoch)
-            .with_children(vec![
-                Node::new("read")
-                    .with_attr("jid", wire_jid(jid))
-                    .with_attr("index", index.to_owned())
-                    .with_attr("owner", if owner { "true" } else { "false" })
-                    .with_attr("count", "1"),
-            ]);
-        self.send_node(now, &node, Metric::READ, Flags(0x80), UserKind::Raw, None)
+    pub fn mark_read(&mut self, now: Time, chat: &Jid, id: &str, participant: Option<&Jid>) -> Result<RequestId, CommandError> {
+        self.receipt(now, ReceiptKind::Read, chat, id, participant)
     }
 
-    /// Tells the server this device has message `id` of chat `jid` (sent by `participant` in a
-    /// group): `["received", {type: "message", index, jid, owner: "false", participant?}]`,
-    /// metric RECEIVED. Sent automatically for live messages unless
-    /// `Config::delivery_receipts` is off.
+    /// Tells the server this device has message `id` of `chat` (sent by `participant` in a
+    /// group). Sent automatically for live messages unless `Config::delivery_receipts` is off.
     ///
     /// # Errors
     /// When not connected or too many requests wait.
-    pub fn send_receipt(
-        &mut self,
-        now: Time,
-        jid: &str,
-        id: &str,
-        participant: Option<&str>,
-    ) -> Result<RequestId, CommandError> {
-        let epoch = self.next_epoch();
-        let mut received = Node::new("received")
-            .with_attr("type", "message")
-            .with_attr("index", id.to_owned())
-            .with_attr("jid", wire_jid(jid))
-            .with_attr("owner", "false");
-        if let Some(participant) = participant {
-            received = received.with_attr("participant", wire_jid(participant));
+    pub fn send_receipt(&mut self, now: Time, chat: &Jid, id: &str, participant: Option<&Jid>) -> Result<RequestId, CommandError> {
+        self.receipt(now, ReceiptKind::Delivered, chat, id, participant)
+    }
+
+    fn receipt(&mut self, now: Time, kind: ReceiptKind, chat: &Jid, id: &str, participant: Option<&Jid>) -> Result<RequestId, CommandError> {
+        if !wa_wire::ids::valid_message_id(id) {
+            return Err(CommandError::InvalidArgument("not a message id"));
         }
-        let node = Node::new("action")
-            .with_attr("type", "set")
-            .with_attr("epoch", epoch)
-            .with_children(vec![received]);
-        self.send_node(
-            now,
-            &node,
-            Metric::RECEIVED,
-            Flags(0x80),
-            UserKind::Raw,
-            None,
-        )
+        let receipt = Receipt {
+            kind,
+            chat: chat.clone(),
+            id: id.to_owned(),
+            participant: participant.cloned(),
+        };
+        self.send_request(now, Request::Set(vec![SetItem::Receipt(receipt)]), UserKind::Raw, None)
     }
 
     /// Sets the own presence, for everyone or (typing states) in one chat.
     ///
     /// # Errors
     /// When not connected or too many requests wait.
-    pub fn set_presence(
-        &mut self,
-        now: Time,
-        state: PresenceState,
-        to: Option<&str>,
-    ) -> Result<RequestId, CommandError> {
-        let epoch = self.next_epoch();
-        let mut presence = Node::new("presence").with_attr("type", state.name());
-        if let Some(to) = to {
-            presence = presence.with_attr("to", wire_jid(to));
-        }
-        let node = Node::new("action")
-            .with_attr("type", "set")
-            .with_attr("epoch", epoch)
-            .with_children(vec![presence]);
-        self.send_node(
-            now,
-            &node,
-            Metric::PRESENCE,
-            state.flags(),
-            UserKind::Raw,
-            None,
-        )
+    pub fn set_presence(&mut self, now: Time, state: PresenceState, to: Option<&Jid>) -> Result<RequestId, CommandError> {
+        let presence = PresenceSet { state, to: to.cloned() };
+        self.send_request(now, Request::Set(vec![SetItem::Presence(presence)]), UserKind::Raw, None)
     }
 
-    /// Subscribes to a contact's presence (`["action","presence","subscribe",jid]`).
+    /// Subscribes to a contact's presence (only contacts this account has a chat with).
     ///
     /// # Errors
     /// When not connected or too many requests wait.
-    pub fn subscribe_presence(&mut self, now: Time, jid: &str) -> Result<RequestId, CommandError> {
-        self.send_json(
-            now,
-            serde_json::json!(["action", "presence", "subscribe", jid]),
-        )
+    pub fn subscribe_presence(&mut self, now: Time, jid: &Jid) -> Result<RequestId, CommandError> {
+        self.send_json_request(now, &JsonRequest::SubscribePresence(jid.clone()), UserKind::Raw)
     }
 
-    /// Asks for the chat list: [`Reply::Chats`](crate::Reply::Chats).
+    /// Asks for a group's subject and members: [`Reply::Json`](crate::Reply::Json).
+    ///
+    /// # Errors
+    /// When not connected or too many requests wait.
+    pub fn group_metadata(&mut self, now: Time, group: &Jid) -> Result<RequestId, CommandError> {
+        self.send_json_request(now, &JsonRequest::GroupMetadata(group.clone()), UserKind::Raw)
+    }
+
+    /// Asks for the media connection (upload host and auth): [`Reply::MediaConn`](crate::Reply::MediaConn).
+    ///
+    /// # Errors
+    /// When not connected or too many requests wait.
+    pub fn media_conn(&mut self, now: Time) -> Result<RequestId, CommandError> {
+        self.send_json_request(now, &JsonRequest::MediaConn, UserKind::MediaConn)
+    }
+
+    /// Asks for the chat list: [`Reply::Chats`](crate::Reply::Chats). An end-to-end server
+    /// keeps none (the list comes from the phone's history export); a legacy one answers it.
     ///
     /// # Errors
     /// When not connected or too many requests wait.
     pub fn query_chats(&mut self, now: Time) -> Result<RequestId, CommandError> {
-        let epoch = self.next_epoch();
-        let node = Node::new("query")
-            .with_attr("type", "chat")
-            .with_attr("epoch", epoch);
-        self.send_node(
-            now,
-            &node,
-            Metric::QUERY_CHAT,
-            Flags(0x80),
-            UserKind::Chats,
-            None,
-        )
+        self.send_request(now, Request::Query(Query::Chats), UserKind::Chats, None)
     }
 
     /// Asks for the contact list: [`Reply::Contacts`](crate::Reply::Contacts).
@@ -309,190 +186,82 @@ impl Session {
     /// # Errors
     /// When not connected or too many requests wait.
     pub fn query_contacts(&mut self, now: Time) -> Result<RequestId, CommandError> {
-        let epoch = self.next_epoch();
-        let node = Node::new("query")
-            .with_attr("type", "contacts")
-            .with_attr("epoch", epoch);
-        self.send_node(
-            now,
-            &node,
-            Metric::QUERY_CONTACTS,
-            Flags(0x80),
-            UserKind::Contacts,
-            None,
-        )
+        self.send_request(now, Request::Query(Query::Contacts), UserKind::Contacts, None)
     }
 
     /// Asks for up to `count` messages of a chat before message `before` (`(id, from_me)`), or
     /// the latest ones: [`Reply::Messages`](crate::Reply::Messages).
     ///
     /// # Errors
-    /// When not connected or too many requests wait.
-    pub fn query_messages(
-        &mut self,
-        now: Time,
-        jid: &str,
-        count: u32,
-        before: Option<(&str, bool)>,
-    ) -> Result<RequestId, CommandError> {
-        let epoch = self.next_epoch();
-        let mut node = Node::new("query")
-            .with_attr("type", "message")
-            .with_attr("jid", wire_jid(jid))
-            .with_attr("kind", "before")
-            .with_attr("count", count.to_string());
-        if let Some((index, owner)) = before {
-            node = node
-                .with_attr("index", index.to_owned())
-                .with_attr("owner", if owner { "true" } else { "false" });
-        }
-        let node = node.with_attr("epoch", epoch);
-        self.send_node(
-            now,
-            &node,
-            Metric::QUERY_MESSAGES,
-            Flags(0x80),
-            UserKind::Messages,
-            None,
-        )
+    /// When not connected, too many requests wait, or `chat` is not a chat.
+    pub fn query_messages(&mut self, now: Time, chat: &Jid, count: u32, before: Option<(&str, bool)>) -> Result<RequestId, CommandError> {
+        let chat = wa_wire::Chat::from_jid(chat).map_err(|_| CommandError::InvalidArgument("not a user or group JID"))?;
+        let query = MessagesQuery {
+            chat,
+            direction: Direction::Before,
+            count,
+            index: before.map(|(id, owner)| (id.to_owned(), owner)),
+        };
+        self.send_request(now, Request::Query(Query::Messages(query)), UserKind::Messages, None)
     }
 
-    /// Creates a group with a subject and participants.
+    /// Creates a group with a subject and participants. The reply's `gid` is the group.
     ///
     /// # Errors
     /// When not connected, too many requests wait, or there are no participants.
-    pub fn group_create(
-        &mut self,
-        now: Time,
-        subject: &str,
-        participants: &[&str],
-    ) -> Result<RequestId, CommandError> {
+    pub fn group_create(&mut self, now: Time, subject: &str, participants: &[Jid]) -> Result<RequestId, CommandError> {
         if participants.is_empty() {
             return Err(CommandError::InvalidArgument("a group needs participants"));
         }
-        self.group(now, "create", None, Some(subject), participants)
+        self.group(now, GroupOp::Create, None, Some(subject), participants)
     }
 
     /// Adds, removes, promotes or demotes participants of a group.
     ///
     /// # Errors
-    /// When not connected, too many requests wait, or there are no participants.
-    pub fn group_participants(
-        &mut self,
-        now: Time,
-        group: &str,
-        op: GroupOp,
-        participants: &[&str],
-    ) -> Result<RequestId, CommandError> {
+    /// When not connected, too many requests wait, `op` is not one of those four, or there are
+    /// no participants.
+    pub fn group_participants(&mut self, now: Time, group: &Jid, op: GroupOp, participants: &[Jid]) -> Result<RequestId, CommandError> {
+        if !matches!(op, GroupOp::Add | GroupOp::Remove | GroupOp::Promote | GroupOp::Demote) {
+            return Err(CommandError::InvalidArgument("add, remove, promote or demote"));
+        }
         if participants.is_empty() {
             return Err(CommandError::InvalidArgument("no participants"));
         }
-        self.group(now, op.name(), Some(group), None, participants)
+        self.group(now, op, Some(group), None, participants)
     }
 
     /// Changes a group's subject.
     ///
     /// # Errors
     /// When not connected or too many requests wait.
-    pub fn group_subject(
-        &mut self,
-        now: Time,
-        group: &str,
-        subject: &str,
-    ) -> Result<RequestId, CommandError> {
-        self.group(now, "subject", Some(group), Some(subject), &[])
+    pub fn group_subject(&mut self, now: Time, group: &Jid, subject: &str) -> Result<RequestId, CommandError> {
+        self.group(now, GroupOp::Subject, Some(group), Some(subject), &[])
     }
 
     /// Leaves a group.
     ///
     /// # Errors
     /// When not connected or too many requests wait.
-    pub fn group_leave(&mut self, now: Time, group: &str) -> Result<RequestId, CommandError> {
-        self.group(now, "leave", Some(group), None, &[])
+    pub fn group_leave(&mut self, now: Time, group: &Jid) -> Result<RequestId, CommandError> {
+        self.group(now, GroupOp::Leave, Some(group), None, &[])
     }
 
-    fn group(
-        &mut self,
-        now: Time,
-        op: &str,
-        group: Option<&str>,
-        subject: Option<&str>,
-        participants: &[&str],
-    ) -> Result<RequestId, CommandError> {
-        let author = self
-            .own_jid()
-            .map(wire_jid)
-            .ok_or(CommandError::NotConnected)?;
+    fn group(&mut self, now: Time, op: GroupOp, group: Option<&Jid>, subject: Option<&str>, participants: &[Jid]) -> Result<RequestId, CommandError> {
         let tag = self.next_tag();
-        let epoch = self.next_epoch();
-        let mut group_node = Node::new("group")
-            .with_attr("author", author)
-            .with_attr("id", tag.clone())
-            .with_attr("type", op.to_owned());
-        if let Some(group) = group {
-            group_node = group_node.with_attr("jid", wire_jid(group));
-        }
-        if let Some(subject) = subject {
-            group_node = group_node.with_attr("subject", subject.to_owned());
-        }
-        if !participants.is_empty() {
-            group_node = group_node.with_children(
-                participants
-                    .iter()
-                    .map(|p| Node::new("participant").with_attr("jid", wire_jid(p)))
-                    .collect(),
-            );
-        }
-        let node = Node::new("action")
-            .with_attr("type", "set")
-            .with_attr("epoch", epoch)
-            .with_children(vec![group_node]);
-        self.send_node(
-            now,
-            &node,
-            Metric::GROUP,
-            Flags(0x88),
-            UserKind::Raw,
-            Some(tag),
-        )
+        let action = GroupAction {
+            op,
+            group: group.cloned(),
+            subject: subject.map(str::to_owned),
+            participants: participants.to_vec(),
+        };
+        let request = Request::Set(vec![SetItem::Group { action, id: tag.clone() }]);
+        self.send_request(now, request, UserKind::Raw, Some(tag))
     }
-}
-
-/// `["action", {type: "set", epoch}, [["received", {type: "message", index, jid, owner, participant?}]]]`.
-pub(crate) fn receipt_node(
-    epoch: String,
-    jid: &str,
-    id: &str,
-    participant: Option<&str>,
-) -> Node<'static> {
-    let mut received = Node::new("received")
-        .with_attr("type", "message")
-        .with_attr("index", id.to_owned())
-        .with_attr("jid", wire_jid(jid))
-        .with_attr("owner", "false");
-    if let Some(participant) = participant {
-        received = received.with_attr("participant", wire_jid(participant));
-    }
-    Node::new("action")
-        .with_attr("type", "set")
-        .with_attr("epoch", epoch)
-        .with_children(vec![received])
-}
-
-/// A user JID as the wire writes it (`c.us` becomes `s.whatsapp.net`).
-fn wire_jid(jid: &str) -> String {
-    match jid.strip_suffix("@c.us") {
-        Some(user) => format!("{user}@s.whatsapp.net"),
-        None => jid.to_owned(),
-    }
-}
-
-fn same_user(a: &str, b: &str) -> bool {
-    wire_jid(a) == wire_jid(b)
 }
 
 /// The message that describes an uploaded file.
-fn media_message(media: &UploadedMedia, now: Time) -> wa_proto::Message {
+pub(crate) fn media_message(media: &UploadedMedia, now: Time) -> wa_proto::Message {
     use wa_proto::{AudioMessage, DocumentMessage, ImageMessage, StickerMessage, VideoMessage};
     let (height, width) = match media.dimensions {
         Some((w, h)) => (Some(h), Some(w)),
