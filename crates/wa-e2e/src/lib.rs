@@ -89,7 +89,7 @@
 //!
 //! # Dependencies
 //!
-//! `vodozemac` (the ratchets, see above); `wa-binary` for [`Jid`](wa_binary::Jid);
+//! `vodozemac` (the ratchets, see above); `wa-binary` for [`Jid`];
 //! `wa-crypto` for the reviewed AES-CBC + HMAC sealing and HKDF that the pickle envelope uses;
 //! `sha2` (SHA-512 for security codes); `subtle` (constant-time comparison of identity keys);
 //! `zeroize` (plaintexts and keys wiped on drop); `serde` + `serde_json` (records inside the

@@ -393,17 +393,22 @@ impl Machine {
     pub fn take_changes(&mut self, pickle_key: &PickleKey) -> Changes {
         let sealer = Sealer::new(pickle_key);
         let mut changes = Changes::default();
+        let mut unsealed = BTreeSet::new();
         for item in std::mem::take(&mut self.changed) {
             let key = item.state_key();
             match self.record(&item) {
-                Some(record) => {
-                    if let Some(bytes) = sealer.seal(&key, &record) {
-                        changes.upserts.push((key, bytes));
+                Some(record) => match sealer.seal(&key, &record) {
+                    Some(bytes) => changes.upserts.push((key, bytes)),
+                    // Cannot happen (see `Sealer::seal`); if it did, try again next time
+                    // rather than lose the change.
+                    None => {
+                        unsealed.insert(item);
                     }
-                }
+                },
                 None => changes.deletions.push(key),
             }
         }
+        self.changed = unsealed;
         changes
     }
 

@@ -157,6 +157,9 @@ impl Machine {
         ciphertext: &OlmCiphertext,
     ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         let sender = canonical_device(sender_device);
+        if sender == self.own {
+            return Err(DecryptError::NoSession { device: sender });
+        }
         let what = match ciphertext.kind {
             OlmKind::PreKey => "Olm pre-key message",
             OlmKind::Normal => "Olm message",

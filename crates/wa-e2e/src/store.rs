@@ -7,7 +7,7 @@
 //! ```text
 //! envelope  = 0x01 ‖ HMAC-SHA256(mac, iv ‖ ct) ‖ iv ‖ ct
 //! ct        = AES-256-CBC(enc, iv, PKCS#7(plain))
-//! plain     = len(state key) as u16 BE ‖ state key ‖ record JSON
+//! plain     = len(state key) as u32 BE ‖ state key ‖ record JSON
 //! iv        = HMAC-SHA256(siv, plain)[..16]
 //! enc‖mac‖siv = HKDF-SHA256(salt = "", ikm = pickle key, info = "wa-e2e pickle v1", 96 bytes)
 //! ```
@@ -215,15 +215,14 @@ impl Sealer {
         }
     }
 
-    /// Seals `record` under `key`. Serializing our own records cannot fail (no maps with
-    /// non-string keys, no failing `Serialize` impls); if it ever did, the record is skipped
-    /// rather than written half, and the caller keeps the previous pickle.
+    /// Seals `record` under `key`. Serializing our own records into memory cannot fail (no maps
+    /// with non-string keys, no failing `Serialize` impls, no IO); `None` if it ever did.
     pub(crate) fn seal(&self, key: &StateKey, record: &Record) -> Option<Vec<u8>> {
         let name = key.as_str().as_bytes();
-        let name_len = u16::try_from(name.len()).ok()?;
+        let name_len = u32::try_from(name.len()).ok()?;
         let mut counter = Counter(0);
         serde_json::to_writer(&mut counter, record).ok()?;
-        let mut plain = Zeroizing::new(Vec::with_capacity(2 + name.len() + counter.0));
+        let mut plain = Zeroizing::new(Vec::with_capacity(4 + name.len() + counter.0));
         plain.extend_from_slice(&name_len.to_be_bytes());
         plain.extend_from_slice(name);
         serde_json::to_writer(&mut *plain, record).ok()?;
@@ -264,14 +263,11 @@ impl Sealer {
             message,
         };
         let (len, rest) = plain
-            .split_at_checked(2)
+            .split_first_chunk::<4>()
             .ok_or_else(|| malformed("shorter than its state key length".into()))?;
-        let len = usize::from(u16::from_be_bytes([
-            len.first().copied().unwrap_or(0),
-            len.get(1).copied().unwrap_or(0),
-        ]));
-        let (inner, json) = rest
-            .split_at_checked(len)
+        let (inner, json) = usize::try_from(u32::from_be_bytes(*len))
+            .ok()
+            .and_then(|len| rest.split_at_checked(len))
             .ok_or_else(|| malformed("shorter than its state key".into()))?;
         if inner != name.as_bytes() {
             // Authentic, but sealed under another state key: a swapped pickle.

@@ -1,6 +1,13 @@
 //! The fuzzing hooks over seeded pseudo-random inputs and over mutated real ciphertexts: no
 //! panic, and a real ciphertext decrypts exactly once.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
 use wa_e2e::fuzzing::{decrypt_group, decrypt_olm, seed_group, seed_olm};
 
 /// SplitMix64: a tiny seeded generator, so the inputs are the same on every run.

@@ -1,5 +1,12 @@
 //! Group (Megolm) encryption: sharing, rotation on membership change, replay.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
 mod common;
 
 use common::*;
@@ -245,5 +252,37 @@ fn an_earlier_export_of_the_same_session_reaches_further_back() {
     assert_eq!(
         &bob.group_decrypt(&group, &jid(ALICE), &m1).unwrap()[..],
         b"one"
+    );
+}
+
+#[test]
+fn inbound_sessions_per_sender_are_bounded() {
+    use wa_e2e::limits::MAX_INBOUND_PER_SENDER;
+    let group = jid(GROUP);
+    let key = wa_e2e::PickleKey::new([5; 32]);
+    let mut alice = Machine::new(jid(ALICE));
+    let mut bob = Machine::new(jid(BOB));
+    let mut firsts = Vec::new();
+    for i in 0..MAX_INBOUND_PER_SENDER + 2 {
+        alice.rotate_group(&group);
+        alice.group_encrypt(&group, b"");
+        share_group_key(&mut alice, &group, &mut [&mut bob]);
+        firsts.push(alice.group_encrypt(&group, format!("session {i}").as_bytes()));
+    }
+    bob.take_changes(&key);
+    // The two oldest sessions were evicted; the rest still decrypt.
+    for (i, ct) in firsts.iter().enumerate() {
+        let result = bob.group_decrypt(&group, &jid(ALICE), ct);
+        if i < 2 {
+            assert!(
+                matches!(result, Err(DecryptError::UnknownGroupSession { .. })),
+                "{i}"
+            );
+        } else {
+            assert_eq!(&result.unwrap()[..], format!("session {i}").as_bytes());
+        }
+    }
+    assert!(
+        format!("{bob:?}").contains(&format!("inbound_group_sessions: {MAX_INBOUND_PER_SENDER}"))
     );
 }

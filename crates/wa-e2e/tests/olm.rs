@@ -1,5 +1,12 @@
 //! Pairwise (Olm) encryption between machines.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
 mod common;
 
 use common::*;

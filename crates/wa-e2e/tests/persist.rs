@@ -1,5 +1,12 @@
 //! Persistence: incremental changes, restore mid-conversation, wrong keys and corrupted bytes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
 mod common;
 
 use std::collections::BTreeMap;

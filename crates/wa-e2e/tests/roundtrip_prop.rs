@@ -1,5 +1,12 @@
 //! Property tests: any plaintext round-trips through Olm and Megolm.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
 mod common;
 
 use common::*;

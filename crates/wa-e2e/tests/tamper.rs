@@ -1,6 +1,13 @@
 //! Tampered, truncated and replayed ciphertexts: always an error, never a panic, never a wrong
 //! plaintext.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
 mod common;
 
 use common::*;

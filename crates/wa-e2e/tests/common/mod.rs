@@ -2,6 +2,12 @@
 //! keys over Olm (the real wire format is the caller's).
 
 #![allow(dead_code, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
 
 use wa_binary::Jid;
 use wa_e2e::{GroupKey, Machine, OlmCiphertext};
