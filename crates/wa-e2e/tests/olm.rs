@@ -343,3 +343,39 @@ fn jid_helpers() {
     let debug = format!("{m:?}");
     assert!(debug.contains("15551234567@c.us") && debug.contains("olm_sessions: 0"));
 }
+
+#[test]
+fn a_re_encoded_pre_key_message_to_the_fallback_key_is_not_a_second_session() {
+    // The fallback key is not used up by a session, and the keys of a pre-key message are
+    // outside its MAC. X25519 ignores a key's top bit, so flipping it would give the same
+    // session under another session id: a replay. Non-canonical keys are refused.
+    let mut alice = Machine::new(jid(ALICE));
+    let mut bob = Machine::new(jid(BOB));
+    let fallback = bob.fallback_key();
+    bob.mark_keys_as_published();
+    let ct = alice
+        .encrypt(
+            &jid(BOB),
+            &bob.identity_keys(),
+            Some(&fallback.key),
+            b"pay 10",
+        )
+        .unwrap();
+    assert_eq!(ct.kind, OlmKind::PreKey);
+    // version, then field 1 (one-time key) and field 2 (base key), 32 bytes each.
+    assert_eq!(&ct.body[..3], &[0x03, 0x0a, 0x20]);
+    assert_eq!(&ct.body[35..37], &[0x12, 0x20]);
+    assert_eq!(&receive(&mut bob, &alice, &ct)[..], b"pay 10");
+    let curve = alice.identity_keys().curve25519;
+    for pos in [34, 68] {
+        let mut variant = ct.clone();
+        variant.body[pos] ^= 0x80;
+        let err = bob.decrypt(&jid(ALICE), &curve, &variant).unwrap_err();
+        assert!(
+            matches!(err, DecryptError::Malformed { .. }),
+            "{pos}: {err}"
+        );
+    }
+    let err = bob.decrypt(&jid(ALICE), &curve, &ct).unwrap_err();
+    assert!(matches!(err, DecryptError::Replayed { .. }), "{err}");
+}
