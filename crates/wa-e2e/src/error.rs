@@ -228,28 +228,3 @@ pub enum SignatureError {
         message: String,
     },
 }
-
-/// Why a key in text form could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyParseError {
-    /// Not `curve25519:<base64> ed25519:<base64>`.
-    #[error("expected `curve25519:<base64> ed25519:<base64>`")]
-    Format,
-    /// Not base64.
-    #[error("{what} is not base64: {message}")]
-    Base64 {
-        /// Which key.
-        what: &'static str,
-        /// The decoder's explanation.
-        message: String,
-    },
-    /// Not 32 bytes.
-    #[error("{what} is {len} bytes, expected 32")]
-    Length {
-        /// Which key.
-        what: &'static str,
-        /// Its length.
-        len: usize,
-    },
-}

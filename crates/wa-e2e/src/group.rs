@@ -34,18 +34,47 @@ impl Machine {
         self.changed.insert(Item::Outbound {
             group: group.clone(),
         });
-        if let Some(entry) = self.outbound.get_mut(group) {
-            entry.used = tick;
-            return GroupCiphertext(entry.session.encrypt(plaintext).to_bytes());
+        self.ensure_outbound(group, tick);
+        match self.outbound.get_mut(group) {
+            Some(entry) => {
+                entry.used = tick;
+                GroupCiphertext(entry.session.encrypt(plaintext).to_bytes())
+            }
+            // `ensure_outbound` just made it.
+            None => GroupCiphertext(Vec::new()),
         }
-        let mut session = GroupSession::new(SessionConfig::version_1());
+    }
+
+    /// The key of our outbound session for `group` at the index the next message will use,
+    /// making the session first if there is none. Share it before sending the next
+    /// [`group_encrypt`](Self::group_encrypt) ciphertext, and its holders read that message and
+    /// the ones after it.
+    pub fn group_key_or_new(&mut self, group: &Jid) -> GroupKey {
+        let tick = self.next_tick();
+        if !self.outbound.contains_key(group) {
+            self.changed.insert(Item::Outbound {
+                group: group.clone(),
+            });
+        }
+        self.ensure_outbound(group, tick);
+        self.group_key(group).unwrap_or_else(|| GroupKey {
+            group: group.clone(),
+            session_id: String::new(),
+            key: Zeroizing::new(Vec::new()),
+        })
+    }
+
+    fn ensure_outbound(&mut self, group: &Jid, tick: u64) {
+        if self.outbound.contains_key(group) {
+            return;
+        }
+        let session = GroupSession::new(SessionConfig::version_1());
         // Our own inbound copy starts at index 0, before the first message.
         let mut key = session.session_key();
         let own_copy = InboundGroupSession::new(&key, SessionConfig::version_1());
         key.zeroize();
         let own = self.own.clone();
         self.insert_inbound(group, &own, own_copy, tick);
-        let ciphertext = GroupCiphertext(session.encrypt(plaintext).to_bytes());
         self.outbound.insert(
             group.clone(),
             OutboundEntry {
@@ -55,7 +84,6 @@ impl Machine {
             },
         );
         self.evict_outbound(Some(group));
-        ciphertext
     }
 
     /// The key of our current outbound session for `group`, exported at its current message

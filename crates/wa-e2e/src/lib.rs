@@ -96,6 +96,7 @@
 //! envelope: vodozemac's pickles are serde types); `base64` (key text forms); `thiserror`.
 
 mod attest;
+pub mod endpoint;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -110,13 +111,13 @@ mod types;
 
 pub use attest::{ATTESTATION_DOMAIN, device_attestation_message, verify_signature};
 pub use error::{
-    DecryptError, EncryptError, GroupKeyError, KeyParseError, PickleError, SignatureError,
+    DecryptError, EncryptError, GroupKeyError, PickleError, SignatureError,
 };
 pub use machine::Machine;
 pub use security_code::{SecurityCode, security_code};
 pub use store::{Changes, StateKey};
 pub use types::{
-    GroupCiphertext, GroupKey, IdentityChange, IdentityKeys, OlmCiphertext, OlmKind, OneTimeKey,
+    GroupCiphertext, GroupKey, IdentityChange, IdentityKeys, KeyParseError, OlmCiphertext, OlmKind, OneTimeKey,
     PickleKey, Signature,
 };
 

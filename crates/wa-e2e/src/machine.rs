@@ -147,6 +147,12 @@ impl Machine {
         }
     }
 
+    /// Sets this machine's device, once it is known (a web client learns its device number
+    /// when its link completes; until then the machine may already show its identity keys).
+    pub fn set_own_device(&mut self, device: Jid) {
+        self.own = canonical_device(&device);
+    }
+
     /// This machine's device.
     pub fn own_device(&self) -> &Jid {
         &self.own

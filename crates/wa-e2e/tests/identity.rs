@@ -48,9 +48,10 @@ fn device_attestations() {
     let message = device_attestation_message(web.own_device(), &keys);
     assert!(message.starts_with(b"wa-rs device attestation v1\0"));
     assert!(message.ends_with(&[keys.curve25519, keys.ed25519].concat()));
+    // The attestation binds the keys to the user (the account), not to a device number.
     assert_eq!(
         &message[28..message.len() - 64],
-        b"15551234567:2@c.us".as_slice()
+        b"15551234567@c.us\0".as_slice()
     );
     let signature = phone.sign(&message);
     let phone_key = phone.identity_keys().ed25519;
@@ -62,8 +63,10 @@ fn device_attestations() {
         verify_signature(&keys.ed25519, &message, &signature),
         Err(SignatureError::Invalid { .. })
     ));
-    let other_device = device_attestation_message(&jid("15551234567:3@c.us"), &keys);
-    assert!(verify_signature(&phone_key, &other_device, &signature).is_err());
+    let same_user = device_attestation_message(&jid("15551234567:3@c.us"), &keys);
+    assert_eq!(same_user, message);
+    let other_user = device_attestation_message(&jid("15559876543:2@c.us"), &keys);
+    assert!(verify_signature(&phone_key, &other_user, &signature).is_err());
     let mut other_keys = keys;
     other_keys.curve25519[0] ^= 1;
     let other = device_attestation_message(web.own_device(), &other_keys);

@@ -55,7 +55,6 @@ pub mod model;
 mod phone;
 mod rate;
 pub mod store;
-mod time;
 mod web;
 
 pub use crate::action::{Action, DisconnectKind, LinkApproval, Push, Target};
@@ -64,7 +63,7 @@ pub use crate::hub::{ConnId, Hub};
 pub use crate::job::{Job, JobId, Outcome, Refusal, execute};
 pub use crate::jobs::relay::{MediaAuthRecord, media_uploader};
 pub use crate::phone::{PhoneConnection, phone_address};
-pub use crate::time::Time;
+pub use wa_wire::Time;
 pub use crate::web::WebConnection;
 
 /// The periodic sweep: expired messages (with their queue entries), refs, codes and media

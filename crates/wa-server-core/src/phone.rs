@@ -32,7 +32,7 @@ use crate::jobs::relay::{self, RelayLimits, RelayRefused, SetLimits, SetRequest}
 use crate::jobs::{Done, Effects, Me, ReplyTo, groups, keys, verify_signature};
 use crate::rate::Limiter;
 use crate::store::StoreError;
-use crate::time::Time;
+use wa_wire::Time;
 use crate::web::effects_of;
 
 /// Queue entries a phone connection remembers having delivered (see the web connection).
@@ -294,6 +294,7 @@ impl PhoneConnection {
                 let expires = (now + self.config.media_auth_ttl).as_secs();
                 self.job(relay::media_auth(reply_to, me.number, auth, expires));
             }
+            PhoneRequest::Ping { .. } => self.send(&PhoneEvent::result(id, &Empty {})),
             PhoneRequest::Register { .. } | PhoneRequest::Verify { .. } | PhoneRequest::Hello { .. } | PhoneRequest::Auth { .. } => {
                 self.send(&PhoneEvent::error(Some(id), 400, "already logged in"));
             }

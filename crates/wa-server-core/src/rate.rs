@@ -1,6 +1,6 @@
 //! Token buckets on the core's time: `rate` requests per second on average, `burst` at once.
 
-use crate::time::Time;
+use wa_wire::Time;
 
 /// A token bucket.
 #[derive(Debug, Clone)]

@@ -38,7 +38,7 @@ use crate::jobs::{Done, Effects, Grant, LoginRefused, Me, ReplyTo, Tokens, group
 use crate::model::{FrameKeys, RefRecord};
 use crate::rate::Limiter;
 use crate::store::StoreError;
-use crate::time::Time;
+use wa_wire::Time;
 
 /// Queue entries a connection remembers having delivered, to drop the second copy of an entry
 /// that came both from the queue and live; beyond this the memory starts over (a duplicate is
@@ -610,6 +610,7 @@ impl WebConnection {
             phone: &grant.account.phone,
             connected: self.phone_online,
             r#ref: grant.r#ref.as_deref(),
+            device: (grant.device.mode == crate::model::DeviceMode::EndToEnd).then_some(grant.device.device),
         });
         let stream = json::stream_update(&self.config.server_version);
         let props = json::props(1024, self.config.limits.max_group_size as u64, 960);

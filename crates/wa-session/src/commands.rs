@@ -16,7 +16,7 @@ pub use wa_wire::msg::PresenceState;
 use crate::error::CommandError;
 use crate::event::RequestId;
 use crate::session::{Session, UserKind};
-use crate::time::Time;
+use wa_wire::Time;
 
 /// A media file already encrypted and uploaded (e.g. with `wa-media` and the media host of
 /// [`Session::media_conn`]): what a media message carries.
@@ -51,9 +51,6 @@ pub struct UploadedMedia {
     /// A small JPEG preview.
     pub jpeg_thumbnail: Option<Vec<u8>>,
 }
-
-/// A group operation on participants (PROTOCOL.md §3.4).
-pub use wa_wire::msg::GroupOp as GroupOperation;
 
 impl Session {
     /// Sends a text message to a user or group. Returns the request and the message id (acks

@@ -33,8 +33,13 @@ pub struct Config {
     /// The longest reconnect delay. Default 60 s.
     pub reconnect_cap: Duration,
     /// Acknowledge every live (relayed) message with a delivery receipt, so the sender sees
-    /// two ticks and the server can let go of it. Default `true`.
+    /// two ticks and the server can let go of it. Default `true`. (Legacy web clients never
+    /// sent them: set it off, with `end_to_end`, to behave like one.)
     pub delivery_receipts: bool,
+    /// Be an end-to-end endpoint: announce identity keys at `admin init` and encrypt every
+    /// message for each device of its recipients. Off, the session is a legacy client: it
+    /// sends readable messages and is linked as a mirror of its phone. Default `true`.
+    pub end_to_end: bool,
     /// Requests waiting for a reply at most; more are refused with an error. Default 1024.
     pub max_pending: usize,
     /// Limits on incoming frames (size, JSON depth).
@@ -55,6 +60,7 @@ impl Default for Config {
             reconnect_base: Duration::from_secs(1),
             reconnect_cap: Duration::from_secs(60),
             delivery_receipts: true,
+            end_to_end: true,
             max_pending: 1024,
             frame_limits: wa_frame::Limits::default(),
             node_limits: wa_binary::Limits::default(),

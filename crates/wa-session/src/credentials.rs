@@ -30,7 +30,11 @@ pub struct Credentials {
     #[serde(with = "key_base64")]
     pub mac_key: [u8; 32],
     /// The own JID (`wid` of the `Conn`), e.g. `15551234567@c.us`.
-    pub wid: String,
+    #[zeroize(skip)]
+    pub wid: wa_wire::Jid,
+    /// This device's number within the account (end-to-end clients; 0 for a legacy client).
+    #[serde(default)]
+    pub device: u8,
 }
 
 impl Credentials {

@@ -20,6 +20,12 @@ pub enum CommandError {
     /// An argument is not acceptable (an empty JID, an empty participant list...).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// The stored end-to-end state does not open (wrong pickle key, corrupt parts).
+    #[error("end-to-end state: {0}")]
+    E2eState(String),
+    /// Too many messages wait to be encrypted and sent.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// Something went wrong with an incoming frame; the session dropped it and carried on.
@@ -53,6 +59,17 @@ pub enum SessionError {
     /// A challenge could not be answered.
     #[error("cannot answer the challenge: {0}")]
     Challenge(String),
+    /// An end-to-end message that does not decrypt (tampered, replayed, truncated, or from a
+    /// device its account's phone did not vouch for): dropped, nothing of it shown.
+    #[error("message {id} from {from} does not decrypt: {error}")]
+    Undecryptable {
+        /// The sending device.
+        from: wa_wire::Jid,
+        /// The message id.
+        id: String,
+        /// Why.
+        error: String,
+    },
 }
 
 /// Linking by QR code ended without a link.
@@ -125,9 +142,18 @@ pub enum RequestError {
     /// The connection went away before the reply came.
     #[error("disconnected before the reply")]
     Disconnected,
-    /// The server answered with an error status.
-    #[error("status {0}")]
-    Status(u16),
+    /// The server answered with an error status (and, from this project's server, why).
+    #[error("status {status}{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Status {
+        /// The status.
+        status: u16,
+        /// The server's reason, when it gave one.
+        reason: Option<String>,
+    },
+    /// An end-to-end message could not be sent (its recipients' keys could not be fetched, the
+    /// server refused it, ...).
+    #[error("not sent: {0}")]
+    NotSent(String),
     /// The reply did not have the expected shape.
     #[error("unexpected reply: {0}")]
     BadReply(String),

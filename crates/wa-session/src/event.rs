@@ -3,8 +3,12 @@
 use std::time::Duration;
 
 use wa_binary::Node;
+use wa_wire::Jid;
 
-use crate::Time;
+pub use wa_wire::json::MediaConn;
+pub use wa_wire::legacy::{ChatEntry, ContactEntry};
+
+use wa_wire::Time;
 use crate::credentials::Credentials;
 use crate::error::{LinkError, LoginError, RequestError, SessionError};
 
@@ -129,7 +133,7 @@ impl AckLevel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Account {
     /// The own JID.
-    pub wid: String,
+    pub wid: Option<Jid>,
     /// The display name.
     pub pushname: Option<String>,
     /// The phone's platform (`android`, `iphone`, ...).
@@ -138,34 +142,6 @@ pub struct Account {
     pub phone: Option<wa_frame::Phone>,
     /// Battery percentage, when the phone said.
     pub battery: Option<u8>,
-}
-
-/// One chat of the chat list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatEntry {
-    /// The chat's JID.
-    pub jid: String,
-    /// The chat's name, for groups and named contacts.
-    pub name: Option<String>,
-    /// Unread messages.
-    pub unread: Option<u32>,
-    /// Time of the last activity (Unix seconds).
-    pub t: Option<u64>,
-    /// Every attribute, as sent.
-    pub attrs: Vec<(String, String)>,
-}
-
-/// One contact of the contact list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContactEntry {
-    /// The contact's JID.
-    pub jid: String,
-    /// The name from the phone's address book.
-    pub name: Option<String>,
-    /// The name the contact chose (`notify`).
-    pub notify: Option<String>,
-    /// Every attribute, as sent.
-    pub attrs: Vec<(String, String)>,
 }
 
 /// What a successful request returns.
@@ -190,26 +166,6 @@ pub enum Reply {
     Messages(Vec<Box<wa_proto::WebMessageInfo>>),
     /// The media connection: where to upload and with which auth token.
     MediaConn(MediaConn),
-}
-
-/// Where and how to upload media (`["query","mediaConn"]`). `Debug` hides the auth token.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MediaConn {
-    /// The upload auth token.
-    pub auth: String,
-    /// How long the answer stays valid, in seconds.
-    pub ttl: u64,
-    /// Upload hosts.
-    pub hosts: Vec<String>,
-}
-
-impl std::fmt::Debug for MediaConn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MediaConn")
-            .field("ttl", &self.ttl)
-            .field("hosts", &self.hosts)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Why the session is no longer connected.
@@ -263,10 +219,12 @@ pub enum Event {
         ids: Vec<String>,
         /// The level.
         level: AckLevel,
-        /// Who sent the ack's subject, when said.
-        from: Option<String>,
-        /// The chat, when said.
-        to: Option<String>,
+        /// The messages' sender, when said.
+        from: Option<Jid>,
+        /// The messages' chat (the recipient, or the group), when said.
+        to: Option<Jid>,
+        /// In a group: the member whose device acknowledged.
+        participant: Option<Jid>,
     },
     /// The chat list (pushed after login).
     Chats(Vec<ChatEntry>),
@@ -275,7 +233,9 @@ pub enum Event {
     /// A contact's presence.
     Presence {
         /// Whose.
-        jid: String,
+        jid: Jid,
+        /// For a chat state in a group: the group.
+        group: Option<Jid>,
         /// `available`, `unavailable`, `composing`, `paused`, `recording`, ...
         kind: String,
         /// When (Unix seconds), if said.
@@ -283,6 +243,24 @@ pub enum Event {
     },
     /// The phone is unreachable (`Stream asleep`) or back.
     PhoneReachable(bool),
+    /// A group changed (members, subject, admins).
+    Group(Box<wa_wire::msg::GroupNotice>),
+    /// A contact's identity (their phone, so their security code with this account) changed.
+    IdentityChanged {
+        /// The contact.
+        jid: Jid,
+    },
+    /// The phone made a history export for this device: download and import it.
+    History {
+        /// The sending device (this account's phone).
+        from: Jid,
+        /// Where it is and how to open it.
+        notice: Box<wa_proto::wars::HistoryNotice>,
+    },
+    /// The end-to-end state changed: persist these sealed parts (each replaces the part of the
+    /// same key; deletions remove it), and hand them all to
+    /// [`Session::restore_end_to_end`](crate::Session::restore_end_to_end) next time.
+    E2eState(Box<wa_e2e::Changes>),
     /// A request finished.
     Reply {
         /// The request.

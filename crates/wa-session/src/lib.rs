@@ -40,11 +40,13 @@ mod config;
 mod credentials;
 mod error;
 mod event;
-mod nodes;
+mod incoming;
 mod session;
-mod time;
 
-pub use crate::commands::{GroupOp, PresenceState, UploadedMedia};
+pub use crate::commands::{PresenceState, UploadedMedia};
+pub use wa_e2e::{Changes, PickleKey, SecurityCode, StateKey};
+pub use wa_wire::Jid;
+pub use wa_wire::msg::GroupOp;
 pub use crate::config::Config;
 pub use crate::credentials::Credentials;
 pub use crate::error::{CommandError, LinkError, LoginError, RequestError, SessionError};
@@ -53,5 +55,5 @@ pub use crate::event::{
     Reply, RequestId, Transmit,
 };
 pub use crate::session::Session;
-pub use crate::time::Time;
+pub use wa_wire::Time;
 pub use wa_proto::MediaKind;

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::error::{CommandError, LinkError, LoginError, RequestError, SessionError};
 use crate::event::{Account, DisconnectReason, Event, RequestId, Transmit};
-use crate::time::Time;
+use wa_wire::Time;
 
 /// The client side of the legacy WhatsApp Web protocol, with no IO, no clock and no OS
 /// randomness inside (in the manner of `quinn-proto`), and, unless configured as a legacy

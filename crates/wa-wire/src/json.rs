@@ -319,6 +319,17 @@ impl GroupMetadata {
         })
     }
 
+    /// Reads the reply from its JSON object (as the phone's answer carries it).
+    ///
+    /// # Errors
+    /// When it is not an object, or as [`GroupMetadata::from_response`].
+    pub fn from_value(value: Value) -> Result<GroupMetadata, WireError> {
+        match value {
+            Value::Object(map) => GroupMetadata::from_response(&Response::from_map(map)),
+            _ => Err(WireError::new("GroupMetadata", "not an object")),
+        }
+    }
+
     /// Reads the reply.
     ///
     /// # Errors
@@ -572,6 +583,9 @@ pub struct ConnFields<'a> {
     pub connected: bool,
     /// The QR ref this `Conn` answers.
     pub r#ref: Option<&'a str>,
+    /// An end-to-end client's device number within the account (this project's extension:
+    /// `"device"`).
+    pub device: Option<u8>,
 }
 
 impl std::fmt::Debug for ConnFields<'_> {
@@ -610,5 +624,8 @@ pub fn conn(fields: &ConnFields<'_>) -> Value {
     conn.bin_version = Some(10);
     conn.r#ref = fields.r#ref.map(str::to_owned);
     conn.features = Some(json!({}));
+    if let Some(device) = fields.device {
+        conn.extra.insert("device".to_owned(), json!(device));
+    }
     wa_frame::ServerMessage::Conn(Box::new(conn)).to_json()
 }

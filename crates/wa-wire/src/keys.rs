@@ -10,15 +10,27 @@ use crate::error::WireError;
 use crate::ids::{Jid, parse_device, parse_user};
 use crate::read::{self, b64};
 
-/// A device's long-term identity: a Curve25519 key (for Olm sessions) and an Ed25519 key (for
-/// signatures). The phone's Ed25519 key is the account's identity.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A device's two public identity keys: Curve25519 (establishes Olm sessions) and Ed25519
+/// (signs: one-time keys, attestations, logins; the phone's is the user's identity in security
+/// codes).
+///
+/// `Display` writes `curve25519:<base64> ed25519:<base64>` (unpadded standard base64), which
+/// `FromStr` reads back; serde writes `{"curve25519": "<base64>", "ed25519": "<base64>"}`.
+/// Readers accept base64 with or without padding.
+///
+/// ```
+/// use wa_wire::keys::IdentityKeys;
+///
+/// let keys = IdentityKeys { curve25519: [1; 32], ed25519: [2; 32] };
+/// let text = keys.to_string();
+/// assert!(text.starts_with("curve25519:AQEB"));
+/// assert_eq!(text.parse::<IdentityKeys>().unwrap(), keys);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IdentityKeys {
     /// The Curve25519 identity key.
-    #[serde(with = "b64::array")]
     pub curve25519: [u8; 32],
     /// The Ed25519 identity key.
-    #[serde(with = "b64::array")]
     pub ed25519: [u8; 32],
 }
 
@@ -38,7 +50,73 @@ fn short(key: &[u8; 32]) -> String {
     read::encode(key).chars().take(8).collect()
 }
 
+/// A key's text that is not base64 of 32 bytes, or identity keys not in their text form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyParseError {
+    /// Not `curve25519:<base64> ed25519:<base64>`.
+    #[error("expected `curve25519:<base64> ed25519:<base64>`")]
+    Format,
+    /// Not base64.
+    #[error("{what} is not base64: {message}")]
+    Base64 {
+        /// Which key.
+        what: &'static str,
+        /// The decoder's explanation.
+        message: String,
+    },
+    /// Not 32 bytes.
+    #[error("{what} is {len} bytes, expected 32")]
+    Length {
+        /// Which key.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
+}
+
+fn unpadded(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+fn key_from_base64(what: &'static str, text: &str) -> Result<[u8; 32], KeyParseError> {
+    use base64::Engine as _;
+    if text.len() > 48 {
+        return Err(KeyParseError::Length { what, len: text.len() * 3 / 4 });
+    }
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|e| KeyParseError::Base64 {
+            what,
+            message: e.to_string(),
+        })?;
+    let len = bytes.len();
+    bytes.try_into().map_err(|_| KeyParseError::Length { what, len })
+}
+
 impl IdentityKeys {
+    /// The Curve25519 key in unpadded base64.
+    pub fn curve25519_base64(&self) -> String {
+        unpadded(&self.curve25519)
+    }
+
+    /// The Ed25519 key in unpadded base64.
+    pub fn ed25519_base64(&self) -> String {
+        unpadded(&self.ed25519)
+    }
+
+    /// The keys from their base64 forms (padded or not).
+    ///
+    /// # Errors
+    /// [`KeyParseError`] when either is not base64 of exactly 32 bytes.
+    pub fn from_base64(curve25519: &str, ed25519: &str) -> Result<IdentityKeys, KeyParseError> {
+        Ok(IdentityKeys {
+            curve25519: key_from_base64("curve25519 key", curve25519)?,
+            ed25519: key_from_base64("ed25519 key", ed25519)?,
+        })
+    }
+
     fn write(&self, node: Node<'static>) -> Node<'static> {
         node.with_attr("curve", read::encode(&self.curve25519))
             .with_attr("ed", read::encode(&self.ed25519))
@@ -52,13 +130,64 @@ impl IdentityKeys {
     }
 }
 
-/// What a phone signs to vouch for one of its linked devices: a domain separator, the user and
-/// the device's identity keys. Senders encrypt only for devices whose signature verifies under the
-/// phone's Ed25519 key, so a server cannot add a device of its own to an account.
+impl std::fmt::Display for IdentityKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "curve25519:{} ed25519:{}", self.curve25519_base64(), self.ed25519_base64())
+    }
+}
+
+impl std::str::FromStr for IdentityKeys {
+    type Err = KeyParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (curve, ed) = s.split_once(' ').ok_or(KeyParseError::Format)?;
+        let curve = curve.strip_prefix("curve25519:").ok_or(KeyParseError::Format)?;
+        let ed = ed.strip_prefix("ed25519:").ok_or(KeyParseError::Format)?;
+        IdentityKeys::from_base64(curve, ed)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdentityKeysSerde {
+    curve25519: String,
+    ed25519: String,
+}
+
+impl Serialize for IdentityKeys {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        IdentityKeysSerde {
+            curve25519: self.curve25519_base64(),
+            ed25519: self.ed25519_base64(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for IdentityKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let keys = IdentityKeysSerde::deserialize(deserializer)?;
+        IdentityKeys::from_base64(&keys.curve25519, &keys.ed25519).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The domain separator every attestation message starts with.
+pub const ATTESTATION_DOMAIN: &[u8] = b"wa-rs device attestation v1\0";
+
+/// What a phone signs to vouch for one of its linked devices:
+///
+/// ```text
+/// b"wa-rs device attestation v1\0" ‖ user JID (Display form, UTF-8) ‖ 0x00 ‖ curve25519 ‖ ed25519
+/// ```
+///
+/// It binds the device's identity keys to the account (the user), not to a device number: the
+/// server assigns numbers, the phone vouches for keys. Senders encrypt only for devices whose
+/// attestation verifies under the phone's Ed25519 key, so a server cannot add a device of its
+/// own to an account. The domain separator keeps an attestation from ever being a valid
+/// signature of anything else the phone's key signs (logins sign another domain).
 pub fn attestation_message(user: &Jid, identity: &IdentityKeys) -> Vec<u8> {
     let user = crate::ids::user_of(user).to_string();
-    let mut message = Vec::with_capacity(30 + user.len() + 64);
-    message.extend_from_slice(b"wa-rs device attestation v1\0");
+    let mut message = Vec::with_capacity(ATTESTATION_DOMAIN.len() + user.len() + 65);
+    message.extend_from_slice(ATTESTATION_DOMAIN);
     message.extend_from_slice(user.as_bytes());
     message.push(0);
     message.extend_from_slice(&identity.curve25519);
@@ -70,13 +199,16 @@ pub fn attestation_message(user: &Jid, identity: &IdentityKeys) -> Vec<u8> {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signature(pub [u8; 64]);
 
+impl Signature {
+    /// The signature in unpadded base64.
+    pub fn to_base64(&self) -> String {
+        unpadded(&self.0)
+    }
+}
+
 impl std::fmt::Debug for Signature {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Signature({}..)",
-            read::encode(&self.0).chars().take(8).collect::<String>()
-        )
+        write!(f, "Signature({}..)", self.to_base64().chars().take(8).collect::<String>())
     }
 }
 
@@ -92,7 +224,7 @@ impl<'de> Deserialize<'de> for Signature {
     }
 }
 
-/// A one-time (or fallback) Curve25519 key, by the id its owner gave it.
+/// A public one-time (or fallback) Curve25519 key, by the id its owner gave it.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct OneTimeKey {
     /// The key id (opaque to everyone but its owner; at most 64 characters).
@@ -104,9 +236,7 @@ pub struct OneTimeKey {
 
 impl std::fmt::Debug for OneTimeKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OneTimeKey")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("OneTimeKey").field("id", &self.id).finish_non_exhaustive()
     }
 }
 

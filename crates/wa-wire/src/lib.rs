@@ -54,7 +54,9 @@ pub mod link;
 pub mod msg;
 pub mod phone;
 mod read;
+mod time;
 pub mod web;
 
 pub use crate::error::WireError;
 pub use crate::ids::{Chat, Jid};
+pub use crate::time::Time;

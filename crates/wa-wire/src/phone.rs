@@ -22,6 +22,7 @@
 //! | `linked {}`: the linked web clients | [`LinkedDevices`] |
 //! | `unlink {client_id}` | [`Empty`] |
 //! | `media_conn {}` | [`MediaAuth`] |
+//! | `ping {}` (keepalive) | [`Empty`] |
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -195,6 +196,11 @@ pub enum PhoneRequest {
         /// The request id.
         id: u64,
     },
+    /// Keepalive: answered with an empty result.
+    Ping {
+        /// The request id.
+        id: u64,
+    },
 }
 
 impl PhoneRequest {
@@ -217,7 +223,8 @@ impl PhoneRequest {
             | PhoneRequest::Link { id, .. }
             | PhoneRequest::Linked { id }
             | PhoneRequest::Unlink { id, .. }
-            | PhoneRequest::MediaConn { id } => *id,
+            | PhoneRequest::MediaConn { id }
+            | PhoneRequest::Ping { id } => *id,
         }
     }
 

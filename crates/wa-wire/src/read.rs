@@ -88,8 +88,9 @@ pub(crate) fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], String
     if text.len() > N.div_ceil(3) * 4 {
         return Err(format!("base64 longer than {N} bytes"));
     }
-    let bytes = STANDARD
-        .decode(text)
+    // Padding is optional: Matrix and vodozemac write keys without it.
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(text.trim_end_matches('='))
         .map_err(|e| format!("not base64 ({e})"))?;
     <[u8; N]>::try_from(bytes.as_slice())
         .map_err(|_| format!("{} bytes, expected {N}", bytes.len()))

@@ -52,4 +52,7 @@ pub struct HistoryNotice {
     pub chats: ::core::option::Option<u32>,
     #[prost(uint32, optional, tag = "9")]
     pub messages: ::core::option::Option<u32>,
+    /// The device it was made for (a new link); the account's other devices ignore it.
+    #[prost(string, optional, tag = "10")]
+    pub device: ::core::option::Option<::prost::alloc::string::String>,
 }

@@ -22,7 +22,7 @@ use crate::model::{
     client_key, get_json, put_json, ref_key,
 };
 use crate::store::{StoreError, Table, WriteTxn};
-use crate::time::Time;
+use wa_wire::Time;
 
 fn outcome(done: Done) -> Result<Outcome, StoreError> {
     Ok(Outcome(done))

@@ -13,7 +13,7 @@ use crate::action::{Push, Target};
 use crate::job::{Job, Outcome, Refusal};
 use crate::model::{self, GroupRecord, Member, group_key, member_group_key, put_json};
 use crate::store::{StoreError, Table, WriteTxn};
-use crate::time::Time;
+use wa_wire::Time;
 
 /// Longest subject kept, in characters.
 const MAX_SUBJECT: usize = 100;

@@ -24,7 +24,7 @@ use crate::model::{
     receipt_state, sent_key, sent_seq, set_receipt_state,
 };
 use crate::store::{KeyReader, StoreError, Table, WriteTxn};
-use crate::time::Time;
+use wa_wire::Time;
 
 /// Why a relay was not stored.
 #[derive(Debug)]
