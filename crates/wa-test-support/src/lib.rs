@@ -12,6 +12,10 @@
     reason = "test support: a panic is a failed test"
 )]
 
+mod net;
+
+pub use crate::net::{Net, Phone, Web};
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -25,6 +29,14 @@ use wa_session::{Config, Credentials, Event, Session, Time, Transmit};
 
 /// The start of every virtual clock: 2020-05-13 07:53:58 UTC, the time of the vectors.
 pub const T0: Time = Time::from_millis(1_589_356_438_000);
+
+/// A session configuration for a legacy client (no end-to-end layer), as the scripted
+/// [`FakeServer`] speaks the legacy protocol.
+pub fn legacy_config() -> Config {
+    let mut config = Config::default();
+    config.end_to_end = false;
+    config
+}
 
 /// A frame from the fake server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,7 +323,8 @@ impl FakeServer {
             browser_token: "browser-token-0".to_owned(),
             enc_key: *self.keys.enc_key(),
             mac_key: *self.keys.mac_key(),
-            wid: self.wid.clone(),
+            wid: self.wid.parse().unwrap(),
+            device: 0,
         }
     }
 
@@ -415,10 +428,11 @@ impl FakeServer {
             },
             Request::Login(_) => match self.login.clone() {
                 LoginScript::Accept => {
+                    // The order real clients read (PROTOCOL.md §2.4): `s1` Conn, then the status.
                     let conn = self.conn(None);
                     vec![
-                        reply(json!({"status": 200})),
                         ServerFrame::Text(format!("s1,{conn}")),
+                        reply(json!({"status": 200})),
                     ]
                 }
                 LoginScript::Challenge => {
@@ -492,7 +506,7 @@ impl FakeServer {
 /// drops and user commands, fed to a linked session in any order, never make it panic, and the
 /// requests it keeps waiting never exceed `max_pending`.
 pub fn fuzz_session(data: &[u8]) {
-    let mut config = Config::default();
+    let mut config = legacy_config();
     config.max_pending = 16;
     let mut h =
         Harness::with_session(Session::new(config, [9; 32], T0)).with_server(FakeServer::new());
@@ -535,10 +549,12 @@ pub fn fuzz_session(data: &[u8]) {
                     1 => h.session.query_contacts(now),
                     2 => h
                         .session
-                        .send_text(now, "15559876543@c.us", "x")
+                        .send_text(now, &"15559876543@c.us".parse().unwrap(), "x")
                         .map(|(id, _)| id),
                     3 => h.session.media_conn(now),
-                    _ => h.session.query_messages(now, "15559876543@c.us", 20, None),
+                    _ => h
+                        .session
+                        .query_messages(now, &"15559876543@c.us".parse().unwrap(), 20, None),
                 };
                 h.drive();
             }

@@ -324,7 +324,6 @@ impl Net {
                             self.close_server_side(conn);
                         }
                     }
-                    _ => {}
                 }
             }
             while let Some(event) = self.webs[i].session.poll_event() {
