@@ -274,6 +274,13 @@ impl Endpoint {
             self.outbox.push_front(outgoing);
         }
         self.upload_keys(ONE_TIME_KEYS);
+        // The account's own devices (and its phone's identity, for security codes): known from
+        // the start.
+        let own = self.own_user.clone();
+        if wa_wire::ids::number_of(&own).is_some() && self.asked_lists.insert(own.clone()) {
+            self.lists.remove(&own);
+            self.needs.push_back(Need::DeviceLists(vec![own]));
+        }
         self.pump();
     }
 
@@ -435,7 +442,7 @@ impl Endpoint {
             .collect();
         let no_session: Vec<Jid> = needs_olm
             .iter()
-            .filter(|d| !self.machine.has_session(&d.device) && !self.claimed.contains_key(&d.device))
+            .filter(|d| !self.machine.has_session_with(&d.device, &d.identity) && !self.claimed.contains_key(&d.device))
             .map(|d| d.device.clone())
             .collect();
         if !no_session.is_empty() {

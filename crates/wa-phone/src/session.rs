@@ -480,9 +480,12 @@ impl PhoneSession {
             self.state = State::Connecting;
             self.transmits.push_back(PhoneTransmit::Connect);
         }
-        if self.ping_at.is_some_and(|t| t <= now) && self.state == State::Ready {
-            let id = self.next_request_id();
-            self.request(now, id, &PhoneRequest::Ping { id }, Pending::Ping);
+        if self.ping_at.is_some_and(|t| t <= now) {
+            self.ping_at = None;
+            if self.state == State::Ready {
+                let id = self.next_request_id();
+                self.request(now, id, &PhoneRequest::Ping { id }, Pending::Ping);
+            }
         }
         self.pump(now);
     }

@@ -16,8 +16,9 @@ use rand_core::{Rng as _, SeedableRng as _};
 use wa_frame::{OutMessage, WsMessage};
 use wa_phone::{Answer, PhoneConfig, PhoneSession, PhoneSessionEvent, PhoneTransmit};
 use wa_server_core::store::{MemStore, StoreError};
-use wa_server_core::{Action, ConnId, Hub, JobId, Outcome, PhoneConnection, Push, WebConnection};
+use wa_server_core::{Action, ConnId, Hub, JobId, Outcome, PhoneConnection, Push, Target, WebConnection};
 use wa_session::{Config, Event, Session, Transmit};
+use wa_wire::msg::Incoming;
 use wa_wire::{Jid, Time};
 
 use crate::T0;
@@ -107,6 +108,9 @@ pub struct Net {
     pub codes: Vec<(String, String)>,
     results: Results,
     pushes: VecDeque<(ConnId, Push)>,
+    /// Every message the server pushed to a device: `(device, message)`.
+    deliveries: Vec<(Jid, Incoming)>,
+    injected: u64,
 }
 
 /// How long `drive` may go round before it decides the system never settles.
@@ -139,6 +143,8 @@ impl Net {
             codes: Vec::new(),
             results: Arc::new(Mutex::new(VecDeque::new())),
             pushes: VecDeque::new(),
+            deliveries: Vec::new(),
+            injected: 0,
         }
     }
 
@@ -440,6 +446,9 @@ impl Net {
                 });
             }
             Action::Push { target, push } => {
+                if let (Target::Device(device), Push::Deliver { message, .. }) = (&target, &push) {
+                    self.deliveries.push((device.clone(), message.clone()));
+                }
                 for conn in self.hub.route(&target) {
                     self.pushes.push_back((conn, push.clone()));
                 }
@@ -463,7 +472,7 @@ impl Net {
     /// connections) at its own time.
     pub fn advance(&mut self, d: Duration) {
         let target = self.now + d;
-        loop {
+        for _ in 0..MAX_ROUNDS {
             self.drive();
             let next = self
                 .webs
@@ -492,7 +501,36 @@ impl Net {
                 }
             }
         }
+        assert!(
+            self.next_timeout().is_none_or(|t| t > self.now || self.now == target),
+            "a timeout does not move: something keeps asking for a time that has passed"
+        );
         self.now = target;
+        self.drive();
+    }
+
+    fn next_timeout(&self) -> Option<Time> {
+        self.webs
+            .iter()
+            .filter_map(|w| w.session.poll_timeout())
+            .chain(self.phones.iter().filter_map(|p| p.session.poll_timeout()))
+            .chain(self.conns.values().filter_map(Conn::poll_timeout))
+            .min()
+    }
+
+    /// Takes the record of every message the server pushed to a device so far.
+    pub fn deliveries(&mut self) -> Vec<(Jid, Incoming)> {
+        std::mem::take(&mut self.deliveries)
+    }
+
+    /// Hands web client `web` a message as if the server pushed it (a server that misbehaves,
+    /// or an attacker between the two).
+    pub fn inject(&mut self, web: usize, message: Incoming) {
+        self.injected += 1;
+        let seq = u64::MAX - self.injected;
+        if let Some(conn) = self.webs[web].conn {
+            self.pushes.push_back((conn, Push::Deliver { seq, message }));
+        }
         self.drive();
     }
 
