@@ -210,8 +210,13 @@
 //! - `base64` for `raw_data`: its standard engine rejects non-canonical padding and trailing
 //!   bits, which a strict importer wants.
 //! - `plist` for the binary property list: only its event reader (which checks offsets and
-//!   reference cycles, and refuses object tables larger than the file) and its event writer,
-//!   without its serde support.
+//!   reference cycles, and refuses object tables larger than the file) and its event writer
+//!   (deterministic, and it stores equal strings once), without its serde support. The importer
+//!   never builds a `plist::Value`: such a tree would copy a shared object once per reference
+//!   (a small file could expand without bound) and is dropped recursively (deep nesting could
+//!   overflow the stack). plist exposes its event API behind its
+//!   `enable_unstable_features_that_may_break_with_minor_version_bumps` feature, so the
+//!   workspace pins it with a tilde requirement (`~1.10.3`), as plist's documentation asks.
 //! - `thiserror` for [`Problem`].
 
 mod android;

@@ -149,7 +149,7 @@ pub fn video(seed: u8, caption: &str) -> Message {
             mimetype: Some("video/mp4".to_owned()),
             caption: Some(caption.to_owned()),
             seconds: Some(31),
-            gif_playback: Some(seed % 2 == 0),
+            gif_playback: Some(seed.is_multiple_of(2)),
             ..VideoMessage::default()
         })),
         ..Message::default()
@@ -349,7 +349,7 @@ impl SplitMix {
         self.next() % n
     }
 
-    pub fn pick<'a, T: Copy>(&mut self, items: &'a [T]) -> T {
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len() as u64) as usize]
     }
 }
@@ -405,11 +405,11 @@ pub fn generated_history(seed: u64, shape: &Shape) -> History {
     let users: Vec<Jid> = (0..(shape.chats as u64 + 3))
         .map(|i| jid(&format!("1555{:07}@s.whatsapp.net", 1_000_000 + i * 7)))
         .collect();
-    for i in 0..shape.chats {
+    for (i, user) in users.iter().enumerate().take(shape.chats) {
         let chat_jid = if i % 5 == 1 {
             jid(&format!("447700900000-{}@g.us", 1_500_000_000 + i))
         } else {
-            users[i].clone()
+            user.clone()
         };
         let mut c = Chat::new(chat_jid, 1_600_000_000 + rng.below(10_000_000));
         if rng.below(2) == 0 {
@@ -439,7 +439,7 @@ pub fn generated_history(seed: u64, shape: &Shape) -> History {
         let content = if rng.below(100) < shape.media_percent {
             let seed = rng.below(256) as u8;
             match rng.below(3) {
-                0 => image_full(seed, (seed % 2 == 0).then_some("caption ✓")),
+                0 => image_full(seed, (seed.is_multiple_of(2)).then_some("caption ✓")),
                 1 => document(seed, "Quarterly report"),
                 _ => audio(seed, seed % 2 == 1),
             }
