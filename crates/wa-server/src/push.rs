@@ -91,7 +91,11 @@ impl PushQueue {
         if state.lagged {
             return Pushed::Lagged;
         }
-        if state.items.len() >= self.max_len || state.bytes.saturating_add(cost) > self.max_bytes {
+        // One push always fits an empty queue (a push larger than the whole budget must not
+        // doom a connection that keeps up).
+        let over_budget =
+            !state.items.is_empty() && state.bytes.saturating_add(cost) > self.max_bytes;
+        if state.items.len() >= self.max_len || over_budget {
             state.lagged = true;
             state.items.clear();
             state.bytes = 0;
@@ -133,6 +137,17 @@ impl PushQueue {
             }
             // `notify_one` keeps a permit when nobody waits, so a push made between the check
             // above and this wait is not missed.
+            self.notify.notified().await;
+        }
+    }
+
+    /// Completes once the queue is lagged (raced against a blocked socket write). Only the
+    /// connection's task may wait, and not while it waits in [`PushQueue::recv`].
+    pub(crate) async fn lagged(&self) {
+        loop {
+            if self.state.lock().is_ok_and(|s| s.lagged) {
+                return;
+            }
             self.notify.notified().await;
         }
     }
@@ -206,6 +221,16 @@ mod tests {
         ));
         assert_eq!(q.push(deliver(3, 4000)), Pushed::Queued);
         assert_eq!(q.push(deliver(4, 4000)), Pushed::Lagged);
+        q.lagged().await;
+    }
+
+    #[tokio::test]
+    async fn one_push_larger_than_the_budget_fits_an_empty_queue() {
+        let q = PushQueue::new(100, 1000);
+        assert_eq!(q.push(deliver(1, 5000)), Pushed::Queued);
+        assert!(matches!(q.recv().await, Received::Push(_)));
+        assert_eq!(q.push(deliver(2, 5000)), Pushed::Queued);
+        assert_eq!(q.push(deliver(3, 10)), Pushed::Lagged);
     }
 
     #[tokio::test]

@@ -35,6 +35,9 @@ use crate::server::Shared;
 /// How long a closed connection waits for the outcomes of its running jobs.
 const JOBS_AFTER_CLOSE: Duration = Duration::from_secs(30);
 
+/// How long a close frame may take to be written.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Which protocol a socket speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -128,6 +131,7 @@ enum Flow {
 struct Driver {
     shared: Arc<Shared>,
     conn: ConnId,
+    queue: Arc<PushQueue>,
     /// `None` once the socket is gone.
     socket: Option<WebSocket>,
     permits: Option<Permits>,
@@ -169,6 +173,7 @@ pub(crate) async fn drive(
     let mut driver = Driver {
         shared: Arc::clone(&shared),
         conn,
+        queue: Arc::clone(&queue),
         socket: Some(socket),
         permits: Some(permits),
         done_tx,
@@ -198,6 +203,13 @@ impl Driver {
         let max_jobs = self.shared.config.max_jobs_per_connection.max(1);
         loop {
             if self.drain(m).await == Flow::Closed {
+                break;
+            }
+            if stopping {
+                // The core had its say (a web client hears nothing, a phone may); the socket
+                // closes whatever state the connection is in (one that has not logged in
+                // ignores pushes).
+                self.close_socket(1001, "server shutting down").await;
                 break;
             }
             let Some(socket) = self.socket.as_mut() else {
@@ -347,12 +359,26 @@ impl Driver {
         let Some(socket) = self.socket.as_mut() else {
             return false;
         };
-        let result = match message {
-            Some(message) => {
-                Metrics::inc(&self.shared.metrics.messages_out);
-                tokio::time::timeout_at(deadline, socket.feed(message)).await
+        if message.is_some() {
+            Metrics::inc(&self.shared.metrics.messages_out);
+        }
+        let io = async {
+            match message {
+                Some(message) => socket.feed(message).await,
+                None => socket.flush().await,
             }
-            None => tokio::time::timeout_at(deadline, socket.flush()).await,
+        };
+        // A client that does not read blocks the write; its pushes pile up meanwhile, and when
+        // they overflow the queue the connection closes at once, without waiting for the
+        // write timeout.
+        let result = tokio::select! {
+            result = tokio::time::timeout_at(deadline, io) => result,
+            () = self.queue.lagged() => {
+                Metrics::inc(&self.shared.metrics.lagged_closes);
+                tracing::info!(conn = self.conn, "too slow: its pushes overflowed while a write was blocked; closing");
+                self.socket = None;
+                return false;
+            }
         };
         match result {
             Ok(Ok(())) => true,
@@ -377,7 +403,8 @@ impl Driver {
                 code,
                 reason: reason.into(),
             };
-            let limit = self.shared.config.write_timeout;
+            // Best effort: a client that does not read will not get it.
+            let limit = self.shared.config.write_timeout.min(CLOSE_TIMEOUT);
             let _ = tokio::time::timeout(limit, socket.send(Message::Close(Some(frame)))).await;
         }
     }

@@ -157,3 +157,51 @@ async fn web_socket_answers_keepalive_and_binary_on_the_phone_socket_closes_it()
     }
     t.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_that_leaves_at_once_still_has_its_message_pushed() {
+    let mut t = TestServer::start(|_| {}).await;
+    let mut alice = t.phone("15550000023", 23).await;
+    let mut bob = t.phone("15550000024", 24).await;
+    let devices: Vec<_> = alice
+        .devices(vec![bob.jid()])
+        .await
+        .remove(0)
+        .devices
+        .into_iter()
+        .map(|d| d.device)
+        .collect();
+    let message = relay(&bob.jid(), "LEFT1", &devices, b"sealed");
+    alice
+        .send(|id| wa_wire::phone::PhoneRequest::Relay { id, relay: message })
+        .await;
+    // Alice closes without waiting for the answer: the job finishes after her socket is gone,
+    // and its effects still reach Bob live.
+    alice.close().await;
+    let got = bob.message().await;
+    assert_eq!(got.id, "LEFT1");
+    assert_eq!(got.olm.unwrap().body, b"sealed");
+    t.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_every_socket_logged_in_or_not_without_waiting_for_the_grace() {
+    let mut t = TestServer::start(|c| c.shutdown_grace = std::time::Duration::from_secs(60)).await;
+    let mut logged_in = t.phone("15550000025", 25).await;
+    let mut waiting = Phone::request_code(&t.server.phone_url(), "15550000026", 26).await;
+    let (mut web, _) = tokio_tungstenite::connect_async(t.server.ws_url())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let shutdown = tokio::spawn(t.server.shutdown());
+    logged_in.closed().await;
+    waiting.phone_mut().closed().await;
+    tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = web.next().await {} })
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, shutdown).await.unwrap().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "did not wait for the grace period"
+    );
+}

@@ -74,7 +74,7 @@ impl RedbStore {
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_db(path)))
             .unwrap_or_else(|_| {
                 Err(StoreError::Backend(
-                    "the database file is damaged (redb panicked while opening it)".to_owned(),
+                    "the database file is damaged or truncated (redb failed an internal check reading it)".to_owned(),
                 ))
             });
         let db = Arc::new(opened?);

@@ -4,7 +4,8 @@
 
 #![allow(
     dead_code,
-    reason = "each test binary uses a part of the support module"
+    unreachable_pub,
+    reason = "each test binary uses a part of the support module, through `mod support`"
 )]
 
 use std::collections::VecDeque;
@@ -166,7 +167,39 @@ impl Phone {
 
     /// Logs in again with the identity of `seed`: hello, then the signed challenge.
     pub async fn login(url: &str, number: &str, seed: u8) -> Phone {
-        let mut phone = Phone::connect(url, number, seed).await;
+        let phone = Phone::connect(url, number, seed).await;
+        phone.log_in().await
+    }
+
+    /// Logs in over a socket with a small receive buffer (a phone that can stop reading and
+    /// make the server's writes block soon).
+    pub async fn login_small_buffer(url: &str, addr: SocketAddr, number: &str, seed: u8) -> Phone {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let (ws, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let (key, identity) = identity(seed);
+        let phone = Phone {
+            ws,
+            number: number.to_owned(),
+            key,
+            identity,
+            next_id: 0,
+            pending: VecDeque::new(),
+        };
+        phone.log_in().await
+    }
+
+    async fn log_in(self) -> Phone {
+        let mut phone = self;
+        let number = phone.number.clone();
+        let number = number.as_str();
         let n = number.to_owned();
         let challenge: Challenge = phone
             .call(|id| PhoneRequest::Hello {
