@@ -28,8 +28,8 @@ impl CodeSender for LogCodeSender {
     }
 }
 
-/// A code handed over by a [`ChannelCodeSender`].
-#[derive(Clone, PartialEq, Eq)]
+/// A code handed over by a [`ChannelCodeSender`] (wiped from memory when dropped).
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct DeliveredCode {
     /// The phone number.
     pub number: String,

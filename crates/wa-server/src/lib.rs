@@ -1,4 +1,108 @@
-//! The tokio driver of the wa-rs reference server (docs TBD).
+//! The tokio driver of the wa-rs reference server: sockets, HTTP, storage and time for the
+//! protocol logic of [`wa_server_core`], in the manner of `quinn` over `quinn-proto`.
+//!
+//! The core decides everything the protocol says: [`wa_server_core::WebConnection`] (web
+//! clients, `/ws`) and [`wa_server_core::PhoneConnection`] (phones, `/phone`, the JSON protocol
+//! of [`wa_wire::phone`]) take what arrived and the time, and return actions. This crate runs
+//! them:
+//!
+//! - **HTTP** (axum on hyper's HTTP/1 server): `/ws` and `/phone` (WebSocket upgrades),
+//!   `/status` (JSON: connections, online devices, queued messages, uptime, RSS) and `/metrics`
+//!   (Prometheus text), `/mms/{type}/{token}` (media upload) and `/d/{id}?cap=...` (download);
+//!   optionally a separate media listener and a status listener outside the connection caps.
+//! - **One task per WebSocket**: a `select!` over the socket, the
+//!   connection's push queue, its store jobs' outcomes, one timer and shutdown; after every
+//!   input it carries out the core's actions in order (send, close, run a store job, push
+//!   through the hub, register, deliver a code).
+//! - **The hub**: the core's [`wa_server_core::Hub`] next to each connection's bounded push
+//!   queue, behind one lock that is never held across an `.await`.
+//! - **The store**: [`store::RedbStore`] implements the core's [`store::Store`] (one `redb`
+//!   file, mode 0600; a writer thread commits waiting jobs together, up to 256 per fsync; a
+//!   failed batch is retried job by job). A write job's outcome reaches the connection only once
+//!   it is durable, so ack 1 survives `kill -9`.
+//! - **Media files** in the data directory, streamed in and out, with capability URLs.
+//! - **The sweeper**: expired messages, refs, codes and upload auth (the core's
+//!   [`wa_server_core::sweep`]) and expired media files, every `sweep_interval`.
+//! - **Registration codes** go to a [`CodeSender`] (the default prints them on standard error).
+//! - **The command line** ([`cli`], feature `cli`, on by default): [`cli::ServerArgs`] for any
+//!   clap command, logging, and a run loop that stops gracefully on SIGTERM or Ctrl-C.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = wa_server::Config::new("/var/lib/wa-server");
+//! config.listen = "127.0.0.1:8080".parse()?;
+//! let server = wa_server::Server::start(config).await?;
+//! println!("phones: {}, web clients: {}", server.phone_url(), server.ws_url());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # What it does not do
+//!
+//! - No protocol decisions: what to answer, store, push or refuse is the core's. The driver
+//!   only refuses at the transport level (caps, timeouts, sizes, `Origin`, a binary message on
+//!   the phone socket).
+//! - No TLS: plain WebSocket and HTTP; put it behind a TLS proxy (which then passes the
+//!   client's address on its own terms: the per-address cap sees the proxy's).
+//! - No HTTP/2 (WebSockets and media need nothing more than HTTP/1.1).
+//! - One node: connections live in one process's memory. The core's pushes are plain data so
+//!   that a bus between nodes could carry them; none exists here.
+//! - It reads no message content: bodies are end-to-end ciphertext for the server.
+//!
+//! # Limits
+//!
+//! | limit | default | where |
+//! | --- | --- | --- |
+//! | open connections (all public listeners; 503 beyond, before the request is read) | 10 000, lowered to fit the open-file limit | [`Config::max_connections`] |
+//! | connections per client IP address | 64 | [`Config::max_connections_per_address`] |
+//! | connections not logged in (HTTP requests, WebSockets before login) | 1000 | [`Config::max_unauthenticated`] |
+//! | connections to the status listener | 16 | [`Config::status_connections`] |
+//! | request head: time / size | 10 s / 16 KiB | [`Config::header_read_timeout`], hyper's buffer |
+//! | status pages answered within | 10 s (503) | [`Config::request_timeout`] |
+//! | media upload received / download sent within | 300 s | [`Config::media_timeout`] |
+//! | media body | 64 MiB (413 as soon as exceeded) | core `limits.max_media_len` |
+//! | concurrent downloads | 64 (503 beyond) | [`Config::max_downloads`] |
+//! | WebSocket message and frame | 1 MiB | core `limits.frame` |
+//! | WebSocket read buffer / write buffer | 4 KiB / 0 (written at once) | [`Config::ws_read_buffer`], [`Config::ws_write_buffer`] |
+//! | a batch of writes to a socket | 10 s, then closed | [`Config::write_timeout`] |
+//! | pushes queued per connection: entries / bytes (estimated from ciphertext) | 4096 / 8 MiB, then closed (lagged) | [`Config::push_queue_len`], [`Config::push_queue_bytes`] |
+//! | store jobs running per connection (then its socket is not read) | 64 | [`Config::max_jobs_per_connection`] |
+//! | shutdown waits for connections | 5 s | [`Config::shutdown_grace`] |
+//! | requests per connection, relay size, pending messages, groups, keys... | see [`wa_server_core::Limits`] | [`Config::core`] |
+//!
+//! Measured (release build, `target/release/examples/idle_rss 2000`): about 18 KiB of server
+//! RSS per idle WebSocket before login, 24 KiB per idle logged-in phone.
+//!
+//! # Threads and tasks
+//!
+//! A multi-threaded tokio runtime (the binary's; a library user brings their own) runs: one
+//! accept loop per listener; one task per HTTP connection (hyper's connection future, with a
+//! watchdog for download deadlines and shutdown); one task per WebSocket (spawned by axum's
+//! upgrade, driving one core connection); the sweeper. Snapshot reads (store read jobs, media
+//! lookups, the status counts) run on tokio's blocking pool; all writes go to the store's own
+//! writer thread (`wa-server-store`), whose callbacks hand outcomes back to the connection
+//! tasks over channels. Nothing blocks an async worker: pushes are queued without waiting, and
+//! the hub's lock is held only for a lookup.
+//!
+//! # Dependencies
+//!
+//! - `wa-server-core` (the protocol), `wa-wire` (its vocabulary: addresses in the hub, the phone
+//!   protocol's types in tests), `wa-frame` (WebSocket messages as the core takes them).
+//! - `tokio` (runtime, sockets, timers, signals, files) and `tokio-util` (`ReaderStream` for
+//!   downloads, `TaskTracker` for shutdown).
+//! - `axum` (routing, extractors with percent-decoding, the WebSocket upgrade on
+//!   tokio-tungstenite with sized buffers), `hyper` + `hyper-util` (the HTTP/1 server with a
+//!   header-read timeout, served per connection so that caps are taken at accept), `tower`
+//!   and `tower-http` (`TimeoutLayer`, `RequestBodyLimitLayer`), `http-body-util` (to tell the
+//!   body limit's error apart), `bytes`, `futures-util` (the WebSocket as stream and sink).
+//! - `redb`: embedded, pure Rust, ACID with fsync'd commits.
+//! - `rlimit`: raises the open-file limit to its hard limit with a safe API.
+//! - `getrandom`: seeds for each connection's generator, media ids and capabilities.
+//! - `sha2` and `subtle`: media tokens and capability hashes, compared in constant time;
+//!   `base64` and `hex` for their text forms; `serde`/`serde_json` for records and status.
+//! - `thiserror` for [`Error`]; `tracing` for logs; `zeroize` (codes in memory).
+//! - With `cli`: `clap` (arguments), `tracing-subscriber` (the log output), `anyhow` (one-line
+//!   error chains for the binary).
 
 mod caps;
 #[cfg(feature = "cli")]

@@ -1,6 +1,13 @@
 //! Resource limits on real sockets: the connection caps (global, per address, not logged in),
 //! the header-read timeout against slow-loris, `Origin` checks, and the status pages.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
 mod support;
 
 use std::net::SocketAddr;

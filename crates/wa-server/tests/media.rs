@@ -1,6 +1,13 @@
 //! The media service: upload with `mediaConn` auth and the body's hash as token, download by
 //! capability URL, the size limit (413), unknown (404), expired (410), swept (404).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
 mod support;
 
 use base64::Engine as _;

@@ -2,6 +2,13 @@
 //! delivered after the restart; SIGTERM stops it gracefully with exit status 0; a damaged
 //! database file is a clear error at start, not a panic.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
 mod support;
 
 use std::path::Path;

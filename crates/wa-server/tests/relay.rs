@@ -2,6 +2,13 @@
 //! channel code sender), keys, the directory, a relay of made-up ciphertext, delivery, the
 //! receipt and the ticks; the web client socket answers keepalives.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
 mod support;
 
 use futures_util::{SinkExt as _, StreamExt as _};

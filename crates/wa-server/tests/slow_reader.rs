@@ -2,6 +2,13 @@
 //! budget, the server closes it (not waiting for the write timeout), and every message is still
 //! stored: it gets them all when it comes back.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
 mod support;
 
 use std::time::Duration;
