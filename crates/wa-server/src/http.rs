@@ -226,6 +226,7 @@ async fn serve_connection(
                 break;
             }
             () = overdue(&mut deadline_rx) => {
+                Metrics::inc(&shared.metrics.responses_overdue);
                 tracing::info!(%peer, "response not sent in time: connection closed");
                 break;
             }

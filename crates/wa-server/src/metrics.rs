@@ -22,6 +22,7 @@ pub(crate) struct Metrics {
     pub(crate) media_uploads: AtomicU64,
     pub(crate) media_bytes: AtomicU64,
     pub(crate) media_downloads: AtomicU64,
+    pub(crate) responses_overdue: AtomicU64,
     pub(crate) media_expired: AtomicU64,
     pub(crate) messages_expired: AtomicU64,
 }

@@ -88,6 +88,7 @@ impl Shared {
                 "uploads": Metrics::get(&m.media_uploads),
                 "bytes": Metrics::get(&m.media_bytes),
                 "downloads": Metrics::get(&m.media_downloads),
+                "cut_off": Metrics::get(&m.responses_overdue),
                 "expired": Metrics::get(&m.media_expired),
             },
             "rss_bytes": rss_bytes(),
@@ -252,6 +253,12 @@ impl Shared {
                 "counter",
                 "Media files expired.",
                 Metrics::get(&m.media_expired),
+            ),
+            (
+                "wa_responses_overdue_total",
+                "counter",
+                "Connections closed for not taking a download in time.",
+                Metrics::get(&m.responses_overdue),
             ),
             (
                 "wa_rss_bytes",

@@ -228,3 +228,54 @@ async fn expired_media_is_gone_then_swept() {
     assert_eq!(status["media"]["uploads"], 1);
     t.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_not_taken_in_time_closes_its_connection() {
+    let mut t = TestServer::start(|c| {
+        c.media_timeout = std::time::Duration::from_millis(500);
+        c.core.limits.max_media_len = 16 << 20;
+    })
+    .await;
+    let addr = t.server.media_addr();
+    let mut alice = t.phone("15550000053", 53).await;
+    let auth = alice.media_conn().await;
+    // More than the kernel's socket buffers hold.
+    let body = vec![0x42u8; 12 << 20];
+    let ok = http(
+        "POST",
+        addr,
+        &upload_path("video", &token(&body), &auth.auth),
+        &[],
+        &body,
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    let direct_path = ok.json()["direct_path"].as_str().unwrap().to_owned();
+
+    // A client with a small receive buffer asks for it and does not read.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let request = format!("GET {direct_path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // The server gives up on it ...
+    let mut cut = false;
+    for _ in 0..5000 {
+        if status(t.server.local_addr()).await["media"]["cut_off"] == 1 {
+            cut = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(cut, "the download was not cut off");
+    // ... and what the client can still read ends short of the body.
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(
+        WAIT,
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut got),
+    )
+    .await
+    .unwrap();
+    assert!(got.len() < body.len(), "{} bytes", got.len());
+    t.server.shutdown().await;
+}

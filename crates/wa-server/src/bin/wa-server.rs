@@ -9,7 +9,7 @@ use clap::Parser;
 
 /// The wa-rs reference server.
 #[derive(Debug, Parser)]
-#[command(name = "wa-server", version, about)]
+#[command(name = "wa-server", version, about = "The wa-rs reference server")]
 struct Cli {
     #[command(flatten)]
     args: wa_server::cli::ServerArgs,
