@@ -1,56 +1,99 @@
-//! What a server is configured with: where it listens, where it keeps its data, how long it
-//! keeps undelivered messages, and its limits.
+//! What the driver is configured with: where it listens, where it keeps its data, its caps and
+//! timeouts, and the core's own configuration ([`wa_server_core::Config`]).
 
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Server configuration. The defaults suit tests and a server on loopback.
+use crate::code::{CodeSender, LogCodeSender};
+
+/// Server configuration. The defaults suit a server on loopback and tests; every field's
+/// default is documented on it (and in the crate docs' limits table).
 ///
 /// ```
 /// let mut config = wa_server::Config::new("/tmp/wa-data");
-/// config.message_ttl = std::time::Duration::from_secs(7 * 24 * 3600);
-/// assert_eq!(config.max_linked_devices, 5);
+/// config.max_connections = 20_000;
+/// config.core.message_ttl = std::time::Duration::from_secs(7 * 24 * 3600);
+/// assert_eq!(config.max_connections_per_address, 64);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// Where the WebSocket endpoints (`/ws` for web clients, `/phone` for phones) and the
-    /// status pages (`/status`, `/metrics`) listen. Default `127.0.0.1:0` (a free port).
+    /// Where the WebSocket endpoints (`/ws` web clients, `/phone` phones) and the status pages
+    /// (`/status`, `/metrics`) listen. Default `127.0.0.1:0` (a free port).
     pub listen: SocketAddr,
-    /// Where the media HTTP service (`/mms/<type>/<token>` uploads, `/d/<id>` downloads)
-    /// listens; `None` (the default) serves it on [`Config::listen`] too.
+    /// Where the media service (`/mms/{type}/{token}` uploads, `/d/{id}` downloads) listens;
+    /// `None` (the default) serves it on [`Config::listen`] too.
     pub media_listen: Option<SocketAddr>,
-    /// The `host:port` the media service is reachable at, as written into `mediaConn`
-    /// answers and download URLs. Default: the address it is bound to.
+    /// An extra listener for `/status` and `/metrics` only, with its own small connection cap
+    /// ([`Config::status_connections`]), so that monitoring still answers when the public
+    /// listeners are at their caps. Default `None`.
+    pub status_listen: Option<SocketAddr>,
+    /// The `host:port` clients reach the media service at, written into `mediaConn` answers and
+    /// download URLs (it replaces `core.media_host`). Default: the address the media service is
+    /// bound to.
     pub media_host: Option<String>,
     /// Where the database and the media files live. Default `wa-server-data`.
     pub data_dir: PathBuf,
-    /// How long an undelivered message is kept. Default 30 days.
-    pub message_ttl: Duration,
     /// How long uploaded media can be downloaded. Default 30 days.
     pub media_ttl: Duration,
-    /// How often expired messages and media are swept away. Default 60 s.
+    /// How often expired messages, refs, codes, upload auth and media are swept away.
+    /// Default 60 s.
     pub sweep_interval: Duration,
-    /// Messages kept per chat and account for the history a web client asks for after
-    /// linking (the phone's role in the real system); 0 keeps none. Default 1000.
-    pub history_per_chat: usize,
-    /// Linked web clients per account; linking one more unlinks the oldest. Default 5.
-    pub max_linked_devices: usize,
-    /// How long a QR ref can be scanned. Default 20 s.
-    pub ref_ttl: Duration,
-    /// New refs a connection may ask for (`admin Conn reref`); then 429. Default 5.
-    pub max_rerefs: u32,
-    /// A connection that sends nothing this long is closed. Default 180 s (clients ping
-    /// every 10 to 30 s).
-    pub idle_timeout: Duration,
-    /// How long `mediaConn` upload auth stays valid. Default 1 hour.
-    pub media_auth_ttl: Duration,
-    /// The oldest web client version accepted by `admin init`; older ones get
-    /// `Cmd update`. Default `[0, 3, 0]`.
-    pub min_client_version: [u64; 3],
-    /// Limits on what clients may send.
-    pub limits: Limits,
+    /// At most this many of each kind are swept per store transaction. Default 1000.
+    pub sweep_batch: usize,
+    /// Open TCP connections at most (WebSockets, HTTP requests, connections that have not
+    /// finished their request yet), all listeners but the status one together; more are answered
+    /// 503 and closed. Lowered at start to fit the open-file limit. Default 10 000.
+    pub max_connections: usize,
+    /// Open connections from one client IP address at most. Default 64.
+    pub max_connections_per_address: usize,
+    /// Connections that have not logged in yet (HTTP requests, WebSockets before their login)
+    /// at most. Default 1000.
+    pub max_unauthenticated: usize,
+    /// Connections to [`Config::status_listen`] at most. Default 16.
+    pub status_connections: usize,
+    /// A connection must send a whole request head within this time, or it is closed
+    /// (slow-loris). Default 10 s.
+    pub header_read_timeout: Duration,
+    /// Status pages must be answered within this time (else 503). Default 10 s.
+    pub request_timeout: Duration,
+    /// An upload must be received, and a download sent, within this time; a download that
+    /// takes longer closes its connection. Default 300 s.
+    pub media_timeout: Duration,
+    /// A batch of WebSocket messages must be written to the socket within this time, else the
+    /// socket is closed (a client that stops reading). Default 10 s.
+    pub write_timeout: Duration,
+    /// Pushes (messages, acks, presence...) waiting for one connection at most. Default 4096.
+    pub push_queue_len: usize,
+    /// Bytes of pushes (estimated from their ciphertext) waiting for one connection at most.
+    /// A push that does not fit closes the connection (lagged); what was queued stays in the
+    /// store for its next connection. Default 8 MiB.
+    pub push_queue_bytes: usize,
+    /// Store jobs one connection may have running; beyond that its socket is not read until
+    /// some finish. Default 64.
+    pub max_jobs_per_connection: usize,
+    /// The WebSocket read buffer (bytes read from the socket at once; larger messages grow it
+    /// up to the frame limit while they are read). Default 4 KiB.
+    pub ws_read_buffer: usize,
+    /// Bytes of outgoing WebSocket messages gathered before they are written (a flush writes
+    /// them anyway). Default 0: each message is written as it is queued.
+    pub ws_write_buffer: usize,
+    /// Downloads sent at once at most; more are answered 503. Default 64.
+    pub max_downloads: usize,
+    /// How long shutdown waits for connections to close. Default 5 s.
+    pub shutdown_grace: Duration,
+    /// `Origin`s allowed to open WebSockets (exact match, e.g. `https://web.example.org`); an
+    /// upgrade carrying another `Origin` gets 403. Empty (the default): any. Requests without
+    /// `Origin` (non-browser clients) are always allowed: browsers always send it.
+    pub allowed_origins: Vec<String>,
+    /// Where registration codes go. Default [`LogCodeSender`] (standard error).
+    pub code_sender: Arc<dyn CodeSender>,
+    /// The protocol's own configuration: lifetimes, timeouts, limits (the frame limit is also
+    /// the WebSocket message limit; `limits.max_media_len` the upload limit).
+    pub core: wa_server_core::Config,
 }
 
 impl Config {
@@ -68,63 +111,56 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             media_listen: None,
+            status_listen: None,
             media_host: None,
             data_dir: PathBuf::from("wa-server-data"),
-            message_ttl: Duration::from_secs(30 * 24 * 3600),
             media_ttl: Duration::from_secs(30 * 24 * 3600),
             sweep_interval: Duration::from_secs(60),
-            history_per_chat: 1000,
-            max_linked_devices: 5,
-            ref_ttl: Duration::from_secs(20),
-            max_rerefs: 5,
-            idle_timeout: Duration::from_secs(180),
-            media_auth_ttl: Duration::from_secs(3600),
-            min_client_version: [0, 3, 0],
-            limits: Limits::default(),
+            sweep_batch: 1000,
+            max_connections: 10_000,
+            max_connections_per_address: 64,
+            max_unauthenticated: 1000,
+            status_connections: 16,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            media_timeout: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(10),
+            push_queue_len: 4096,
+            push_queue_bytes: 8 << 20,
+            max_jobs_per_connection: 64,
+            ws_read_buffer: 4 << 10,
+            ws_write_buffer: 0,
+            max_downloads: 64,
+            shutdown_grace: Duration::from_secs(5),
+            allowed_origins: Vec::new(),
+            code_sender: Arc::new(LogCodeSender),
+            core: wa_server_core::Config::default(),
         }
     }
 }
 
-/// Limits on untrusted input, with safe defaults.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Limits {
-    /// WebSocket messages: largest frame, deepest JSON. Default 1 MiB (web clients send
-    /// small requests; media travel over HTTP), depth 32.
-    pub frame: wa_frame::Limits,
-    /// Binary nodes: depth, list lengths.
-    pub node: wa_binary::Limits,
-    /// Requests a connection may make per second on average; more are answered 429.
-    /// Default 100.
-    pub requests_per_second: u32,
-    /// Requests a connection may make in a burst. Default 400.
-    pub request_burst: u32,
-    /// The largest media upload. Default 64 MiB.
-    pub max_media_len: usize,
-    /// Open connections (web clients and phones) at most; more are refused with 503.
-    /// Default 10 000.
-    pub max_connections: usize,
-    /// Pushes waiting for a slow connection at most; beyond that it is closed (its messages
-    /// stay queued in the store). Default 4096.
-    pub push_queue: usize,
-    /// Messages one history query returns at most. Default 300.
-    pub max_history_query: u32,
-    /// Members of a group at most. Default 257.
-    pub max_group_size: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            frame: wa_frame::Limits::default().with_max_frame_len(1 << 20),
-            node: wa_binary::Limits::default(),
-            requests_per_second: 100,
-            request_burst: 400,
-            max_media_len: 64 << 20,
-            max_connections: 10_000,
-            push_queue: 4096,
-            max_history_query: 300,
-            max_group_size: 257,
-        }
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("media_listen", &self.media_listen)
+            .field("status_listen", &self.status_listen)
+            .field("media_host", &self.media_host)
+            .field("data_dir", &self.data_dir)
+            .field("media_ttl", &self.media_ttl)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("max_connections", &self.max_connections)
+            .field(
+                "max_connections_per_address",
+                &self.max_connections_per_address,
+            )
+            .field("max_unauthenticated", &self.max_unauthenticated)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("push_queue_len", &self.push_queue_len)
+            .field("push_queue_bytes", &self.push_queue_bytes)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("core", &self.core)
+            .finish_non_exhaustive()
     }
 }

@@ -1,10 +1,11 @@
-//! The server's error types.
+//! Why a server could not start.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use crate::store::StoreError;
+use wa_server_core::store::StoreError;
 
-/// Why the server could not start (or stop cleanly).
+/// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -16,13 +17,22 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
-    /// The data directory could not be created or used.
+    /// The data directory (or its media directory) could not be created or used.
     #[error("data directory {path}: {source}")]
     DataDir {
         /// The directory.
-        path: std::path::PathBuf,
+        path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The database file could not be opened: not a database, truncated, corrupt, or held by
+    /// another process.
+    #[error("database {path}: {source}")]
+    Database {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: StoreError,
     },
     /// The store failed.
     #[error(transparent)]
@@ -30,41 +40,4 @@ pub enum Error {
     /// The operating system gave no randomness.
     #[error("no randomness from the OS: {0}")]
     Random(String),
-}
-
-/// A request the server refuses, as a status code for the client (`{"status": N}`) and a
-/// reason for the log.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status}: {reason}")]
-pub(crate) struct Refusal {
-    pub(crate) status: u16,
-    pub(crate) reason: String,
-}
-
-impl Refusal {
-    pub(crate) fn new(status: u16, reason: impl Into<String>) -> Refusal {
-        Refusal {
-            status,
-            reason: reason.into(),
-        }
-    }
-
-    pub(crate) fn bad_request(reason: impl Into<String>) -> Refusal {
-        Refusal::new(400, reason)
-    }
-
-    pub(crate) fn forbidden(reason: impl Into<String>) -> Refusal {
-        Refusal::new(403, reason)
-    }
-
-    pub(crate) fn not_found(reason: impl Into<String>) -> Refusal {
-        Refusal::new(404, reason)
-    }
-}
-
-impl From<StoreError> for Refusal {
-    fn from(e: StoreError) -> Refusal {
-        tracing::error!(error = %e, "store failed");
-        Refusal::new(500, "store failed")
-    }
 }

@@ -1,189 +1,367 @@
-//! HTTP: the listeners, routing, and the WebSocket upgrade (`/ws` for web clients, `/phone`
-//! for phones), the status pages (`/status` JSON, `/metrics` Prometheus) and the media
-//! service (`/mms/...`, `/d/...`).
+//! HTTP: the listeners, the connection caps, routing (axum), and the WebSocket upgrade.
+//!
+//! Each accepted TCP connection first takes its permits ([`Caps::admit`]); with none left it is
+//! answered `503` and closed before a byte of its request is read. It is then served by hyper's
+//! HTTP/1 connection with a header-read timeout (a slow-loris connection is closed) and a
+//! watchdog for responses that must finish in time (downloads). The connection's permits sit
+//! in a [`ConnCtx`] that every request on it can see; a WebSocket upgrade takes them into the
+//! socket's task.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, StatusCode, header};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tower::ServiceExt as _;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
-use crate::media::{self, HttpResponse, error, respond};
-use crate::shared::{Metrics, Shared};
+use crate::caps::{Caps, Permits, Refused};
+use crate::media;
+use crate::metrics::Metrics;
+use crate::server::Shared;
+use crate::socket::{self, Kind};
+
+/// hyper's read buffer per connection at most (bounds a request head). hyper's minimum.
+const MAX_HTTP_BUF: usize = 16 << 10;
+
+/// What one TCP connection carries along its requests.
+#[derive(Debug)]
+pub(crate) struct ConnCtx {
+    /// The client.
+    pub(crate) peer: SocketAddr,
+    /// Its permits, until a WebSocket upgrade takes them.
+    permits: Mutex<Option<Permits>>,
+    /// A response in progress must be finished by then, or the connection is closed.
+    deadline: watch::Sender<Option<Instant>>,
+}
+
+impl ConnCtx {
+    /// The connection must be done with its current response by `at`.
+    pub(crate) fn finish_by(&self, at: Instant) {
+        self.deadline.send_replace(Some(at));
+    }
+
+    /// The response that had a deadline is done.
+    pub(crate) fn finished(&self) {
+        self.deadline.send_replace(None);
+    }
+
+    fn take_permits(&self) -> Option<Permits> {
+        self.permits.lock().ok().and_then(|mut p| p.take())
+    }
+}
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Routes {
     pub(crate) sockets: bool,
     pub(crate) media: bool,
+    pub(crate) status: bool,
 }
 
+/// The application for one listener.
+pub(crate) fn app(shared: &Arc<Shared>, routes: Routes) -> Router {
+    let config = &shared.config;
+    let mut app = Router::new();
+    if routes.sockets {
+        app = app
+            .route("/ws", any(web_socket))
+            .route("/phone", any(phone_socket));
+    }
+    if routes.status {
+        let status = Router::new()
+            .route("/status", get(status))
+            .route("/metrics", get(metrics))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                config.request_timeout,
+            ));
+        app = app.merge(status);
+    }
+    if routes.media {
+        let max = usize::try_from(shared.core.limits.max_media_len).unwrap_or(usize::MAX);
+        let media = Router::new()
+            .route("/mms/{kind}/{token}", post(media::upload))
+            .layer(RequestBodyLimitLayer::new(max))
+            .route("/d/{id}", get(media::download))
+            .route("/d/{id}/{cap}", get(media::download_path))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                config.media_timeout,
+            ));
+        app = app.merge(media);
+    }
+    app.fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .with_state(Arc::clone(shared))
+}
+
+/// A JSON error `{"status": N, "error": "..."}`.
+pub(crate) fn error(status: StatusCode, reason: &str) -> Response {
+    let body = serde_json::json!({"status": status.as_u16(), "error": reason}).to_string();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Which caps a listener counts against.
 #[derive(Debug, Clone, Copy)]
-enum Peer {
-    Web,
-    Phone,
+pub(crate) enum CapGroup {
+    /// The public listeners (sockets, media).
+    Public,
+    /// The status listener.
+    Status,
 }
 
 /// Accepts connections until shutdown.
-pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, routes: Routes) {
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    shared: Arc<Shared>,
+    group: CapGroup,
+) {
     let mut shutdown = shared.shutdown.clone();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
+                    // Out of file descriptors, most likely: let some close.
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = shutdown.changed() => break,
         };
-        let _ = stream.set_nodelay(true);
-        let conn_shared = Arc::clone(&shared);
-        let mut conn_shutdown = shared.shutdown.clone();
-        shared.spawn(async move {
-            let service = service_fn(move |req| {
-                let shared = Arc::clone(&conn_shared);
-                async move { Ok::<_, Infallible>(route(shared, routes, peer, req).await) }
-            });
-            let conn = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::select! {
-                result = conn => {
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, error = %e, "HTTP connection failed");
-                    }
-                }
-                _ = conn_shutdown.changed() => {}
+        let caps: &Caps = match group {
+            CapGroup::Public => &shared.caps,
+            CapGroup::Status => &shared.status_caps,
+        };
+        let permits = match caps.admit(peer.ip()) {
+            Ok(permits) => permits,
+            Err(why) => {
+                refuse(&stream, why);
+                continue;
             }
-        });
+        };
+        Metrics::inc(&shared.metrics.connections_total);
+        let _ = stream.set_nodelay(true);
+        let token = shared.tracker.token();
+        tokio::spawn(serve_connection(
+            stream,
+            peer,
+            permits,
+            app.clone(),
+            Arc::clone(&shared),
+            token,
+        ));
     }
 }
 
-async fn route(
-    shared: Arc<Shared>,
-    routes: Routes,
+/// Answers 503 without reading the request, and closes. Never waits: the answer fits in a
+/// fresh socket's send buffer, and if it does not, the connection is closed all the same.
+fn refuse(stream: &TcpStream, why: Refused) {
+    let reason = match why {
+        Refused::Full => "the server is at its connection limit",
+        Refused::Address => "too many connections from your address",
+        Refused::Unauthenticated => "too many connections are logging in",
+    };
+    tracing::debug!(?why, "connection refused");
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 5\r\n\r\n{reason}\n",
+        reason.len() + 1
+    );
+    let _ = stream.try_write(response.as_bytes());
+}
+
+async fn serve_connection(
+    stream: TcpStream,
     peer: SocketAddr,
-    req: Request<Incoming>,
-) -> HttpResponse {
-    let path = req.uri().path().to_owned();
-    let method = req.method().clone();
-    match (&method, path.as_str()) {
-        (&Method::GET, "/ws") if routes.sockets => upgrade(shared, peer, req, Peer::Web),
-        (&Method::GET, "/phone") if routes.sockets => upgrade(shared, peer, req, Peer::Phone),
-        (&Method::GET, "/status") if routes.sockets => respond(
-            StatusCode::OK,
-            "application/json",
-            shared.status().to_string(),
-        ),
-        (&Method::GET, "/metrics") if routes.sockets => respond(
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            shared.prometheus(),
-        ),
-        (&Method::GET, "/") => respond(
-            StatusCode::OK,
-            "text/plain",
-            "wa-server: /ws (web clients), /phone (phones), /status, /metrics, /mms, /d\n",
-        ),
-        (&Method::POST, p) if routes.media && p.starts_with("/mms/") => {
-            let query = req.uri().query().map(str::to_owned);
-            media::upload(&shared, p, query.as_deref(), req.into_body()).await
+    permits: Permits,
+    app: Router,
+    shared: Arc<Shared>,
+    token: tokio_util::task::task_tracker::TaskTrackerToken,
+) {
+    let (deadline, mut deadline_rx) = watch::channel(None);
+    let ctx = Arc::new(ConnCtx {
+        peer,
+        permits: Mutex::new(Some(permits)),
+        deadline,
+    });
+    let request_ctx = Arc::clone(&ctx);
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(Arc::clone(&request_ctx));
+        app.clone().oneshot(request)
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.header_read_timeout)
+        .max_buf_size(MAX_HTTP_BUF);
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let mut shutdown = shared.shutdown.clone();
+    let mut draining = *shutdown.borrow();
+    if draining {
+        connection.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "HTTP connection ended");
+                }
+                break;
+            }
+            () = overdue(&mut deadline_rx) => {
+                Metrics::inc(&shared.metrics.responses_overdue);
+                tracing::info!(%peer, "response not sent in time: connection closed");
+                break;
+            }
+            _ = shutdown.changed(), if !draining => {
+                draining = true;
+                connection.as_mut().graceful_shutdown();
+            }
         }
-        (&Method::GET, p) if routes.media && p.starts_with("/d/") => {
-            media::download(&shared, p).await
+    }
+    drop(ctx);
+    drop(token);
+}
+
+/// Completes once a deadline set through [`ConnCtx::finish_by`] passes.
+async fn overdue(rx: &mut watch::Receiver<Option<Instant>>) {
+    loop {
+        let deadline = *rx.borrow_and_update();
+        match deadline {
+            Some(at) => tokio::select! {
+                () = tokio::time::sleep_until(at) => return,
+                changed = rx.changed() => if changed.is_err() { std::future::pending::<()>().await },
+            },
+            None => {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
         }
-        _ => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
 
-fn header_has(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
-    req.headers().get_all(name).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|part| part.trim().eq_ignore_ascii_case(token))
-        })
-    })
+async fn web_socket(
+    State(shared): State<Arc<Shared>>,
+    Extension(ctx): Extension<Arc<ConnCtx>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    upgrade(shared, &ctx, &headers, ws, Kind::Web)
+}
+
+async fn phone_socket(
+    State(shared): State<Arc<Shared>>,
+    Extension(ctx): Extension<Arc<ConnCtx>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    upgrade(shared, &ctx, &headers, ws, Kind::Phone)
+}
+
+/// Whether an upgrade's `Origin` is allowed: any when the list is empty; none given (not a
+/// browser) is allowed.
+fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    match headers.get(header::ORIGIN).map(HeaderValue::to_str) {
+        None => true,
+        Some(Ok(origin)) => allowed.iter().any(|a| a == origin),
+        Some(Err(_)) => false,
+    }
 }
 
 fn upgrade(
     shared: Arc<Shared>,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-    kind: Peer,
-) -> HttpResponse {
-    let key = req
-        .headers()
-        .get(header::SEC_WEBSOCKET_KEY)
-        .map(|k| derive_accept_key(k.as_bytes()));
-    let (Some(accept), true, true) = (
-        key,
-        header_has(&req, header::UPGRADE, "websocket"),
-        header_has(&req, header::CONNECTION, "upgrade"),
-    ) else {
-        return error(StatusCode::UPGRADE_REQUIRED, "a WebSocket endpoint");
+    ctx: &ConnCtx,
+    headers: &HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    kind: Kind,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
     };
-    if req
-        .headers()
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v.as_bytes() != b"13")
-    {
-        return error(StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 only");
+    if !origin_allowed(&shared.config.allowed_origins, headers) {
+        tracing::info!(peer = %ctx.peer, "WebSocket from a foreign origin refused");
+        return error(StatusCode::FORBIDDEN, "origin not allowed");
     }
-    let open = Metrics::get(&shared.metrics.connections_open);
-    if open >= shared.config.limits.max_connections as u64 || shared.shutting_down() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
+    if *shared.shutdown.borrow() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
-    Metrics::inc(&shared.metrics.connections_open);
-    Metrics::inc(&shared.metrics.connections_total);
-    let max = shared.config.limits.frame.max_frame_len;
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max));
-    let task_shared = Arc::clone(&shared);
-    shared.spawn(async move {
-        match hyper::upgrade::on(req).await {
-            Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
-                match kind {
-                    Peer::Web => crate::web::serve(Arc::clone(&task_shared), ws, peer).await,
-                    Peer::Phone => {
-                        crate::phone::server::serve(Arc::clone(&task_shared), ws, peer).await;
-                    }
-                }
-            }
-            Err(e) => tracing::debug!(%peer, error = %e, "upgrade failed"),
-        }
-        Metrics::sub(&task_shared.metrics.connections_open, 1);
-    });
-    let mut response = respond(StatusCode::SWITCHING_PROTOCOLS, "text/plain", "");
-    response.headers_mut().remove(header::CONTENT_TYPE);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONNECTION,
-        header::HeaderValue::from_static("upgrade"),
-    );
-    headers.insert(
-        header::UPGRADE,
-        header::HeaderValue::from_static("websocket"),
-    );
-    if let Ok(value) = header::HeaderValue::from_str(&accept) {
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    let Some(permits) = ctx.take_permits() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "no connection permit");
+    };
+    let token = shared.tracker.token();
+    let limit = shared.core.limits.frame.max_frame_len;
+    let config = &shared.config;
+    ws.read_buffer_size(config.ws_read_buffer)
+        .write_buffer_size(config.ws_write_buffer)
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| socket::drive(shared, socket, kind, permits, token))
+}
+
+async fn status(State(shared): State<Arc<Shared>>) -> Response {
+    let body = shared.status().await.to_string();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let body = shared.prometheus().await;
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let mut headers = HeaderMap::new();
+        assert!(origin_allowed(&[], &headers));
+        let allowed = vec!["https://web.example.org".to_owned()];
+        assert!(
+            origin_allowed(&allowed, &headers),
+            "no Origin: not a browser"
+        );
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
+        assert!(!origin_allowed(&allowed, &headers));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://web.example.org"),
+        );
+        assert!(origin_allowed(&allowed, &headers));
     }
-    response
 }

@@ -1,90 +1,125 @@
-//! A reference server for the legacy WhatsApp Web protocol: the server side of PROTOCOL.md,
-//! so that the client stack runs end to end with no outside service, and so that people can
-//! run their own.
+//! The tokio driver of the wa-rs reference server: sockets, HTTP, storage and time for the
+//! protocol logic of [`wa_server_core`], in the manner of `quinn` over `quinn-proto`.
 //!
-//! What it does, as the seed documents describe the system:
+//! The core decides everything the protocol says: [`wa_server_core::WebConnection`] (web
+//! clients, `/ws`) and [`wa_server_core::PhoneConnection`] (phones, `/phone`, the JSON protocol
+//! of [`wa_wire::phone`]) take what arrived and the time, and return actions. This crate runs
+//! them:
 //!
-//! - **Linking.** A web client connects to `/ws`, sends `admin init`, and shows the QR code
-//!   `ref,public key,client id`. The account's phone (a [`phone::Phone`], on `/phone`)
-//!   approves it; the server makes fresh session keys, wraps them in the `secret` of §2.3
-//!   for the client's key, and sends the `Conn` (tokens, `wid`, pushname, phone) on the
-//!   browser's open socket. At most [`Config::max_linked_devices`] (5) clients per account:
-//!   linking a sixth unlinks the oldest, which gets `Cmd disconnect` and whose tokens stop
-//!   working.
-//! - **Logging in again** with the tokens (`admin login`, takeover or reconnect): 401 for an
-//!   unlinked client; the older connection of the same client gets `Cmd disconnect replaced`.
-//!   Tokens rotate on every login.
-//! - **Store and forward.** A message is committed to the store (fsync'd) before the sender
-//!   gets ack 1; it is pushed to every device of every recipient (phone and linked clients)
-//!   that is online and kept for the others; each device's delivery receipt takes it off that
-//!   device's queue, the first one sends ack 2, a read sends ack 3, and once every device has
-//!   it the message is deleted. Undelivered messages expire after [`Config::message_ttl`].
-//! - **Groups** (create, add, remove, promote, demote, subject, leave) fan out to every
-//!   member's devices by the same rules.
-//! - **History**: after login a client gets its chat and contact lists (`preempt` frames) and
-//!   can ask for older messages. In the real system the phone kept the history; here the
-//!   server keeps, per account and chat, the last [`Config::history_per_chat`] messages on the
-//!   phone's behalf (0 turns that off).
-//! - **Presence** (available, unavailable, typing) to subscribers; **media** upload and
-//!   download over HTTP (`/mms/<type>/<token>`, `/d/<id>`), the token checked against the
-//!   body's SHA-256; `/status` and `/metrics` pages; `tracing` logs.
-//! - **Limits**: frame size, a per-connection request rate (token bucket), no binary frame
-//!   before keys, a connection acts only as its own account, random revocable tokens.
+//! - **HTTP** (axum on hyper's HTTP/1 server): `/ws` and `/phone` (WebSocket upgrades),
+//!   `/status` (JSON: connections, online devices, queued messages, uptime, RSS) and `/metrics`
+//!   (Prometheus text), `/mms/{type}/{token}` (media upload) and `/d/{id}?cap=...` (download);
+//!   optionally a separate media listener and a status listener outside the connection caps.
+//! - **One task per WebSocket**: a `select!` over the socket, the
+//!   connection's push queue, its store jobs' outcomes, one timer and shutdown; after every
+//!   input it carries out the core's actions in order (send, close, run a store job, push
+//!   through the hub, register, deliver a code).
+//! - **The hub**: the core's [`wa_server_core::Hub`] next to each connection's bounded push
+//!   queue, behind one lock that is never held across an `.await`.
+//! - **The store**: [`store::RedbStore`] implements the core's [`store::Store`] (one `redb`
+//!   file, mode 0600; a writer thread commits waiting jobs together, up to 256 per fsync; a
+//!   failed batch is retried job by job). A write job's outcome reaches the connection only once
+//!   it is durable, so ack 1 survives `kill -9`.
+//! - **Media files** in the data directory, streamed in and out, with capability URLs.
+//! - **The sweeper**: expired messages, refs, codes and upload auth (the core's
+//!   [`wa_server_core::sweep`]) and expired media files, every `sweep_interval`.
+//! - **Registration codes** go to a [`CodeSender`] (the default prints them on standard error).
+//! - **The command line** ([`cli`], feature `cli`, on by default): [`cli::ServerArgs`] for any
+//!   clap command, logging, and a run loop that stops gracefully on SIGTERM or Ctrl-C.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = wa_server::Config::new("/var/lib/wa-server");
 //! config.listen = "127.0.0.1:8080".parse()?;
 //! let server = wa_server::Server::start(config).await?;
-//! println!("web clients: {}", server.ws_url());
-//! let phone = wa_server::phone::Phone::connect(&server.phone_url(), "15551234567", "Alice").await?;
-//! // phone.link(qr_text).await? once a web client shows its QR code ...
-//! # drop(phone);
+//! println!("phones: {}, web clients: {}", server.phone_url(), server.ws_url());
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
 //!
 //! # What it does not do
 //!
-//! - No TLS: it speaks plain WebSocket and HTTP; put it behind a TLS proxy to expose it.
-//! - No end-to-end encryption of messages: the legacy protocol had none (frames are encrypted
-//!   between each client and the server); media bodies are encrypted by the clients.
-//! - The real phone protocol is out of scope: phones speak a small JSON protocol of this
-//!   crate's own ([`phone`]). It verifies nobody's phone number: a server for people who
-//!   trust each other, not a public service.
-//! - One node: connections live in one process's memory. The [`store::Store`] trait is where
-//!   a networked database would go; routing pushes between nodes would come on top.
+//! - No protocol decisions: what to answer, store, push or refuse is the core's. The driver
+//!   only refuses at the transport level (caps, timeouts, sizes, `Origin`, a binary message on
+//!   the phone socket).
+//! - No TLS: plain WebSocket and HTTP; put it behind a TLS proxy (which then passes the
+//!   client's address on its own terms: the per-address cap sees the proxy's).
+//! - No HTTP/2 (WebSockets and media need nothing more than HTTP/1.1).
+//! - One node: connections live in one process's memory. The core's pushes are plain data so
+//!   that a bus between nodes could carry them; none exists here.
+//! - It reads no message content: bodies are end-to-end ciphertext for the server.
+//!
+//! # Limits
+//!
+//! | limit | default | where |
+//! | --- | --- | --- |
+//! | open connections (all public listeners; 503 beyond, before the request is read) | 10 000, lowered to fit the open-file limit | [`Config::max_connections`] |
+//! | connections per client IP address | 64 | [`Config::max_connections_per_address`] |
+//! | connections not logged in (HTTP requests, WebSockets before login) | 1000 | [`Config::max_unauthenticated`] |
+//! | connections to the status listener | 16 | [`Config::status_connections`] |
+//! | request head: time / size | 10 s / 16 KiB | [`Config::header_read_timeout`], hyper's buffer |
+//! | status pages answered within | 10 s (503) | [`Config::request_timeout`] |
+//! | media upload received / download sent within | 300 s | [`Config::media_timeout`] |
+//! | media body | 64 MiB (413 as soon as exceeded) | core `limits.max_media_len` |
+//! | concurrent downloads | 64 (503 beyond) | [`Config::max_downloads`] |
+//! | WebSocket message and frame | 1 MiB | core `limits.frame` |
+//! | WebSocket read buffer / write buffer | 4 KiB / 0 (written at once) | [`Config::ws_read_buffer`], [`Config::ws_write_buffer`] |
+//! | a batch of writes to a socket | 10 s, then closed | [`Config::write_timeout`] |
+//! | pushes queued per connection: entries / bytes (estimated from ciphertext) | 4096 / 8 MiB, then closed (lagged) | [`Config::push_queue_len`], [`Config::push_queue_bytes`] |
+//! | store jobs running per connection (then its socket is not read) | 64 | [`Config::max_jobs_per_connection`] |
+//! | shutdown waits for connections | 5 s | [`Config::shutdown_grace`] |
+//! | requests per connection, relay size, pending messages, groups, keys... | see [`wa_server_core::Limits`] | [`Config::core`] |
+//!
+//! Measured (release build, `target/release/examples/idle_rss 2000`): about 18 KiB of server
+//! RSS per idle WebSocket before login, 24 KiB per idle logged-in phone.
+//!
+//! # Threads and tasks
+//!
+//! A multi-threaded tokio runtime (the binary's; a library user brings their own) runs: one
+//! accept loop per listener; one task per HTTP connection (hyper's connection future, with a
+//! watchdog for download deadlines and shutdown); one task per WebSocket (spawned by axum's
+//! upgrade, driving one core connection); the sweeper. Snapshot reads (store read jobs, media
+//! lookups, the status counts) run on tokio's blocking pool; all writes go to the store's own
+//! writer thread (`wa-server-store`), whose callbacks hand outcomes back to the connection
+//! tasks over channels. Nothing blocks an async worker: pushes are queued without waiting, and
+//! the hub's lock is held only for a lookup.
 //!
 //! # Dependencies
 //!
-//! The wa-rs crates for the protocol (`wa-binary`, `wa-crypto`, `wa-frame`, `wa-proto`);
-//! `tokio`, `tokio-tungstenite` and `futures-util` for the sockets (the same as `wa-client`);
-//! `hyper` (with `hyper-util`, `http-body-util`, `bytes`) for HTTP, because the WebSocket
-//! endpoints, the media service and the status pages share listeners and hyper's upgrade
-//! hands the socket to tungstenite; `redb` for the store: embedded, pure Rust, ACID with
-//! fsync'd commits, so a message acknowledged with ack 1 survives `kill -9` (see
-//! [`store::RedbStore`]); `getrandom` to seed the ChaCha20 generator that makes keys, tokens,
-//! refs and IVs; `sha2` and `subtle` for token hashes compared in constant time; `zeroize`
-//! for keys and tokens in memory; `serde`/`serde_json` for records and the phone protocol;
-//! `prost` for message bodies; `tracing` for logs.
+//! - `wa-server-core` (the protocol), `wa-wire` (its vocabulary: addresses in the hub, the phone
+//!   protocol's types in tests), `wa-frame` (WebSocket messages as the core takes them).
+//! - `tokio` (runtime, sockets, timers, signals, files) and `tokio-util` (`ReaderStream` for
+//!   downloads, `TaskTracker` for shutdown).
+//! - `axum` (routing, extractors with percent-decoding, the WebSocket upgrade on
+//!   tokio-tungstenite with sized buffers), `hyper` + `hyper-util` (the HTTP/1 server with a
+//!   header-read timeout, served per connection so that caps are taken at accept), `tower`
+//!   and `tower-http` (`TimeoutLayer`, `RequestBodyLimitLayer`), `http-body-util` (to tell the
+//!   body limit's error apart), `bytes`, `futures-util` (the WebSocket as stream and sink).
+//! - `redb`: embedded, pure Rust, ACID with fsync'd commits.
+//! - `rlimit`: raises the open-file limit to its hard limit with a safe API.
+//! - `getrandom`: seeds for each connection's generator, media ids and capabilities.
+//! - `sha2` and `subtle`: media tokens and capability hashes, compared in constant time;
+//!   `base64` and `hex` for their text forms; `serde`/`serde_json` for records and status.
+//! - `thiserror` for [`Error`]; `tracing` for logs; `zeroize` (codes in memory).
+//! - With `cli`: `clap` (arguments), `tracing-subscriber` (the log output), `anyhow` (one-line
+//!   error chains for the binary).
 
-mod accounts;
+mod caps;
+#[cfg(feature = "cli")]
+pub mod cli;
+mod code;
 mod config;
 mod error;
-mod groups;
 mod http;
-mod hub;
-mod jid;
 mod media;
-mod model;
-pub mod phone;
-mod rate;
-mod relay;
+mod metrics;
+mod push;
+mod routing;
 mod server;
-mod shared;
+mod socket;
 pub mod store;
-mod web;
 
-pub use crate::config::{Config, Limits};
+pub use crate::code::{ChannelCodeSender, CodeSender, DeliveredCode, LogCodeSender};
+pub use crate::config::Config;
 pub use crate::error::Error;
-pub use crate::server::{DATABASE_FILE, RunningServer, Server};
+pub use crate::server::{DATABASE_FILE, RunningServer, Server, Swept};

@@ -19,8 +19,8 @@ use redb::{
 
 use super::{Entry, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn};
 
-/// The most jobs committed together.
-pub(crate) const MAX_BATCH: usize = 256;
+/// The most jobs committed together in one transaction (one fsync).
+pub const MAX_BATCH: usize = 256;
 
 type Def = TableDefinition<'static, &'static [u8], &'static [u8]>;
 type Guard<'a> = redb::AccessGuard<'a, &'static [u8]>;
@@ -69,13 +69,15 @@ impl RedbStore {
                 .open(path)
                 .map_err(backend)?;
         }
-        let db = Database::create(path).map_err(backend)?;
-        let txn = db.begin_write().map_err(backend)?;
-        for table in Table::ALL {
-            txn.open_table(def(table)).map_err(backend)?;
-        }
-        txn.commit().map_err(backend)?;
-        let db = Arc::new(db);
+        // A damaged file must give an error, not take the process down: redb reports what it
+        // detects, and a panic on what it does not is caught here and reported the same way.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_db(path)))
+            .unwrap_or_else(|_| {
+                Err(StoreError::Backend(
+                    "the database file is damaged or truncated (redb failed an internal check reading it)".to_owned(),
+                ))
+            });
+        let db = Arc::new(opened?);
         let (tx, rx) = mpsc::channel::<WriteJob>();
         let writer_db = Arc::clone(&db);
         let writer = std::thread::Builder::new()
@@ -94,6 +96,16 @@ impl RedbStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+fn open_db(path: &Path) -> Result<Database, StoreError> {
+    let db = Database::create(path).map_err(backend)?;
+    let txn = db.begin_write().map_err(backend)?;
+    for table in Table::ALL {
+        txn.open_table(def(table)).map_err(backend)?;
+    }
+    txn.commit().map_err(backend)?;
+    Ok(db)
 }
 
 impl Drop for RedbStore {
@@ -324,66 +336,103 @@ impl WriteTxn for RedbWrite<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{read, write};
+    use crate::store::read;
 
-    #[tokio::test]
-    async fn batches_commit_and_survive_reopen() {
+    /// Writes through the store's queue and waits, without a runtime.
+    fn write_sync(
+        store: &RedbStore,
+        work: impl FnMut(&mut dyn WriteTxn) -> Result<(), StoreError> + Send + 'static,
+    ) -> std::sync::mpsc::Receiver<Result<(), StoreError>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        store.write(WriteJob::new(work, move |r| {
+            let _ = tx.send(r);
+        }));
+        rx
+    }
+
+    #[test]
+    fn batches_commit_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
         {
             let store = RedbStore::open(&path).unwrap();
-            let mut waits = Vec::new();
-            for i in 0u64..50 {
-                let store_ref: &dyn Store = &store;
-                waits.push(write(store_ref, move |txn| {
-                    txn.put(Table::Meta, &i.to_be_bytes(), b"v")?;
-                    Ok(i)
-                }));
-            }
-            for (i, w) in waits.into_iter().enumerate() {
-                assert_eq!(w.await.unwrap(), i as u64);
+            let waits: Vec<_> = (0u64..50)
+                .map(|i| {
+                    write_sync(&store, move |txn| {
+                        txn.put(Table::Meta, &i.to_be_bytes(), b"v")
+                    })
+                })
+                .collect();
+            for w in waits {
+                w.recv().unwrap().unwrap();
             }
             store.close();
-            let err = write(&store as &dyn Store, |_| Ok(())).await.unwrap_err();
-            assert!(matches!(err, StoreError::Closed));
+            let after = write_sync(&store, |_| Ok(()));
+            assert_eq!(after.recv().unwrap(), Err(StoreError::Closed));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
         }
         let store = RedbStore::open(&path).unwrap();
-        let all = read(&store as &dyn Store, |txn| {
+        let all = read(&store, |txn| {
             txn.range(Table::Meta, &[], &[0xFF; 9], false, 1000)
         })
         .unwrap();
         assert_eq!(all.len(), 50);
-        let last_two = read(&store as &dyn Store, |txn| {
+        let last_two = read(&store, |txn| {
             txn.range(Table::Meta, &[], &[0xFF; 9], true, 2)
         })
         .unwrap();
         assert_eq!(last_two[0].0, 49u64.to_be_bytes());
         assert_eq!(last_two[1].0, 48u64.to_be_bytes());
+        assert_eq!(read(&store, |txn| txn.len(Table::Meta)).unwrap(), 50);
     }
 
-    #[tokio::test]
-    async fn a_failing_job_does_not_fail_its_batch() {
+    #[test]
+    fn a_failing_job_does_not_fail_its_batch() {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStore::open(&dir.path().join("s.redb")).unwrap();
-        let good = write(&store as &dyn Store, |txn| {
-            txn.put(Table::Meta, b"good", b"1")?;
+        // Hold the writer busy so that the three jobs are committed as one batch.
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        let hold_rx = Mutex::new(hold_rx);
+        let first = write_sync(&store, move |_| {
+            let _ = hold_rx.lock().map(|rx| rx.recv());
             Ok(())
         });
-        let bad = write(&store as &dyn Store, |txn| {
+        let good = write_sync(&store, |txn| txn.put(Table::Meta, b"good", b"1"));
+        let bad = write_sync(&store, |txn| {
             txn.put(Table::Meta, b"bad", b"1")?;
-            Err::<(), _>(StoreError::Backend("boom".into()))
+            Err(StoreError::Backend("boom".into()))
         });
-        let (good, bad) = tokio::join!(good, bad);
-        good.unwrap();
-        assert!(bad.is_err());
-        let (g, b) = read(&store as &dyn Store, |txn| {
+        let also_good = write_sync(&store, |txn| txn.put(Table::Meta, b"also", b"1"));
+        hold_tx.send(()).unwrap();
+        // The batch fails and each job is run again alone: the hold must not block then.
+        drop(hold_tx);
+        first.recv().unwrap().unwrap();
+        good.recv().unwrap().unwrap();
+        assert_eq!(bad.recv().unwrap(), Err(StoreError::Backend("boom".into())));
+        also_good.recv().unwrap().unwrap();
+        let (g, b, a) = read(&store, |txn| {
             Ok((
                 txn.get(Table::Meta, b"good")?,
                 txn.get(Table::Meta, b"bad")?,
+                txn.get(Table::Meta, b"also")?,
             ))
         })
         .unwrap();
-        assert!(g.is_some());
-        assert!(b.is_none());
+        assert!(g.is_some() && a.is_some());
+        assert!(b.is_none(), "the failed job's write was rolled back");
+    }
+
+    #[test]
+    fn every_core_table_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("s.redb")).unwrap();
+        for table in Table::ALL {
+            assert_eq!(read(&store, |txn| txn.len(table)).unwrap(), 0, "{table:?}");
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! Test support: a server on a free loopback port with its own data directory, and the real
-//! client state machine (`wa_session::Session`) driven over a real WebSocket by a small loop
-//! with real time. Every wait has a timeout, so a bug fails a test instead of hanging it.
+//! Test support: a server per test on a free loopback port, a phone that speaks the phone
+//! protocol (`wa_wire::phone`) over tokio-tungstenite with an Ed25519 identity, and a raw
+//! HTTP/1.1 client. Every wait is bounded by [`WAIT`].
 
 #![allow(
     dead_code,
@@ -8,572 +8,566 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
-    reason = "test support: a panic is a failed test, and not every test uses every helper"
+    reason = "test support: a panic is a failed test; each test binary uses a part of it"
 )]
 
 use std::collections::VecDeque;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::time::Duration;
 
+use ed25519_dalek::{Signer as _, SigningKey};
 use futures_util::{SinkExt as _, StreamExt as _};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use wa_frame::{OutMessage, WsMessage};
-use wa_server::phone::{IncomingMessage, Phone, PhoneEvent};
-use wa_server::{Config, RunningServer, Server};
-use wa_session::{
-    Account, Credentials, Event, Reply, RequestError, RequestId, Session, Time, Transmit,
+use wa_server::{ChannelCodeSender, Config, DeliveredCode, RunningServer, Server};
+use wa_wire::Jid;
+use wa_wire::ids::user_jid;
+use wa_wire::keys::{Claimed, DeviceList, IdentityKeys, KeyUpload, OneTimeKey, Signature};
+use wa_wire::msg::{
+    AckNotice, ContentKind, Incoming, OlmPayload, OlmType, Receipt, ReceiptKind, Relay, RelayTarget,
+};
+use wa_wire::phone::{
+    Challenge, Claims, DeviceLists, KeyCount, MediaAuth, PhoneEvent, PhoneRequest, Ready, Stored,
+    auth_message,
 };
 
-/// How long any single wait may take.
+/// The longest any test waits for one thing.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-/// The wall clock as the session sees it.
-pub fn now() -> Time {
-    Time::from_millis(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
+/// A server in a temporary directory, with the codes it sends.
+pub struct TestServer {
+    pub server: RunningServer,
+    pub codes: mpsc::Receiver<DeliveredCode>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with the defaults, changed by `configure`.
+    pub async fn start(configure: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (sender, codes) = ChannelCodeSender::new(64);
+        let mut config = Config::new(dir.path());
+        config.code_sender = std::sync::Arc::new(sender);
+        configure(&mut config);
+        let server = Server::start(config).await.unwrap();
+        TestServer { server, codes, dir }
+    }
+
+    /// The next code the server sent for `number`.
+    pub async fn code_for(&mut self, number: &str) -> String {
+        loop {
+            let delivered = tokio::time::timeout(WAIT, self.codes.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if delivered.number == number {
+                return delivered.code.clone();
+            }
+        }
+    }
+
+    /// A registered phone with keys uploaded.
+    pub async fn phone(&mut self, number: &str, seed: u8) -> Phone {
+        let pending = Phone::request_code(&self.server.phone_url(), number, seed).await;
+        let code = self.code_for(number).await;
+        let mut phone = pending.verify(&code).await;
+        assert_eq!(phone.upload_keys(5).await, 5);
+        phone
+    }
+}
+
+/// A phone's identity: an Ed25519 key from a fixed seed (tests are deterministic), and a
+/// made-up Curve25519 key (the server never uses it).
+pub fn identity(seed: u8) -> (SigningKey, IdentityKeys) {
+    let key = SigningKey::from_bytes(&[seed; 32]);
+    let identity = IdentityKeys {
+        curve25519: [seed.wrapping_add(100); 32],
+        ed25519: key.verifying_key().to_bytes(),
+    };
+    (key, identity)
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A phone connection.
+pub struct Phone {
+    ws: Socket,
+    pub number: String,
+    pub key: SigningKey,
+    pub identity: IdentityKeys,
+    next_id: u64,
+    /// Pushes that arrived while a request waited for its answer.
+    pub pending: VecDeque<PhoneEvent>,
+}
+
+/// A phone that asked for a code.
+pub struct PendingRegistration {
+    phone: Phone,
+}
+
+impl PendingRegistration {
+    /// The connection, before it proves the code.
+    pub fn phone_mut(&mut self) -> &mut Phone {
+        &mut self.phone
+    }
+
+    /// Proves the code: a logged-in phone.
+    pub async fn verify(mut self, code: &str) -> Phone {
+        let (number, identity) = (self.phone.number.clone(), self.phone.identity);
+        let ready: Ready = self
+            .phone
+            .call(|id| PhoneRequest::Verify {
+                id,
+                number: number.clone(),
+                code: code.to_owned(),
+                name: format!("Phone {number}"),
+                identity,
+                phone: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(ready.wid, user_jid(&number).unwrap());
+        self.phone
+    }
+}
+
+impl Phone {
+    async fn connect(url: &str, number: &str, seed: u8) -> Phone {
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
             .unwrap()
-            .as_millis() as u64,
-    )
-}
-
-/// A server on a free port, with data in `dir`.
-pub async fn start(dir: &std::path::Path) -> RunningServer {
-    start_with(Config::new(dir)).await
-}
-
-/// A server with a configuration.
-pub async fn start_with(config: Config) -> RunningServer {
-    tokio::time::timeout(WAIT, Server::start(config))
-        .await
-        .expect("server start timed out")
-        .expect("server starts")
-}
-
-/// A phone for `number`.
-pub async fn phone(server_url: &str, number: &str, name: &str) -> Phone {
-    tokio::time::timeout(WAIT, Phone::connect(server_url, number, name))
-        .await
-        .expect("phone connect timed out")
-        .expect("phone connects")
-}
-
-/// The next phone event matching `f`, skipping others.
-pub async fn phone_wait<T>(
-    phone: &mut Phone,
-    what: &str,
-    mut f: impl FnMut(&PhoneEvent) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let event = tokio::time::timeout_at(deadline, phone.next_event())
-            .await
-            .unwrap_or_else(|_| panic!("phone: timed out waiting for {what}"))
-            .unwrap_or_else(|| panic!("phone: closed while waiting for {what}"));
-        if let Some(found) = f(&event) {
-            return found;
-        }
-    }
-}
-
-/// The next message the phone gets.
-pub async fn phone_message(phone: &mut Phone) -> IncomingMessage {
-    phone_wait(phone, "a message", |e| match e {
-        PhoneEvent::Message(m) => Some(m.clone()),
-        _ => None,
-    })
-    .await
-}
-
-/// Every event the phone gets within `d`.
-pub async fn phone_events_for(phone: &mut Phone, d: Duration) -> Vec<PhoneEvent> {
-    let deadline = tokio::time::Instant::now() + d;
-    let mut out = Vec::new();
-    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, phone.next_event()).await {
-        out.push(event);
-    }
-    out
-}
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// A web client: a real `Session` on a real socket.
-pub struct Client {
-    pub session: Session,
-    url: String,
-    ws: Option<Ws>,
-    /// Events not yet taken by a `wait_for`.
-    pub queue: VecDeque<Event>,
-    pub credentials: Option<Credentials>,
-    pub account: Option<Account>,
-}
-
-impl Client {
-    /// A client with a seed (tests use distinct seeds for distinct clients).
-    pub fn new(url: &str, seed: u8) -> Client {
-        let mut s = [seed; 32];
-        s[0] = 0x5a;
-        s[1] = seed;
-        Client {
-            session: Session::new(wa_session::Config::default(), s, now()),
-            url: url.to_owned(),
-            ws: None,
-            queue: VecDeque::new(),
-            credentials: None,
-            account: None,
+            .unwrap();
+        let (key, identity) = identity(seed);
+        Phone {
+            ws,
+            number: number.to_owned(),
+            key,
+            identity,
+            next_id: 0,
+            pending: VecDeque::new(),
         }
     }
 
-    /// Links a new client with `phone` scanning its QR code.
-    pub async fn link(url: &str, phone: &Phone, seed: u8) -> Client {
-        let mut client = Client::new(url, seed);
-        client.session.link(now()).unwrap();
-        client.pump().await;
-        let qr = client
-            .wait_for("QR", |e| match e {
-                Event::Qr { text, .. } => Some(text.clone()),
-                _ => None,
+    /// Connects and asks for a registration code.
+    pub async fn request_code(url: &str, number: &str, seed: u8) -> PendingRegistration {
+        let mut phone = Phone::connect(url, number, seed).await;
+        let n = number.to_owned();
+        let _: Value = phone
+            .call(|id| PhoneRequest::Register {
+                id,
+                number: n.clone(),
+                name: String::new(),
             })
-            .await;
-        tokio::time::timeout(WAIT, phone.link(&qr))
             .await
-            .expect("link timed out")
-            .expect("phone links the QR code");
-        client.wait_connected().await;
-        client
+            .unwrap();
+        PendingRegistration { phone }
     }
 
-    /// Logs in with stored credentials and waits until connected.
-    pub async fn restore(url: &str, credentials: Credentials, seed: u8) -> Client {
-        let mut client = Client::start_restore(url, credentials, seed).await;
-        client.wait_connected().await;
-        client
+    /// Logs in again with the identity of `seed`: hello, then the signed challenge.
+    pub async fn login(url: &str, number: &str, seed: u8) -> Phone {
+        let phone = Phone::connect(url, number, seed).await;
+        phone.log_in().await
     }
 
-    /// Starts logging in with stored credentials (the outcome is for the test to wait for).
-    pub async fn start_restore(url: &str, credentials: Credentials, seed: u8) -> Client {
-        let mut client = Client::new(url, seed);
-        client.session.restore(now(), credentials).unwrap();
-        client.pump().await;
-        client
-    }
-
-    pub async fn wait_connected(&mut self) -> Account {
-        let account = self
-            .wait_for("Connected", |e| match e {
-                Event::Connected { account } => Some((**account).clone()),
-                Event::LoginFailed { error, .. } => panic!("login failed: {error}"),
-                Event::LinkFailed(error) => panic!("link failed: {error}"),
-                _ => None,
-            })
-            .await;
-        self.account = Some(account.clone());
-        account
-    }
-
-    /// Carries out what the session asks for.
-    pub async fn pump(&mut self) {
-        loop {
-            let mut moved = false;
-            while let Some(transmit) = self.session.poll_transmit() {
-                moved = true;
-                match transmit {
-                    Transmit::Send(message) => {
-                        let message = match message {
-                            OutMessage::Text(t) => Message::text(t),
-                            OutMessage::Binary(b) => Message::binary(b),
-                        };
-                        let failed = match &mut self.ws {
-                            Some(ws) => ws.send(message).await.is_err(),
-                            None => false,
-                        };
-                        if failed {
-                            self.ws = None;
-                            self.session.handle_closed(now());
-                        }
-                    }
-                    Transmit::Close => {
-                        if let Some(mut ws) = self.ws.take() {
-                            let _ = ws.close(None).await;
-                        }
-                    }
-                    Transmit::Connect => {
-                        let connect = tokio_tungstenite::connect_async(self.url.as_str());
-                        match tokio::time::timeout(WAIT, connect).await {
-                            Ok(Ok((ws, _))) => {
-                                self.ws = Some(ws);
-                                self.session.handle_connected(now());
-                            }
-                            _ => self.session.handle_closed(now()),
-                        }
-                    }
-                }
-            }
-            while let Some(event) = self.session.poll_event() {
-                moved = true;
-                if let Event::Credentials(c) = &event {
-                    self.credentials = Some((**c).clone());
-                }
-                self.queue.push_back(event);
-            }
-            if !moved {
-                return;
-            }
-        }
-    }
-
-    /// Waits for one input (a message, a timeout) and handles it.
-    pub async fn step(&mut self) {
-        let wait = self
-            .session
-            .poll_timeout()
-            .map_or(Duration::from_millis(100), |t| {
-                Duration::from_millis(t.as_millis().saturating_sub(now().as_millis()))
-            });
-        let wait = wait.min(Duration::from_millis(200));
-        match &mut self.ws {
-            Some(ws) => {
-                tokio::select! {
-                    message = ws.next() => match message {
-                        Some(Ok(Message::Text(text))) => {
-                            self.session.handle_message(now(), WsMessage::Text(text.as_str()));
-                        }
-                        Some(Ok(Message::Binary(bytes))) => {
-                            self.session.handle_message(now(), WsMessage::Binary(&bytes));
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(_)) | None => {
-                            self.ws = None;
-                            self.session.handle_closed(now());
-                        }
-                    },
-                    () = tokio::time::sleep(wait) => {}
-                }
-            }
-            None => tokio::time::sleep(wait).await,
-        }
-        if self.session.poll_timeout().is_some_and(|t| t <= now()) {
-            self.session.handle_timeout(now());
-        }
-        self.pump().await;
-    }
-
-    /// Whether the socket is open.
-    pub fn socket_open(&self) -> bool {
-        self.ws.is_some()
-    }
-
-    /// The first queued or coming event for which `f` gives something (other events stay
-    /// queued).
-    pub async fn wait_for<T>(&mut self, what: &str, mut f: impl FnMut(&Event) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(i) = self.queue.iter().position(|e| f(e).is_some()) {
-                let event = self.queue.remove(i).unwrap();
-                return f(&event).unwrap();
-            }
-            if tokio::time::Instant::now() >= deadline {
-                panic!("timed out waiting for {what}; queued: {:#?}", self.queue);
-            }
-            self.step().await;
-        }
-    }
-
-    /// Runs the client for `d`, collecting events.
-    pub async fn run_for(&mut self, d: Duration) {
-        let deadline = tokio::time::Instant::now() + d;
-        while tokio::time::Instant::now() < deadline {
-            self.step().await;
-        }
-    }
-
-    /// The outcome of a request.
-    pub async fn reply(&mut self, id: RequestId) -> Result<Reply, RequestError> {
-        self.wait_for("a reply", |e| match e {
-            Event::Reply { id: r, result } if *r == id => Some(result.clone()),
-            _ => None,
-        })
+    /// Logs in over a socket with a small receive buffer (a phone that can stop reading and
+    /// make the server's writes block soon).
+    pub async fn login_small_buffer(url: &str, addr: SocketAddr, number: &str, seed: u8) -> Phone {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let (ws, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)),
+        )
         .await
+        .unwrap()
+        .unwrap();
+        let (key, identity) = identity(seed);
+        let phone = Phone {
+            ws,
+            number: number.to_owned(),
+            key,
+            identity,
+            next_id: 0,
+            pending: VecDeque::new(),
+        };
+        phone.log_in().await
     }
 
-    /// Sends a text and waits until the server stored it; the message id.
-    pub async fn send_text(&mut self, to: &str, text: &str) -> String {
-        let (request, id) = self.session.send_text(now(), to, text).unwrap();
-        self.pump().await;
-        match self.reply(request).await {
-            Ok(Reply::MessageSent { id: sent }) => assert_eq!(sent, id),
-            other => panic!("send failed: {other:?}"),
-        }
+    async fn log_in(self) -> Phone {
+        let mut phone = self;
+        let number = phone.number.clone();
+        let number = number.as_str();
+        let n = number.to_owned();
+        let challenge: Challenge = phone
+            .call(|id| PhoneRequest::Hello {
+                id,
+                number: n.clone(),
+            })
+            .await
+            .unwrap();
+        let signature = phone.key.sign(&auth_message(number, &challenge.nonce));
+        let ready: Ready = phone
+            .call(|id| PhoneRequest::Auth {
+                id,
+                signature: Signature(signature.to_bytes()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(ready.wid, user_jid(number).unwrap());
+        phone
+    }
+
+    /// The phone's address.
+    pub fn jid(&self) -> Jid {
+        user_jid(&self.number).unwrap()
+    }
+
+    /// Sends a request and waits for its answer (`Err((status, reason))` for an error).
+    pub async fn call<T: DeserializeOwned>(
+        &mut self,
+        build: impl FnOnce(u64) -> PhoneRequest,
+    ) -> Result<T, (u16, String)> {
+        let id = self.send(build).await;
+        self.answer(id).await
+    }
+
+    /// Sends a request without waiting: its id.
+    pub async fn send(&mut self, build: impl FnOnce(u64) -> PhoneRequest) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        let text = build(id).to_text();
+        tokio::time::timeout(WAIT, self.ws.send(Message::Text(text.into())))
+            .await
+            .unwrap()
+            .unwrap();
         id
     }
 
-    /// Waits for an ack of `level` for message `id`.
-    pub async fn wait_ack(&mut self, id: &str, level: wa_session::AckLevel) {
-        self.wait_for(&format!("ack {level:?} of {id}"), |e| match e {
-            Event::Ack { ids, level: l, .. } if *l == level && ids.iter().any(|i| i == id) => {
-                Some(())
+    /// Waits for the answer to request `id`, keeping pushes for later.
+    pub async fn answer<T: DeserializeOwned>(&mut self, id: u64) -> Result<T, (u16, String)> {
+        loop {
+            match self.read().await {
+                PhoneEvent::Result { id: got, data } if got == id => {
+                    return Ok(serde_json::from_value(data).unwrap());
+                }
+                PhoneEvent::Error {
+                    id: Some(got),
+                    status,
+                    error,
+                    ..
+                } if got == id => {
+                    return Err((status, error));
+                }
+                PhoneEvent::Error {
+                    id: None,
+                    status,
+                    error,
+                    ..
+                } => {
+                    panic!("connection error {status}: {error}")
+                }
+                other => self.pending.push_back(other),
             }
-            _ => None,
-        })
-        .await;
-    }
-
-    /// Waits for a message (any source) with id `id`.
-    pub async fn wait_message(&mut self, id: &str) -> Box<wa_proto::WebMessageInfo> {
-        self.wait_for(&format!("message {id}"), |e| match e {
-            Event::Message { info, .. } if info.key.id.as_deref() == Some(id) => Some(info.clone()),
-            _ => None,
-        })
-        .await
-    }
-
-    /// Waits for the next live message.
-    pub async fn next_message(&mut self) -> Box<wa_proto::WebMessageInfo> {
-        self.wait_for("a message", |e| match e {
-            Event::Message {
-                info,
-                source: wa_session::MessageSource::Relay,
-            } => Some(info.clone()),
-            _ => None,
-        })
-        .await
-    }
-
-    /// How many queued events are messages with id `id` (taking them).
-    pub fn take_messages(&mut self, id: &str) -> usize {
-        let before = self.queue.len();
-        self.queue.retain(
-            |e| !matches!(e, Event::Message { info, .. } if info.key.id.as_deref() == Some(id)),
-        );
-        before - self.queue.len()
-    }
-
-    /// Closes the socket (the session is dropped with the client).
-    pub async fn close(mut self) {
-        if let Some(mut ws) = self.ws.take() {
-            let _ = ws.close(None).await;
         }
     }
-}
 
-/// Polls `f` until it is true (or fails the test after `WAIT`).
-pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    /// The next event from the server.
+    async fn read(&mut self) -> PhoneEvent {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("an event in time")
+                .expect("the socket is open")
+                .expect("the socket works");
+            if let Message::Text(text) = message {
+                return serde_json::from_str(text.as_str()).unwrap();
+            }
+        }
     }
-}
 
-/// A status number, e.g. `status_of(&server, "messages", "queued")`.
-pub fn status_of(server: &RunningServer, group: &str, key: &str) -> u64 {
-    server.status()[group][key].as_u64().unwrap()
-}
+    /// The next push (not an answer).
+    pub async fn event(&mut self) -> PhoneEvent {
+        if let Some(event) = self.pending.pop_front() {
+            return event;
+        }
+        self.read().await
+    }
 
-/// A minimal HTTP client for the tests: `(status, body)` of a request to `url`.
-pub async fn http(method: &str, url: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
-    use http_body_util::{BodyExt as _, Full};
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let stream = TcpStream::connect(authority).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+    /// The next message pushed to this phone (other pushes are skipped).
+    pub async fn message(&mut self) -> Incoming {
+        loop {
+            if let PhoneEvent::Message { message } = self.event().await {
+                return message;
+            }
+        }
+    }
+
+    /// The next ack for message `id` (other pushes are skipped).
+    pub async fn ack(&mut self, id: &str) -> AckNotice {
+        loop {
+            if let PhoneEvent::Ack { ack } = self.event().await
+                && ack.id == id
+            {
+                return ack;
+            }
+        }
+    }
+
+    /// Uploads `n` made-up one-time keys: how many the server holds.
+    pub async fn upload_keys(&mut self, n: usize) -> u32 {
+        let identity = self.identity;
+        let one_time_keys = (0..n)
+            .map(|i| OneTimeKey {
+                id: format!("k{i}"),
+                key: [u8::try_from(i % 256).unwrap(); 32],
+            })
+            .collect();
+        let count: KeyCount = self
+            .call(|id| PhoneRequest::Keys {
+                id,
+                upload: KeyUpload {
+                    identity,
+                    one_time_keys,
+                    fallback: None,
+                },
+            })
             .await
             .unwrap();
-    tokio::spawn(conn);
-    let request = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(hyper::header::HOST, authority)
-        .body(Full::new(bytes::Bytes::from(body)))
-        .unwrap();
-    let response = tokio::time::timeout(WAIT, sender.send_request(request))
+        count.count
+    }
+
+    /// Device lists of `users`.
+    pub async fn devices(&mut self, users: Vec<Jid>) -> Vec<DeviceList> {
+        let lists: DeviceLists = self
+            .call(|id| PhoneRequest::Devices { id, users })
+            .await
+            .unwrap();
+        lists.lists
+    }
+
+    /// Claims one-time keys of `devices`.
+    pub async fn prekeys(&mut self, devices: Vec<Jid>) -> Vec<Claimed> {
+        let claims: Claims = self
+            .call(|id| PhoneRequest::PreKeys { id, devices })
+            .await
+            .unwrap();
+        claims.claimed
+    }
+
+    /// Upload auth for the media service.
+    pub async fn media_conn(&mut self) -> MediaAuth {
+        self.call(|id| PhoneRequest::MediaConn { id })
+            .await
+            .unwrap()
+    }
+
+    /// Relays `ciphertext` (made up: the server cannot read it) to every device of `to`, asking
+    /// the directory for them first: the server's answer.
+    pub async fn relay_to(
+        &mut self,
+        to: &Jid,
+        message_id: &str,
+        ciphertext: &[u8],
+    ) -> Result<Stored, (u16, String)> {
+        let lists = self.devices(vec![to.clone()]).await;
+        let devices: Vec<Jid> = lists
+            .into_iter()
+            .flat_map(|l| l.devices)
+            .map(|d| d.device)
+            .collect();
+        let relay = relay(to, message_id, &devices, ciphertext);
+        self.call(|id| PhoneRequest::Relay { id, relay }).await
+    }
+
+    /// Sends a delivery receipt for a message from `from`.
+    pub async fn receipt(&mut self, from: &Jid, message_id: &str) {
+        let receipt = Receipt {
+            kind: ReceiptKind::Delivered,
+            chat: from.clone(),
+            id: message_id.to_owned(),
+            participant: None,
+        };
+        let _: Value = self
+            .call(|id| PhoneRequest::Receipt { id, receipt })
+            .await
+            .unwrap();
+    }
+
+    /// Waits until the server closes the socket (an error or the end of the stream), skipping
+    /// what comes before.
+    pub async fn closed(&mut self) {
+        tokio::time::timeout(WAIT, async {
+            while let Some(Ok(message)) = self.ws.next().await {
+                if let Message::Close(_) = message {
+                    break;
+                }
+            }
+        })
         .await
-        .expect("HTTP timed out")
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
+        .expect("the server closes the socket");
+    }
+
+    /// Closes the socket.
+    pub async fn close(mut self) {
+        let _ = tokio::time::timeout(WAIT, self.ws.close(None)).await;
+    }
+
+    /// The socket itself (for tests that misbehave on purpose).
+    pub fn socket(&mut self) -> &mut Socket {
+        &mut self.ws
+    }
+}
+
+/// A relay of `ciphertext` for each of `devices`.
+pub fn relay(to: &Jid, message_id: &str, devices: &[Jid], ciphertext: &[u8]) -> Relay {
+    Relay {
+        to: to.clone(),
+        id: message_id.to_owned(),
+        kind: ContentKind::Text,
+        group: None,
+        targets: devices
+            .iter()
+            .map(|device| RelayTarget {
+                device: device.clone(),
+                olm: Some(OlmPayload {
+                    kind: OlmType::PreKey,
+                    body: ciphertext.to_vec(),
+                }),
+            })
+            .collect(),
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), read to the end.
+pub async fn http(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
+    let mut stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
         .await
         .unwrap()
-        .to_bytes()
-        .to_vec();
-    (status, body)
+        .unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    tokio::time::timeout(WAIT, stream.write_all(&bytes))
+        .await
+        .unwrap()
+        .unwrap();
+    read_response(&mut stream).await
 }
 
-/// What a load run measured.
-#[derive(Debug, Clone)]
-pub struct LoadReport {
-    pub clients: usize,
-    pub seconds: f64,
-    pub sent: usize,
-    pub delivered: usize,
-    /// Delivery latencies (send → the recipient's web client has it), milliseconds, sorted.
-    pub latencies_ms: Vec<u64>,
-    /// Whether every device acknowledged every message in the end (the queue emptied).
-    pub settled: bool,
+/// Reads one HTTP response to the end of the connection.
+pub async fn read_response(stream: &mut TcpStream) -> HttpResponse {
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    parse_response(&raw)
 }
 
-impl LoadReport {
-    pub fn per_second(&self) -> f64 {
-        self.delivered as f64 / self.seconds
-    }
-
-    pub fn percentile(&self, p: f64) -> u64 {
-        if self.latencies_ms.is_empty() {
-            return 0;
-        }
-        let i = ((self.latencies_ms.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies_ms[i.min(self.latencies_ms.len() - 1)]
-    }
-}
-
-/// `clients` accounts, each with an online phone (sending delivery receipts) and one linked
-/// web client; web client `i` sends to account `i + 1` for `duration`, keeping `window`
-/// messages in flight. Every message goes to two devices (phone and web client).
-pub async fn run_load(
-    ws_url: &str,
-    clients: usize,
-    duration: Duration,
-    window: usize,
-) -> LoadReport {
-    let numbers: Vec<String> = (0..clients).map(|i| format!("1555900{i:04}")).collect();
-    let mut phones = Vec::new();
-    let mut webs = Vec::new();
-    for (i, number) in numbers.iter().enumerate() {
-        let p = phone(ws_url, number, &format!("Load {i}")).await;
-        webs.push(Client::link(ws_url, &p, (i % 250) as u8).await);
-        phones.push(p);
-    }
-    // The phones acknowledge on their own; drain their events.
-    let drains: Vec<_> = phones
-        .into_iter()
-        .map(|mut p| {
-            tokio::spawn(async move {
-                while let Some(event) = p.next_event().await {
-                    drop(event);
-                }
-            })
-        })
+/// Parses a whole HTTP/1.1 response (content-length or chunked).
+pub fn parse_response(raw: &[u8]) -> HttpResponse {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = std::str::from_utf8(&raw[..split]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-    let start = tokio::time::Instant::now();
-    let stop_sending = start + duration;
-    let total_sent = Arc::new(AtomicUsize::new(0));
-    let total_delivered = Arc::new(AtomicUsize::new(0));
-    let total_in_flight = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks: Vec<_> = webs
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut web)| {
-            let to = format!("{}@c.us", numbers[(i + 1) % clients]);
-            let (total_sent, total_delivered, total_in_flight, stop) = (
-                Arc::clone(&total_sent),
-                Arc::clone(&total_delivered),
-                Arc::clone(&total_in_flight),
-                Arc::clone(&stop),
-            );
-            tokio::spawn(async move {
-                let mut sent = 0usize;
-                let mut in_flight = 0usize;
-                let mut latencies = Vec::new();
-                // Every client keeps reading (and acknowledging) until told to stop, so that
-                // no receipt is cut off by a closing socket.
-                while !stop.load(SeqCst) {
-                    let now_i = tokio::time::Instant::now();
-                    while now_i < stop_sending && in_flight < window {
-                        let stamp = now().as_millis().to_string();
-                        if web.session.send_text(now(), &to, &stamp).is_err() {
-                            break;
-                        }
-                        sent += 1;
-                        in_flight += 1;
-                        total_sent.fetch_add(1, SeqCst);
-                        total_in_flight.fetch_add(1, SeqCst);
-                    }
-                    web.pump().await;
-                    web.step().await;
-                    while let Some(event) = web.queue.pop_front() {
-                        match event {
-                            Event::Reply { result, .. } => {
-                                if matches!(result, Ok(Reply::MessageSent { .. })) {
-                                    in_flight = in_flight.saturating_sub(1);
-                                    total_in_flight.fetch_sub(1, SeqCst);
-                                } else if let Err(e) = result {
-                                    panic!("a request failed under load: {e}");
-                                }
-                            }
-                            Event::Message { info, .. } if info.key.from_me != Some(true) => {
-                                let stamp = info
-                                    .message
-                                    .as_ref()
-                                    .and_then(|m| m.conversation.as_deref())
-                                    .and_then(|t| t.parse::<u64>().ok());
-                                if let Some(stamp) = stamp {
-                                    latencies.push(now().as_millis().saturating_sub(stamp));
-                                    total_delivered.fetch_add(1, SeqCst);
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                web.close().await;
-                (sent, latencies)
-            })
-        })
-        .collect();
-    // Sending stops at `stop_sending`; then every message must be stored, reach its web
-    // client, and be acknowledged by every device (the server's queue empties).
-    tokio::time::sleep_until(stop_sending).await;
-    let status_url = ws_url
-        .replacen("ws://", "http://", 1)
-        .trim_end_matches("/ws")
-        .to_owned()
-        + "/status";
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut settled = false;
-    while tokio::time::Instant::now() < deadline {
-        if total_in_flight.load(SeqCst) == 0
-            && total_delivered.load(SeqCst) >= total_sent.load(SeqCst)
-        {
-            let (_, body) = http("GET", &status_url, Vec::new()).await;
-            let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            if status["messages"]["queued"] == 0 {
-                settled = true;
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        let mut out = Vec::new();
+        let mut rest = body.as_slice();
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16)
+                    .unwrap();
+            rest = &rest[line_end + 2..];
+            if size == 0 {
                 break;
             }
+            out.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        body = out;
     }
-    stop.store(true, SeqCst);
-    let mut sent = 0;
-    let mut latencies = Vec::new();
-    for task in tasks {
-        let (s, l) = task.await.unwrap();
-        sent += s;
-        latencies.extend(l);
+    HttpResponse {
+        status,
+        headers,
+        body,
     }
-    for d in drains {
-        d.abort();
-    }
-    latencies.sort_unstable();
-    LoadReport {
-        clients,
-        seconds: duration.as_secs_f64(),
-        sent,
-        delivered: latencies.len(),
-        latencies_ms: latencies,
-        settled,
-    }
+}
+
+/// Percent-encodes a query or path value.
+pub fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The `/status` document.
+pub async fn status(addr: SocketAddr) -> Value {
+    let response = http("GET", addr, "/status", &[], b"").await;
+    assert_eq!(response.status, 200);
+    response.json()
 }
