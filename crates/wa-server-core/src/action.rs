@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use wa_wire::Jid;
 use wa_wire::keys::{IdentityKeys, Signature};
 use wa_wire::msg::{AckNotice, GroupNotice, Incoming, Notification, PresenceNotice};
+use wa_wire::phone::{MirrorFrame, MirrorLink};
 use zeroize::Zeroizing;
 
 use crate::job::{Job, JobId};
@@ -108,6 +109,8 @@ pub struct LinkApproval {
     pub public_key: [u8; 32],
     /// For an end-to-end client: the identity keys the phone signed, and the signature.
     pub identity: Option<(IdentityKeys, Signature)>,
+    /// For a legacy client, linked as a mirror of the phone: the secret the phone made.
+    pub mirror: Option<MirrorLink>,
 }
 
 /// Something one connection tells another.
@@ -145,6 +148,37 @@ pub enum Push {
     PhoneReachable(bool),
     /// Close, telling the client why.
     Disconnect(DisconnectKind),
+    /// For the phone: a frame its mirror-mode client sent (still sealed with the client's keys).
+    Mirror {
+        /// The client.
+        device: Jid,
+        /// The frame.
+        frame: MirrorFrame,
+    },
+    /// For a mirror-mode client: frames its phone sealed for it.
+    MirrorSend {
+        /// The frames, in order.
+        frames: Vec<MirrorFrame>,
+    },
+    /// For the phone: its mirror-mode client logged in.
+    MirrorOnline {
+        /// The client.
+        device: Jid,
+    },
+    /// For the phone: a mirror client's login needs the answer to this challenge.
+    MirrorChallenge {
+        /// The client.
+        device: Jid,
+        /// Where to send the answer.
+        r#ref: String,
+        /// The challenge.
+        challenge: Vec<u8>,
+    },
+    /// For a mirror client's connection: what the answer to its challenge must be.
+    MirrorChallengeAnswer {
+        /// `HMAC-SHA256(mac_key, challenge)`.
+        expected: Vec<u8>,
+    },
 }
 
 mod serde_bytes32 {

@@ -178,6 +178,10 @@ pub(crate) struct DeviceRecord {
     /// One-time keys in the directory.
     #[serde(default)]
     pub(crate) one_time_keys: u32,
+    /// Web clients: the SHA-256 (hex) of their logout token, to check a logout without a socket
+    /// (PROTOCOL.md §2.6) — for mirror clients the server has no keys to compute it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) logout_hash: Option<String>,
 }
 
 impl DeviceRecord {
@@ -257,6 +261,48 @@ pub(crate) fn unlink_device(txn: &mut dyn WriteTxn, number: &str, dev: u8) -> Re
         put_account(txn, &account)?;
     }
     Ok(Some(record))
+}
+
+// ---- Timers -----------------------------------------------------------------------------------
+
+fn timer_key(expires_ms: u64, table: Table, key: &[u8]) -> Vec<u8> {
+    let mut out = KeyBuf::new().u64(expires_ms).u64(table.index() as u64).build();
+    out.extend_from_slice(key);
+    out
+}
+
+/// Writes a short-lived record and its timer.
+pub(crate) fn put_expiring<T: Serialize>(
+    txn: &mut dyn WriteTxn,
+    table: Table,
+    key: &[u8],
+    value: &T,
+    expires_ms: u64,
+) -> Result<(), StoreError> {
+    put_json(txn, table, key, value)?;
+    txn.put(Table::Timers, &timer_key(expires_ms, table, key), &[])
+}
+
+/// Forgets the timer of a record that is replaced or deleted before it expires.
+pub(crate) fn forget_timer(txn: &mut dyn WriteTxn, expires_ms: u64, table: Table, key: &[u8]) -> Result<(), StoreError> {
+    txn.delete(Table::Timers, &timer_key(expires_ms, table, key)).map(drop)
+}
+
+/// Deletes what expired before `now_ms` (at most `batch`): the records the timers name.
+pub(crate) fn sweep_timers(txn: &mut dyn WriteTxn, now_ms: u64, batch: usize) -> Result<u64, StoreError> {
+    let end = KeyBuf::new().u64(now_ms).build();
+    let mut swept = 0;
+    for (timer, _) in txn.range(Table::Timers, &[], &end, false, batch)? {
+        txn.delete(Table::Timers, &timer)?;
+        let Some((head, key)) = timer.split_at_checked(16) else { continue };
+        let mut reader = KeyReader::new(head);
+        let table = reader.u64().and_then(|_| reader.u64()).and_then(|i| Table::ALL.get(usize::try_from(i).ok()?).copied());
+        if let Some(table) = table {
+            txn.delete(table, key)?;
+            swept += 1;
+        }
+    }
+    Ok(swept)
 }
 
 // ---- Linking and registration ----------------------------------------------------------------

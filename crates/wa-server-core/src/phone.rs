@@ -277,7 +277,7 @@ impl PhoneConnection {
             }
             PhoneRequest::Subscribe { jid, .. } => self.job(relay::subscribe(reply_to, me, jid)),
             PhoneRequest::GroupMetadata { jid, .. } => self.job(groups::metadata(reply_to, me, jid)),
-            PhoneRequest::Link { qr, attestation, .. } => {
+            PhoneRequest::Link { qr, attestation, mirror, .. } => {
                 let qr = match QrCode::parse(&qr) {
                     Ok(qr) => qr,
                     Err(e) => return self.send(&PhoneEvent::error(Some(id), 400, e.to_string())),
@@ -285,7 +285,7 @@ impl PhoneConnection {
                 if self.pending_links.len() >= MAX_PENDING_LINKS {
                     return self.send(&PhoneEvent::error(Some(id), 429, "too many links at once"));
                 }
-                self.job(accounts::approve_link(id, me.number, qr, attestation, now));
+                self.job(accounts::approve_link(id, me.number, qr, attestation, mirror, now));
             }
             PhoneRequest::Linked { .. } => self.job(accounts::linked(id, me.number)),
             PhoneRequest::Unlink { client_id, .. } => self.job(accounts::unlink(reply_to, me.number, client_id, now)),
@@ -324,7 +324,14 @@ impl PhoneConnection {
 
     /// A push from another connection.
     pub fn handle_push(&mut self, _now: Time, push: Push) {
-        if self.closed || !matches!(self.state, State::Authenticated(_)) {
+        if self.closed {
+            return;
+        }
+        if !matches!(self.state, State::Authenticated(_)) {
+            // Before login only a shutdown concerns it.
+            if let Push::Disconnect(_) = push {
+                self.close();
+            }
             return;
         }
         match push {

@@ -570,7 +570,7 @@ impl WebConnection {
             browser: client.browser,
             approval,
             tokens: self.tokens(),
-            frame_keys: FrameKeys::new(&enc, &mac),
+            frame_keys: Some(FrameKeys::new(&enc, &mac)),
             max_linked: self.config.max_linked_devices,
         };
         self.job(accounts::finish_link(linking, now));

@@ -23,6 +23,8 @@
 //! | `unlink {client_id}` | [`Empty`] |
 //! | `media_conn {}` | [`MediaAuth`] |
 //! | `ping {}` (keepalive) | [`Empty`] |
+//! | `mirror_send {device, frames}`: frames for a mirror-mode client | [`Empty`] |
+//! | `mirror_challenge {ref, expected}` | [`Empty`] |
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -178,6 +180,9 @@ pub enum PhoneRequest {
         /// For an end-to-end client: the phone's signature over the client's identity keys.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attestation: Option<Signature>,
+        /// For a legacy client (a mirror of this phone): the login secret the phone made for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mirror: Option<MirrorLink>,
     },
     /// The linked web clients.
     Linked {
@@ -200,6 +205,27 @@ pub enum PhoneRequest {
     Ping {
         /// The request id.
         id: u64,
+    },
+    /// Frames for a mirror-mode web client of this phone, sealed with that client's keys (the
+    /// server passes them on unread).
+    MirrorSend {
+        /// The request id.
+        id: u64,
+        /// The client's device address.
+        device: Jid,
+        /// The frames, in order.
+        frames: Vec<MirrorFrame>,
+    },
+    /// The answer a mirror client's challenge expects (the server cannot compute it: it does not
+    /// have the client's keys).
+    MirrorChallenge {
+        /// The request id.
+        id: u64,
+        /// The ref the waiting connection named.
+        r#ref: String,
+        /// `HMAC-SHA256(mac_key, challenge)`.
+        #[serde(with = "b64")]
+        expected: Vec<u8>,
     },
 }
 
@@ -224,7 +250,9 @@ impl PhoneRequest {
             | PhoneRequest::Linked { id }
             | PhoneRequest::Unlink { id, .. }
             | PhoneRequest::MediaConn { id }
-            | PhoneRequest::Ping { id } => *id,
+            | PhoneRequest::Ping { id }
+            | PhoneRequest::MirrorSend { id, .. }
+            | PhoneRequest::MirrorChallenge { id, .. } => *id,
         }
     }
 
@@ -297,6 +325,66 @@ pub enum PhoneEvent {
     },
     /// Another connection logged in as this phone: this one is closed.
     Replaced,
+    /// A frame a mirror-mode web client sent, still sealed with its keys.
+    MirrorFrame {
+        /// The client's device address.
+        device: Jid,
+        /// The whole WebSocket message.
+        frame: MirrorFrame,
+    },
+    /// A mirror client logged in: send it what it should show (chat and contact lists, recent
+    /// messages).
+    MirrorOnline {
+        /// The client's device address.
+        device: Jid,
+    },
+    /// A mirror client logging in with tokens one rotation old must answer a challenge only the
+    /// phone can check: answer with [`PhoneRequest::MirrorChallenge`].
+    MirrorChallenge {
+        /// The client's device address.
+        device: Jid,
+        /// The ref to answer to.
+        r#ref: String,
+        /// The challenge.
+        #[serde(with = "b64")]
+        challenge: Vec<u8>,
+    },
+}
+
+/// A legacy client linked as a mirror of its phone: the `secret` of its `Conn` (PROTOCOL.md
+/// §2.3), made by the phone from the QR code's public key, and the SHA-256 (hex) of its logout
+/// token, so that the server can check an HTTP logout without the client's keys.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorLink {
+    /// Base64 of the 144-byte secret.
+    pub secret: String,
+    /// SHA-256 (hex) of `HMAC-SHA256(mac_key, enc_key)`.
+    pub logout_hash: String,
+}
+
+impl std::fmt::Debug for MirrorLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MirrorLink { .. }")
+    }
+}
+
+/// One WebSocket message to or from a mirror client, opaque to the server.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "lowercase")]
+pub enum MirrorFrame {
+    /// A text message.
+    Text(String),
+    /// A binary message (base64 in JSON).
+    Binary(#[serde(with = "b64")] Vec<u8>),
+}
+
+impl std::fmt::Debug for MirrorFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MirrorFrame::Text(t) => write!(f, "Text({} bytes)", t.len()),
+            MirrorFrame::Binary(b) => write!(f, "Binary({} bytes)", b.len()),
+        }
+    }
 }
 
 impl PhoneEvent {

@@ -11,7 +11,7 @@ use wa_wire::ids::{device_jid, user_jid};
 use wa_wire::keys::{IdentityKeys, Signature, attestation_message};
 use wa_wire::link::QrCode;
 use wa_wire::msg::Notification;
-use wa_wire::phone::{LinkedDevice, PhoneInfo, Ready};
+use wa_wire::phone::{LinkedDevice, MirrorLink, PhoneInfo, Ready};
 use zeroize::Zeroizing;
 
 use super::{Done, Effects, Grant, LoginRefused, Me, ReplyTo, Tokens, token_hash, token_matches, verify_signature};
@@ -35,7 +35,7 @@ pub(crate) fn store_ref(tag: String, reply: serde_json::Value, r: String, record
         if let Some(old) = &replaced {
             txn.delete(Table::Refs, &ref_key(old))?;
         }
-        put_json(txn, Table::Refs, &ref_key(&r), &record)?;
+        model::put_expiring(txn, Table::Refs, &ref_key(&r), &record, record.expires)?;
         outcome(Done::RefStored {
             tag: tag.clone(),
             reply: reply.clone(),
@@ -56,9 +56,16 @@ pub(crate) fn forget_ref(r: String) -> Job {
 }
 
 /// The phone of `number` approves the QR code a web client shows.
-pub(crate) fn approve_link(id: u64, number: String, qr: QrCode, attestation: Option<Signature>, now: Time) -> Job {
+pub(crate) fn approve_link(
+    id: u64,
+    number: String,
+    qr: QrCode,
+    attestation: Option<Signature>,
+    mirror: Option<MirrorLink>,
+    now: Time,
+) -> Job {
     Job::write("approve link", move |txn| {
-        let result = approve(txn, &number, &qr, attestation.as_ref(), now)?;
+        let result = approve(txn, &number, &qr, attestation.as_ref(), mirror.as_ref(), now)?;
         outcome(Done::LinkApproved { id, result })
     })
 }
@@ -68,6 +75,7 @@ fn approve(
     number: &str,
     qr: &QrCode,
     attestation: Option<&Signature>,
+    mirror: Option<&MirrorLink>,
     now: Time,
 ) -> Result<Result<(String, Effects), Refusal>, StoreError> {
     let key = ref_key(&qr.r#ref);
@@ -102,10 +110,11 @@ fn approve(
             }
             Some((identity, *signature))
         }
+        // A legacy client: linked as a mirror of the phone, which made its keys.
+        None if mirror.is_some() => None,
         None => {
-            return Ok(Err(Refusal::new(
-                501,
-                "this client announced no end-to-end identity: legacy (mirror) clients are not linked by this server",
+            return Ok(Err(Refusal::bad_request(
+                "a legacy client is linked as a mirror of the phone: the phone must make its secret",
             )));
         }
     };
@@ -119,6 +128,7 @@ fn approve(
         r#ref: qr.r#ref.clone(),
         public_key: qr.public_key,
         identity,
+        mirror: mirror.cloned(),
     };
     Ok(Ok((
         qr.r#ref.clone(),
@@ -133,7 +143,8 @@ pub(crate) struct Linking {
     pub(crate) browser: String,
     pub(crate) approval: LinkApproval,
     pub(crate) tokens: Tokens,
-    pub(crate) frame_keys: FrameKeys,
+    /// The frame keys the server made (end-to-end clients; mirror clients' keys are the phone's).
+    pub(crate) frame_keys: Option<FrameKeys>,
     pub(crate) max_linked: usize,
 }
 
@@ -195,9 +206,14 @@ fn finish(txn: &mut dyn WriteTxn, linking: &Linking, now: Time) -> Result<Result
             prev_client: String::new(),
             prev_server: String::new(),
         }),
-        frame_keys: Some(linking.frame_keys.clone()),
+        frame_keys: linking.frame_keys.clone(),
         fallback_key: None,
         one_time_keys: 0,
+        logout_hash: match (&approval.mirror, &linking.frame_keys) {
+            (Some(mirror), _) => Some(mirror.logout_hash.clone()),
+            (None, Some(keys)) => keys.session_keys().map(|k| token_hash(&k.logout_token())),
+            (None, None) => None,
+        },
     };
     account.linked.push(device);
     model::put_account(txn, &account)?;
@@ -406,9 +422,11 @@ pub(crate) fn issue_code(id: u64, number: String, code: Zeroizing<String>, now: 
     Job::write("issue code", move |txn| {
         let key = model::account_key(&number);
         let hour_ago = now.as_millis().saturating_sub(3_600_000);
-        let mut sent = get_json::<CodeRecord>(txn, Table::Codes, &key)?
-            .map(|record| record.sent.clone())
-            .unwrap_or_default();
+        let previous = get_json::<CodeRecord>(txn, Table::Codes, &key)?;
+        if let Some(previous) = &previous {
+            model::forget_timer(txn, previous.expires, Table::Codes, &key)?;
+        }
+        let mut sent = previous.map(|record| record.sent.clone()).unwrap_or_default();
         sent.retain(|t| *t > hour_ago);
         if sent.len() >= CODES_PER_HOUR {
             return outcome(Done::CodeIssued {
@@ -423,7 +441,7 @@ pub(crate) fn issue_code(id: u64, number: String, code: Zeroizing<String>, now: 
             attempts: 0,
             sent,
         };
-        put_json(txn, Table::Codes, &key, &record)?;
+        model::put_expiring(txn, Table::Codes, &key, &record, record.expires)?;
         outcome(Done::CodeIssued {
             id,
             result: Ok((number.clone(), code.clone())),
@@ -536,6 +554,7 @@ fn check_code(txn: &mut dyn WriteTxn, v: &Verification, now: Time) -> Result<Res
         frame_keys: None,
         fallback_key: None,
         one_time_keys: 0,
+        logout_hash: None,
     };
     match model::device(txn, &v.number, 0)? {
         Some(mut existing) if !changed => {

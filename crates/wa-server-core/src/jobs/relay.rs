@@ -451,22 +451,7 @@ pub(crate) fn sweep(now: Time, batch: usize) -> Job {
                 }
             }
         }
-        let ms = now.as_millis();
-        for (key, value) in txn.range(Table::Refs, &[], &[0xFF], false, batch)? {
-            if serde_json::from_slice::<model::RefRecord>(&value).map_or(true, |r| r.expires < ms) {
-                txn.delete(Table::Refs, &key)?;
-            }
-        }
-        for (key, value) in txn.range(Table::Codes, &[], &[0xFF], false, batch)? {
-            if serde_json::from_slice::<model::CodeRecord>(&value).map_or(true, |r| r.expires < ms) {
-                txn.delete(Table::Codes, &key)?;
-            }
-        }
-        for (key, value) in txn.range(Table::MediaAuth, &[], &[0xFF], false, batch)? {
-            if serde_json::from_slice::<MediaAuthRecord>(&value).map_or(true, |r| r.expires < t) {
-                txn.delete(Table::MediaAuth, &key)?;
-            }
-        }
+        model::sweep_timers(txn, now.as_millis(), batch)?;
         Ok(Outcome(Done::Swept {
             messages,
             effects: Vec::new(),
@@ -487,7 +472,8 @@ pub struct MediaAuthRecord {
 pub(crate) fn media_auth(reply_to: ReplyTo, number: String, auth: String, expires: u64) -> Job {
     Job::write("media auth", move |txn| {
         let key = crate::store::KeyBuf::new().str(&super::token_hash(&auth)).build();
-        model::put_json(txn, Table::MediaAuth, &key, &MediaAuthRecord { number: number.clone(), expires })?;
+        let record = MediaAuthRecord { number: number.clone(), expires };
+        model::put_expiring(txn, Table::MediaAuth, &key, &record, expires.saturating_mul(1000))?;
         Ok(Outcome(Done::MediaAuth {
             reply_to: reply_to.clone(),
             auth: auth.clone(),

@@ -63,11 +63,14 @@ pub enum Table {
     Media,
     /// Media upload auth tokens (their SHA-256) → account and expiry.
     MediaAuth,
+    /// When short-lived records expire: `(expiry ms, table, key)`, so the sweep finds refs,
+    /// codes and media auth without scanning their tables.
+    Timers,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 18] = [
+    pub const ALL: [Table; 19] = [
         Table::Meta,
         Table::Accounts,
         Table::Devices,
@@ -86,6 +89,7 @@ impl Table {
         Table::Peers,
         Table::Media,
         Table::MediaAuth,
+        Table::Timers,
     ];
 
     /// A stable name (the backend's table name).
@@ -109,6 +113,7 @@ impl Table {
             Table::Peers => "peers",
             Table::Media => "media",
             Table::MediaAuth => "media_auth",
+            Table::Timers => "timers",
         }
     }
 
