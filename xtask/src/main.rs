@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <task>` (an alias in `.cargo/config.toml`).
 //!
 //! - `codegen [--check]`: regenerate checked-in generated code (the token table of `wa-binary`
-//!   from `../shared/vectors/tokens.json`, the protobuf types of `wa-proto` from `proto/`);
+//!   from `testdata/tokens.json`, the protobuf types of `wa-proto` from `proto/`);
 //!   `--check` fails when the checked-in code is stale.
 //! - `ci`: everything `.ci/run` checks, in order.
 //! - `fuzz [--seconds N] [TARGET...]`: build and run every fuzz target (or the named ones) for N

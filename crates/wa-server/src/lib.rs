@@ -1,4 +1,4 @@
-//! A reference server for the legacy WhatsApp Web protocol: the server side of PROTOCOL.md,
+//! A reference server for the legacy WhatsApp Web protocol: the server side of [PROTOCOL.md],
 //! so that the client stack runs end to end with no outside service, and so that people can
 //! run their own.
 //!
@@ -67,6 +67,8 @@
 //! refs and IVs; `sha2` and `subtle` for token hashes compared in constant time; `zeroize`
 //! for keys and tokens in memory; `serde`/`serde_json` for records and the phone protocol;
 //! `prost` for message bodies; `tracing` for logs.
+//!
+//! [PROTOCOL.md]: https://github.com/wa-rs/wa-rs/blob/main/docs/PROTOCOL.md
 
 mod accounts;
 mod config;
@@ -88,3 +90,8 @@ mod web;
 pub use crate::config::{Config, Limits};
 pub use crate::error::Error;
 pub use crate::server::{DATABASE_FILE, RunningServer, Server};
+
+/// The examples of the crate's README.md, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

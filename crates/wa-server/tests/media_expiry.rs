@@ -53,11 +53,10 @@ async fn upload_send_download_decrypt() {
 
     let conn = media_conn(&mut alice).await;
     assert_eq!(conn.hosts, vec![server.media_addr().to_string()]);
-    let image = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors/media/IMAGE.jpeg"
-    ))
-    .unwrap();
+    // A real sample (`tests/data/media/IMAGE.jpeg`, a link into the repository's `testdata/`).
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/media/IMAGE.jpeg");
+    let image =
+        std::fs::read(&path).unwrap_or_else(|err| panic!("test data {}: {err}", path.display()));
     let key = MediaKey::from_bytes([7; 32]);
     let (body, info) = wa_media::encrypt(&key, MediaType::Image, &image);
     let token = URL_SAFE.encode(info.file_enc_sha256);
