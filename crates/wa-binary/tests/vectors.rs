@@ -16,7 +16,9 @@ use wa_binary::{Content, DecodeErrorKind, Node, Policy};
 
 /// `tests/data/<name>` of this crate.
 fn data_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// The bytes of a test data file; a missing file fails the test with its full path.

@@ -31,8 +31,7 @@ fn read_media(name: &str) -> Vec<u8> {
 
 /// The three samples of `media.json`.
 fn samples() -> Vec<Value> {
-    let entries: Value =
-        serde_json::from_slice(&read_media("media.json")).unwrap();
+    let entries: Value = serde_json::from_slice(&read_media("media.json")).unwrap();
     let entries = entries.as_array().unwrap().clone();
     assert_eq!(entries.len(), 3);
     entries

@@ -14,7 +14,9 @@ use std::process::{Command, Output, Stdio};
 
 /// `tests/data/<name>` of this crate.
 fn data_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// The bytes of a test data file; a missing file fails the test with its full path.

@@ -230,7 +230,10 @@ mod tests {
             head
         });
         let http = super::http_client().unwrap();
-        let result = http.get(format!("https://127.0.0.1:{port}/d/x")).send().await;
+        let result = http
+            .get(format!("https://127.0.0.1:{port}/d/x"))
+            .send()
+            .await;
         let head = server.await.unwrap();
         // Record type 22 (handshake), legacy version 3.x, then a length; handshake type 1.
         assert_eq!((head[0], head[1]), (0x16, 0x03), "{head:02x?}");
