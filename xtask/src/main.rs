@@ -1,12 +1,14 @@
 //! Project automation, run as `cargo xtask <task>` (an alias in `.cargo/config.toml`).
 //!
 //! - `codegen [--check]`: regenerate checked-in generated code (the token table of `wa-binary`
-//!   from `../shared/vectors/tokens.json`, the protobuf types of `wa-proto` from `proto/`);
+//!   from `testdata/tokens.json`, the protobuf types of `wa-proto` from `proto/`);
 //!   `--check` fails when the checked-in code is stale.
-//! - `ci`: everything `.ci/run` checks, in order.
+//! - `ci`: everything `.ci/run` checks, in order: the toolchain is the declared `rust-version`,
+//!   formatting, clippy, the tests, the packaging of the publishable crates, rustdoc, fuzzing.
 //! - `fuzz [--seconds N] [TARGET...]`: build and run every fuzz target (or the named ones) for N
 //!   seconds each (default 10), installing `cargo-fuzz` when it is missing.
 
+mod checks;
 mod codegen;
 mod fuzz;
 
@@ -68,6 +70,8 @@ pub(crate) fn run_in(
 }
 
 fn ci() -> anyhow::Result<()> {
+    // First, so that everything after runs on the toolchain the manifest promises.
+    checks::rust_version()?;
     run_cmd("cargo", &["fmt", "--all", "--check"])?;
     run_cmd(
         "cargo",
@@ -84,6 +88,8 @@ fn ci() -> anyhow::Result<()> {
     run_cmd("cargo", &["test", "--workspace"])?;
     // What only runs with optional features (wa-crypto's serde support).
     run_cmd("cargo", &["test", "-p", "wa-crypto", "--all-features"])?;
+    // Every publishable crate packages with what its tests need and builds from its package.
+    checks::package()?;
     run_in(
         &root(),
         "cargo",

@@ -1,34 +1,36 @@
-//! Codec throughput on the shared corpus: decode, encode (server policy) and `encoded_len`,
+//! Codec throughput on the benchmark corpus: decode, encode (server policy) and `encoded_len`,
 //! over the whole corpus and over the attribute-heavy files alone.
 //!
-//! `cargo bench -p wa-binary` (the corpus is read from `../shared/vectors/corpus/`).
+//! `cargo bench -p wa-binary` (the corpus is read from `tests/data/corpus/`, links into the
+//! repository's `testdata/corpus/`).
 
 #![allow(missing_docs)]
 #![allow(
+    clippy::unwrap_used,
     clippy::expect_used,
     reason = "a benchmark without its corpus has nothing to measure"
 )]
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wa_binary::{Encoder, Policy};
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors/corpus"
-    ));
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("the shared corpus")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus");
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|err| panic!("test data {}: {err}", dir.display()));
+    let mut files: Vec<_> = entries
         .map(|e| {
-            let path = e.expect("a corpus entry").path();
+            let path = e.unwrap().path();
             let name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            (name, std::fs::read(&path).expect("a corpus file"))
+            let bytes = std::fs::read(&path)
+                .unwrap_or_else(|err| panic!("test data {}: {err}", path.display()));
+            (name, bytes)
         })
         .collect();
     files.sort();

@@ -1,7 +1,7 @@
 //! A zero-copy codec for the binary nodes ("binary XML") of the legacy WhatsApp Web protocol.
 //!
 //! A node is `[tag, attributes, content]`: a tag string, attributes in wire order, and no
-//! content, child nodes, raw bytes or a string (PROTOCOL.md §4). This crate reads and writes
+//! content, child nodes, raw bytes or a string ([PROTOCOL.md] §4). This crate reads and writes
 //! them byte for byte:
 //!
 //! - [`decode`] / [`Decoder`]: bytes → [`Node`], borrowing strings and bytes from the input,
@@ -35,6 +35,8 @@
 //!
 //! Dependencies: `nom` for the parser (kept out of the public API), `thiserror` for the error
 //! types; `serde` and `hex` only with the `serde` feature.
+//!
+//! [PROTOCOL.md]: https://github.com/wa-rs/wa-rs/blob/main/docs/PROTOCOL.md
 
 mod decode;
 mod encode;
@@ -54,3 +56,8 @@ pub use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use crate::jid::{Jid, JidError, Server};
 pub use crate::node::{Attr, Attrs, Content, List, Node};
 pub use crate::token::{Dictionary, DictionaryError, Token};
+
+/// The examples of the crate's README.md, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

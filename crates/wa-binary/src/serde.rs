@@ -1,4 +1,4 @@
-//! The JSON form of nodes (feature `serde`), as in `vectors/nodes.json`:
+//! The JSON form of nodes (feature `serde`), as in `testdata/nodes.json`:
 //! `[tag, {attrs in wire order} | null, null | "string" | {"hex": "..."} | [children]]`.
 //!
 //! Attributes are `null` when a node has none; an empty child list is `[]`, distinct from no

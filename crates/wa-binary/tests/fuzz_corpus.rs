@@ -1,6 +1,6 @@
-//! Replays every file of the fuzz corpus (`fuzz/corpus/<target>/`: the committed seeds, and
-//! whatever a local fuzzing run added) through the same property checks the fuzz targets run,
-//! so a crash found once stays fixed.
+//! Replays every file of the fuzz corpus (`fuzz/corpus/<target>/`, linked as
+//! `tests/data/fuzz/<target>`: the committed seeds, and whatever a local fuzzing run added)
+//! through the same property checks the fuzz targets run, so a crash found once stays fixed.
 
 #![allow(
     clippy::unwrap_used,
@@ -8,14 +8,19 @@
     reason = "tests: a panic is a failed test"
 )]
 
-use std::path::PathBuf;
+use std::path::Path;
 
 fn replay(target: &str, check: fn(&[u8])) -> usize {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus")).join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz")
+        .join(target);
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|err| panic!("test data {}: {err}", dir.display()));
     let mut count = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    for entry in entries {
         let path = entry.unwrap().path();
-        let data = std::fs::read(&path).unwrap();
+        let data = std::fs::read(&path)
+            .unwrap_or_else(|err| panic!("test data {}: {err}", path.display()));
         let result = std::panic::catch_unwind(|| check(&data));
         assert!(
             result.is_ok(),

@@ -152,7 +152,11 @@ fn canonical(node: &Node<'_>, policy: Policy) -> Node<'static> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn decode_of_encode_is_canonical(node in node(), policy in policy()) {

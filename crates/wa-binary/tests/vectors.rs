@@ -1,4 +1,4 @@
-//! The shared vectors: every valid node vector decodes to its node and re-encodes to its bytes
+//! The node vectors (`tests/data/`, links into the repository's `testdata/`): every valid node vector decodes to its node and re-encodes to its bytes
 //! under its writer policy; every invalid one fails with the expected error; every corpus file
 //! round-trips byte for byte under the server policy.
 
@@ -9,21 +9,40 @@
     reason = "tests: a panic is a failed test"
 )]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use wa_binary::{Content, DecodeErrorKind, Node, Policy};
 
-fn vectors_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors"
-    ))
+/// `tests/data/<name>` of this crate.
+fn data_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// The bytes of a test data file; a missing file fails the test with its full path.
+fn read_file(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|err| panic!("test data {}: {err}", path.display()))
+}
+
+/// The bytes of `tests/data/<name>`.
+fn read_data(name: &str) -> Vec<u8> {
+    read_file(&data_path(name))
+}
+
+/// The files of the directory `tests/data/<name>`, sorted.
+fn data_files(name: &str) -> Vec<PathBuf> {
+    let dir = data_path(name);
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|err| panic!("test data {}: {err}", dir.display()));
+    let mut files: Vec<PathBuf> = entries.map(|entry| entry.unwrap().path()).collect();
+    files.sort();
+    files
 }
 
 fn load(name: &str) -> Value {
-    let text = std::fs::read_to_string(vectors_dir().join(name)).unwrap();
-    serde_json::from_str(&text).unwrap()
+    serde_json::from_slice(&read_data(name)).unwrap_or_else(|err| panic!("test data {name}: {err}"))
 }
 
 fn policy(v: &Value) -> Option<Policy> {
@@ -174,9 +193,8 @@ fn invalid_vectors_fail_with_the_expected_error() {
 #[test]
 fn corpus_round_trips_under_the_server_policy() {
     let mut files = 0;
-    for entry in std::fs::read_dir(vectors_dir().join("corpus")).unwrap() {
-        let path = entry.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
+    for path in data_files("corpus") {
+        let bytes = read_file(&path);
         let node = wa_binary::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let encoded = wa_binary::encode(&node, Policy::Server).unwrap();
         assert!(
@@ -208,7 +226,7 @@ fn corpus_round_trips_under_the_server_policy() {
 
 #[test]
 fn corpus_messages_are_byte_content() {
-    let bytes = std::fs::read(vectors_dir().join("corpus/messages-last.bin")).unwrap();
+    let bytes = read_data("corpus/messages-last.bin");
     let node = wa_binary::decode(&bytes).unwrap();
     let messages: Vec<_> = node
         .children()

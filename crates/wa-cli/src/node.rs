@@ -1,6 +1,6 @@
 //! `wa node`: binary nodes to JSON and back, and a throughput bench.
 //!
-//! The JSON form is the one of `vectors/nodes.json`:
+//! The JSON form is the one of `testdata/nodes.json`:
 //! `[tag, {attrs in wire order} | null, null | "string" | {"hex": "..."} | [children]]`.
 
 use std::hint::black_box;

@@ -1,4 +1,5 @@
-//! `wa keys` and `wa frame` against the vectors, run as the built binary.
+//! `wa keys` and `wa frame` against the vectors (`tests/data/`, links into the repository's
+//! `testdata/`), run as the built binary.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,13 +13,14 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
+/// The parsed JSON of `tests/data/<name>`; a missing file fails the test with its full path.
 fn vectors(name: &str) -> Value {
-    let path = format!(
-        "{}/../../../shared/vectors/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
-    serde_json::from_str(&text).unwrap()
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("test data {}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("test data {}: {err}", path.display()))
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {

@@ -1,4 +1,5 @@
-//! `wa media` against the real samples of `vectors/media/`, run as the built binary.
+//! `wa media` against the real samples of `tests/data/media/` (links into the repository's
+//! `testdata/media/`), run as the built binary.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,17 +13,25 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// The path of the sample `tests/data/media/<name>`; a missing file fails the test with its full
+/// path (rather than as an error of the command it is given to).
 fn media(name: &str) -> PathBuf {
-    PathBuf::from(format!(
-        "{}/../../../shared/vectors/media/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/media")
+        .join(name);
+    assert!(path.is_file(), "test data {}: not found", path.display());
+    path
+}
+
+/// The bytes of the sample `tests/data/media/<name>`.
+fn read_media(name: &str) -> Vec<u8> {
+    let path = media(name);
+    std::fs::read(&path).unwrap_or_else(|err| panic!("test data {}: {err}", path.display()))
 }
 
 /// The three samples of `media.json`.
 fn samples() -> Vec<Value> {
-    let entries: Value =
-        serde_json::from_slice(&std::fs::read(media("media.json")).unwrap()).unwrap();
+    let entries: Value = serde_json::from_slice(&read_media("media.json")).unwrap();
     let entries = entries.as_array().unwrap().clone();
     assert_eq!(entries.len(), 3);
     entries
@@ -99,7 +108,7 @@ fn encrypt_gives_the_exact_bodies_and_message_fields() {
         ]));
         assert_eq!(
             std::fs::read(&out).unwrap(),
-            std::fs::read(media(s(&sample, "encrypted_file"))).unwrap()
+            read_media(s(&sample, "encrypted_file"))
         );
         assert_eq!(json["media_key"], b64(&hex::decode(key).unwrap()));
         assert_eq!(json["file_sha256"], sample["fileSha256"]);
@@ -114,14 +123,14 @@ fn encrypt_gives_the_exact_bodies_and_message_fields() {
             _ => assert_eq!(json["sidecar"], b64(&sidecar), "{kind}"),
         }
     }
-    let video_sidecar = std::fs::read(media("VIDEO.sidecar")).unwrap();
+    let video_sidecar = read_media("VIDEO.sidecar");
     let json = ok_json(&wa(&[
         "media",
         "encrypt",
         "--type",
         "Gif",
         "--key",
-        &b64(&std::fs::read(media("VIDEO.key")).unwrap()),
+        &b64(&read_media("VIDEO.key")),
         path(&media("VIDEO.mp4")),
         path(&dir.path().join("gif.enc")),
     ]));
@@ -149,7 +158,7 @@ fn decrypt_gives_the_originals() {
             path(&media(s(&sample, "encrypted_file"))),
             path(&out),
         ]));
-        let original = std::fs::read(media(s(&sample, "plaintext_file"))).unwrap();
+        let original = read_media(s(&sample, "plaintext_file"));
         assert!(std::fs::read(&out).unwrap() == original, "{kind}");
         assert_eq!(json["file_length"], original.len());
         assert_eq!(
@@ -293,7 +302,7 @@ fn failed_checks_leave_no_output_behind() {
     let video = &samples()[2];
     assert_eq!(s(video, "kind"), "video");
     let key = s(video, "media_key_hex");
-    let body = std::fs::read(media("videoEnc.mp4")).unwrap();
+    let body = read_media("videoEnc.mp4");
     let out = dir.path().join("out.mp4");
 
     for (flip, why) in [

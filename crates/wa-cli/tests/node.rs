@@ -1,4 +1,5 @@
-//! `wa node` end to end: the built binary on the shared vectors and on bad input.
+//! `wa node` end to end: the built binary on the node vectors and the corpus (`tests/data/`, links
+//! into the repository's `testdata/`) and on bad input.
 
 #![allow(
     clippy::unwrap_used,
@@ -8,14 +9,19 @@
 )]
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn vectors() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors"
-    ))
+/// `tests/data/<name>` of this crate.
+fn data_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// The bytes of a test data file; a missing file fails the test with its full path.
+fn read_file(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|err| panic!("test data {}: {err}", path.display()))
 }
 
 fn wa(args: &[&str], stdin: &[u8]) -> Output {
@@ -37,8 +43,8 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn decode_and_encode_every_vector() {
-    let text = std::fs::read_to_string(vectors().join("nodes.json")).unwrap();
-    let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let vectors: serde_json::Value =
+        serde_json::from_slice(&read_file(&data_path("nodes.json"))).unwrap();
     for v in vectors["valid"].as_array().unwrap() {
         let hex = v["hex"].as_str().unwrap();
         if hex.ends_with("...") {
@@ -63,7 +69,8 @@ fn decode_and_encode_every_vector() {
 #[test]
 fn raw_bytes_from_a_file_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = vectors().join("corpus/chats.bin");
+    let corpus = data_path("corpus/chats.bin");
+    let original = read_file(&corpus);
     let out = wa(&["node", "decode", corpus.to_str().unwrap()], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     let json = dir.path().join("chats.json");
@@ -79,7 +86,7 @@ fn raw_bytes_from_a_file_round_trip() {
         b"",
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(out.stdout == std::fs::read(corpus).unwrap());
+    assert!(out.stdout == original);
 }
 
 #[test]
@@ -155,8 +162,9 @@ fn hostile_inputs_never_crash_the_command() {
 
 #[test]
 fn bench_prints_two_machine_readable_lines() {
-    let files: Vec<PathBuf> = std::fs::read_dir(vectors().join("corpus"))
-        .unwrap()
+    let dir = data_path("corpus");
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("test data {}: {err}", dir.display()))
         .map(|e| e.unwrap().path())
         .collect();
     let total: u64 = files

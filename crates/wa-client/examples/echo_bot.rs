@@ -1,7 +1,10 @@
 //! An echo bot: links (or restores) and answers every text message with the same text.
 //!
-//! `cargo run -p wa-client --example echo_bot -- ws://127.0.0.1:8080/ws bot.redb`
-//! (link it with `wa phone link --number N 'QR TEXT'` when it prints a QR text).
+//! `cargo run -p wa-client --example echo_bot -- [URL] [STORE]`, e.g.
+//! `cargo run -p wa-client --example echo_bot -- ws://127.0.0.1:8080/ws /tmp/bot.redb`
+//! (link it with `wa phone link --number N 'QR TEXT'` when it prints a QR text). With a `STORE`
+//! file the bot restores its session on the next start; without one it keeps nothing and writes
+//! nothing.
 
 use wa_client::{Client, ClientConfig, Event};
 
@@ -12,11 +15,7 @@ async fn main() -> Result<(), wa_client::Error> {
         .next()
         .unwrap_or_else(|| "ws://127.0.0.1:8080/ws".to_owned());
     let mut config = ClientConfig::new(url);
-    config.store = Some(
-        args.next()
-            .unwrap_or_else(|| "echo-bot.redb".to_owned())
-            .into(),
-    );
+    config.store = args.next().map(Into::into);
     let (client, mut events) = Client::start(config)?;
     while let Some(event) = events.next().await {
         match event {

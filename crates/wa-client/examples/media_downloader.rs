@@ -1,7 +1,10 @@
 //! A media downloader: saves the decrypted media of every incoming media message (MAC and
 //! hashes checked before anything is written) into a directory.
 //!
-//! `cargo run -p wa-client --example media_downloader -- ws://127.0.0.1:8080/ws me.redb downloads/`
+//! `cargo run -p wa-client --example media_downloader -- [URL] [DIR] [STORE]`, e.g.
+//! `cargo run -p wa-client --example media_downloader -- ws://127.0.0.1:8080/ws /tmp/media`.
+//! Without a `DIR` the files go to a new temporary directory (printed, and kept); with a `STORE`
+//! file the session is restored on the next start, without one nothing else is written.
 
 use wa_client::{Client, ClientConfig, Event};
 
@@ -12,13 +15,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .unwrap_or_else(|| "ws://127.0.0.1:8080/ws".to_owned());
     let mut config = ClientConfig::new(url);
-    config.store = Some(
-        args.next()
-            .unwrap_or_else(|| "downloader.redb".to_owned())
-            .into(),
-    );
-    let dir = std::path::PathBuf::from(args.next().unwrap_or_else(|| "downloads".to_owned()));
-    std::fs::create_dir_all(&dir)?;
+    let dir = match args.next() {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            std::path::PathBuf::from(dir)
+        }
+        None => tempfile::Builder::new()
+            .prefix("wa-media-")
+            .tempdir()?
+            .keep(),
+    };
+    println!("saving media to {}", dir.display());
+    config.store = args.next().map(Into::into);
     let (client, mut events) = Client::start(config)?;
     while let Some(event) = events.next().await {
         match event {

@@ -97,8 +97,10 @@ impl Client {
     /// credentials, or links with a QR code ([`Event::Qr`]) when there are none.
     ///
     /// # Errors
-    /// When the store cannot be opened or the OS gives no randomness.
+    /// When the store cannot be opened, the OS gives no randomness or the HTTP client for media
+    /// cannot be set up.
     pub fn start(config: ClientConfig) -> Result<(Client, Events), Error> {
+        let http = crate::media::http_client()?;
         let store = match &config.store {
             Some(path) => Some(Arc::new(Store::open(path)?)),
             None => None,
@@ -141,7 +143,7 @@ impl Client {
             Client {
                 commands,
                 store,
-                http: reqwest::Client::new(),
+                http,
             },
             Events { rx: events_rx },
         ))

@@ -30,11 +30,14 @@
 //! ```
 //!
 //! What it does **not** do: protocol logic (all in `wa-session`), media cryptography (in
-//! `wa-media`), TLS (the reference server speaks plain WebSocket and HTTP on loopback).
+//! `wa-media`), TLS on the WebSocket (`wss://`: the reference server speaks plain WebSocket on
+//! loopback). Media URLs may be `http` or `https`.
 //!
 //! Dependencies: `tokio` and `tokio-tungstenite` (the only crate of the library stack on
-//! tokio), `reqwest` for media HTTP, `redb` (embedded, crash-safe) for the store, `getrandom`
-//! for the session's seed and media keys, `futures-util`, `tracing`.
+//! tokio), `reqwest` for media HTTP with `rustls` (the `ring` provider: no aws-lc build) and
+//! `rustls-platform-verifier` (certificates checked against the operating system's trust store)
+//! for `https`, `redb` (embedded, crash-safe) for the store, `getrandom` for the session's seed
+//! and media keys, `futures-util`, `tracing`.
 
 mod client;
 mod error;
@@ -45,3 +48,8 @@ pub use crate::client::{Client, ClientConfig, Events};
 pub use crate::error::Error;
 pub use crate::store::Store;
 pub use wa_session::{Event, MediaKind, PresenceState};
+
+/// The examples of the crate's README.md, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,5 +1,7 @@
 //! Media over HTTP: encrypt and upload (PROTOCOL.md §6, the 2020 form), download and decrypt.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE;
 use wa_media::{Expected, MediaKey, MediaType};
@@ -29,6 +31,32 @@ fn upload_type(kind: MediaKind) -> &'static str {
         MediaKind::Audio | MediaKind::Voice => "audio",
         _ => "document",
     }
+}
+
+/// The HTTP client for media: plain HTTP, and HTTPS over rustls with the `ring` provider, the
+/// server's certificate checked against the operating system's trust store
+/// (`rustls-platform-verifier`). On a system without CA certificates the client is still built:
+/// plain HTTP works and HTTPS fails certificate verification (a warning says why).
+pub(crate) fn http_client() -> Result<reqwest::Client, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Http(format!("TLS setup: {e}")))?;
+    let builder = match rustls_platform_verifier::Verifier::new(provider) {
+        Ok(verifier) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier)),
+        Err(e) => {
+            tracing::warn!("no system CA certificates ({e}): https media transfers will fail");
+            builder.with_root_certificates(rustls::RootCertStore::empty())
+        }
+    };
+    let mut tls = builder.with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|e| Error::Http(format!("HTTP client: {e}")))
 }
 
 /// Encrypts `data` with a fresh media key and uploads the body to the first media host.
@@ -180,4 +208,37 @@ pub(crate) async fn download(
         &expected,
         &body,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is a failed test")]
+
+    use tokio::io::AsyncReadExt as _;
+
+    /// An `https` media URL is fetched over TLS: the first bytes the server sees are a TLS
+    /// handshake record holding a ClientHello (not a plain HTTP request, and no "scheme not
+    /// supported" error before anything is sent).
+    #[tokio::test]
+    async fn https_urls_speak_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 6];
+            socket.read_exact(&mut head).await.unwrap();
+            head
+        });
+        let http = super::http_client().unwrap();
+        let result = http
+            .get(format!("https://127.0.0.1:{port}/d/x"))
+            .send()
+            .await;
+        let head = server.await.unwrap();
+        // Record type 22 (handshake), legacy version 3.x, then a length; handshake type 1.
+        assert_eq!((head[0], head[1]), (0x16, 0x03), "{head:02x?}");
+        assert_eq!(head[5], 0x01, "{head:02x?}");
+        // The server hung up in the middle of the handshake.
+        assert!(result.is_err());
+    }
 }

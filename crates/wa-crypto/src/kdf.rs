@@ -14,7 +14,7 @@ pub(crate) type HmacSha256 = hmac::Hmac<Sha256>;
 /// An empty `salt` is the same as `HashLen` zero bytes (RFC 5869 §2.2), which is what the login
 /// schedule (32 zero bytes) and media keys use. Note that this is *extract then expand*: one
 /// public implementation's helper named "Expand" skipped the extract step, which gives different
-/// keys (see `vectors/crypto.json`).
+/// keys (see `testdata/crypto.json`).
 ///
 /// # Errors
 ///

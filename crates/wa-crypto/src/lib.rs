@@ -6,7 +6,7 @@
 //! payload of a binary frame (after the tag and, for client→server frames, the metric and flags
 //! bytes) and gets the plaintext node bytes back.
 //!
-//! # The login key schedule (PROTOCOL.md §2.3)
+//! # The login key schedule ([PROTOCOL.md] §2.3)
 //!
 //! The schedule is a chain of types, each step consuming the previous one, so a step cannot be
 //! skipped or repeated by accident:
@@ -36,7 +36,7 @@
 //! # }
 //! ```
 //!
-//! # Frames (PROTOCOL.md §3.1)
+//! # Frames ([PROTOCOL.md] §3.1)
 //!
 //! [`SessionKeys::seal`] produces `HMAC-SHA256(mac_key, iv ‖ ct) ‖ iv ‖ ct` with
 //! `ct = AES-256-CBC(enc_key, iv, PKCS#7(plain))`; [`SessionKeys::open`] checks the MAC in
@@ -63,6 +63,8 @@
 //!
 //! - `serde`: `Serialize`/`Deserialize` for [`SessionKeys`].
 //! - `fuzzing`: `#[doc(hidden)]` entry points that skip MAC checks, for `fuzz/` only.
+//!
+//! [PROTOCOL.md]: https://github.com/wa-rs/wa-rs/blob/main/docs/PROTOCOL.md
 
 mod error;
 mod kdf;
@@ -115,3 +117,8 @@ fn sha256_accelerated() -> bool {
 fn sha256_accelerated() -> bool {
     false
 }
+
+/// The examples of the crate's README.md, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,5 +1,5 @@
-//! Known-answer tests: every vector of `vectors/crypto.json`, the sealed frames of
-//! `vectors/session.json`, and the error cases of the key schedule and of `open`.
+//! Known-answer tests: every vector of `tests/data/crypto.json`, the sealed frames of
+//! `tests/data/session.json`, and the error cases of the key schedule and of `open`.
 
 #![allow(
     clippy::unwrap_used,
@@ -17,13 +17,15 @@ use wa_crypto::{
     ClientKeyPair, LoginSecret, OpenError, SecretError, SessionKeys, hkdf_sha256, hmac_sha256,
 };
 
+/// The parsed JSON of `tests/data/<name>` (links into the repository's `testdata/`); a missing
+/// file fails the test with its full path.
 fn vectors(name: &str) -> Value {
-    let path = format!(
-        "{}/../../../shared/vectors/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
-    serde_json::from_str(&text).unwrap()
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("test data {}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("test data {}: {err}", path.display()))
 }
 
 fn hex_field(v: &Value, key: &str) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! WebSocket framing of the legacy WhatsApp Web protocol (PROTOCOL.md §1–3): one WebSocket
+//! WebSocket framing of the legacy WhatsApp Web protocol ([PROTOCOL.md] §1–3): one WebSocket
 //! message in, one typed [`Frame`] out, and back.
 //!
 //! Every message starts with an ASCII [`Tag`] and a comma. Text messages carry JSON
@@ -41,6 +41,8 @@
 //!
 //! `serde` and `serde_json` for the JSON payloads, `thiserror` for the error types. Nothing
 //! else: the metric and flags types are small newtypes written here.
+//!
+//! [PROTOCOL.md]: https://github.com/wa-rs/wa-rs/blob/main/docs/PROTOCOL.md
 
 mod frame;
 mod json;
@@ -62,3 +64,8 @@ pub use metric::{Flags, Metric};
 pub use request::{Browser, ChallengeAnswer, Init, Login, LoginMode, Request};
 pub use response::{InitResponse, LoginStatus, RerefResponse, Response, ResponseError};
 pub use tag::{Tag, TagError, TagForm, TagGenerator};
+
+/// The examples of the crate's README.md, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -67,7 +67,11 @@ fn frame() -> impl Strategy<Value = Frame<'static>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 1024,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn parse_inverts_build(frame in frame()) {

@@ -1,5 +1,5 @@
-//! Real-looking server messages (`vectors/session.json`, PROTOCOL.md §2) and the sealed frame of
-//! `vectors/crypto.json`, through `Frame::parse` and the typed messages.
+//! Real-looking server messages (`tests/data/session.json`, PROTOCOL.md §2) and the sealed frame of
+//! `tests/data/crypto.json`, through `Frame::parse` and the typed messages.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,13 +15,15 @@ use wa_frame::{
     binary_header,
 };
 
+/// The parsed JSON of `tests/data/<name>` (links into the repository's `testdata/`); a missing
+/// file fails the test with its full path.
 fn vectors(name: &str) -> Value {
-    let path = format!(
-        "{}/../../../shared/vectors/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
-    serde_json::from_str(&text).unwrap()
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("test data {}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("test data {}: {err}", path.display()))
 }
 
 /// The session vectors write the client's request tags as `<init>`, `<reref>`, ...

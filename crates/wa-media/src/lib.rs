@@ -1,7 +1,7 @@
 //! WhatsApp media encryption: encrypt and decrypt the files WhatsApp clients upload and download,
 //! as a stream, with every byte authenticated before it is released.
 //!
-//! The scheme (see `PROTOCOL.md` §6) is the same today as in the legacy Web protocol:
+//! The scheme (see [PROTOCOL.md] §6) is the same today as in the legacy Web protocol:
 //!
 //! - a random 32-byte [`MediaKey`] is expanded with HKDF-SHA256 (32 zero bytes of salt, an info
 //!   string that depends on the [`MediaType`]) into an IV, an AES-256 key, an HMAC key and an
@@ -60,6 +60,8 @@
 //! constant-time hash comparisons, `zeroize` to wipe keys, `thiserror` for the error type, and
 //! `tempfile` for [`FileSink`] (a temporary file created safely in the target's directory and
 //! renamed atomically, removed on drop).
+//!
+//! [PROTOCOL.md]: https://github.com/wa-rs/wa-rs/blob/main/docs/PROTOCOL.md
 
 mod cbc_blocks;
 mod decrypt;
@@ -101,3 +103,8 @@ pub const MIN_BODY_LEN: usize = BLOCK_LEN + MAC_LEN;
 /// Size of the chunks the hashes and the cipher work on: big enough to amortise per-call costs,
 /// small enough to stay in the L2 cache between the passes over it.
 const CHUNK: usize = 64 * 1024;
+
+/// The examples of the crate's README.md, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

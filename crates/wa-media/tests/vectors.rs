@@ -1,4 +1,4 @@
-//! The three real samples of `vectors/media/`: encryption gives the exact bodies, hashes and
+//! The three real samples of `tests/data/media/` (links into the repository's `testdata/media/`): encryption gives the exact bodies, hashes and
 //! sidecars; every decryption path gives back the originals.
 
 #![allow(
@@ -8,7 +8,7 @@
 )]
 
 use std::io::{Cursor, Read};
-use std::path::PathBuf;
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,11 +18,12 @@ use wa_media::{
     encrypt_stream_parallel,
 };
 
-fn dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors/media"
-    ))
+/// The bytes of `tests/data/media/<name>`; a missing file fails the test with its full path.
+fn read_media(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/media")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|err| panic!("test data {}: {err}", path.display()))
 }
 
 struct Sample {
@@ -37,7 +38,7 @@ struct Sample {
 }
 
 fn samples() -> Vec<Sample> {
-    let json = std::fs::read(dir().join("media.json")).unwrap();
+    let json = read_media("media.json");
     let entries: Vec<serde_json::Value> = serde_json::from_slice(&json).unwrap();
     assert_eq!(entries.len(), 3);
     entries
@@ -48,15 +49,14 @@ fn samples() -> Vec<Sample> {
             let key = <[u8; 32]>::try_from(hex::decode(s("media_key_hex")).unwrap()).unwrap();
             let kind = s("kind");
             // The `.key` files hold the same key as the JSON.
-            let key_file =
-                std::fs::read(dir().join(format!("{}.key", kind.to_uppercase()))).unwrap();
+            let key_file = read_media(&format!("{}.key", kind.to_uppercase()));
             assert_eq!(key_file, key);
             Sample {
                 ty: kind.parse().unwrap(),
                 kind,
                 key: MediaKey::from_bytes(key),
-                plain: std::fs::read(dir().join(s("plaintext_file"))).unwrap(),
-                body: std::fs::read(dir().join(s("encrypted_file"))).unwrap(),
+                plain: read_media(&s("plaintext_file")),
+                body: read_media(&s("encrypted_file")),
                 file_sha256: b64("fileSha256"),
                 file_enc_sha256: b64("fileEncSha256"),
                 sidecar: hex::decode(s("sidecar_hex")).unwrap(),
@@ -115,7 +115,7 @@ fn encrypt_gives_the_exact_bodies_and_hashes() {
 #[test]
 fn the_video_sidecar_matches_the_sidecar_file() {
     let video = samples().into_iter().find(|s| s.kind == "video").unwrap();
-    let file = std::fs::read(dir().join("VIDEO.sidecar")).unwrap();
+    let file = read_media("VIDEO.sidecar");
     assert_eq!(file.len(), 70);
     assert_eq!(file, video.sidecar);
     let (_, info) = encrypt(&video.key, MediaType::Video, &video.plain);

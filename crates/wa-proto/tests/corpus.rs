@@ -1,4 +1,5 @@
-//! Every `message` node of the benchmark corpus (`shared/vectors/corpus/`) decodes as a
+//! Every `message` node of the benchmark corpus (`tests/data/corpus/`, links into the
+//! repository's `testdata/corpus/`) decodes as a
 //! `WebMessageInfo` and re-encodes to the same bytes.
 
 #![allow(
@@ -14,20 +15,21 @@ use prost::Message as _;
 use wa_binary::Node;
 use wa_proto::{WebMessageInfo, web_message_info::Status};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/corpus"
-);
-
 fn corpus_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(CORPUS)
-        .unwrap()
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("test data {}: {err}", dir.display()))
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "bin"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no corpus files in {CORPUS}");
+    assert!(!files.is_empty(), "no corpus files in {}", dir.display());
     files
+}
+
+/// The bytes of a corpus file; a missing file fails the test with its full path.
+fn read_file(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|err| panic!("test data {}: {err}", path.display()))
 }
 
 /// The byte content of every `message` node in `node`, depth first.
@@ -48,12 +50,12 @@ fn name(path: &Path) -> &str {
 fn every_corpus_message_decodes_and_reencodes_byte_for_byte() {
     let mut total = 0;
     for path in corpus_files() {
-        let data = std::fs::read(&path).unwrap();
+        let data = read_file(&path);
         let node = wa_binary::decode(&data).unwrap();
         let mut payloads = Vec::new();
         message_payloads(&node, &mut payloads);
         let expected = match name(&path) {
-            // vectors/README.md: "messages-last.bin (292 messages, ...)".
+            // testdata/README.md: "messages-last.bin (292 messages, ...)".
             "messages-last.bin" => 292,
             "messages-before-0.bin" | "messages-before-1.bin" | "messages-before-2.bin" => 19,
             _ => 0,
@@ -85,7 +87,7 @@ fn every_corpus_message_decodes_and_reencodes_byte_for_byte() {
 fn corpus_messages_have_readable_text() {
     // The corpus holds text messages: each has a non-empty text and no attachment or quote.
     for path in corpus_files() {
-        let data = std::fs::read(&path).unwrap();
+        let data = read_file(&path);
         let node = wa_binary::decode(&data).unwrap();
         let mut payloads = Vec::new();
         message_payloads(&node, &mut payloads);

@@ -8,28 +8,26 @@
     reason = "tests: a panic is a failed test"
 )]
 
-use std::sync::LazyLock;
-
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
+use proptest::test_runner::{RngSeed, TestRunner};
 use prost::Message as _;
 use wa_proto::{ContextInfo, ExtendedTextMessage, Message, MessageKey, WebMessageInfo};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/corpus/messages-last.bin"
-);
-
-/// The bytes of every `message` node in `messages-last.bin`.
-static CORPUS_MESSAGES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
-    let data = std::fs::read(CORPUS).unwrap();
+/// The bytes of every `message` node in `tests/data/corpus/messages-last.bin` (a link into the
+/// repository's `testdata/`). Read by each test that needs it, so a missing file fails each of
+/// them with its path.
+fn corpus_messages() -> Vec<Vec<u8>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/corpus/messages-last.bin");
+    let data =
+        std::fs::read(&path).unwrap_or_else(|err| panic!("test data {}: {err}", path.display()));
     let node = wa_binary::decode(&data).unwrap();
     node.children()
         .iter()
         .filter(|child| child.tag() == "message")
         .map(|child| child.bytes().unwrap().to_vec())
         .collect()
-});
+}
 
 #[test]
 fn broken_encodings_are_errors() {
@@ -165,19 +163,25 @@ fn hand_built_nesting_matches_prost() {
 
 #[test]
 fn every_prefix_of_a_corpus_message_decodes_or_fails_cleanly() {
-    for message in CORPUS_MESSAGES.iter().take(20) {
+    for message in corpus_messages().iter().take(20) {
         for end in 0..message.len() {
             let _ = WebMessageInfo::decode(&message[..end]);
         }
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
+/// 2048 seeded cases, and no regression files written into the source tree.
+fn config() -> ProptestConfig {
+    ProptestConfig {
         cases: 2048,
         rng_seed: RngSeed::Fixed(0x3eb0_9a0b),
+        failure_persistence: None,
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
 
     #[test]
     fn random_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -187,13 +191,18 @@ proptest! {
             prop_assert_eq!(again, info);
         }
     }
+}
 
-    #[test]
-    fn damaged_corpus_messages_never_panic(
-        index in 0usize..292,
-        flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..4),
-    ) {
-        let mut input = CORPUS_MESSAGES[index].clone();
+#[test]
+fn damaged_corpus_messages_never_panic() {
+    let messages = corpus_messages();
+    assert_eq!(messages.len(), 292);
+    let strategy = (
+        0..messages.len(),
+        proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..4),
+    );
+    let result = TestRunner::new(config()).run(&strategy, |(index, flips)| {
+        let mut input = messages[index].clone();
         for (at, mask) in flips {
             let i = at.index(input.len());
             input[i] ^= mask;
@@ -202,5 +211,9 @@ proptest! {
             let again = WebMessageInfo::decode(&info.encode_to_vec()[..]).unwrap();
             prop_assert_eq!(again, info);
         }
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{error}");
     }
 }

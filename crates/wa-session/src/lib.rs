@@ -1,7 +1,7 @@
 //! The client session of the legacy WhatsApp Web protocol as a deterministic state machine:
 //! linking by QR code, restoring a stored login, the challenge, keepalive, requests and their
 //! replies, incoming messages, acks, presence, chat and contact lists, groups, media
-//! connections, logout and reconnecting (PROTOCOL.md §1–§5).
+//! connections, logout and reconnecting ([PROTOCOL.md] §1–§5).
 //!
 //! [`Session`] performs no IO, reads no clock and draws no OS randomness: the driver feeds it
 //! WebSocket messages and the time, and carries out what it asks for (send this, close,
@@ -34,6 +34,8 @@
 //! Dependencies: the wa-rs codec, crypto, framing and protobuf crates; `rand_chacha` for a
 //! seeded generator (the caller supplies the seed), `base64`, `serde`/`serde_json`
 //! (credentials are a serializable value), `thiserror`, `zeroize`.
+//!
+//! [PROTOCOL.md]: https://github.com/wa-rs/wa-rs/blob/main/docs/PROTOCOL.md
 
 mod commands;
 mod config;
@@ -57,3 +59,8 @@ pub use crate::event::{
 pub use crate::session::Session;
 pub use wa_wire::Time;
 pub use wa_proto::MediaKind;
+
+/// The examples of the crate's README.md, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

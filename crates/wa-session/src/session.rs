@@ -200,7 +200,8 @@ impl Session {
 
     /// The same session with a given client identity instead of a random one: the client id
     /// and the X25519 private key of the QR code. For reproducing recorded traffic (the
-    /// shared session vectors use a fixed identity); a normal client keeps the random one.
+    /// repository's session vectors, `testdata/session.json`, use a fixed identity); a normal
+    /// client keeps the random one.
     #[must_use]
     pub fn with_identity(mut self, client_id: &str, private_key: [u8; 32]) -> Session {
         self.client_id = client_id.to_owned();

@@ -1,5 +1,6 @@
-//! Every message of `vectors/session.json` (real-shaped server traffic, consistent with the
-//! keys of `crypto.json`) handled as its `meaning` says.
+//! Every message of `tests/data/session.json` (real-shaped server traffic, consistent with the
+//! keys of `crypto.json`; both link into the repository's `testdata/`) handled as its `meaning`
+//! says.
 
 #![allow(
     clippy::unwrap_used,
@@ -17,20 +18,22 @@ use wa_session::{
 };
 use wa_test_support::{FakeServer, Harness, T0};
 
+/// The parsed JSON of `tests/data/<name>`; a missing file fails the test with its full path.
+fn load(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("test data {}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("test data {}: {err}", path.display()))
+}
+
 fn vectors() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors/session.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    load("session.json")
 }
 
 fn crypto() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors/crypto.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    load("crypto.json")
 }
 
 fn data(v: &Value, section: &str, i: usize) -> String {

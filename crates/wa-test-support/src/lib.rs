@@ -1,9 +1,11 @@
 //! Test support for wa-rs (not published): a [`Harness`] that drives a [`Session`] on a
 //! virtual clock with no sockets and no sleeps, and a [`FakeServer`] that answers it the way
-//! PROTOCOL.md says the server does, scripted per test.
+//! [PROTOCOL.md] says the server does, scripted per test.
 //!
 //! In the manner of quinn's `tests/util.rs` and h2's `h2-support`: tests say what the server
 //! does and what time it is, and look at what the session sent and emitted.
+//!
+//! [PROTOCOL.md]: https://github.com/wa-rs/wa-rs/blob/main/docs/PROTOCOL.md
 
 #![allow(
     clippy::unwrap_used,
@@ -245,7 +247,7 @@ pub enum LoginScript {
 pub type NodeHandler = Box<dyn FnMut(&Node<'_>) -> Option<Node<'static>>>;
 
 /// A scripted server: the server side of PROTOCOL.md §2 for one client, with the key pair of
-/// `vectors/crypto.json`.
+/// `testdata/crypto.json`.
 pub struct FakeServer {
     /// The server's X25519 private key.
     pub server_private: [u8; 32],

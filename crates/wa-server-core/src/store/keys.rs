@@ -99,6 +99,12 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        // No regression files written into the source tree.
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
         /// Byte order of keys is the order of their parts, and keys read back.
         #[test]
         fn keys_keep_order_and_read_back(

@@ -1,0 +1,128 @@
+//! The checks of `cargo xtask ci` that are more than one command: the toolchain is the one the
+//! manifest declares, and the publishable crates package and would publish.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// The crates that are never published (`publish = false`), left out of the packaging check.
+const UNPUBLISHED: [&str; 2] = ["wa-test-support", "xtask"];
+
+/// Fails unless `rustc --version` has the major.minor of the workspace's `rust-version`: the
+/// declared minimum must be the toolchain CI actually builds with.
+pub(crate) fn rust_version() -> anyhow::Result<()> {
+    let out = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .context("running `rustc --version`")?;
+    if !out.status.success() {
+        bail!("`rustc --version` failed: {}", out.status);
+    }
+    let rustc = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let manifest_path = crate::root().join("Cargo.toml");
+    let manifest = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let declared = declared_rust_version(&manifest)
+        .with_context(|| format!("no `rust-version` in {}", manifest_path.display()))?;
+    compare(&rustc, declared)?;
+    eprintln!("rust-version {declared} matches `{rustc}`");
+    Ok(())
+}
+
+/// The `rust-version = "..."` of the manifest's `[workspace.package]` table.
+fn declared_rust_version(manifest: &str) -> Option<&str> {
+    let mut in_table = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_table = line == "[workspace.package]";
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        let Some(value) = line.strip_prefix("rust-version") else {
+            continue;
+        };
+        let value = value.trim_start().strip_prefix('=')?.trim();
+        return value.strip_prefix('"')?.split('"').next();
+    }
+    None
+}
+
+/// The major and minor numbers of a version `1.95` or `1.95.0`.
+fn major_minor(version: &str) -> Option<(u64, u64)> {
+    let mut parts = version.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// Checks `rustc_version_line` (`rustc 1.95.0 (59807616e 2026-04-14)`) against `declared`.
+fn compare(rustc_version_line: &str, declared: &str) -> anyhow::Result<()> {
+    let rustc = rustc_version_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| major_minor(v.split('-').next().unwrap_or(v)))
+        .with_context(|| format!("cannot read a version from `{rustc_version_line}`"))?;
+    let manifest = major_minor(declared)
+        .with_context(|| format!("cannot read `rust-version = \"{declared}\"`"))?;
+    if rustc != manifest {
+        bail!(
+            "the workspace declares rust-version {declared} but CI builds with `{rustc_version_line}`: \
+             set `rust-version = \"{}.{}\"` in the root Cargo.toml's [workspace.package] (and fix \
+             what the new toolchain reports), or build with Rust {}.{}",
+            rustc.0,
+            rustc.1,
+            manifest.0,
+            manifest.1
+        );
+    }
+    Ok(())
+}
+
+/// `cargo package` and `cargo publish --dry-run` of every publishable crate, as crates.io would
+/// get them: each package must contain what it needs and build on its own.
+pub(crate) fn package() -> anyhow::Result<()> {
+    let mut args = vec!["publish", "--dry-run", "--workspace"];
+    for name in UNPUBLISHED {
+        args.extend(["--exclude", name]);
+    }
+    crate::run_cmd("cargo", &args).context(
+        "the publishable crates do not package: a file their tests, benches or examples need is \
+         missing from `include` (see `cargo package -p <crate> --list`), a manifest field is \
+         wrong, or a package does not build on its own",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is a failed test")]
+
+    use super::*;
+
+    #[test]
+    fn reads_the_workspace_rust_version() {
+        let manifest = "[package]\nrust-version = \"1.10\"\n\n[workspace.package]\nversion = \
+                        \"0.1.0\"\n# the toolchain\nrust-version = \"1.95\"\nlicense = \"MIT\"\n";
+        assert_eq!(declared_rust_version(manifest), Some("1.95"));
+        assert_eq!(declared_rust_version("[workspace.package]\n"), None);
+        // The real manifest has one.
+        let real = std::fs::read_to_string(crate::root().join("Cargo.toml")).unwrap();
+        assert!(declared_rust_version(&real).and_then(major_minor).is_some());
+    }
+
+    #[test]
+    fn compares_major_and_minor_only() {
+        let line = "rustc 1.95.0 (59807616e 2026-04-14)";
+        assert!(compare(line, "1.95").is_ok());
+        assert!(compare(line, "1.95.0").is_ok());
+        assert!(compare("rustc 1.95.2-beta.1 (abc 2026-04-14)", "1.95").is_ok());
+        let error = compare(line, "1.88").unwrap_err().to_string();
+        assert!(error.contains("rust-version 1.88"), "{error}");
+        assert!(error.contains("rust-version = \"1.95\""), "{error}");
+        assert!(compare(line, "1.96").is_err());
+        assert!(compare("rustc ?", "1.95").is_err());
+        assert!(compare(line, "one").is_err());
+    }
+}
