@@ -22,13 +22,18 @@ use wa_proto::wars::{Envelope, GroupKey as WireGroupKey};
 use wa_wire::Jid;
 use wa_wire::ids::{Chat, device_of, user_of};
 use wa_wire::json::RelayReply;
-use wa_wire::keys::{Claimed, DeviceInfo, DeviceList, IdentityKeys, KeyUpload, attestation_message};
-use wa_wire::msg::{ContentKind, GroupNotice, GroupOp, Incoming, Notification, OlmPayload, OlmType, Relay, RelayTarget};
+use wa_wire::keys::{
+    Claimed, DeviceInfo, DeviceList, IdentityKeys, KeyUpload, attestation_message,
+};
+use wa_wire::msg::{
+    ContentKind, GroupNotice, GroupOp, Incoming, Notification, OlmPayload, OlmType, Relay,
+    RelayTarget,
+};
 use zeroize::Zeroizing;
 
 use crate::{
-    Changes, DecryptError, GroupCiphertext, GroupKey, IdentityChange, Machine, OlmCiphertext, OlmKind, PickleKey,
-    verify_signature,
+    Changes, DecryptError, GroupCiphertext, GroupKey, IdentityChange, Machine, OlmCiphertext,
+    OlmKind, PickleKey, verify_signature,
 };
 
 /// Messages waiting to be sent, at most.
@@ -92,6 +97,29 @@ pub struct Received {
     pub kind: ContentKind,
     /// The plaintext.
     pub envelope: Envelope,
+}
+
+impl Received {
+    /// The `WebMessageInfo` this message stands for, as the legacy protocol shows messages: the
+    /// chat as this device sees it, `fromMe`, the id, the sender as `participant` in groups, the
+    /// server's timestamp and the sender's push name.
+    pub fn to_web_message(&self) -> wa_proto::WebMessageInfo {
+        let group = Chat::from_jid(&self.chat).is_ok_and(|c| c.is_group());
+        let sender = user_of(&self.from).to_wire_string();
+        wa_proto::WebMessageInfo {
+            key: wa_proto::MessageKey {
+                remote_jid: Some(self.chat.to_wire_string()),
+                from_me: Some(self.from_me),
+                id: Some(self.id.clone()),
+                participant: group.then(|| sender.clone()),
+            },
+            message: self.envelope.message.clone(),
+            message_timestamp: Some(self.t),
+            participant: group.then_some(sender),
+            push_name: self.envelope.push_name.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 /// What the endpoint tells its user.
@@ -305,7 +333,8 @@ impl Endpoint {
     pub fn handle_keys_uploaded(&mut self, count: u32) {
         self.uploading = false;
         self.machine.mark_keys_as_published();
-        self.events.push_back(EndpointEvent::KeysPublished { count });
+        self.events
+            .push_back(EndpointEvent::KeysPublished { count });
     }
 
     /// A [`Need`] could not be answered (timeout, disconnect, refusal): what waited on it fails
@@ -345,7 +374,13 @@ impl Endpoint {
     ///
     /// # Errors
     /// When too many messages wait, or `to` is not a chat.
-    pub fn send(&mut self, to: &Jid, id: String, kind: ContentKind, envelope: &Envelope) -> Result<(), SendError> {
+    pub fn send(
+        &mut self,
+        to: &Jid,
+        id: String,
+        kind: ContentKind,
+        envelope: &Envelope,
+    ) -> Result<(), SendError> {
         if self.outbox.len() + self.in_flight.len() >= MAX_OUTBOX {
             return Err(SendError::Busy(self.outbox.len() + self.in_flight.len()));
         }
@@ -368,11 +403,18 @@ impl Endpoint {
                 Step::Wait => break,
                 Step::Fail(error) => {
                     self.outbox.pop_front();
-                    self.events.push_back(EndpointEvent::SendFailed { id: head.id, error });
+                    self.events
+                        .push_back(EndpointEvent::SendFailed { id: head.id, error });
                 }
                 Step::Send(relay, keyed) => {
                     self.outbox.pop_front();
-                    self.in_flight.insert(head.id.clone(), InFlight { outgoing: head, keyed });
+                    self.in_flight.insert(
+                        head.id.clone(),
+                        InFlight {
+                            outgoing: head,
+                            keyed,
+                        },
+                    );
                     self.needs.push_back(Need::Relay(relay));
                 }
             }
@@ -412,7 +454,9 @@ impl Endpoint {
         if let Chat::User(user) = &out.to
             && self.lists.get(user).is_some_and(|l| l.devices.is_empty())
         {
-            return Step::Fail(format!("{user} has no account (or no device anyone vouched for)"));
+            return Step::Fail(format!(
+                "{user} has no account (or no device anyone vouched for)"
+            ));
         }
         let own = self.machine.own_device().clone();
         let targets: Vec<DeviceInfo> = users
@@ -435,18 +479,28 @@ impl Endpoint {
             }
             Chat::User(_) => None,
         };
-        let shared = group.as_ref().map(|g| self.machine.shared_with(g)).unwrap_or_default();
+        let shared = group
+            .as_ref()
+            .map(|g| self.machine.shared_with(g))
+            .unwrap_or_default();
         let needs_olm: Vec<&DeviceInfo> = targets
             .iter()
             .filter(|d| group.is_none() || !shared.contains(&d.device))
             .collect();
         let no_session: Vec<Jid> = needs_olm
             .iter()
-            .filter(|d| !self.machine.has_session_with(&d.device, &d.identity) && !self.claimed.contains_key(&d.device))
+            .filter(|d| {
+                !self.machine.has_session_with(&d.device, &d.identity)
+                    && !self.claimed.contains_key(&d.device)
+            })
             .map(|d| d.device.clone())
             .collect();
         if !no_session.is_empty() {
-            let ask: Vec<Jid> = no_session.iter().filter(|d| !self.asked_keys.contains(*d)).cloned().collect();
+            let ask: Vec<Jid> = no_session
+                .iter()
+                .filter(|d| !self.asked_keys.contains(*d))
+                .cloned()
+                .collect();
             if ask.is_empty() {
                 return Step::Wait;
             }
@@ -478,7 +532,12 @@ impl Endpoint {
             let give = group.is_none() || !shared.contains(&device.device);
             let olm = if give {
                 let otk = self.claimed.remove(&device.device);
-                match self.machine.encrypt(&device.device, &device.identity, otk.as_ref(), &olm_plaintext) {
+                match self.machine.encrypt(
+                    &device.device,
+                    &device.identity,
+                    otk.as_ref(),
+                    &olm_plaintext,
+                ) {
                     Ok(ciphertext) => {
                         keyed.push(device.device.clone());
                         Some(olm_payload(&ciphertext))
@@ -505,18 +564,27 @@ impl Endpoint {
 
     /// The server's answer to a relay.
     pub fn handle_relay_reply(&mut self, id: &str, reply: RelayReply) {
-        let Some(flight) = self.in_flight.remove(id) else { return };
+        let Some(flight) = self.in_flight.remove(id) else {
+            return;
+        };
         match reply {
             RelayReply::Stored { t } => {
                 if let Chat::Group(gid) = &flight.outgoing.to {
                     self.machine.mark_shared(gid, flight.keyed);
                 }
-                self.events.push_back(EndpointEvent::Sent { id: id.to_owned(), t });
+                self.events.push_back(EndpointEvent::Sent {
+                    id: id.to_owned(),
+                    t,
+                });
             }
             RelayReply::Mismatch { missing, extra } => {
                 let refused: Vec<&Jid> = missing
                     .iter()
-                    .filter(|d| self.lists.get(&user_of(d)).is_some_and(|l| l.refused.contains(*d)))
+                    .filter(|d| {
+                        self.lists
+                            .get(&user_of(d))
+                            .is_some_and(|l| l.refused.contains(*d))
+                    })
                     .collect();
                 let mut outgoing = flight.outgoing;
                 outgoing.attempts += 1;
@@ -572,12 +640,14 @@ impl Endpoint {
     fn verify(&mut self, user: &Jid, list: &DeviceList) -> Verified {
         let mut out = Verified::default();
         let Some(phone) = list.devices.iter().find(|d| device_of(&d.device) == 0) else {
-            out.refused.extend(list.devices.iter().map(|d| d.device.clone()));
+            out.refused
+                .extend(list.devices.iter().map(|d| d.device.clone()));
             return out;
         };
         let phone_ed = phone.identity.ed25519;
         if let IdentityChange::Changed { .. } = self.machine.observe_identity(user, &phone_ed) {
-            self.events.push_back(EndpointEvent::IdentityChanged { user: user.clone() });
+            self.events
+                .push_back(EndpointEvent::IdentityChanged { user: user.clone() });
         }
         for device in &list.devices {
             if user_of(&device.device) != *user {
@@ -641,10 +711,16 @@ impl Endpoint {
                 {
                     self.groups.remove(&k);
                 }
-                self.groups.insert(group.clone(), members.iter().map(user_of).collect());
+                self.groups
+                    .insert(group.clone(), members.iter().map(user_of).collect());
             }
             None => {
-                let failed: Vec<Outgoing> = self.outbox.iter().filter(|o| o.to.jid() == group).cloned().collect();
+                let failed: Vec<Outgoing> = self
+                    .outbox
+                    .iter()
+                    .filter(|o| o.to.jid() == group)
+                    .cloned()
+                    .collect();
                 self.outbox.retain(|o| o.to.jid() != group);
                 for o in failed {
                     self.events.push_back(EndpointEvent::SendFailed {
@@ -675,7 +751,10 @@ impl Endpoint {
     /// A group changed: its members are fetched again before the next message, and a member
     /// who left or was removed gets no key for what follows.
     pub fn handle_group_change(&mut self, notice: &GroupNotice) {
-        if matches!(notice.op, GroupOp::Add | GroupOp::Remove | GroupOp::Leave | GroupOp::Create) {
+        if matches!(
+            notice.op,
+            GroupOp::Add | GroupOp::Remove | GroupOp::Leave | GroupOp::Create
+        ) {
             self.groups.remove(&notice.group);
         }
         if matches!(notice.op, GroupOp::Remove | GroupOp::Leave) {
@@ -689,10 +768,17 @@ impl Endpoint {
     /// until the sender's device list arrives.
     pub fn receive(&mut self, incoming: Incoming) {
         let user = user_of(&incoming.from);
-        if self.lists.get(&user).is_some_and(|l| l.devices.iter().any(|d| d.device == incoming.from)) {
+        if self
+            .lists
+            .get(&user)
+            .is_some_and(|l| l.devices.iter().any(|d| d.device == incoming.from))
+        {
             return self.decrypt(incoming);
         }
-        if self.lists.get(&user).is_some_and(|l| l.refused.contains(&incoming.from) || !l.devices.is_empty())
+        if self
+            .lists
+            .get(&user)
+            .is_some_and(|l| l.refused.contains(&incoming.from) || !l.devices.is_empty())
             && !self.asked_lists.contains(&user)
         {
             // Known user, unknown device: it may be new. Fetch once more, then decide.
@@ -720,11 +806,14 @@ impl Endpoint {
         for incoming in held {
             let user = user_of(&incoming.from);
             match self.lists.get(&user) {
-                Some(list) if list.devices.iter().any(|d| d.device == incoming.from) => self.decrypt(incoming),
+                Some(list) if list.devices.iter().any(|d| d.device == incoming.from) => {
+                    self.decrypt(incoming)
+                }
                 Some(_) => self.events.push_back(EndpointEvent::Undecryptable {
                     from: incoming.from,
                     id: incoming.id,
-                    error: "the sending device is not one its account's phone vouched for".to_owned(),
+                    error: "the sending device is not one its account's phone vouched for"
+                        .to_owned(),
                 }),
                 None => self.held.push_back(incoming),
             }
@@ -743,7 +832,8 @@ impl Endpoint {
                     kind: incoming.kind,
                     envelope,
                 };
-                self.events.push_back(EndpointEvent::Message(Box::new(received)));
+                self.events
+                    .push_back(EndpointEvent::Message(Box::new(received)));
             }
             Err(error) => self.events.push_back(EndpointEvent::Undecryptable {
                 from: incoming.from,
@@ -773,7 +863,9 @@ impl Endpoint {
                 .machine
                 .decrypt(&incoming.from, &sender_keys.curve25519, &ciphertext)
                 .map_err(|e| e.to_string())?;
-            from_olm = Some(Envelope::decode(plain.as_slice()).map_err(|e| format!("not an envelope: {e}"))?);
+            from_olm = Some(
+                Envelope::decode(plain.as_slice()).map_err(|e| format!("not an envelope: {e}"))?,
+            );
         }
         match (&incoming.group, Chat::from_jid(&incoming.chat)) {
             (Some(body), Ok(Chat::Group(gid))) => {
@@ -786,7 +878,9 @@ impl Endpoint {
                         session_id: key.session_id.clone().unwrap_or_default(),
                         key: Zeroizing::new(key.key.clone().unwrap_or_default()),
                     };
-                    self.machine.add_group_key(&incoming.from, &key).map_err(|e| e.to_string())?;
+                    self.machine
+                        .add_group_key(&incoming.from, &key)
+                        .map_err(|e| e.to_string())?;
                 }
                 let plain = self
                     .machine

@@ -110,15 +110,13 @@ mod store;
 mod types;
 
 pub use attest::{ATTESTATION_DOMAIN, device_attestation_message, verify_signature};
-pub use error::{
-    DecryptError, EncryptError, GroupKeyError, PickleError, SignatureError,
-};
+pub use error::{DecryptError, EncryptError, GroupKeyError, PickleError, SignatureError};
 pub use machine::Machine;
 pub use security_code::{SecurityCode, security_code};
 pub use store::{Changes, StateKey};
 pub use types::{
-    GroupCiphertext, GroupKey, IdentityChange, IdentityKeys, KeyParseError, OlmCiphertext, OlmKind, OneTimeKey,
-    PickleKey, Signature,
+    GroupCiphertext, GroupKey, IdentityChange, IdentityKeys, KeyParseError, OlmCiphertext, OlmKind,
+    OneTimeKey, PickleKey, Signature,
 };
 
 use wa_binary::Jid;

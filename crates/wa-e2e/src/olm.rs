@@ -24,9 +24,13 @@ impl Machine {
     /// whose keys changed needs a one-time key again: [`encrypt`](Self::encrypt) drops its old
     /// sessions).
     pub fn has_session_with(&self, device: &Jid, keys: &IdentityKeys) -> bool {
-        self.devices.get(&canonical_device(device)).is_some_and(|d| {
-            !d.sessions.is_empty() && d.curve25519 == keys.curve25519 && d.ed25519.is_none_or(|ed| ed == keys.ed25519)
-        })
+        self.devices
+            .get(&canonical_device(device))
+            .is_some_and(|d| {
+                !d.sessions.is_empty()
+                    && d.curve25519 == keys.curve25519
+                    && d.ed25519.is_none_or(|ed| ed == keys.ed25519)
+            })
     }
 
     /// Encrypts `plaintext` for `device`, whose identity keys are `keys`.

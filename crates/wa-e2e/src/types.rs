@@ -8,7 +8,6 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use wa_binary::Jid;
 use zeroize::Zeroizing;
 
-
 /// Unpadded standard base64, as Matrix and vodozemac write keys.
 pub(crate) fn b64(bytes: &[u8]) -> String {
     STANDARD_NO_PAD.encode(bytes)

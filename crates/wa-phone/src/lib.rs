@@ -14,9 +14,13 @@
 //! `serde_json` for the protocol's JSON; `thiserror`; `zeroize`.
 
 mod error;
+mod mirror;
 mod session;
 
 pub use crate::error::{CommandError, PhoneError};
-pub use crate::session::{Answer, CommandId, PhoneConfig, PhoneSession, PhoneSessionEvent, PhoneTransmit};
+pub use crate::mirror::MirrorClient;
+pub use crate::session::{
+    Answer, CommandId, PhoneConfig, PhoneSession, PhoneSessionEvent, PhoneTransmit,
+};
 pub use wa_e2e::endpoint::Received;
 pub use wa_wire::Time;

@@ -11,15 +11,20 @@ use wa_proto::wars::{Envelope, HistoryNotice};
 use wa_wire::ids::{user_jid, user_of};
 use wa_wire::json::{GroupMetadata, RelayReply};
 use wa_wire::keys::attestation_message;
+use wa_wire::legacy::{ActionPush, Add};
 use wa_wire::link::QrCode;
-use wa_wire::msg::{ContentKind, GroupAction, GroupOp, PresenceSet, PresenceState, Receipt, ReceiptKind};
-use wa_wire::phone::{
-    Challenge, Claims, DeviceLists, KeyCount, Linked, LinkedDevices, MediaAuth, PhoneEvent, PhoneInfo, PhoneRequest,
-    Ready, Stored, auth_message,
+use wa_wire::msg::{
+    ContentKind, GroupAction, GroupOp, PresenceSet, PresenceState, Receipt, ReceiptKind,
 };
+use wa_wire::phone::{
+    Challenge, Claims, DeviceLists, KeyCount, Linked, LinkedDevices, MediaAuth, MirrorFrame,
+    MirrorLink, PhoneEvent, PhoneInfo, PhoneRequest, Ready, Stored, auth_message,
+};
+use wa_wire::web::{Query, Request as WebRequest, ServerNode, SetItem};
 use wa_wire::{Chat, Jid, Time};
 
 use crate::error::{CommandError, PhoneError};
+use crate::mirror::MirrorClient;
 
 /// How a phone is configured.
 #[derive(Debug, Clone)]
@@ -154,6 +159,25 @@ pub enum PhoneSessionEvent {
     },
     /// Registration or login failed for good.
     Failed(PhoneError),
+    /// The mirror-mode clients changed (one linked or unlinked): persist them (their keys are
+    /// secrets), and hand them to [`PhoneSession::restore_mirrors`] next time.
+    MirrorsChanged(Vec<MirrorClient>),
+    /// A mirror client asks for what only the phone's store knows (its chat list, contacts or
+    /// history): answer with [`PhoneSession::mirror_reply`] under `tag`.
+    MirrorQuery {
+        /// The client.
+        device: Jid,
+        /// The request's tag.
+        tag: String,
+        /// What it asks.
+        query: Query,
+    },
+    /// A mirror client logged in: send it its chat and contact lists and recent messages with
+    /// [`PhoneSession::mirror_push`].
+    MirrorOnline {
+        /// The client.
+        device: Jid,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +213,8 @@ enum Pending {
     Command(CommandId, Expect),
     AutoReceipt,
     Ping,
+    /// A request made for a mirror client: its answer goes back under the client's tag.
+    Mirror(Jid, String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +253,16 @@ pub struct PhoneSession {
     ping_at: Option<Time>,
     reconnect_at: Option<Time>,
     attempts: u32,
+    mirrors: Vec<MirrorClient>,
+    /// Mirror links approved, waiting for their device address: by client id.
+    linking_mirrors: Vec<MirrorClient>,
+    /// Messages mirror clients sent: message id → `(client, tag)`.
+    mirror_sends: HashMap<String, (Jid, String)>,
+    next_mirror_tag: u64,
 }
+
+/// Mirror clients one phone keeps at most (it links at most a few web clients).
+const MAX_MIRRORS: usize = 16;
 
 impl std::fmt::Debug for PhoneSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -247,8 +282,14 @@ impl PhoneSession {
     /// # Errors
     /// When the number is not 5 to 20 digits.
     pub fn new(config: PhoneConfig, seed: [u8; 32]) -> Result<PhoneSession, CommandError> {
-        let user = user_jid(&config.number).map_err(|_| CommandError::InvalidArgument("not a phone number"))?;
-        Ok(PhoneSession::with_machine(config, seed, Machine::new(user.clone()), user))
+        let user = user_jid(&config.number)
+            .map_err(|_| CommandError::InvalidArgument("not a phone number"))?;
+        Ok(PhoneSession::with_machine(
+            config,
+            seed,
+            Machine::new(user.clone()),
+            user,
+        ))
     }
 
     /// A phone with its stored end-to-end state (the parts of every
@@ -262,12 +303,19 @@ impl PhoneSession {
         parts: impl IntoIterator<Item = (StateKey, Vec<u8>)>,
         key: PickleKey,
     ) -> Result<PhoneSession, CommandError> {
-        let user = user_jid(&config.number).map_err(|_| CommandError::InvalidArgument("not a phone number"))?;
-        let machine = Machine::restore(user.clone(), parts, &key).map_err(|e| CommandError::E2eState(e.to_string()))?;
+        let user = user_jid(&config.number)
+            .map_err(|_| CommandError::InvalidArgument("not a phone number"))?;
+        let machine = Machine::restore(user.clone(), parts, &key)
+            .map_err(|e| CommandError::E2eState(e.to_string()))?;
         Ok(PhoneSession::with_machine(config, seed, machine, user).with_pickle_key(key))
     }
 
-    fn with_machine(config: PhoneConfig, seed: [u8; 32], machine: Machine, user: Jid) -> PhoneSession {
+    fn with_machine(
+        config: PhoneConfig,
+        seed: [u8; 32],
+        machine: Machine,
+        user: Jid,
+    ) -> PhoneSession {
         PhoneSession {
             config,
             rng: ChaCha20Rng::from_seed(seed),
@@ -285,7 +333,22 @@ impl PhoneSession {
             ping_at: None,
             reconnect_at: None,
             attempts: 0,
+            mirrors: Vec::new(),
+            linking_mirrors: Vec::new(),
+            mirror_sends: HashMap::new(),
+            next_mirror_tag: 0,
         }
+    }
+
+    /// The mirror-mode clients this phone serves (from a previous run).
+    pub fn restore_mirrors(&mut self, mirrors: Vec<MirrorClient>) {
+        self.mirrors = mirrors;
+        self.mirrors.truncate(MAX_MIRRORS);
+    }
+
+    /// The mirror-mode clients this phone serves.
+    pub fn mirrors(&self) -> &[MirrorClient] {
+        &self.mirrors
     }
 
     /// The key that seals the end-to-end state handed out in
@@ -425,28 +488,50 @@ impl PhoneSession {
 
     /// One text message from the server.
     pub fn handle_message(&mut self, now: Time, text: &str) {
-        if matches!(self.state, State::Idle | State::Closed | State::Backoff | State::Connecting) {
+        if matches!(
+            self.state,
+            State::Idle | State::Closed | State::Backoff | State::Connecting
+        ) {
             return;
         }
         let event: PhoneEvent = match serde_json::from_str(text) {
             Ok(event) => event,
             Err(e) => {
-                return self.events.push_back(PhoneSessionEvent::Failed(PhoneError::Protocol(format!(
-                    "not a phone event: {e}"
-                ))));
+                return self
+                    .events
+                    .push_back(PhoneSessionEvent::Failed(PhoneError::Protocol(format!(
+                        "not a phone event: {e}"
+                    ))));
             }
         };
         match event {
             PhoneEvent::Result { id, data } => self.answered(now, id, Ok(data)),
-            PhoneEvent::Error { id: Some(id), status, error, missing, extra } => {
+            PhoneEvent::Error {
+                id: Some(id),
+                status,
+                error,
+                missing,
+                extra,
+            } => {
                 self.answered(now, id, Err((status, error, missing, extra)));
             }
-            PhoneEvent::Error { id: None, status, error, .. } => {
-                self.events.push_back(PhoneSessionEvent::Failed(PhoneError::Status { status, reason: error }));
+            PhoneEvent::Error {
+                id: None,
+                status,
+                error,
+                ..
+            } => {
+                self.events
+                    .push_back(PhoneSessionEvent::Failed(PhoneError::Status {
+                        status,
+                        reason: error,
+                    }));
             }
             PhoneEvent::Message { message } => self.endpoint.receive(message),
             PhoneEvent::Ack { ack } => self.events.push_back(PhoneSessionEvent::Ack(ack)),
-            PhoneEvent::Presence { presence } => self.events.push_back(PhoneSessionEvent::Presence(presence)),
+            PhoneEvent::Presence { presence } => {
+                self.events.push_back(PhoneSessionEvent::Presence(presence))
+            }
             PhoneEvent::Group { change } => {
                 self.endpoint.handle_group_change(&change);
                 self.events.push_back(PhoneSessionEvent::Group(change));
@@ -454,11 +539,53 @@ impl PhoneSession {
             PhoneEvent::Notification { notification } => {
                 self.endpoint.handle_notification(&notification);
                 if let wa_wire::msg::Notification::Identity { jid, .. } = notification {
-                    self.events.push_back(PhoneSessionEvent::IdentityChanged { jid });
+                    self.events
+                        .push_back(PhoneSessionEvent::IdentityChanged { jid });
                 }
             }
             PhoneEvent::Linked { client_id, device } => {
-                self.events.push_back(PhoneSessionEvent::Linked(Linked { client_id, device }));
+                if let Some(pos) = self
+                    .linking_mirrors
+                    .iter()
+                    .position(|m| m.client_id == client_id)
+                {
+                    let mut mirror = self.linking_mirrors.remove(pos);
+                    mirror.device = device.clone();
+                    self.mirrors
+                        .retain(|m| m.client_id != client_id && m.device != device);
+                    self.mirrors.push(mirror);
+                    self.events
+                        .push_back(PhoneSessionEvent::MirrorsChanged(self.mirrors.clone()));
+                }
+                self.events
+                    .push_back(PhoneSessionEvent::Linked(Linked { client_id, device }));
+            }
+            PhoneEvent::MirrorFrame { device, frame } => self.mirror_frame(now, &device, &frame),
+            PhoneEvent::MirrorOnline { device } => {
+                if self.mirrors.iter().any(|m| m.device == device) {
+                    self.events
+                        .push_back(PhoneSessionEvent::MirrorOnline { device });
+                }
+            }
+            PhoneEvent::MirrorChallenge {
+                device,
+                r#ref,
+                challenge,
+            } => {
+                if let Some(client) = self.mirrors.iter().find(|m| m.device == device) {
+                    let expected = client.keys().challenge_response(&challenge).to_vec();
+                    let id = self.next_request_id();
+                    self.request(
+                        now,
+                        id,
+                        &PhoneRequest::MirrorChallenge {
+                            id,
+                            r#ref,
+                            expected,
+                        },
+                        Pending::Ping,
+                    );
+                }
             }
             PhoneEvent::Replaced => {
                 self.events.push_back(PhoneSessionEvent::Replaced);
@@ -471,9 +598,18 @@ impl PhoneSession {
 
     /// Time passed.
     pub fn handle_timeout(&mut self, now: Time) {
-        let due: Vec<u64> = self.pending.iter().filter(|(_, (_, t))| *t <= now).map(|(id, _)| *id).collect();
+        let due: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, t))| *t <= now)
+            .map(|(id, _)| *id)
+            .collect();
         for id in due {
-            self.answered(now, id, Err((0, "timed out".to_owned(), Vec::new(), Vec::new())));
+            self.answered(
+                now,
+                id,
+                Err((0, "timed out".to_owned(), Vec::new(), Vec::new())),
+            );
         }
         if self.reconnect_at.is_some_and(|t| t <= now) {
             self.reconnect_at = None;
@@ -496,7 +632,12 @@ impl PhoneSession {
     ///
     /// # Errors
     /// When not logged in, too many commands wait, or `to` is not a chat.
-    pub fn send_text(&mut self, now: Time, to: &Jid, text: &str) -> Result<(CommandId, String), CommandError> {
+    pub fn send_text(
+        &mut self,
+        now: Time,
+        to: &Jid,
+        text: &str,
+    ) -> Result<(CommandId, String), CommandError> {
         let message = wa_proto::Message {
             conversation: Some(text.to_owned()),
             ..Default::default()
@@ -508,8 +649,17 @@ impl PhoneSession {
     ///
     /// # Errors
     /// As [`PhoneSession::send_text`].
-    pub fn send_message(&mut self, now: Time, to: &Jid, message: wa_proto::Message) -> Result<(CommandId, String), CommandError> {
-        let kind = if message.media().is_some() { ContentKind::Media } else { ContentKind::Text };
+    pub fn send_message(
+        &mut self,
+        now: Time,
+        to: &Jid,
+        message: wa_proto::Message,
+    ) -> Result<(CommandId, String), CommandError> {
+        let kind = if message.media().is_some() {
+            ContentKind::Media
+        } else {
+            ContentKind::Text
+        };
         let envelope = Envelope {
             message: Some(message),
             push_name: Some(self.config.name.clone()),
@@ -523,7 +673,11 @@ impl PhoneSession {
     ///
     /// # Errors
     /// As [`PhoneSession::send_text`].
-    pub fn send_history(&mut self, now: Time, notice: HistoryNotice) -> Result<(CommandId, String), CommandError> {
+    pub fn send_history(
+        &mut self,
+        now: Time,
+        notice: HistoryNotice,
+    ) -> Result<(CommandId, String), CommandError> {
         let envelope = Envelope {
             history: Some(notice),
             ..Default::default()
@@ -532,7 +686,13 @@ impl PhoneSession {
         self.send_envelope(now, &own, ContentKind::History, &envelope)
     }
 
-    fn send_envelope(&mut self, now: Time, to: &Jid, kind: ContentKind, envelope: &Envelope) -> Result<(CommandId, String), CommandError> {
+    fn send_envelope(
+        &mut self,
+        now: Time,
+        to: &Jid,
+        kind: ContentKind,
+        envelope: &Envelope,
+    ) -> Result<(CommandId, String), CommandError> {
         self.ready()?;
         Chat::from_jid(to).map_err(|_| CommandError::InvalidArgument("not a user or group"))?;
         let id = self.new_message_id();
@@ -549,23 +709,45 @@ impl PhoneSession {
     ///
     /// # Errors
     /// When not logged in or too many commands wait.
-    pub fn mark_read(&mut self, now: Time, chat: &Jid, id: &str, participant: Option<&Jid>) -> Result<CommandId, CommandError> {
+    pub fn mark_read(
+        &mut self,
+        now: Time,
+        chat: &Jid,
+        id: &str,
+        participant: Option<&Jid>,
+    ) -> Result<CommandId, CommandError> {
         let receipt = Receipt {
             kind: ReceiptKind::Read,
             chat: chat.clone(),
             id: id.to_owned(),
             participant: participant.cloned(),
         };
-        self.command(now, |id| PhoneRequest::Receipt { id, receipt }, Expect::Done)
+        self.command(
+            now,
+            |id| PhoneRequest::Receipt { id, receipt },
+            Expect::Done,
+        )
     }
 
     /// Sets the own presence, for everyone or (typing states) in one chat.
     ///
     /// # Errors
     /// When not logged in or too many commands wait.
-    pub fn set_presence(&mut self, now: Time, state: PresenceState, to: Option<&Jid>) -> Result<CommandId, CommandError> {
-        let presence = PresenceSet { state, to: to.cloned() };
-        self.command(now, |id| PhoneRequest::Presence { id, presence }, Expect::Done)
+    pub fn set_presence(
+        &mut self,
+        now: Time,
+        state: PresenceState,
+        to: Option<&Jid>,
+    ) -> Result<CommandId, CommandError> {
+        let presence = PresenceSet {
+            state,
+            to: to.cloned(),
+        };
+        self.command(
+            now,
+            |id| PhoneRequest::Presence { id, presence },
+            Expect::Done,
+        )
     }
 
     /// Subscribes to a contact's presence.
@@ -582,7 +764,11 @@ impl PhoneSession {
     /// # Errors
     /// When not logged in or too many commands wait.
     pub fn group(&mut self, now: Time, action: GroupAction) -> Result<CommandId, CommandError> {
-        let expect = if action.op == GroupOp::Create { Expect::Group } else { Expect::Done };
+        let expect = if action.op == GroupOp::Create {
+            Expect::Group
+        } else {
+            Expect::Done
+        };
         self.command(now, |id| PhoneRequest::Group { id, action }, expect)
     }
 
@@ -592,7 +778,11 @@ impl PhoneSession {
     /// When not logged in or too many commands wait.
     pub fn group_metadata(&mut self, now: Time, group: &Jid) -> Result<CommandId, CommandError> {
         let jid = group.clone();
-        self.command(now, |id| PhoneRequest::GroupMetadata { id, jid }, Expect::GroupMetadata)
+        self.command(
+            now,
+            |id| PhoneRequest::GroupMetadata { id, jid },
+            Expect::GroupMetadata,
+        )
     }
 
     /// Approves the QR code a web client shows ([`Answer::Linked`] once it finished). For an
@@ -601,12 +791,245 @@ impl PhoneSession {
     /// # Errors
     /// When not logged in, too many commands wait, or the text is not a QR code.
     pub fn link(&mut self, now: Time, qr: &str) -> Result<CommandId, CommandError> {
-        let code = QrCode::parse(qr).map_err(|_| CommandError::InvalidArgument("not a QR code of this protocol"))?;
-        let attestation = code
-            .identity
-            .map(|identity| self.endpoint.machine().sign(&attestation_message(&self.user, &identity)));
+        let code = QrCode::parse(qr)
+            .map_err(|_| CommandError::InvalidArgument("not a QR code of this protocol"))?;
+        let attestation = code.identity.map(|identity| {
+            self.endpoint
+                .machine()
+                .sign(&attestation_message(&self.user, &identity))
+        });
+        let mirror = match code.identity {
+            Some(_) => None,
+            None => Some(self.mirror_link(&code)?),
+        };
         let qr = qr.trim().to_owned();
-        self.command(now, |id| PhoneRequest::Link { id, qr, attestation }, Expect::Linked)
+        self.command(
+            now,
+            |id| PhoneRequest::Link {
+                id,
+                qr,
+                attestation,
+                mirror,
+            },
+            Expect::Linked,
+        )
+    }
+
+    /// A legacy client is a mirror of this phone: the phone makes its frame keys and the secret
+    /// of its `Conn` (PROTOCOL.md §2.3) for the QR code's public key.
+    fn mirror_link(&mut self, code: &QrCode) -> Result<MirrorLink, CommandError> {
+        if self.mirrors.len() + self.linking_mirrors.len() >= MAX_MIRRORS {
+            return Err(CommandError::InvalidArgument("too many mirror clients"));
+        }
+        let mut enc = zeroize::Zeroizing::new([0u8; 32]);
+        let mut mac = zeroize::Zeroizing::new([0u8; 32]);
+        let mut server_private = zeroize::Zeroizing::new([0u8; 32]);
+        self.rng.fill_bytes(&mut *enc);
+        self.rng.fill_bytes(&mut *mac);
+        self.rng.fill_bytes(&mut *server_private);
+        let keys = wa_crypto::SessionKeys::new(&enc, &mac);
+        let secret = wa_crypto::LoginSecret::server_side(&server_private, &code.public_key, &keys)
+            .map_err(|_| CommandError::InvalidArgument("the QR code's key is unusable"))?
+            .to_base64();
+        let logout_hash = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(keys.logout_token().as_bytes()))
+        };
+        self.linking_mirrors
+            .retain(|m| m.client_id != code.client_id);
+        self.linking_mirrors.push(MirrorClient {
+            device: self.user.clone(),
+            client_id: code.client_id.clone(),
+            enc_key: *enc,
+            mac_key: *mac,
+        });
+        Ok(MirrorLink {
+            secret,
+            logout_hash,
+        })
+    }
+
+    /// Answers a mirror client's query ([`PhoneSessionEvent::MirrorQuery`]) with `node` under
+    /// its tag.
+    ///
+    /// # Errors
+    /// When not logged in, or `device` is not a mirror client of this phone.
+    pub fn mirror_reply(
+        &mut self,
+        now: Time,
+        device: &Jid,
+        tag: &str,
+        node: &ServerNode,
+    ) -> Result<(), CommandError> {
+        self.mirror_sealed(now, device, tag, node)
+    }
+
+    /// Pushes `node` to a mirror client (lists after it logs in, messages).
+    ///
+    /// # Errors
+    /// When not logged in, or `device` is not a mirror client of this phone.
+    pub fn mirror_push(
+        &mut self,
+        now: Time,
+        device: &Jid,
+        node: &ServerNode,
+    ) -> Result<(), CommandError> {
+        self.next_mirror_tag += 1;
+        let tag = format!("preempt-{}-{}", now.as_secs(), self.next_mirror_tag);
+        self.mirror_sealed(now, device, &tag, node)
+    }
+
+    fn mirror_sealed(
+        &mut self,
+        now: Time,
+        device: &Jid,
+        tag: &str,
+        node: &ServerNode,
+    ) -> Result<(), CommandError> {
+        let mut iv = [0u8; 16];
+        self.rng.fill_bytes(&mut iv);
+        let frame = self
+            .mirrors
+            .iter()
+            .find(|m| m.device == *device)
+            .ok_or(CommandError::InvalidArgument(
+                "not a mirror client of this phone",
+            ))?
+            .seal(tag, node, &iv)
+            .ok_or(CommandError::InvalidArgument("the node does not encode"))?;
+        self.mirror_frames(now, device, vec![frame])
+    }
+
+    fn mirror_text(&mut self, now: Time, device: &Jid, tag: &str, json: &serde_json::Value) {
+        let frame = MirrorFrame::Text(format!("{tag},{json}"));
+        let _ = self.mirror_frames(now, device, vec![frame]);
+    }
+
+    fn mirror_frames(
+        &mut self,
+        now: Time,
+        device: &Jid,
+        frames: Vec<MirrorFrame>,
+    ) -> Result<(), CommandError> {
+        self.ready()?;
+        let id = self.next_request_id();
+        let request = PhoneRequest::MirrorSend {
+            id,
+            device: device.clone(),
+            frames,
+        };
+        self.request(now, id, &request, Pending::Ping);
+        Ok(())
+    }
+
+    /// A frame a mirror client sent: opened with its keys and carried out.
+    fn mirror_frame(&mut self, now: Time, device: &Jid, frame: &MirrorFrame) {
+        let MirrorFrame::Binary(bytes) = frame else {
+            return;
+        };
+        let Some(client) = self.mirrors.iter().find(|m| m.device == *device).cloned() else {
+            return;
+        };
+        let parsed = wa_frame::Frame::parse(
+            wa_frame::WsMessage::Binary(bytes),
+            wa_frame::Direction::ClientToServer,
+            &wa_frame::Limits::default(),
+        );
+        let Ok(wa_frame::Frame::Binary { tag, payload, .. }) = parsed else {
+            return;
+        };
+        let tag = tag.as_str().to_owned();
+        let Ok(plain) = client.keys().open(&payload) else {
+            return self.mirror_text(
+                now,
+                device,
+                &tag,
+                &wa_wire::json::status(400, Some("does not open")),
+            );
+        };
+        let request = wa_binary::decode(&plain)
+            .map_err(|e| e.to_string())
+            .and_then(|node| WebRequest::from_node(&node).map_err(|e| e.to_string()));
+        let request = match request {
+            Ok(request) => request,
+            Err(e) => {
+                return self.mirror_text(now, device, &tag, &wa_wire::json::status(400, Some(&e)));
+            }
+        };
+        match request {
+            WebRequest::LegacyRelay(info) => {
+                let (Some(to), Some(id), Some(message)) = (
+                    info.key
+                        .remote_jid
+                        .as_deref()
+                        .and_then(|j| j.parse::<Jid>().ok()),
+                    info.key
+                        .id
+                        .clone()
+                        .filter(|id| wa_wire::ids::valid_message_id(id)),
+                    info.message.clone(),
+                ) else {
+                    return self.mirror_text(
+                        now,
+                        device,
+                        &tag,
+                        &wa_wire::json::status(400, Some("incomplete message")),
+                    );
+                };
+                let kind = if message.media().is_some() {
+                    ContentKind::Media
+                } else {
+                    ContentKind::Text
+                };
+                let envelope = Envelope {
+                    message: Some(message),
+                    push_name: Some(self.config.name.clone()),
+                    ..Default::default()
+                };
+                match self.endpoint.send(&to, id.clone(), kind, &envelope) {
+                    Ok(()) => {
+                        self.mirror_sends.insert(id, (device.clone(), tag));
+                        self.pump(now);
+                    }
+                    Err(e) => self.mirror_text(
+                        now,
+                        device,
+                        &tag,
+                        &wa_wire::json::status(503, Some(&e.to_string())),
+                    ),
+                }
+            }
+            WebRequest::Set(items) => {
+                for item in items {
+                    let id = self.next_request_id();
+                    let request = match item {
+                        SetItem::Receipt(receipt) => PhoneRequest::Receipt { id, receipt },
+                        SetItem::Presence(presence) => PhoneRequest::Presence { id, presence },
+                        SetItem::Group { action, .. } => PhoneRequest::Group { id, action },
+                        _ => continue,
+                    };
+                    self.request(
+                        now,
+                        id,
+                        &request,
+                        Pending::Mirror(device.clone(), tag.clone()),
+                    );
+                }
+            }
+            WebRequest::Query(query @ (Query::Chats | Query::Contacts | Query::Messages(_))) => {
+                self.events.push_back(PhoneSessionEvent::MirrorQuery {
+                    device: device.clone(),
+                    tag,
+                    query,
+                });
+            }
+            _ => self.mirror_text(
+                now,
+                device,
+                &tag,
+                &wa_wire::json::status(400, Some("not for a mirror client")),
+            ),
+        }
     }
 
     /// The linked web clients ([`Answer::LinkedDevices`]).
@@ -623,7 +1046,11 @@ impl PhoneSession {
     /// When not logged in or too many commands wait.
     pub fn unlink(&mut self, now: Time, client_id: &str) -> Result<CommandId, CommandError> {
         let client_id = client_id.to_owned();
-        self.command(now, |id| PhoneRequest::Unlink { id, client_id }, Expect::Done)
+        self.command(
+            now,
+            |id| PhoneRequest::Unlink { id, client_id },
+            Expect::Done,
+        )
     }
 
     /// Upload auth for the media service ([`Answer::MediaAuth`]).
@@ -641,7 +1068,12 @@ impl PhoneSession {
 
     // ---- Machinery ----------------------------------------------------------------------------
 
-    fn command(&mut self, now: Time, make: impl FnOnce(u64) -> PhoneRequest, expect: Expect) -> Result<CommandId, CommandError> {
+    fn command(
+        &mut self,
+        now: Time,
+        make: impl FnOnce(u64) -> PhoneRequest,
+        expect: Expect,
+    ) -> Result<CommandId, CommandError> {
         self.ready()?;
         let command = self.next_command();
         let id = self.next_request_id();
@@ -681,13 +1113,22 @@ impl PhoneSession {
     }
 
     fn request(&mut self, now: Time, id: u64, request: &PhoneRequest, pending: Pending) {
-        self.pending.insert(id, (pending, now + self.config.request_timeout));
+        self.pending
+            .insert(id, (pending, now + self.config.request_timeout));
         self.ping_at = Some(now + self.config.ping_after);
-        self.transmits.push_back(PhoneTransmit::Send(request.to_text()));
+        self.transmits
+            .push_back(PhoneTransmit::Send(request.to_text()));
     }
 
-    fn answered(&mut self, now: Time, id: u64, result: Result<serde_json::Value, (u16, String, Vec<Jid>, Vec<Jid>)>) {
-        let Some((pending, _)) = self.pending.remove(&id) else { return };
+    fn answered(
+        &mut self,
+        now: Time,
+        id: u64,
+        result: Result<serde_json::Value, (u16, String, Vec<Jid>, Vec<Jid>)>,
+    ) {
+        let Some((pending, _)) = self.pending.remove(&id) else {
+            return;
+        };
         let fail = |r: &Result<serde_json::Value, (u16, String, Vec<Jid>, Vec<Jid>)>| match r {
             Err((status, error, _, _)) => PhoneError::Status {
                 status: *status,
@@ -699,20 +1140,30 @@ impl PhoneSession {
             Pending::Register => match result {
                 Ok(_) => self.events.push_back(PhoneSessionEvent::CodeSent),
                 Err(_) => {
-                    self.events.push_back(PhoneSessionEvent::Failed(fail(&result)));
+                    self.events
+                        .push_back(PhoneSessionEvent::Failed(fail(&result)));
                     self.stop();
                 }
             },
             Pending::Verify | Pending::Auth => match result.map(serde_json::from_value::<Ready>) {
                 Ok(Ok(ready)) => self.logged_in(now, ready),
                 Ok(Err(e)) => {
-                    self.events.push_back(PhoneSessionEvent::Failed(PhoneError::Protocol(e.to_string())));
+                    self.events
+                        .push_back(PhoneSessionEvent::Failed(PhoneError::Protocol(
+                            e.to_string(),
+                        )));
                     self.stop();
                 }
                 Err((status, error, _, _)) => {
                     // A wrong code may be tried again; anything else is final.
-                    let retry = matches!(pending, Pending::Verify) && status == 401 && error == "wrong code";
-                    self.events.push_back(PhoneSessionEvent::Failed(PhoneError::Status { status, reason: error }));
+                    let retry = matches!(pending, Pending::Verify)
+                        && status == 401
+                        && error == "wrong code";
+                    self.events
+                        .push_back(PhoneSessionEvent::Failed(PhoneError::Status {
+                            status,
+                            reason: error,
+                        }));
                     if !retry {
                         self.stop();
                     }
@@ -725,29 +1176,47 @@ impl PhoneSession {
                         .machine()
                         .sign(&auth_message(&self.config.number, &challenge.nonce));
                     let id = self.next_request_id();
-                    self.request(now, id, &PhoneRequest::Auth { id, signature }, Pending::Auth);
+                    self.request(
+                        now,
+                        id,
+                        &PhoneRequest::Auth { id, signature },
+                        Pending::Auth,
+                    );
                 }
                 Ok(Err(e)) => {
-                    self.events.push_back(PhoneSessionEvent::Failed(PhoneError::Protocol(e.to_string())));
+                    self.events
+                        .push_back(PhoneSessionEvent::Failed(PhoneError::Protocol(
+                            e.to_string(),
+                        )));
                     self.stop();
                 }
                 Err((0, ..)) => self.lose(now),
                 Err((status, reason, _, _)) => {
-                    self.events.push_back(PhoneSessionEvent::Failed(PhoneError::Status { status, reason }));
+                    self.events
+                        .push_back(PhoneSessionEvent::Failed(PhoneError::Status {
+                            status,
+                            reason,
+                        }));
                     self.stop();
                 }
             },
             Pending::Keys => match result.map(serde_json::from_value::<KeyCount>) {
                 Ok(Ok(count)) => self.endpoint.handle_keys_uploaded(count.count),
-                _ => self.endpoint.handle_failed(NeedKind::UploadKeys, "key upload failed"),
+                _ => self
+                    .endpoint
+                    .handle_failed(NeedKind::UploadKeys, "key upload failed"),
             },
             Pending::Devices => match result.map(serde_json::from_value::<DeviceLists>) {
                 Ok(Ok(lists)) => self.endpoint.handle_device_lists(lists.lists),
-                _ => self.endpoint.handle_failed(NeedKind::DeviceLists, "device lists not fetched"),
+                _ => self
+                    .endpoint
+                    .handle_failed(NeedKind::DeviceLists, "device lists not fetched"),
             },
             Pending::PreKeys => match result.map(serde_json::from_value::<Claims>) {
                 Ok(Ok(claims)) => self.endpoint.handle_prekeys(claims.claimed),
-                _ => self.endpoint.handle_failed(NeedKind::PreKeys, "pre-keys not claimed"),
+                _ => self
+                    .endpoint
+                    .handle_failed(NeedKind::PreKeys, "pre-keys not claimed"),
             },
             Pending::Group(gid) => {
                 let members = match result {
@@ -761,7 +1230,10 @@ impl PhoneSession {
             Pending::Relay(message_id) => {
                 let reply = match result.map(serde_json::from_value::<Stored>) {
                     Ok(Ok(stored)) => RelayReply::Stored { t: stored.t },
-                    Ok(Err(e)) => RelayReply::Refused { status: 0, reason: e.to_string() },
+                    Ok(Err(e)) => RelayReply::Refused {
+                        status: 0,
+                        reason: e.to_string(),
+                    },
                     Err((409, _, missing, extra)) => RelayReply::Mismatch { missing, extra },
                     Err((status, reason, _, _)) => RelayReply::Refused { status, reason },
                 };
@@ -771,11 +1243,13 @@ impl PhoneSession {
                 let answer = match (result, expect) {
                     (Err(e), _) => Err(fail(&Err(e))),
                     (Ok(_), Expect::Done) => Ok(Answer::Done),
-                    (Ok(data), Expect::Group) => serde_json::from_value::<wa_wire::phone::GroupCreated>(data)
-                        .ok()
-                        .and_then(|g| g.gid)
-                        .map(Answer::GroupCreated)
-                        .ok_or_else(|| PhoneError::Protocol("no group id".to_owned())),
+                    (Ok(data), Expect::Group) => {
+                        serde_json::from_value::<wa_wire::phone::GroupCreated>(data)
+                            .ok()
+                            .and_then(|g| g.gid)
+                            .map(Answer::GroupCreated)
+                            .ok_or_else(|| PhoneError::Protocol("no group id".to_owned()))
+                    }
                     (Ok(data), Expect::Linked) => serde_json::from_value(data)
                         .map(Answer::Linked)
                         .map_err(|e| PhoneError::Protocol(e.to_string())),
@@ -789,9 +1263,26 @@ impl PhoneSession {
                         .map(Answer::GroupMetadata)
                         .map_err(|e| PhoneError::Protocol(e.to_string())),
                 };
-                self.events.push_back(PhoneSessionEvent::Answer { id: command, result: answer });
+                self.events.push_back(PhoneSessionEvent::Answer {
+                    id: command,
+                    result: answer,
+                });
             }
             Pending::AutoReceipt | Pending::Ping => {}
+            Pending::Mirror(device, tag) => {
+                let reply = match result {
+                    Ok(data) => {
+                        match serde_json::from_value::<wa_wire::phone::GroupCreated>(data) {
+                            Ok(wa_wire::phone::GroupCreated { gid: Some(gid) }) => {
+                                wa_wire::json::group_reply(Some(&gid))
+                            }
+                            _ => wa_wire::json::status(200, None),
+                        }
+                    }
+                    Err((status, reason, _, _)) => wa_wire::json::status(status, Some(&reason)),
+                };
+                self.mirror_text(now, &device, &tag, &reply);
+            }
         }
     }
 
@@ -823,13 +1314,26 @@ impl PhoneSession {
                 }
                 let id = self.next_request_id();
                 let (request, pending) = match need {
-                    Need::DeviceLists(users) => (PhoneRequest::Devices { id, users }, Pending::Devices),
-                    Need::PreKeys(devices) => (PhoneRequest::PreKeys { id, devices }, Pending::PreKeys),
+                    Need::DeviceLists(users) => {
+                        (PhoneRequest::Devices { id, users }, Pending::Devices)
+                    }
+                    Need::PreKeys(devices) => {
+                        (PhoneRequest::PreKeys { id, devices }, Pending::PreKeys)
+                    }
                     Need::UploadKeys(upload) => (PhoneRequest::Keys { id, upload }, Pending::Keys),
-                    Need::GroupMembers(group) => (PhoneRequest::GroupMetadata { id, jid: group.clone() }, Pending::Group(group)),
+                    Need::GroupMembers(group) => (
+                        PhoneRequest::GroupMetadata {
+                            id,
+                            jid: group.clone(),
+                        },
+                        Pending::Group(group),
+                    ),
                     Need::Relay(relay) => {
                         let message_id = relay.id.clone();
-                        (PhoneRequest::Relay { id, relay }, Pending::Relay(message_id))
+                        (
+                            PhoneRequest::Relay { id, relay },
+                            Pending::Relay(message_id),
+                        )
                     }
                     _ => continue,
                 };
@@ -846,7 +1350,8 @@ impl PhoneSession {
         if let Some(key) = &self.pickle_key {
             let changes = self.endpoint.take_changes(key);
             if !changes.is_empty() {
-                self.events.push_back(PhoneSessionEvent::E2eState(Box::new(changes)));
+                self.events
+                    .push_back(PhoneSessionEvent::E2eState(Box::new(changes)));
             }
         }
     }
@@ -855,6 +1360,16 @@ impl PhoneSession {
         match event {
             EndpointEvent::Message(received) => {
                 self.receipt(now, &received.chat, &received.id, &received.from);
+                if received.envelope.message.is_some() {
+                    let push = ServerNode::Action(ActionPush::messages(
+                        Add::Relay,
+                        [received.to_web_message()],
+                    ));
+                    let devices: Vec<Jid> = self.mirrors.iter().map(|m| m.device.clone()).collect();
+                    for device in devices {
+                        let _ = self.mirror_push(now, &device, &push);
+                    }
+                }
                 self.events.push_back(PhoneSessionEvent::Message(received));
             }
             EndpointEvent::Undecryptable { from, id, error } => {
@@ -862,9 +1377,18 @@ impl PhoneSession {
                 if chat != self.user {
                     self.receipt(now, &chat, &id, &from);
                 }
-                self.events.push_back(PhoneSessionEvent::Undecryptable { from, id, error });
+                self.events
+                    .push_back(PhoneSessionEvent::Undecryptable { from, id, error });
             }
-            EndpointEvent::Sent { id, .. } => {
+            EndpointEvent::Sent { id, t } => {
+                if let Some((device, tag)) = self.mirror_sends.remove(&id) {
+                    self.mirror_text(
+                        now,
+                        &device,
+                        &tag,
+                        &serde_json::json!({"status": 200, "t": t}),
+                    );
+                }
                 if let Some(command) = self.sends.remove(&id) {
                     self.events.push_back(PhoneSessionEvent::Answer {
                         id: command,
@@ -873,6 +1397,14 @@ impl PhoneSession {
                 }
             }
             EndpointEvent::SendFailed { id, error } => {
+                if let Some((device, tag)) = self.mirror_sends.remove(&id) {
+                    self.mirror_text(
+                        now,
+                        &device,
+                        &tag,
+                        &wa_wire::json::status(500, Some(&error)),
+                    );
+                }
                 if let Some(command) = self.sends.remove(&id) {
                     self.events.push_back(PhoneSessionEvent::Answer {
                         id: command,
@@ -881,7 +1413,8 @@ impl PhoneSession {
                 }
             }
             EndpointEvent::IdentityChanged { user } => {
-                self.events.push_back(PhoneSessionEvent::IdentityChanged { jid: user });
+                self.events
+                    .push_back(PhoneSessionEvent::IdentityChanged { jid: user });
             }
             _ => {}
         }
@@ -891,7 +1424,9 @@ impl PhoneSession {
         if !self.config.delivery_receipts || self.state != State::Ready {
             return;
         }
-        let participant = Chat::from_jid(chat).is_ok_and(|c| c.is_group()).then(|| user_of(from));
+        let participant = Chat::from_jid(chat)
+            .is_ok_and(|c| c.is_group())
+            .then(|| user_of(from));
         let receipt = Receipt {
             kind: ReceiptKind::Delivered,
             chat: chat.clone(),
@@ -899,7 +1434,12 @@ impl PhoneSession {
             participant,
         };
         let rid = self.next_request_id();
-        self.request(now, rid, &PhoneRequest::Receipt { id: rid, receipt }, Pending::AutoReceipt);
+        self.request(
+            now,
+            rid,
+            &PhoneRequest::Receipt { id: rid, receipt },
+            Pending::AutoReceipt,
+        );
     }
 
     fn lose(&mut self, now: Time) {
@@ -912,16 +1452,19 @@ impl PhoneSession {
         self.attempts = self.attempts.saturating_add(1);
         // Registration does not resume by itself: only a login does.
         if self.goal == Goal::Register && self.state != State::Ready {
-            self.events.push_back(PhoneSessionEvent::Failed(PhoneError::Protocol(
-                "the connection closed during registration".to_owned(),
-            )));
+            self.events
+                .push_back(PhoneSessionEvent::Failed(PhoneError::Protocol(
+                    "the connection closed during registration".to_owned(),
+                )));
             self.state = State::Closed;
             return;
         }
         self.state = State::Backoff;
         self.ping_at = None;
         self.reconnect_at = Some(now + delay);
-        self.events.push_back(PhoneSessionEvent::Disconnected { reconnect_in: Some(delay) });
+        self.events.push_back(PhoneSessionEvent::Disconnected {
+            reconnect_in: Some(delay),
+        });
     }
 
     fn stop(&mut self) {
@@ -941,7 +1484,8 @@ impl PhoneSession {
                 result: Err(PhoneError::Disconnected),
             });
         }
-        self.events.push_back(PhoneSessionEvent::Disconnected { reconnect_in: None });
+        self.events
+            .push_back(PhoneSessionEvent::Disconnected { reconnect_in: None });
     }
 
     fn fail_pending(&mut self) {
@@ -951,10 +1495,18 @@ impl PhoneSession {
                     id: command,
                     result: Err(PhoneError::Disconnected),
                 }),
-                Pending::Devices => self.endpoint.handle_failed(NeedKind::DeviceLists, "disconnected"),
-                Pending::PreKeys => self.endpoint.handle_failed(NeedKind::PreKeys, "disconnected"),
-                Pending::Group(_) => self.endpoint.handle_failed(NeedKind::GroupMembers, "disconnected"),
-                Pending::Keys => self.endpoint.handle_failed(NeedKind::UploadKeys, "disconnected"),
+                Pending::Devices => self
+                    .endpoint
+                    .handle_failed(NeedKind::DeviceLists, "disconnected"),
+                Pending::PreKeys => self
+                    .endpoint
+                    .handle_failed(NeedKind::PreKeys, "disconnected"),
+                Pending::Group(_) => self
+                    .endpoint
+                    .handle_failed(NeedKind::GroupMembers, "disconnected"),
+                Pending::Keys => self
+                    .endpoint
+                    .handle_failed(NeedKind::UploadKeys, "disconnected"),
                 _ => {}
             }
         }

@@ -50,7 +50,10 @@ impl Hub {
             out.push((old, Push::Disconnect(DisconnectKind::Replaced)));
         }
         self.conns.insert(conn, (number.to_owned(), device.clone()));
-        self.accounts.entry(number.to_owned()).or_default().insert(device.clone());
+        self.accounts
+            .entry(number.to_owned())
+            .or_default()
+            .insert(device.clone());
         if device_of(device) == 0 {
             for (web, _) in self.web_conns(number) {
                 out.push((web, Push::PhoneReachable(true)));
@@ -124,7 +127,10 @@ impl Hub {
             return false;
         }
         subs.insert(jid.clone());
-        self.subscribers.entry(jid.clone()).or_default().insert(conn);
+        self.subscribers
+            .entry(jid.clone())
+            .or_default()
+            .insert(conn);
         true
     }
 
@@ -184,15 +190,27 @@ mod tests {
         let mut hub = Hub::new();
         let user = user_jid("15551234567").unwrap();
         let web = device_jid(&user, 2);
-        assert_eq!(hub.register(1, "15551234567", &web), vec![(1, Push::PhoneReachable(false))]);
-        assert_eq!(hub.register(2, "15551234567", &user), vec![(1, Push::PhoneReachable(true))]);
+        assert_eq!(
+            hub.register(1, "15551234567", &web),
+            vec![(1, Push::PhoneReachable(false))]
+        );
+        assert_eq!(
+            hub.register(2, "15551234567", &user),
+            vec![(1, Push::PhoneReachable(true))]
+        );
         // The same device again: the older connection is replaced.
         assert_eq!(
             hub.register(3, "15551234567", &web),
-            vec![(1, Push::Disconnect(DisconnectKind::Replaced)), (3, Push::PhoneReachable(true))]
+            vec![
+                (1, Push::Disconnect(DisconnectKind::Replaced)),
+                (3, Push::PhoneReachable(true))
+            ]
         );
         assert_eq!(hub.route(&Target::Device(web.clone())), vec![3]);
-        let mut all = hub.route(&Target::Account { number: "15551234567".into(), except: None });
+        let mut all = hub.route(&Target::Account {
+            number: "15551234567".into(),
+            except: None,
+        });
         all.sort_unstable();
         assert_eq!(all, vec![2, 3]);
         // The replaced connection going away changes nothing for the new one.

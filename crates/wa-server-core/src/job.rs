@@ -100,7 +100,11 @@ impl Job {
 
 /// Runs `job` against `store` and calls `done` with its outcome: at once for a read-only job,
 /// once durable for a write job (possibly on the store's thread).
-pub fn execute(store: &dyn Store, mut job: Job, done: impl FnOnce(Result<Outcome, StoreError>) + Send + 'static) {
+pub fn execute(
+    store: &dyn Store,
+    mut job: Job,
+    done: impl FnOnce(Result<Outcome, StoreError>) + Send + 'static,
+) {
     if job.is_read_only() {
         let mut out = None;
         let result = store.read(&mut |txn| {

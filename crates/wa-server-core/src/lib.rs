@@ -63,8 +63,8 @@ pub use crate::hub::{ConnId, Hub};
 pub use crate::job::{Job, JobId, Outcome, Refusal, execute};
 pub use crate::jobs::relay::{MediaAuthRecord, media_uploader};
 pub use crate::phone::{PhoneConnection, phone_address};
-pub use wa_wire::Time;
 pub use crate::web::WebConnection;
+pub use wa_wire::Time;
 
 /// The periodic sweep: expired messages (with their queue entries), refs, codes and media
 /// auth. The driver runs it every `sweep_interval`; at most `batch` of each kind per run.

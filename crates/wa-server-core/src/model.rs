@@ -21,24 +21,40 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::store::{KeyBuf, KeyReader, ReadTxn, StoreError, Table, WriteTxn, prefix_end};
 
 /// Reads a JSON record.
-pub(crate) fn get_json<T: DeserializeOwned>(txn: &mut dyn ReadTxn, table: Table, key: &[u8]) -> Result<Option<T>, StoreError> {
+pub(crate) fn get_json<T: DeserializeOwned>(
+    txn: &mut dyn ReadTxn,
+    table: Table,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
     match txn.get(table, key)? {
         None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
-            table: table.name(),
-            detail: e.to_string(),
-        }),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                table: table.name(),
+                detail: e.to_string(),
+            }),
     }
 }
 
 /// Writes a JSON record.
-pub(crate) fn put_json<T: Serialize>(txn: &mut dyn WriteTxn, table: Table, key: &[u8], value: &T) -> Result<(), StoreError> {
+pub(crate) fn put_json<T: Serialize>(
+    txn: &mut dyn WriteTxn,
+    table: Table,
+    key: &[u8],
+    value: &T,
+) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Backend(e.to_string()))?;
     txn.put(table, key, &bytes)
 }
 
 /// Every entry under a key prefix, at most `limit`.
-pub(crate) fn scan(txn: &mut dyn ReadTxn, table: Table, prefix: &[u8], limit: usize) -> Result<Vec<crate::store::Entry>, StoreError> {
+pub(crate) fn scan(
+    txn: &mut dyn ReadTxn,
+    table: Table,
+    prefix: &[u8],
+    limit: usize,
+) -> Result<Vec<crate::store::Entry>, StoreError> {
     txn.range(table, prefix, &prefix_end(prefix), false, limit)
 }
 
@@ -186,7 +202,10 @@ pub(crate) struct DeviceRecord {
 
 impl DeviceRecord {
     pub(crate) fn address(&self) -> Jid {
-        user_jid(&self.number).map_or_else(|_| Jid::server_only(wa_binary::Server::User), |u| device_jid(&u, self.device))
+        user_jid(&self.number).map_or_else(
+            |_| Jid::server_only(wa_binary::Server::User),
+            |u| device_jid(&u, self.device),
+        )
     }
 
     /// Whether senders encrypt for it: the phone, and linked end-to-end devices with keys.
@@ -207,29 +226,50 @@ pub(crate) fn client_key(client_id: &str) -> Vec<u8> {
     KeyBuf::new().str(client_id).build()
 }
 
-pub(crate) fn account(txn: &mut dyn ReadTxn, number: &str) -> Result<Option<AccountRecord>, StoreError> {
+pub(crate) fn account(
+    txn: &mut dyn ReadTxn,
+    number: &str,
+) -> Result<Option<AccountRecord>, StoreError> {
     get_json(txn, Table::Accounts, &account_key(number))
 }
 
-pub(crate) fn put_account(txn: &mut dyn WriteTxn, account: &AccountRecord) -> Result<(), StoreError> {
+pub(crate) fn put_account(
+    txn: &mut dyn WriteTxn,
+    account: &AccountRecord,
+) -> Result<(), StoreError> {
     put_json(txn, Table::Accounts, &account_key(&account.number), account)
 }
 
-pub(crate) fn device(txn: &mut dyn ReadTxn, number: &str, device: u8) -> Result<Option<DeviceRecord>, StoreError> {
+pub(crate) fn device(
+    txn: &mut dyn ReadTxn,
+    number: &str,
+    device: u8,
+) -> Result<Option<DeviceRecord>, StoreError> {
     get_json(txn, Table::Devices, &device_key(number, device))
 }
 
 pub(crate) fn put_device(txn: &mut dyn WriteTxn, record: &DeviceRecord) -> Result<(), StoreError> {
-    put_json(txn, Table::Devices, &device_key(&record.number, record.device), record)
+    put_json(
+        txn,
+        Table::Devices,
+        &device_key(&record.number, record.device),
+        record,
+    )
 }
 
 /// The device a client id is linked as.
-pub(crate) fn client(txn: &mut dyn ReadTxn, client_id: &str) -> Result<Option<(String, u8)>, StoreError> {
+pub(crate) fn client(
+    txn: &mut dyn ReadTxn,
+    client_id: &str,
+) -> Result<Option<(String, u8)>, StoreError> {
     get_json(txn, Table::ClientIds, &client_key(client_id))
 }
 
 /// Every device of an account that senders encrypt for, the phone first.
-pub(crate) fn endpoints(txn: &mut dyn ReadTxn, account: &AccountRecord) -> Result<Vec<DeviceRecord>, StoreError> {
+pub(crate) fn endpoints(
+    txn: &mut dyn ReadTxn,
+    account: &AccountRecord,
+) -> Result<Vec<DeviceRecord>, StoreError> {
     let mut out = Vec::with_capacity(account.linked.len() + 1);
     for d in account.devices() {
         if let Some(record) = device(txn, &account.number, d)?
@@ -243,7 +283,11 @@ pub(crate) fn endpoints(txn: &mut dyn ReadTxn, account: &AccountRecord) -> Resul
 
 /// Removes a linked device: its record, client id, one-time keys and queued messages. Returns
 /// it, if it existed.
-pub(crate) fn unlink_device(txn: &mut dyn WriteTxn, number: &str, dev: u8) -> Result<Option<DeviceRecord>, StoreError> {
+pub(crate) fn unlink_device(
+    txn: &mut dyn WriteTxn,
+    number: &str,
+    dev: u8,
+) -> Result<Option<DeviceRecord>, StoreError> {
     let Some(record) = device(txn, number, dev)? else {
         return Ok(None);
     };
@@ -266,7 +310,10 @@ pub(crate) fn unlink_device(txn: &mut dyn WriteTxn, number: &str, dev: u8) -> Re
 // ---- Timers -----------------------------------------------------------------------------------
 
 fn timer_key(expires_ms: u64, table: Table, key: &[u8]) -> Vec<u8> {
-    let mut out = KeyBuf::new().u64(expires_ms).u64(table.index() as u64).build();
+    let mut out = KeyBuf::new()
+        .u64(expires_ms)
+        .u64(table.index() as u64)
+        .build();
     out.extend_from_slice(key);
     out
 }
@@ -284,19 +331,34 @@ pub(crate) fn put_expiring<T: Serialize>(
 }
 
 /// Forgets the timer of a record that is replaced or deleted before it expires.
-pub(crate) fn forget_timer(txn: &mut dyn WriteTxn, expires_ms: u64, table: Table, key: &[u8]) -> Result<(), StoreError> {
-    txn.delete(Table::Timers, &timer_key(expires_ms, table, key)).map(drop)
+pub(crate) fn forget_timer(
+    txn: &mut dyn WriteTxn,
+    expires_ms: u64,
+    table: Table,
+    key: &[u8],
+) -> Result<(), StoreError> {
+    txn.delete(Table::Timers, &timer_key(expires_ms, table, key))
+        .map(drop)
 }
 
 /// Deletes what expired before `now_ms` (at most `batch`): the records the timers name.
-pub(crate) fn sweep_timers(txn: &mut dyn WriteTxn, now_ms: u64, batch: usize) -> Result<u64, StoreError> {
+pub(crate) fn sweep_timers(
+    txn: &mut dyn WriteTxn,
+    now_ms: u64,
+    batch: usize,
+) -> Result<u64, StoreError> {
     let end = KeyBuf::new().u64(now_ms).build();
     let mut swept = 0;
     for (timer, _) in txn.range(Table::Timers, &[], &end, false, batch)? {
         txn.delete(Table::Timers, &timer)?;
-        let Some((head, key)) = timer.split_at_checked(16) else { continue };
+        let Some((head, key)) = timer.split_at_checked(16) else {
+            continue;
+        };
         let mut reader = KeyReader::new(head);
-        let table = reader.u64().and_then(|_| reader.u64()).and_then(|i| Table::ALL.get(usize::try_from(i).ok()?).copied());
+        let table = reader
+            .u64()
+            .and_then(|_| reader.u64())
+            .and_then(|i| Table::ALL.get(usize::try_from(i).ok()?).copied());
         if let Some(table) = table {
             txn.delete(table, key)?;
             swept += 1;
@@ -402,11 +464,18 @@ pub(crate) fn expiry_key(expires: u64, seq: u64) -> Vec<u8> {
     KeyBuf::new().u64(expires).u64(seq).build()
 }
 
-pub(crate) fn message(txn: &mut dyn ReadTxn, seq: u64) -> Result<Option<MessageRecord>, StoreError> {
+pub(crate) fn message(
+    txn: &mut dyn ReadTxn,
+    seq: u64,
+) -> Result<Option<MessageRecord>, StoreError> {
     get_json(txn, Table::Messages, &message_key(seq))
 }
 
-pub(crate) fn put_message(txn: &mut dyn WriteTxn, seq: u64, record: &MessageRecord) -> Result<(), StoreError> {
+pub(crate) fn put_message(
+    txn: &mut dyn WriteTxn,
+    seq: u64,
+    record: &MessageRecord,
+) -> Result<(), StoreError> {
     put_json(txn, Table::Messages, &message_key(seq), record)
 }
 
@@ -428,7 +497,11 @@ pub(crate) fn next_seq(txn: &mut dyn WriteTxn) -> Result<u64, StoreError> {
 }
 
 /// The sequence number of message `id` of `sender`.
-pub(crate) fn sent_seq(txn: &mut dyn ReadTxn, sender: &str, id: &str) -> Result<Option<u64>, StoreError> {
+pub(crate) fn sent_seq(
+    txn: &mut dyn ReadTxn,
+    sender: &str,
+    id: &str,
+) -> Result<Option<u64>, StoreError> {
     Ok(txn
         .get(Table::SentIds, &sent_key(sender, id))?
         .and_then(|bytes| <[u8; 8]>::try_from(bytes.get(..8)?).ok())
@@ -436,14 +509,24 @@ pub(crate) fn sent_seq(txn: &mut dyn ReadTxn, sender: &str, id: &str) -> Result<
 }
 
 /// Queues a message for a device.
-pub(crate) fn enqueue(txn: &mut dyn WriteTxn, device: &Jid, seq: u64, entry: &InboxRecord) -> Result<(), StoreError> {
+pub(crate) fn enqueue(
+    txn: &mut dyn WriteTxn,
+    device: &Jid,
+    seq: u64,
+    entry: &InboxRecord,
+) -> Result<(), StoreError> {
     put_json(txn, Table::Inbox, &inbox_key(device, seq), entry)?;
     txn.put(Table::MsgDevices, &msg_device_key(seq, device), &[])
 }
 
 /// Takes one device's entry off a message; whether it was there. When it was the last, the
 /// group body goes and the record's expiry moves to `receipts_until` (Unix seconds).
-pub(crate) fn retire(txn: &mut dyn WriteTxn, device: &Jid, seq: u64, receipts_until: u64) -> Result<bool, StoreError> {
+pub(crate) fn retire(
+    txn: &mut dyn WriteTxn,
+    device: &Jid,
+    seq: u64,
+    receipts_until: u64,
+) -> Result<bool, StoreError> {
     if !txn.delete(Table::Inbox, &inbox_key(device, seq))? {
         return Ok(false);
     }
@@ -463,24 +546,45 @@ pub(crate) fn retire(txn: &mut dyn WriteTxn, device: &Jid, seq: u64, receipts_un
 }
 
 /// How far message `seq` got with account `number`.
-pub(crate) fn receipt_state(txn: &mut dyn ReadTxn, seq: u64, number: &str) -> Result<Option<ReceiptState>, StoreError> {
-    Ok(match txn.get(Table::Receipts, &receipt_key(seq, number))?.as_deref() {
-        Some([1]) => Some(ReceiptState::Delivered),
-        Some([2]) => Some(ReceiptState::Read),
-        _ => None,
-    })
+pub(crate) fn receipt_state(
+    txn: &mut dyn ReadTxn,
+    seq: u64,
+    number: &str,
+) -> Result<Option<ReceiptState>, StoreError> {
+    Ok(
+        match txn
+            .get(Table::Receipts, &receipt_key(seq, number))?
+            .as_deref()
+        {
+            Some([1]) => Some(ReceiptState::Delivered),
+            Some([2]) => Some(ReceiptState::Read),
+            _ => None,
+        },
+    )
 }
 
-pub(crate) fn set_receipt_state(txn: &mut dyn WriteTxn, seq: u64, number: &str, state: ReceiptState) -> Result<(), StoreError> {
+pub(crate) fn set_receipt_state(
+    txn: &mut dyn WriteTxn,
+    seq: u64,
+    number: &str,
+    state: ReceiptState,
+) -> Result<(), StoreError> {
     txn.put(Table::Receipts, &receipt_key(seq, number), &[state as u8])
 }
 
 /// Deletes a message with everything that points at it.
-pub(crate) fn delete_message(txn: &mut dyn WriteTxn, seq: u64, record: &MessageRecord) -> Result<(), StoreError> {
+pub(crate) fn delete_message(
+    txn: &mut dyn WriteTxn,
+    seq: u64,
+    record: &MessageRecord,
+) -> Result<(), StoreError> {
     let prefix = KeyBuf::new().u64(seq).build();
     for (key, _) in scan(txn, Table::MsgDevices, &prefix, usize::MAX)? {
         let mut reader = KeyReader::new(&key);
-        let device = reader.u64().and_then(|_| reader.str()).and_then(|d| d.parse::<Jid>().ok());
+        let device = reader
+            .u64()
+            .and_then(|_| reader.str())
+            .and_then(|d| d.parse::<Jid>().ok());
         if let Some(device) = device {
             txn.delete(Table::Inbox, &inbox_key(&device, seq))?;
         }
@@ -554,7 +658,11 @@ pub(crate) fn group(txn: &mut dyn ReadTxn, jid: &Jid) -> Result<Option<GroupReco
 }
 
 /// The groups an account is a member of.
-pub(crate) fn groups_of(txn: &mut dyn ReadTxn, number: &str, limit: usize) -> Result<Vec<Jid>, StoreError> {
+pub(crate) fn groups_of(
+    txn: &mut dyn ReadTxn,
+    number: &str,
+    limit: usize,
+) -> Result<Vec<Jid>, StoreError> {
     let prefix = KeyBuf::new().str(number).build();
     Ok(scan(txn, Table::MemberGroups, &prefix, limit)?
         .into_iter()
@@ -573,7 +681,12 @@ pub(crate) fn peer_key(a: &str, b: &str) -> Vec<u8> {
 }
 
 /// Records that `a` and `b` exchanged messages (both directions).
-pub(crate) fn add_peers(txn: &mut dyn WriteTxn, a: &str, b: &str, t: u64) -> Result<(), StoreError> {
+pub(crate) fn add_peers(
+    txn: &mut dyn WriteTxn,
+    a: &str,
+    b: &str,
+    t: u64,
+) -> Result<(), StoreError> {
     if a == b || txn.get(Table::Peers, &peer_key(a, b))?.is_some() {
         return Ok(());
     }
@@ -587,7 +700,10 @@ pub(crate) fn related(txn: &mut dyn ReadTxn, a: &str, b: &str) -> Result<bool, S
         return Ok(true);
     }
     for gid in groups_of(txn, a, 1024)? {
-        if txn.get(Table::MemberGroups, &member_group_key(b, &gid))?.is_some() {
+        if txn
+            .get(Table::MemberGroups, &member_group_key(b, &gid))?
+            .is_some()
+        {
             return Ok(true);
         }
     }
@@ -595,7 +711,11 @@ pub(crate) fn related(txn: &mut dyn ReadTxn, a: &str, b: &str) -> Result<bool, S
 }
 
 /// Everyone `number` exchanged messages with or shares a group with (bounded).
-pub(crate) fn contacts(txn: &mut dyn ReadTxn, number: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+pub(crate) fn contacts(
+    txn: &mut dyn ReadTxn,
+    number: &str,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
     let prefix = KeyBuf::new().str(number).build();
     let mut out: Vec<String> = scan(txn, Table::Peers, &prefix, limit)?
         .into_iter()
@@ -607,7 +727,13 @@ pub(crate) fn contacts(txn: &mut dyn ReadTxn, number: &str, limit: usize) -> Res
         .collect();
     for gid in groups_of(txn, number, 1024)? {
         if let Some(group) = group(txn, &gid)? {
-            out.extend(group.participants.into_iter().map(|m| m.number).filter(|n| n != number));
+            out.extend(
+                group
+                    .participants
+                    .into_iter()
+                    .map(|m| m.number)
+                    .filter(|n| n != number),
+            );
         }
     }
     out.sort_unstable();
@@ -641,16 +767,25 @@ mod b64_opt {
     use serde::{Deserialize, Deserializer, Serializer};
 
     #[allow(clippy::ref_option, reason = "serde's `with` passes `&Option<T>`")]
-    pub(super) fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match bytes {
             Some(bytes) => s.serialize_str(&STANDARD.encode(bytes)),
             None => s.serialize_none(),
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
         Option::<String>::deserialize(d)?
-            .map(|text| STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom))
+            .map(|text| {
+                STANDARD
+                    .decode(text.as_bytes())
+                    .map_err(serde::de::Error::custom)
+            })
             .transpose()
     }
 }

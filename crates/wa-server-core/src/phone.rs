@@ -19,8 +19,8 @@ use wa_wire::Jid;
 use wa_wire::ids::{user_jid, valid_number};
 use wa_wire::link::QrCode;
 use wa_wire::phone::{
-    Challenge, Claims, DeviceLists, Empty, GroupCreated, KeyCount, Linked, LinkedDevices, MediaAuth, PhoneEvent,
-    PhoneRequest, Ready, Stored, auth_message,
+    Challenge, Claims, DeviceLists, Empty, GroupCreated, KeyCount, Linked, LinkedDevices,
+    MediaAuth, PhoneEvent, PhoneRequest, Ready, Stored, auth_message,
 };
 use zeroize::Zeroizing;
 
@@ -32,15 +32,19 @@ use crate::jobs::relay::{self, RelayLimits, RelayRefused, SetLimits, SetRequest}
 use crate::jobs::{Done, Effects, Me, ReplyTo, groups, keys, verify_signature};
 use crate::rate::Limiter;
 use crate::store::StoreError;
-use wa_wire::Time;
 use crate::web::effects_of;
+use wa_wire::Time;
 
 /// Queue entries a phone connection remembers having delivered (see the web connection).
 const MAX_REMEMBERED: usize = 100_000;
 
 enum State {
     Fresh,
-    Challenged { number: String, nonce: [u8; 32], ed25519: [u8; 32] },
+    Challenged {
+        number: String,
+        nonce: [u8; 32],
+        ed25519: [u8; 32],
+    },
     Authenticated(Me),
 }
 
@@ -137,7 +141,11 @@ impl PhoneConnection {
             .partition(|(_, _, t)| *t <= now);
         self.pending_links = waiting;
         for (_, id, _) in due {
-            self.send(&PhoneEvent::error(Some(id), 410, "the web client did not finish linking"));
+            self.send(&PhoneEvent::error(
+                Some(id),
+                410,
+                "the web client did not finish linking",
+            ));
         }
     }
 
@@ -158,7 +166,13 @@ impl PhoneConnection {
         }
         let request: PhoneRequest = match serde_json::from_str(text) {
             Ok(request) => request,
-            Err(e) => return self.send(&PhoneEvent::error(None, 400, format!("not a phone request: {e}"))),
+            Err(e) => {
+                return self.send(&PhoneEvent::error(
+                    None,
+                    400,
+                    format!("not a phone request: {e}"),
+                ));
+            }
         };
         let id = request.id();
         let receipt = matches!(request, PhoneRequest::Receipt { .. });
@@ -172,15 +186,33 @@ impl PhoneConnection {
         match (request, me) {
             (PhoneRequest::Register { id, number, .. }, None) => {
                 if !valid_number(&number) {
-                    return self.send(&PhoneEvent::error(Some(id), 400, "not a phone number (5 to 20 digits)"));
+                    return self.send(&PhoneEvent::error(
+                        Some(id),
+                        400,
+                        "not a phone number (5 to 20 digits)",
+                    ));
                 }
                 let code = Zeroizing::new(format!("{:06}", self.rng.next_u32() % 1_000_000));
                 let ttl = u64::try_from(self.config.code_ttl.as_millis()).unwrap_or(u64::MAX);
                 self.job(accounts::issue_code(id, number, code, now, ttl));
             }
-            (PhoneRequest::Verify { id, number, code, name, identity, phone }, None) => {
+            (
+                PhoneRequest::Verify {
+                    id,
+                    number,
+                    code,
+                    name,
+                    identity,
+                    phone,
+                },
+                None,
+            ) => {
                 if !valid_number(&number) {
-                    return self.send(&PhoneEvent::error(Some(id), 400, "not a phone number (5 to 20 digits)"));
+                    return self.send(&PhoneEvent::error(
+                        Some(id),
+                        400,
+                        "not a phone number (5 to 20 digits)",
+                    ));
                 }
                 let verification = Verification {
                     id,
@@ -195,20 +227,35 @@ impl PhoneConnection {
             }
             (PhoneRequest::Hello { id, number }, None) => {
                 if !valid_number(&number) {
-                    return self.send(&PhoneEvent::error(Some(id), 400, "not a phone number (5 to 20 digits)"));
+                    return self.send(&PhoneEvent::error(
+                        Some(id),
+                        400,
+                        "not a phone number (5 to 20 digits)",
+                    ));
                 }
                 self.job(accounts::hello(id, number));
             }
             (PhoneRequest::Auth { id, signature }, None) => {
-                let State::Challenged { number, nonce, ed25519 } = &self.state else {
+                let State::Challenged {
+                    number,
+                    nonce,
+                    ed25519,
+                } = &self.state
+                else {
                     return self.send(&PhoneEvent::error(Some(id), 400, "say hello first"));
                 };
                 if !verify_signature(ed25519, &auth_message(number, nonce), &signature) {
-                    self.send(&PhoneEvent::error(Some(id), 401, "the signature does not verify"));
+                    self.send(&PhoneEvent::error(
+                        Some(id),
+                        401,
+                        "the signature does not verify",
+                    ));
                     return self.close();
                 }
                 let number = number.clone();
-                let Ok(wid) = user_jid(&number) else { return self.close() };
+                let Ok(wid) = user_jid(&number) else {
+                    return self.close();
+                };
                 self.authenticated(&number);
                 self.send(&PhoneEvent::result(
                     id,
@@ -220,7 +267,11 @@ impl PhoneConnection {
                 ));
             }
             (request, None) => {
-                self.send(&PhoneEvent::error(Some(request.id()), 401, "log in first (hello and auth, or register and verify)"));
+                self.send(&PhoneEvent::error(
+                    Some(request.id()),
+                    401,
+                    "log in first (hello and auth, or register and verify)",
+                ));
             }
             (request, Some(me)) => self.on_request(now, me, request),
         }
@@ -233,7 +284,13 @@ impl PhoneConnection {
         match request {
             PhoneRequest::Keys { upload, .. } => {
                 let limits = self.set_limits();
-                self.job(relay::set(reply_to, me, set(SetRequest::Keys(upload)), now, limits));
+                self.job(relay::set(
+                    reply_to,
+                    me,
+                    set(SetRequest::Keys(upload)),
+                    now,
+                    limits,
+                ));
             }
             PhoneRequest::Devices { users, .. } => {
                 if users.len() > wa_wire::web::MAX_QUERY_ITEMS {
@@ -250,8 +307,15 @@ impl PhoneConnection {
             }
             PhoneRequest::Relay { relay: message, .. } => {
                 let size: usize = message.group.as_ref().map_or(0, Vec::len)
-                    + message.targets.iter().filter_map(|t| t.olm.as_ref()).map(|o| o.body.len()).sum::<usize>();
-                if size > self.config.limits.max_relay_bytes || message.targets.len() > wa_wire::msg::MAX_RELAY_TARGETS {
+                    + message
+                        .targets
+                        .iter()
+                        .filter_map(|t| t.olm.as_ref())
+                        .map(|o| o.body.len())
+                        .sum::<usize>();
+                if size > self.config.limits.max_relay_bytes
+                    || message.targets.len() > wa_wire::msg::MAX_RELAY_TARGETS
+                {
                     return self.send(&PhoneEvent::error(Some(id), 413, "message too large"));
                 }
                 if !wa_wire::ids::valid_message_id(&message.id) {
@@ -265,19 +329,44 @@ impl PhoneConnection {
             }
             PhoneRequest::Receipt { receipt, .. } => {
                 let limits = self.set_limits();
-                self.job(relay::set(reply_to, me, set(SetRequest::Receipt(receipt)), now, limits));
+                self.job(relay::set(
+                    reply_to,
+                    me,
+                    set(SetRequest::Receipt(receipt)),
+                    now,
+                    limits,
+                ));
             }
             PhoneRequest::Presence { presence, .. } => {
                 let limits = self.set_limits();
-                self.job(relay::set(reply_to, me, set(SetRequest::Presence(presence)), now, limits));
+                self.job(relay::set(
+                    reply_to,
+                    me,
+                    set(SetRequest::Presence(presence)),
+                    now,
+                    limits,
+                ));
             }
             PhoneRequest::Group { action, .. } => {
                 let limits = self.set_limits();
-                self.job(relay::set(reply_to, me, set(SetRequest::Group(action)), now, limits));
+                self.job(relay::set(
+                    reply_to,
+                    me,
+                    set(SetRequest::Group(action)),
+                    now,
+                    limits,
+                ));
             }
             PhoneRequest::Subscribe { jid, .. } => self.job(relay::subscribe(reply_to, me, jid)),
-            PhoneRequest::GroupMetadata { jid, .. } => self.job(groups::metadata(reply_to, me, jid)),
-            PhoneRequest::Link { qr, attestation, mirror, .. } => {
+            PhoneRequest::GroupMetadata { jid, .. } => {
+                self.job(groups::metadata(reply_to, me, jid))
+            }
+            PhoneRequest::Link {
+                qr,
+                attestation,
+                mirror,
+                ..
+            } => {
                 let qr = match QrCode::parse(&qr) {
                     Ok(qr) => qr,
                     Err(e) => return self.send(&PhoneEvent::error(Some(id), 400, e.to_string())),
@@ -285,17 +374,59 @@ impl PhoneConnection {
                 if self.pending_links.len() >= MAX_PENDING_LINKS {
                     return self.send(&PhoneEvent::error(Some(id), 429, "too many links at once"));
                 }
-                self.job(accounts::approve_link(id, me.number, qr, attestation, mirror, now));
+                self.job(accounts::approve_link(
+                    id,
+                    me.number,
+                    qr,
+                    attestation,
+                    mirror,
+                    now,
+                ));
             }
             PhoneRequest::Linked { .. } => self.job(accounts::linked(id, me.number)),
-            PhoneRequest::Unlink { client_id, .. } => self.job(accounts::unlink(reply_to, me.number, client_id, now)),
+            PhoneRequest::Unlink { client_id, .. } => {
+                self.job(accounts::unlink(reply_to, me.number, client_id, now))
+            }
             PhoneRequest::MediaConn { .. } => {
                 let auth = self.token();
                 let expires = (now + self.config.media_auth_ttl).as_secs();
                 self.job(relay::media_auth(reply_to, me.number, auth, expires));
             }
             PhoneRequest::Ping { .. } => self.send(&PhoneEvent::result(id, &Empty {})),
-            PhoneRequest::Register { .. } | PhoneRequest::Verify { .. } | PhoneRequest::Hello { .. } | PhoneRequest::Auth { .. } => {
+            PhoneRequest::MirrorSend { device, frames, .. } => {
+                // Only to a device of this account (the server does not check what the frames
+                // say: it cannot open them).
+                if wa_wire::ids::number_of(&device) != Some(me.number.as_str())
+                    || wa_wire::ids::device_of(&device) == 0
+                {
+                    return self.send(&PhoneEvent::error(
+                        Some(id),
+                        403,
+                        "not a device of this account",
+                    ));
+                }
+                self.actions.push_back(Action::Push {
+                    target: crate::action::Target::Device(device),
+                    push: Push::MirrorSend { frames },
+                });
+                self.send(&PhoneEvent::result(id, &Empty {}));
+            }
+            PhoneRequest::MirrorChallenge {
+                r#ref, expected, ..
+            } => {
+                if !r#ref.starts_with("challenge@") {
+                    return self.send(&PhoneEvent::error(Some(id), 400, "not a challenge ref"));
+                }
+                self.actions.push_back(Action::Push {
+                    target: crate::action::Target::Ref(r#ref),
+                    push: Push::MirrorChallengeAnswer { expected },
+                });
+                self.send(&PhoneEvent::result(id, &Empty {}));
+            }
+            PhoneRequest::Register { .. }
+            | PhoneRequest::Verify { .. }
+            | PhoneRequest::Hello { .. }
+            | PhoneRequest::Auth { .. } => {
                 self.send(&PhoneEvent::error(Some(id), 400, "already logged in"));
             }
             _ => self.send(&PhoneEvent::error(Some(id), 400, "unknown request")),
@@ -312,7 +443,9 @@ impl PhoneConnection {
     }
 
     fn authenticated(&mut self, number: &str) {
-        let Some(me) = Me::new(number, 0) else { return self.close() };
+        let Some(me) = Me::new(number, 0) else {
+            return self.close();
+        };
         self.login_deadline = None;
         self.actions.push_back(Action::Register {
             number: me.number.clone(),
@@ -335,15 +468,29 @@ impl PhoneConnection {
             return;
         }
         match push {
-            Push::Deliver { seq, message } if self.remember(seq) => self.send(&PhoneEvent::Message { message }),
+            Push::Deliver { seq, message } if self.remember(seq) => {
+                self.send(&PhoneEvent::Message { message })
+            }
             Push::Ack(ack) => self.send(&PhoneEvent::Ack { ack }),
             Push::Presence(presence) => self.send(&PhoneEvent::Presence { presence }),
             Push::Group(change) => self.send(&PhoneEvent::Group { change }),
-            Push::Notification(notification) => self.send(&PhoneEvent::Notification { notification }),
-            Push::LinkDone { r#ref, client_id, device } => {
+            Push::Notification(notification) => {
+                self.send(&PhoneEvent::Notification { notification })
+            }
+            Push::LinkDone {
+                r#ref,
+                client_id,
+                device,
+            } => {
                 if let Some(pos) = self.pending_links.iter().position(|(r, _, _)| *r == r#ref) {
                     let (_, id, _) = self.pending_links.remove(pos);
-                    self.send(&PhoneEvent::result(id, &Linked { client_id: client_id.clone(), device: device.clone() }));
+                    self.send(&PhoneEvent::result(
+                        id,
+                        &Linked {
+                            client_id: client_id.clone(),
+                            device: device.clone(),
+                        },
+                    ));
                 }
                 self.send(&PhoneEvent::Linked { client_id, device });
             }
@@ -352,6 +499,19 @@ impl PhoneConnection {
                 self.close();
             }
             Push::Disconnect(_) => self.close(),
+            Push::Mirror { device, frame } => self.send(&PhoneEvent::MirrorFrame { device, frame }),
+            Push::MirrorOnline { device } => self.send(&PhoneEvent::MirrorOnline { device }),
+            Push::MirrorChallenge {
+                device,
+                r#ref,
+                challenge,
+            } => {
+                self.send(&PhoneEvent::MirrorChallenge {
+                    device,
+                    r#ref,
+                    challenge,
+                });
+            }
             _ => {}
         }
     }
@@ -391,12 +551,25 @@ impl PhoneConnection {
                 }
                 Err(r) => self.refuse(id, &r),
             },
-            Done::Hello { id, number, identity } => match identity {
+            Done::Hello {
+                id,
+                number,
+                identity,
+            } => match identity {
                 Ok(ed25519) => {
                     let mut nonce = [0u8; 32];
                     self.rng.fill_bytes(&mut nonce);
-                    self.state = State::Challenged { number, nonce, ed25519 };
-                    self.send(&PhoneEvent::result(id, &Challenge { nonce: nonce.to_vec() }));
+                    self.state = State::Challenged {
+                        number,
+                        nonce,
+                        ed25519,
+                    };
+                    self.send(&PhoneEvent::result(
+                        id,
+                        &Challenge {
+                            nonce: nonce.to_vec(),
+                        },
+                    ));
                 }
                 Err(r) => self.refuse(id, &r),
             },
@@ -407,40 +580,69 @@ impl PhoneConnection {
                         self.push_all(effects);
                         self.send(&PhoneEvent::result(id, &Stored { t }));
                     }
-                    Err(RelayRefused::Mismatch { missing, extra }) => self.send(&PhoneEvent::Error {
-                        id: Some(id),
-                        status: 409,
-                        error: "the message is not encrypted for exactly the recipients' devices".to_owned(),
-                        missing,
-                        extra,
-                    }),
+                    Err(RelayRefused::Mismatch { missing, extra }) => {
+                        self.send(&PhoneEvent::Error {
+                            id: Some(id),
+                            status: 409,
+                            error:
+                                "the message is not encrypted for exactly the recipients' devices"
+                                    .to_owned(),
+                            missing,
+                            extra,
+                        })
+                    }
                     Err(RelayRefused::Refused(r)) => self.refuse(id, &r),
                 }
             }
-            Done::Set { reply_to, result, effects } => {
+            Done::Set {
+                reply_to,
+                result,
+                effects,
+            } => {
                 self.push_all(effects);
                 let ReplyTo::Id(id) = reply_to else { return };
                 match result {
                     Ok(ok) => match (ok.gid, ok.key_count) {
-                        (Some(gid), _) => self.send(&PhoneEvent::result(id, &GroupCreated { gid: Some(gid) })),
-                        (None, Some(count)) => self.send(&PhoneEvent::result(id, &KeyCount { count })),
+                        (Some(gid), _) => {
+                            self.send(&PhoneEvent::result(id, &GroupCreated { gid: Some(gid) }))
+                        }
+                        (None, Some(count)) => {
+                            self.send(&PhoneEvent::result(id, &KeyCount { count }))
+                        }
                         (None, None) => self.send(&PhoneEvent::result(id, &Empty {})),
                     },
                     Err(r) => self.refuse(id, &r),
                 }
             }
-            Done::Devices { reply_to: ReplyTo::Id(id), lists } => self.send(&PhoneEvent::result(id, &DeviceLists { lists })),
-            Done::PreKeys { reply_to, claimed, effects } => {
+            Done::Devices {
+                reply_to: ReplyTo::Id(id),
+                lists,
+            } => self.send(&PhoneEvent::result(id, &DeviceLists { lists })),
+            Done::PreKeys {
+                reply_to,
+                claimed,
+                effects,
+            } => {
                 self.push_all(effects);
                 if let ReplyTo::Id(id) = reply_to {
                     self.send(&PhoneEvent::result(id, &Claims { claimed }));
                 }
             }
-            Done::GroupMetadata { reply_to: ReplyTo::Id(id), result } => match result {
-                Ok(meta) => self.send(&PhoneEvent::Result { id, data: meta.to_json() }),
+            Done::GroupMetadata {
+                reply_to: ReplyTo::Id(id),
+                result,
+            } => match result {
+                Ok(meta) => self.send(&PhoneEvent::Result {
+                    id,
+                    data: meta.to_json(),
+                }),
                 Err(r) => self.refuse(id, &r),
             },
-            Done::Subscribe { reply_to: ReplyTo::Id(id), jid, allowed } => {
+            Done::Subscribe {
+                reply_to: ReplyTo::Id(id),
+                jid,
+                allowed,
+            } => {
                 if allowed {
                     self.actions.push_back(Action::Subscribe(jid));
                     self.send(&PhoneEvent::result(id, &Empty {}));
@@ -451,11 +653,14 @@ impl PhoneConnection {
             Done::LinkApproved { id, result } => match result {
                 Ok((r, effects)) => {
                     self.push_all(effects);
-                    self.pending_links.push((r, id, now + self.config.link_timeout));
+                    self.pending_links
+                        .push((r, id, now + self.config.link_timeout));
                 }
                 Err(refusal) => self.refuse(id, &refusal),
             },
-            Done::LinkedDevices { id, devices } => self.send(&PhoneEvent::result(id, &LinkedDevices { devices })),
+            Done::LinkedDevices { id, devices } => {
+                self.send(&PhoneEvent::result(id, &LinkedDevices { devices }))
+            }
             Done::Unlinked { reply_to, result } => {
                 let ReplyTo::Id(id) = reply_to else { return };
                 match result {
@@ -466,7 +671,10 @@ impl PhoneConnection {
                     Err(r) => self.refuse(id, &r),
                 }
             }
-            Done::MediaAuth { reply_to: ReplyTo::Id(id), auth } => self.send(&PhoneEvent::result(
+            Done::MediaAuth {
+                reply_to: ReplyTo::Id(id),
+                auth,
+            } => self.send(&PhoneEvent::result(
                 id,
                 &MediaAuth {
                     auth,
@@ -491,7 +699,11 @@ impl PhoneConnection {
     }
 
     fn refuse(&mut self, id: u64, refusal: &Refusal) {
-        self.send(&PhoneEvent::error(Some(id), refusal.status, refusal.reason.clone()));
+        self.send(&PhoneEvent::error(
+            Some(id),
+            refusal.status,
+            refusal.reason.clone(),
+        ));
     }
 
     fn remember(&mut self, seq: u64) -> bool {
@@ -523,7 +735,8 @@ impl PhoneConnection {
     }
 
     fn send(&mut self, event: &PhoneEvent) {
-        self.actions.push_back(Action::Send(OutMessage::Text(event.to_text())));
+        self.actions
+            .push_back(Action::Send(OutMessage::Text(event.to_text())));
     }
 
     fn close(&mut self) {

@@ -29,7 +29,7 @@ use wa_wire::link::ClientFeatures;
 use wa_wire::web::{Query, Request as BinRequest, ServerNode, SetItem};
 use zeroize::Zeroizing;
 
-use crate::action::{Action, DisconnectKind, LinkApproval, Push};
+use crate::action::{Action, DisconnectKind, LinkApproval, Push, Target};
 use crate::config::Config;
 use crate::job::{Job, JobId, Outcome, Refusal};
 use crate::jobs::accounts::{self, Linking, LoginRequest};
@@ -58,15 +58,26 @@ struct ClientHello {
 struct Challenge {
     number: String,
     device: u8,
-    expected: Zeroizing<[u8; 32]>,
+    /// What the answer must be; for a mirror client, unknown until its phone says.
+    expected: Option<Zeroizing<[u8; 32]>>,
     login_tag: String,
+    /// A mirror client's challenge: the ref the phone answers to, and until when it may.
+    mirror: Option<(String, Time)>,
 }
+
+/// How long a mirror client's login waits for its phone to answer the challenge.
+const MIRROR_CHALLENGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How a connection became authenticated: decides the order of what it is sent.
 enum Became {
     Linked,
-    LoggedIn { tag: String },
-    Challenged { answer_tag: String, login_tag: String },
+    LoggedIn {
+        tag: String,
+    },
+    Challenged {
+        answer_tag: String,
+        login_tag: String,
+    },
 }
 
 /// The server side of one web client's socket, without IO.
@@ -96,6 +107,11 @@ pub struct WebConnection {
     pending_secret: Option<Zeroizing<String>>,
     linking: bool,
     phone_online: bool,
+    /// A legacy client linked as a mirror of its phone: its binary frames go to the phone
+    /// unopened (the server has no keys for them).
+    mirror: bool,
+    /// A mirror client's challenge, sent once its phone says what the answer must be.
+    pending_challenge: Option<Zeroizing<[u8; 32]>>,
     closed: bool,
 }
 
@@ -133,6 +149,8 @@ impl WebConnection {
             pending_secret: None,
             linking: false,
             phone_online: false,
+            mirror: false,
+            pending_challenge: None,
             closed: false,
         }
     }
@@ -147,7 +165,15 @@ impl WebConnection {
         if self.closed {
             return None;
         }
-        Some(self.link_deadline.map_or(self.idle_deadline, |l| l.min(self.idle_deadline)))
+        let challenge = self
+            .challenge
+            .as_ref()
+            .and_then(|c| c.mirror.as_ref())
+            .map(|(_, t)| *t);
+        [self.link_deadline, challenge, Some(self.idle_deadline)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Whether the connection is over (a `Close` was emitted).
@@ -164,6 +190,19 @@ impl WebConnection {
     pub fn handle_timeout(&mut self, now: Time) {
         if self.closed {
             return;
+        }
+        if let Some(challenge) = self
+            .challenge
+            .take_if(|c| c.mirror.as_ref().is_some_and(|(_, t)| *t <= now))
+        {
+            // The phone did not answer: it is offline, and only it can check the answer.
+            if let Some((r, _)) = &challenge.mirror {
+                self.actions.push_back(Action::ForgetRef(r.clone()));
+            }
+            self.send_json(
+                &challenge.login_tag,
+                &json::status(503, Some("the phone is offline")),
+            );
         }
         if self.link_deadline.is_some_and(|t| t <= now) {
             tracing::debug!("not logged in within the linking window: closing");
@@ -190,7 +229,14 @@ impl WebConnection {
             return;
         }
         self.idle_deadline = now + self.config.idle_timeout;
-        let frame = match Frame::parse(message, Direction::ClientToServer, &self.config.limits.frame) {
+        if let (true, WsMessage::Binary(bytes)) = (self.mirror, &message) {
+            return self.mirror_frame(now, bytes);
+        }
+        let frame = match Frame::parse(
+            message,
+            Direction::ClientToServer,
+            &self.config.limits.frame,
+        ) {
             Ok(frame) => frame,
             Err(e) => {
                 tracing::debug!(error = %e, "bad frame: closing");
@@ -200,8 +246,13 @@ impl WebConnection {
         match frame {
             Frame::Keepalive => self.send_text(format!("!{}", now.as_millis())),
             Frame::Json { tag, payload } => self.on_json(now, tag.as_str(), payload),
-            Frame::Binary { tag, header, payload } => {
-                let receipt = header.is_some_and(|h| h.metric == Metric::RECEIVED || h.metric == Metric::READ);
+            Frame::Binary {
+                tag,
+                header,
+                payload,
+            } => {
+                let receipt = header
+                    .is_some_and(|h| h.metric == Metric::RECEIVED || h.metric == Metric::READ);
                 self.on_binary(now, tag.as_str(), receipt, &payload);
             }
             _ => {}
@@ -219,11 +270,38 @@ impl WebConnection {
             }
             Push::Ack(notice) if self.me.is_some() => self.send_push(&json::ack(&notice)),
             Push::Presence(notice) if self.me.is_some() => self.send_push(&json::presence(&notice)),
-            Push::Group(notice) if self.me.is_some() => self.send_push(&json::group_change(&notice)),
+            Push::Group(notice) if self.me.is_some() => {
+                self.send_push(&json::group_change(&notice))
+            }
             Push::Notification(n) if self.me.is_some() => {
                 self.push_node(&ServerNode::Notification(n));
             }
             Push::LinkApproved(approval) => self.link_approved(now, approval),
+            Push::MirrorSend { frames } if self.mirror && self.me.is_some() => {
+                for frame in frames {
+                    let message = match frame {
+                        wa_wire::phone::MirrorFrame::Text(text) => OutMessage::Text(text),
+                        wa_wire::phone::MirrorFrame::Binary(bytes) => OutMessage::Binary(bytes),
+                    };
+                    self.actions.push_back(Action::Send(message));
+                }
+            }
+            Push::MirrorChallengeAnswer { expected } => {
+                if let Some(challenge) = self
+                    .challenge
+                    .as_mut()
+                    .filter(|c| c.mirror.is_some() && c.expected.is_none())
+                    && let Ok(expected) = <[u8; 32]>::try_from(expected.as_slice())
+                {
+                    challenge.expected = Some(Zeroizing::new(expected));
+                    if let Some((r, _)) = challenge.mirror.take() {
+                        self.actions.push_back(Action::ForgetRef(r));
+                    }
+                    if let Some(c) = self.pending_challenge.take() {
+                        self.send_push(&json::challenge(&STANDARD.encode(*c)));
+                    }
+                }
+            }
             Push::PhoneReachable(up) => {
                 let was = std::mem::replace(&mut self.phone_online, up);
                 if was && !up && self.me.is_some() {
@@ -264,7 +342,11 @@ impl WebConnection {
                     self.send_json(&tag, &reply);
                 }
             }
-            Done::Login { tag, result, challenged } => self.logged_in(now, tag, result, challenged),
+            Done::Login {
+                tag,
+                result,
+                challenged,
+            } => self.logged_in(now, tag, result, challenged),
             Done::Linked(result) => {
                 self.linking = false;
                 match result {
@@ -289,7 +371,9 @@ impl WebConnection {
                         self.push_all(effects);
                         RelayReply::Stored { t }
                     }
-                    Err(RelayRefused::Mismatch { missing, extra }) => RelayReply::Mismatch { missing, extra },
+                    Err(RelayRefused::Mismatch { missing, extra }) => {
+                        RelayReply::Mismatch { missing, extra }
+                    }
                     Err(RelayRefused::Refused(r)) => RelayReply::Refused {
                         status: r.status,
                         reason: r.reason.into_owned(),
@@ -297,7 +381,11 @@ impl WebConnection {
                 };
                 self.reply_json(&reply_to, &reply.to_json());
             }
-            Done::Set { reply_to, result, effects } => {
+            Done::Set {
+                reply_to,
+                result,
+                effects,
+            } => {
                 self.push_all(effects);
                 let reply = match result {
                     Ok(ok) => match (ok.gid, ok.key_count) {
@@ -309,8 +397,14 @@ impl WebConnection {
                 };
                 self.reply_json(&reply_to, &reply);
             }
-            Done::Devices { reply_to, lists } => self.reply_node(&reply_to, &ServerNode::Devices(lists)),
-            Done::PreKeys { reply_to, claimed, effects } => {
+            Done::Devices { reply_to, lists } => {
+                self.reply_node(&reply_to, &ServerNode::Devices(lists))
+            }
+            Done::PreKeys {
+                reply_to,
+                claimed,
+                effects,
+            } => {
                 self.push_all(effects);
                 self.reply_node(&reply_to, &ServerNode::PreKeys(claimed));
             }
@@ -319,14 +413,24 @@ impl WebConnection {
                 self.reply_json(&reply_to, &reply);
             }
             Done::Exists { reply_to, exists } => {
-                self.reply_json(&reply_to, &json::status(if exists { 200 } else { 404 }, None));
+                self.reply_json(
+                    &reply_to,
+                    &json::status(if exists { 200 } else { 404 }, None),
+                );
             }
-            Done::Subscribe { reply_to, jid, allowed } => {
+            Done::Subscribe {
+                reply_to,
+                jid,
+                allowed,
+            } => {
                 if allowed {
                     self.actions.push_back(Action::Subscribe(jid));
                     self.reply_json(&reply_to, &json::status(200, None));
                 } else {
-                    self.reply_json(&reply_to, &json::status(403, Some("no chat with this user")));
+                    self.reply_json(
+                        &reply_to,
+                        &json::status(403, Some("no chat with this user")),
+                    );
                 }
             }
             Done::MediaAuth { reply_to, auth } => {
@@ -375,10 +479,18 @@ impl WebConnection {
                         self.job(relay::media_auth(reply_to, me.number, auth, expires));
                     }
                     Ok(Some(JsonRequest::Exist(jid))) => self.job(relay::exists(reply_to, jid)),
-                    Ok(Some(JsonRequest::Status(_))) => self.send_json(tag, &json::status_text_reply("")),
-                    Ok(Some(JsonRequest::GroupMetadata(gid))) => self.job(groups::metadata(reply_to, me, gid)),
-                    Ok(Some(JsonRequest::SubscribePresence(jid))) => self.job(relay::subscribe(reply_to, me, jid)),
-                    Ok(Some(_) | None) => self.send_json(tag, &json::status(400, Some("unknown request"))),
+                    Ok(Some(JsonRequest::Status(_))) => {
+                        self.send_json(tag, &json::status_text_reply(""))
+                    }
+                    Ok(Some(JsonRequest::GroupMetadata(gid))) => {
+                        self.job(groups::metadata(reply_to, me, gid))
+                    }
+                    Ok(Some(JsonRequest::SubscribePresence(jid))) => {
+                        self.job(relay::subscribe(reply_to, me, jid))
+                    }
+                    Ok(Some(_) | None) => {
+                        self.send_json(tag, &json::status(400, Some("unknown request")))
+                    }
                     Err(e) => self.send_json(tag, &json::status(400, Some(&e.to_string()))),
                 }
             }
@@ -411,14 +523,21 @@ impl WebConnection {
             browser,
             features,
         });
-        self.new_ref(now, tag, |r, ttl, time| json::init_reply(r, ttl, "2.2142.12", time));
+        self.new_ref(now, tag, |r, ttl, time| {
+            json::init_reply(r, ttl, "2.2142.12", time)
+        });
     }
 
     fn new_ref(&mut self, now: Time, tag: &str, reply: impl FnOnce(&str, u64, u64) -> Value) {
-        let Some(client) = self.client.clone() else { return };
+        let Some(client) = self.client.clone() else {
+            return;
+        };
         let r = format!("1@{}", self.token());
         let expires = now + self.config.ref_ttl;
-        let replaced = self.current_ref.replace((r.clone(), expires)).map(|(old, _)| old);
+        let replaced = self
+            .current_ref
+            .replace((r.clone(), expires))
+            .map(|(old, _)| old);
         if let Some(old) = &replaced {
             self.actions.push_back(Action::ForgetRef(old.clone()));
         }
@@ -431,7 +550,13 @@ impl WebConnection {
             approved_by: None,
         };
         let reply = reply(&r, millis(self.config.ref_ttl), now.as_millis());
-        self.job(accounts::store_ref(tag.to_owned(), reply, r, record, replaced));
+        self.job(accounts::store_ref(
+            tag.to_owned(),
+            reply,
+            r,
+            record,
+            replaced,
+        ));
     }
 
     fn reref(&mut self, now: Time, tag: &str) {
@@ -484,7 +609,13 @@ impl WebConnection {
         self.job(accounts::login(request, now));
     }
 
-    fn logged_in(&mut self, now: Time, tag: String, result: Result<Grant, LoginRefused>, challenged: bool) {
+    fn logged_in(
+        &mut self,
+        now: Time,
+        tag: String,
+        result: Result<Grant, LoginRefused>,
+        challenged: bool,
+    ) {
         match result {
             Ok(grant) => {
                 let became = match (challenged, self.challenge.take()) {
@@ -501,18 +632,45 @@ impl WebConnection {
                 self.send_json(&tag, &json::status(status, None));
             }
             Err(LoginRefused::Challenge(device)) => {
-                let Some(keys) = device.frame_keys.as_ref().and_then(FrameKeys::session_keys) else {
-                    return self.send_json(&tag, &json::status(401, None));
-                };
-                let mut challenge = [0u8; 32];
-                self.rng.fill_bytes(&mut challenge);
-                self.challenge = Some(Challenge {
-                    number: device.number.clone(),
-                    device: device.device,
-                    expected: Zeroizing::new(keys.challenge_response(&challenge)),
-                    login_tag: tag,
-                });
-                self.send_push(&json::challenge(&STANDARD.encode(challenge)));
+                let mut challenge = Zeroizing::new([0u8; 32]);
+                self.rng.fill_bytes(&mut *challenge);
+                match device.frame_keys.as_ref().and_then(FrameKeys::session_keys) {
+                    Some(keys) => {
+                        self.challenge = Some(Challenge {
+                            number: device.number.clone(),
+                            device: device.device,
+                            expected: Some(Zeroizing::new(keys.challenge_response(&*challenge))),
+                            login_tag: tag,
+                            mirror: None,
+                        });
+                        self.send_push(&json::challenge(&STANDARD.encode(*challenge)));
+                    }
+                    None => {
+                        // A mirror client: only its phone has its keys, so the phone says what
+                        // the answer must be (and if it is offline, nobody can).
+                        let r = format!("challenge@{}", self.token());
+                        let Ok(phone) = wa_wire::ids::user_jid(&device.number) else {
+                            return self.send_json(&tag, &json::status(401, None));
+                        };
+                        self.actions.push_back(Action::RegisterRef(r.clone()));
+                        self.actions.push_back(Action::Push {
+                            target: Target::Device(phone),
+                            push: Push::MirrorChallenge {
+                                device: device.address(),
+                                r#ref: r.clone(),
+                                challenge: challenge.to_vec(),
+                            },
+                        });
+                        self.challenge = Some(Challenge {
+                            number: device.number.clone(),
+                            device: device.device,
+                            expected: None,
+                            login_tag: tag,
+                            mirror: Some((r, now + MIRROR_CHALLENGE_TIMEOUT)),
+                        });
+                        self.pending_challenge = Some(challenge);
+                    }
+                }
             }
         }
     }
@@ -522,16 +680,30 @@ impl WebConnection {
         let Some(challenge) = &self.challenge else {
             return self.send_json(tag, &json::status(400, Some("no challenge")));
         };
-        let given = STANDARD.decode(answer.answer.as_bytes()).unwrap_or_default();
-        let right: bool = given.as_slice().ct_eq(challenge.expected.as_slice()).into();
-        let same_client = self.client.as_ref().is_some_and(|c| c.client_id == answer.client_id);
+        let given = STANDARD
+            .decode(answer.answer.as_bytes())
+            .unwrap_or_default();
+        let right: bool = challenge
+            .expected
+            .as_ref()
+            .is_some_and(|expected| bool::from(given.as_slice().ct_eq(expected.as_slice())));
+        let same_client = self
+            .client
+            .as_ref()
+            .is_some_and(|c| c.client_id == answer.client_id);
         if !right || !same_client {
             self.challenge = None;
             return self.send_json(tag, &json::status(401, None));
         }
         let (number, device) = (challenge.number.clone(), challenge.device);
         let tokens = self.tokens();
-        self.job(accounts::challenged(tag.to_owned(), number, device, tokens, now));
+        self.job(accounts::challenged(
+            tag.to_owned(),
+            number,
+            device,
+            tokens,
+            now,
+        ));
     }
 
     fn logout(&mut self, now: Time) {
@@ -544,25 +716,46 @@ impl WebConnection {
     // ---- Linking ------------------------------------------------------------------------------
 
     fn link_approved(&mut self, now: Time, approval: LinkApproval) {
-        let waiting = self.current_ref.as_ref().is_some_and(|(r, _)| *r == approval.r#ref);
-        let Some(client) = self.client.clone().filter(|_| waiting && self.me.is_none() && !self.linking) else {
+        let waiting = self
+            .current_ref
+            .as_ref()
+            .is_some_and(|(r, _)| *r == approval.r#ref);
+        let Some(client) = self
+            .client
+            .clone()
+            .filter(|_| waiting && self.me.is_none() && !self.linking)
+        else {
             tracing::warn!("a link approval for a ref this connection does not wait on: ignored");
             return;
         };
-        let mut enc = Zeroizing::new([0u8; 32]);
-        let mut mac = Zeroizing::new([0u8; 32]);
-        let mut server_private = Zeroizing::new([0u8; 32]);
-        self.rng.fill_bytes(&mut *enc);
-        self.rng.fill_bytes(&mut *mac);
-        self.rng.fill_bytes(&mut *server_private);
-        let keys = SessionKeys::new(&enc, &mac);
-        let secret = match wa_crypto::LoginSecret::server_side(&server_private, &approval.public_key, &keys) {
-            Ok(secret) => secret.to_base64(),
-            Err(e) => {
-                tracing::info!(error = %e, "the QR code's key is unusable");
-                return;
+        let (secret, frame_keys) = match &approval.mirror {
+            // A mirror client: the phone made its keys and its secret.
+            Some(mirror) => (mirror.secret.clone(), None),
+            None => {
+                let mut enc = Zeroizing::new([0u8; 32]);
+                let mut mac = Zeroizing::new([0u8; 32]);
+                let mut server_private = Zeroizing::new([0u8; 32]);
+                self.rng.fill_bytes(&mut *enc);
+                self.rng.fill_bytes(&mut *mac);
+                self.rng.fill_bytes(&mut *server_private);
+                let keys = SessionKeys::new(&enc, &mac);
+                match wa_crypto::LoginSecret::server_side(
+                    &server_private,
+                    &approval.public_key,
+                    &keys,
+                ) {
+                    Ok(secret) => (secret.to_base64(), Some(FrameKeys::new(&enc, &mac))),
+                    Err(e) => {
+                        tracing::info!(error = %e, "the QR code's key is unusable");
+                        return;
+                    }
+                }
             }
         };
+        if approval.mirror.is_some() != client.features.end_to_end.is_none() {
+            tracing::warn!("a link approval of the wrong kind for this client: ignored");
+            return;
+        }
         self.pending_secret = Some(Zeroizing::new(secret));
         self.linking = true;
         let linking = Linking {
@@ -570,7 +763,7 @@ impl WebConnection {
             browser: client.browser,
             approval,
             tokens: self.tokens(),
-            frame_keys: Some(FrameKeys::new(&enc, &mac)),
+            frame_keys,
             max_linked: self.config.max_linked_devices,
         };
         self.job(accounts::finish_link(linking, now));
@@ -579,14 +772,20 @@ impl WebConnection {
     /// Keys and identity installed: the `Conn` (and what must come with it, in the order real
     /// clients read it), registration in the hub, then the queue.
     fn authenticated(&mut self, _now: Time, grant: Grant, became: Became) {
-        let Some(keys) = grant.device.frame_keys.as_ref().and_then(FrameKeys::session_keys) else {
+        self.mirror = grant.device.mode == crate::model::DeviceMode::Mirror;
+        let keys = grant
+            .device
+            .frame_keys
+            .as_ref()
+            .and_then(FrameKeys::session_keys);
+        if keys.is_none() && !self.mirror {
             tracing::error!("stored frame keys do not decode");
             return self.close();
-        };
+        }
         let Some(me) = Me::new(&grant.account.number, grant.device.device) else {
             return self.close();
         };
-        self.keys = Some(keys);
+        self.keys = keys;
         self.name.clone_from(&grant.account.name);
         self.link_deadline = None;
         self.challenge = None;
@@ -610,7 +809,8 @@ impl WebConnection {
             phone: &grant.account.phone,
             connected: self.phone_online,
             r#ref: grant.r#ref.as_deref(),
-            device: (grant.device.mode == crate::model::DeviceMode::EndToEnd).then_some(grant.device.device),
+            device: (grant.device.mode == crate::model::DeviceMode::EndToEnd)
+                .then_some(grant.device.device),
         });
         let stream = json::stream_update(&self.config.server_version);
         let props = json::props(1024, self.config.limits.max_group_size as u64, 960);
@@ -626,7 +826,10 @@ impl WebConnection {
                 self.send_push(&stream);
                 self.send_push(&props);
             }
-            Became::Challenged { answer_tag, login_tag } => {
+            Became::Challenged {
+                answer_tag,
+                login_tag,
+            } => {
                 self.send_json(&answer_tag, &json::status(200, None));
                 self.send_push(&conn);
                 self.send_json(&login_tag, &json::status(200, None));
@@ -635,8 +838,48 @@ impl WebConnection {
             }
         }
         let device = me.address.clone();
+        let phone = me.user.clone();
         self.me = Some(me);
-        self.job(relay::queue(device, QUEUE_BATCH));
+        if self.mirror {
+            // A mirror client has no queue of its own: its phone sends it what it should show.
+            self.actions.push_back(Action::Push {
+                target: Target::Device(phone),
+                push: Push::MirrorOnline { device },
+            });
+        } else {
+            self.job(relay::queue(device, QUEUE_BATCH));
+        }
+    }
+
+    /// A mirror client's binary frame: carried to its phone unopened (the server has no keys),
+    /// or refused at once when the phone is offline.
+    fn mirror_frame(&mut self, now: Time, bytes: &[u8]) {
+        let Some(me) = self.me.clone() else {
+            return self.close();
+        };
+        if bytes.len() > self.config.limits.frame.max_frame_len {
+            return self.close();
+        }
+        let tag = bytes
+            .iter()
+            .take(129)
+            .position(|&b| b == b',')
+            .and_then(|end| std::str::from_utf8(bytes.get(..end)?).ok())
+            .map(str::to_owned);
+        let Some(tag) = tag else { return self.close() };
+        if !self.limiter.allow(now, false) {
+            return self.send_json(&tag, &json::status(429, Some("too many requests")));
+        }
+        if !self.phone_online {
+            return self.send_json(&tag, &json::status(503, Some("the phone is offline")));
+        }
+        self.actions.push_back(Action::Push {
+            target: Target::Device(me.user.clone()),
+            push: Push::Mirror {
+                device: me.address.clone(),
+                frame: wa_wire::phone::MirrorFrame::Binary(bytes.to_vec()),
+            },
+        });
     }
 
     // ---- Binary -------------------------------------------------------------------------------
@@ -673,11 +916,19 @@ impl WebConnection {
         match request {
             BinRequest::Relay(message) => {
                 let size: usize = message.group.as_ref().map_or(0, Vec::len)
-                    + message.targets.iter().filter_map(|t| t.olm.as_ref()).map(|o| o.body.len()).sum::<usize>();
+                    + message
+                        .targets
+                        .iter()
+                        .filter_map(|t| t.olm.as_ref())
+                        .map(|o| o.body.len())
+                        .sum::<usize>();
                 if size > self.config.limits.max_relay_bytes {
                     let reply = RelayReply::Refused {
                         status: 413,
-                        reason: format!("{size} bytes of ciphertext: the limit is {}", self.config.limits.max_relay_bytes),
+                        reason: format!(
+                            "{size} bytes of ciphertext: the limit is {}",
+                            self.config.limits.max_relay_bytes
+                        ),
                     };
                     return self.send_json(tag, &reply.to_json());
                 }
@@ -708,17 +959,26 @@ impl WebConnection {
                 let limits = self.set_limits();
                 self.job(relay::set(reply_to, me, items, now, limits));
             }
-            BinRequest::Query(Query::Devices(users)) => self.job(keys::device_lists(reply_to, users)),
+            BinRequest::Query(Query::Devices(users)) => {
+                self.job(keys::device_lists(reply_to, users))
+            }
             BinRequest::Query(Query::PreKeys(devices)) => {
                 let low = self.config.limits.low_one_time_keys;
                 self.job(keys::claim(reply_to, devices, low));
             }
             // This server keeps no chat list, contacts or history: they come from the phone.
-            BinRequest::Query(Query::Chats) => self.reply_node(&reply_to, &ServerNode::Chats(Vec::new())),
-            BinRequest::Query(Query::Contacts) => self.reply_node(&reply_to, &ServerNode::Contacts(Vec::new())),
+            BinRequest::Query(Query::Chats) => {
+                self.reply_node(&reply_to, &ServerNode::Chats(Vec::new()))
+            }
+            BinRequest::Query(Query::Contacts) => {
+                self.reply_node(&reply_to, &ServerNode::Contacts(Vec::new()))
+            }
             BinRequest::Query(Query::Messages(_)) => self.reply_node(
                 &reply_to,
-                &ServerNode::Action(wa_wire::legacy::ActionPush::messages(wa_wire::legacy::Add::Before, [])),
+                &ServerNode::Action(wa_wire::legacy::ActionPush::messages(
+                    wa_wire::legacy::Add::Before,
+                    [],
+                )),
             ),
             _ => self.send_json(tag, &json::status(400, Some("unknown request"))),
         }
@@ -808,7 +1068,8 @@ impl WebConnection {
         out.extend_from_slice(tag.as_bytes());
         out.push(b',');
         keys.seal_into(&plain, &iv, &mut out);
-        self.actions.push_back(Action::Send(OutMessage::Binary(out)));
+        self.actions
+            .push_back(Action::Send(OutMessage::Binary(out)));
     }
 
     /// Whether queue entry `seq` is new to this connection (and remembers it).
@@ -837,16 +1098,27 @@ impl WebConnection {
 /// The effects carried by an outcome, for a connection that is gone or did not expect it.
 pub(crate) fn effects_of(done: Done) -> Option<Effects> {
     match done {
-        Done::Relay { result: Ok((_, effects)), .. }
+        Done::Relay {
+            result: Ok((_, effects)),
+            ..
+        }
         | Done::Set { effects, .. }
         | Done::PreKeys { effects, .. }
         | Done::LoggedOut { effects }
         | Done::Swept { effects, .. }
-        | Done::Unlinked { result: Ok(effects), .. }
-        | Done::Linked(Ok((_, effects))) => Some(effects),
-        Done::Verified { result: Ok((_, effects)), .. } | Done::LinkApproved { result: Ok((_, effects)), .. } => {
-            Some(effects)
+        | Done::Unlinked {
+            result: Ok(effects),
+            ..
         }
+        | Done::Linked(Ok((_, effects))) => Some(effects),
+        Done::Verified {
+            result: Ok((_, effects)),
+            ..
+        }
+        | Done::LinkApproved {
+            result: Ok((_, effects)),
+            ..
+        } => Some(effects),
         _ => None,
     }
 }

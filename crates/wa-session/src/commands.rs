@@ -58,7 +58,12 @@ impl Session {
     ///
     /// # Errors
     /// When not connected, too many requests wait, or `to` is not a chat.
-    pub fn send_text(&mut self, now: Time, to: &Jid, text: &str) -> Result<(RequestId, String), CommandError> {
+    pub fn send_text(
+        &mut self,
+        now: Time,
+        to: &Jid,
+        text: &str,
+    ) -> Result<(RequestId, String), CommandError> {
         let message = wa_proto::Message {
             conversation: Some(text.to_owned()),
             ..Default::default()
@@ -70,7 +75,12 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::send_text`].
-    pub fn send_media(&mut self, now: Time, to: &Jid, media: &UploadedMedia) -> Result<(RequestId, String), CommandError> {
+    pub fn send_media(
+        &mut self,
+        now: Time,
+        to: &Jid,
+        media: &UploadedMedia,
+    ) -> Result<(RequestId, String), CommandError> {
         self.send_message(now, to, media_message(media, now))
     }
 
@@ -79,10 +89,20 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::send_text`].
-    pub fn send_message(&mut self, now: Time, to: &Jid, message: wa_proto::Message) -> Result<(RequestId, String), CommandError> {
-        let chat = wa_wire::Chat::from_jid(to).map_err(|_| CommandError::InvalidArgument("not a user or group JID"))?;
+    pub fn send_message(
+        &mut self,
+        now: Time,
+        to: &Jid,
+        message: wa_proto::Message,
+    ) -> Result<(RequestId, String), CommandError> {
+        let chat = wa_wire::Chat::from_jid(to)
+            .map_err(|_| CommandError::InvalidArgument("not a user or group JID"))?;
         let id = self.new_message_id();
-        let kind = if message.media().is_some() { ContentKind::Media } else { ContentKind::Text };
+        let kind = if message.media().is_some() {
+            ContentKind::Media
+        } else {
+            ContentKind::Text
+        };
         if self.is_end_to_end() {
             let request = self.send_end_to_end(now, chat.jid(), id.clone(), kind, message)?;
             return Ok((request, id));
@@ -101,7 +121,12 @@ impl Session {
         };
         let request = Request::LegacyRelay(Box::new(info));
         let id_copy = id.clone();
-        let rid = self.send_request(now, request, UserKind::SendMessage(id.clone()), Some(id_copy))?;
+        let rid = self.send_request(
+            now,
+            request,
+            UserKind::SendMessage(id.clone()),
+            Some(id_copy),
+        )?;
         Ok((rid, id))
     }
 
@@ -110,7 +135,13 @@ impl Session {
     ///
     /// # Errors
     /// When not connected or too many requests wait.
-    pub fn mark_read(&mut self, now: Time, chat: &Jid, id: &str, participant: Option<&Jid>) -> Result<RequestId, CommandError> {
+    pub fn mark_read(
+        &mut self,
+        now: Time,
+        chat: &Jid,
+        id: &str,
+        participant: Option<&Jid>,
+    ) -> Result<RequestId, CommandError> {
         self.receipt(now, ReceiptKind::Read, chat, id, participant)
     }
 
@@ -119,11 +150,24 @@ impl Session {
     ///
     /// # Errors
     /// When not connected or too many requests wait.
-    pub fn send_receipt(&mut self, now: Time, chat: &Jid, id: &str, participant: Option<&Jid>) -> Result<RequestId, CommandError> {
+    pub fn send_receipt(
+        &mut self,
+        now: Time,
+        chat: &Jid,
+        id: &str,
+        participant: Option<&Jid>,
+    ) -> Result<RequestId, CommandError> {
         self.receipt(now, ReceiptKind::Delivered, chat, id, participant)
     }
 
-    fn receipt(&mut self, now: Time, kind: ReceiptKind, chat: &Jid, id: &str, participant: Option<&Jid>) -> Result<RequestId, CommandError> {
+    fn receipt(
+        &mut self,
+        now: Time,
+        kind: ReceiptKind,
+        chat: &Jid,
+        id: &str,
+        participant: Option<&Jid>,
+    ) -> Result<RequestId, CommandError> {
         if !wa_wire::ids::valid_message_id(id) {
             return Err(CommandError::InvalidArgument("not a message id"));
         }
@@ -133,16 +177,34 @@ impl Session {
             id: id.to_owned(),
             participant: participant.cloned(),
         };
-        self.send_request(now, Request::Set(vec![SetItem::Receipt(receipt)]), UserKind::Raw, None)
+        self.send_request(
+            now,
+            Request::Set(vec![SetItem::Receipt(receipt)]),
+            UserKind::Raw,
+            None,
+        )
     }
 
     /// Sets the own presence, for everyone or (typing states) in one chat.
     ///
     /// # Errors
     /// When not connected or too many requests wait.
-    pub fn set_presence(&mut self, now: Time, state: PresenceState, to: Option<&Jid>) -> Result<RequestId, CommandError> {
-        let presence = PresenceSet { state, to: to.cloned() };
-        self.send_request(now, Request::Set(vec![SetItem::Presence(presence)]), UserKind::Raw, None)
+    pub fn set_presence(
+        &mut self,
+        now: Time,
+        state: PresenceState,
+        to: Option<&Jid>,
+    ) -> Result<RequestId, CommandError> {
+        let presence = PresenceSet {
+            state,
+            to: to.cloned(),
+        };
+        self.send_request(
+            now,
+            Request::Set(vec![SetItem::Presence(presence)]),
+            UserKind::Raw,
+            None,
+        )
     }
 
     /// Subscribes to a contact's presence (only contacts this account has a chat with).
@@ -150,7 +212,11 @@ impl Session {
     /// # Errors
     /// When not connected or too many requests wait.
     pub fn subscribe_presence(&mut self, now: Time, jid: &Jid) -> Result<RequestId, CommandError> {
-        self.send_json_request(now, &JsonRequest::SubscribePresence(jid.clone()), UserKind::Raw)
+        self.send_json_request(
+            now,
+            &JsonRequest::SubscribePresence(jid.clone()),
+            UserKind::Raw,
+        )
     }
 
     /// Asks for a group's subject and members: [`Reply::Json`](crate::Reply::Json).
@@ -158,7 +224,11 @@ impl Session {
     /// # Errors
     /// When not connected or too many requests wait.
     pub fn group_metadata(&mut self, now: Time, group: &Jid) -> Result<RequestId, CommandError> {
-        self.send_json_request(now, &JsonRequest::GroupMetadata(group.clone()), UserKind::Raw)
+        self.send_json_request(
+            now,
+            &JsonRequest::GroupMetadata(group.clone()),
+            UserKind::Raw,
+        )
     }
 
     /// Asks for the media connection (upload host and auth): [`Reply::MediaConn`](crate::Reply::MediaConn).
@@ -183,7 +253,12 @@ impl Session {
     /// # Errors
     /// When not connected or too many requests wait.
     pub fn query_contacts(&mut self, now: Time) -> Result<RequestId, CommandError> {
-        self.send_request(now, Request::Query(Query::Contacts), UserKind::Contacts, None)
+        self.send_request(
+            now,
+            Request::Query(Query::Contacts),
+            UserKind::Contacts,
+            None,
+        )
     }
 
     /// Asks for up to `count` messages of a chat before message `before` (`(id, from_me)`), or
@@ -191,22 +266,39 @@ impl Session {
     ///
     /// # Errors
     /// When not connected, too many requests wait, or `chat` is not a chat.
-    pub fn query_messages(&mut self, now: Time, chat: &Jid, count: u32, before: Option<(&str, bool)>) -> Result<RequestId, CommandError> {
-        let chat = wa_wire::Chat::from_jid(chat).map_err(|_| CommandError::InvalidArgument("not a user or group JID"))?;
+    pub fn query_messages(
+        &mut self,
+        now: Time,
+        chat: &Jid,
+        count: u32,
+        before: Option<(&str, bool)>,
+    ) -> Result<RequestId, CommandError> {
+        let chat = wa_wire::Chat::from_jid(chat)
+            .map_err(|_| CommandError::InvalidArgument("not a user or group JID"))?;
         let query = MessagesQuery {
             chat,
             direction: Direction::Before,
             count,
             index: before.map(|(id, owner)| (id.to_owned(), owner)),
         };
-        self.send_request(now, Request::Query(Query::Messages(query)), UserKind::Messages, None)
+        self.send_request(
+            now,
+            Request::Query(Query::Messages(query)),
+            UserKind::Messages,
+            None,
+        )
     }
 
     /// Creates a group with a subject and participants. The reply's `gid` is the group.
     ///
     /// # Errors
     /// When not connected, too many requests wait, or there are no participants.
-    pub fn group_create(&mut self, now: Time, subject: &str, participants: &[Jid]) -> Result<RequestId, CommandError> {
+    pub fn group_create(
+        &mut self,
+        now: Time,
+        subject: &str,
+        participants: &[Jid],
+    ) -> Result<RequestId, CommandError> {
         if participants.is_empty() {
             return Err(CommandError::InvalidArgument("a group needs participants"));
         }
@@ -218,9 +310,20 @@ impl Session {
     /// # Errors
     /// When not connected, too many requests wait, `op` is not one of those four, or there are
     /// no participants.
-    pub fn group_participants(&mut self, now: Time, group: &Jid, op: GroupOp, participants: &[Jid]) -> Result<RequestId, CommandError> {
-        if !matches!(op, GroupOp::Add | GroupOp::Remove | GroupOp::Promote | GroupOp::Demote) {
-            return Err(CommandError::InvalidArgument("add, remove, promote or demote"));
+    pub fn group_participants(
+        &mut self,
+        now: Time,
+        group: &Jid,
+        op: GroupOp,
+        participants: &[Jid],
+    ) -> Result<RequestId, CommandError> {
+        if !matches!(
+            op,
+            GroupOp::Add | GroupOp::Remove | GroupOp::Promote | GroupOp::Demote
+        ) {
+            return Err(CommandError::InvalidArgument(
+                "add, remove, promote or demote",
+            ));
         }
         if participants.is_empty() {
             return Err(CommandError::InvalidArgument("no participants"));
@@ -232,7 +335,12 @@ impl Session {
     ///
     /// # Errors
     /// When not connected or too many requests wait.
-    pub fn group_subject(&mut self, now: Time, group: &Jid, subject: &str) -> Result<RequestId, CommandError> {
+    pub fn group_subject(
+        &mut self,
+        now: Time,
+        group: &Jid,
+        subject: &str,
+    ) -> Result<RequestId, CommandError> {
         self.group(now, GroupOp::Subject, Some(group), Some(subject), &[])
     }
 
@@ -244,7 +352,14 @@ impl Session {
         self.group(now, GroupOp::Leave, Some(group), None, &[])
     }
 
-    fn group(&mut self, now: Time, op: GroupOp, group: Option<&Jid>, subject: Option<&str>, participants: &[Jid]) -> Result<RequestId, CommandError> {
+    fn group(
+        &mut self,
+        now: Time,
+        op: GroupOp,
+        group: Option<&Jid>,
+        subject: Option<&str>,
+        participants: &[Jid],
+    ) -> Result<RequestId, CommandError> {
         let tag = self.next_tag();
         let action = GroupAction {
             op,
@@ -252,7 +367,10 @@ impl Session {
             subject: subject.map(str::to_owned),
             participants: participants.to_vec(),
         };
-        let request = Request::Set(vec![SetItem::Group { action, id: tag.clone() }]);
+        let request = Request::Set(vec![SetItem::Group {
+            action,
+            id: tag.clone(),
+        }]);
         self.send_request(now, request, UserKind::Raw, Some(tag))
     }
 }

@@ -8,9 +8,9 @@ use wa_wire::Jid;
 pub use wa_wire::json::MediaConn;
 pub use wa_wire::legacy::{ChatEntry, ContactEntry};
 
-use wa_wire::Time;
 use crate::credentials::Credentials;
 use crate::error::{LinkError, LoginError, RequestError, SessionError};
+use wa_wire::Time;
 
 /// An instruction for the driver: send a message, close the socket, or open a new one.
 ///

@@ -3,7 +3,7 @@
 //! replies to the session's requests.
 
 use serde_json::Value;
-use wa_e2e::endpoint::{EndpointEvent, NeedKind, Received};
+use wa_e2e::endpoint::{EndpointEvent, NeedKind};
 use wa_frame::{Response, ServerMessage};
 use wa_wire::Jid;
 use wa_wire::ids::user_of;
@@ -21,7 +21,9 @@ use wa_wire::Time;
 pub(crate) fn server_message(session: &mut Session, _now: Time, tag: &str, message: ServerMessage) {
     let events = &mut session.events;
     match message {
-        ServerMessage::Stream(stream) if stream.is_asleep() => events.push_back(Event::PhoneReachable(false)),
+        ServerMessage::Stream(stream) if stream.is_asleep() => {
+            events.push_back(Event::PhoneReachable(false))
+        }
         ServerMessage::Pong(reachable) => events.push_back(Event::PhoneReachable(reachable)),
         ServerMessage::Msg(ack) => events.push_back(Event::Ack {
             ids: vec![ack.id.clone()],
@@ -39,10 +41,11 @@ pub(crate) fn server_message(session: &mut Session, _now: Time, tag: &str, messa
         }),
         ServerMessage::Presence(presence) => match presence.id.parse::<Jid>() {
             Ok(id) => {
-                let (jid, group) = match presence.participant.as_deref().and_then(|p| p.parse().ok()) {
-                    Some(participant) => (participant, Some(id)),
-                    None => (id, None),
-                };
+                let (jid, group) =
+                    match presence.participant.as_deref().and_then(|p| p.parse().ok()) {
+                        Some(participant) => (participant, Some(id)),
+                        None => (id, None),
+                    };
                 events.push_back(Event::Presence {
                     jid,
                     group,
@@ -50,7 +53,9 @@ pub(crate) fn server_message(session: &mut Session, _now: Time, tag: &str, messa
                     t: presence.t,
                 });
             }
-            Err(_) => events.push_back(Event::Error(SessionError::BadMessage { kind: "Presence".into() })),
+            Err(_) => events.push_back(Event::Error(SessionError::BadMessage {
+                kind: "Presence".into(),
+            })),
         },
         ServerMessage::Chat(chat) => match wa_wire::json::read_group_change(&chat) {
             Ok(Some(notice)) => {
@@ -77,7 +82,9 @@ pub(crate) fn push(session: &mut Session, now: Time, node: &wa_binary::Node<'sta
     let typed = match ServerNode::from_node(node) {
         Ok(typed) => typed,
         Err(e) => {
-            session.events.push_back(Event::Error(SessionError::Message(e.to_string())));
+            session
+                .events
+                .push_back(Event::Error(SessionError::Message(e.to_string())));
             return session.events.push_back(Event::OtherNode(node.clone()));
         }
     };
@@ -100,7 +107,9 @@ pub(crate) fn push(session: &mut Session, now: Time, node: &wa_binary::Node<'sta
                 endpoint.handle_notification(&notification);
             }
             if let Notification::Identity { jid, .. } = &notification {
-                session.events.push_back(Event::IdentityChanged { jid: jid.clone() });
+                session
+                    .events
+                    .push_back(Event::IdentityChanged { jid: jid.clone() });
             }
         }
         _ => session.events.push_back(Event::OtherNode(node.clone())),
@@ -120,8 +129,16 @@ fn legacy_action(session: &mut Session, now: Time, action: wa_wire::legacy::Acti
         match child {
             ActionChild::Message(info) => {
                 if source == MessageSource::Relay && info.key.from_me != Some(true) {
-                    let chat = info.key.remote_jid.as_deref().and_then(|j| j.parse::<Jid>().ok());
-                    let participant = info.key.participant.as_deref().and_then(|j| j.parse::<Jid>().ok());
+                    let chat = info
+                        .key
+                        .remote_jid
+                        .as_deref()
+                        .and_then(|j| j.parse::<Jid>().ok());
+                    let participant = info
+                        .key
+                        .participant
+                        .as_deref()
+                        .and_then(|j| j.parse::<Jid>().ok());
                     if let (Some(chat), Some(id)) = (chat, info.key.id.clone()) {
                         receipts.push((chat, id, participant));
                     }
@@ -135,7 +152,12 @@ fn legacy_action(session: &mut Session, now: Time, action: wa_wire::legacy::Acti
                     ReceiptKind::Played => AckLevel::Played,
                     ReceiptKind::Delivered => AckLevel::Delivered,
                 },
-                from: Some(receipt.participant.clone().unwrap_or_else(|| receipt.chat.clone())),
+                from: Some(
+                    receipt
+                        .participant
+                        .clone()
+                        .unwrap_or_else(|| receipt.chat.clone()),
+                ),
                 to: Some(receipt.chat),
                 participant: receipt.participant,
             }),
@@ -164,7 +186,7 @@ impl Session {
                     });
                 }
                 if received.envelope.message.is_some() {
-                    let info = web_message(&received);
+                    let info = received.to_web_message();
                     self.events.push_back(Event::Message {
                         info: Box::new(info),
                         source: MessageSource::Relay,
@@ -177,7 +199,12 @@ impl Session {
                 if let Some(chat) = self.chat_of_undecryptable(&from) {
                     self.receipt_for(now, &chat, &id, &from);
                 }
-                self.events.push_back(Event::Error(SessionError::Undecryptable { from, id, error }));
+                self.events
+                    .push_back(Event::Error(SessionError::Undecryptable {
+                        from,
+                        id,
+                        error,
+                    }));
             }
             EndpointEvent::Sent { id, t: _ } => {
                 if let Some(request) = self.sends.remove(&id) {
@@ -195,7 +222,9 @@ impl Session {
                     });
                 }
             }
-            EndpointEvent::IdentityChanged { user } => self.events.push_back(Event::IdentityChanged { jid: user }),
+            EndpointEvent::IdentityChanged { user } => {
+                self.events.push_back(Event::IdentityChanged { jid: user })
+            }
             _ => {}
         }
     }
@@ -205,7 +234,9 @@ impl Session {
         if !self.config.delivery_receipts {
             return;
         }
-        let participant = wa_wire::Chat::from_jid(chat).is_ok_and(|c| c.is_group()).then(|| user_of(from));
+        let participant = wa_wire::Chat::from_jid(chat)
+            .is_ok_and(|c| c.is_group())
+            .then(|| user_of(from));
         self.auto_receipt(now, chat, id, participant.as_ref());
     }
 
@@ -218,27 +249,11 @@ impl Session {
     }
 }
 
-/// The `WebMessageInfo` a decrypted message stands for, as the legacy API shows messages.
-fn web_message(received: &Received) -> wa_proto::WebMessageInfo {
-    let group = wa_wire::Chat::from_jid(&received.chat).is_ok_and(|c| c.is_group());
-    let sender = user_of(&received.from).to_wire_string();
-    wa_proto::WebMessageInfo {
-        key: wa_proto::MessageKey {
-            remote_jid: Some(received.chat.to_wire_string()),
-            from_me: Some(received.from_me),
-            id: Some(received.id.clone()),
-            participant: group.then(|| sender.clone()),
-        },
-        message: received.envelope.message.clone(),
-        message_timestamp: Some(received.t),
-        participant: group.then_some(sender),
-        push_name: received.envelope.push_name.clone(),
-        ..Default::default()
-    }
-}
-
 /// A binary reply to a user request.
-pub(crate) fn node_reply(kind: UserKind, node: wa_binary::Node<'static>) -> Result<Reply, RequestError> {
+pub(crate) fn node_reply(
+    kind: UserKind,
+    node: wa_binary::Node<'static>,
+) -> Result<Reply, RequestError> {
     let typed = ServerNode::from_node(&node);
     match (kind, typed) {
         (UserKind::Chats, Ok(ServerNode::Chats(chats))) => Ok(Reply::Chats(chats)),
@@ -253,7 +268,9 @@ pub(crate) fn node_reply(kind: UserKind, node: wa_binary::Node<'static>) -> Resu
                 })
                 .collect(),
         )),
-        (UserKind::Chats | UserKind::Contacts | UserKind::Messages, Err(e)) => Err(RequestError::BadReply(e.to_string())),
+        (UserKind::Chats | UserKind::Contacts | UserKind::Messages, Err(e)) => {
+            Err(RequestError::BadReply(e.to_string()))
+        }
         _ => Ok(Reply::Node(node)),
     }
 }
@@ -261,7 +278,10 @@ pub(crate) fn node_reply(kind: UserKind, node: wa_binary::Node<'static>) -> Resu
 /// A JSON reply (or an empty one) to a user request.
 pub(crate) fn json_reply(kind: UserKind, response: Response) -> Result<Reply, RequestError> {
     if let Some(status) = response.status.filter(|&s| s != 200) {
-        let reason = response.get("reason").and_then(Value::as_str).map(str::to_owned);
+        let reason = response
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         return Err(RequestError::Status { status, reason });
     }
     match kind {
@@ -284,8 +304,14 @@ pub(crate) fn json_reply(kind: UserKind, response: Response) -> Result<Reply, Re
 }
 
 /// A JSON reply to something the endpoint asked for.
-pub(crate) fn e2e_json_reply(session: &mut Session, kind: E2eKind, response: Result<Response, RequestError>) {
-    let Some(endpoint) = &mut session.endpoint else { return };
+pub(crate) fn e2e_json_reply(
+    session: &mut Session,
+    kind: E2eKind,
+    response: Result<Response, RequestError>,
+) {
+    let Some(endpoint) = &mut session.endpoint else {
+        return;
+    };
     let response = match response {
         Ok(response) => response,
         Err(e) => return e2e_failed(session, &kind, &e.to_string()),
@@ -320,12 +346,18 @@ pub(crate) fn e2e_json_reply(session: &mut Session, kind: E2eKind, response: Res
 }
 
 /// A binary reply to something the endpoint asked for.
-pub(crate) fn e2e_node_reply(session: &mut Session, kind: E2eKind, node: Result<wa_binary::Node<'static>, RequestError>) {
+pub(crate) fn e2e_node_reply(
+    session: &mut Session,
+    kind: E2eKind,
+    node: Result<wa_binary::Node<'static>, RequestError>,
+) {
     let typed = match node {
         Ok(node) => ServerNode::from_node(&node).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    let Some(endpoint) = &mut session.endpoint else { return };
+    let Some(endpoint) = &mut session.endpoint else {
+        return;
+    };
     match (&kind, typed) {
         (E2eKind::Devices, Ok(ServerNode::Devices(lists))) => endpoint.handle_device_lists(lists),
         (E2eKind::PreKeys, Ok(ServerNode::PreKeys(claimed))) => endpoint.handle_prekeys(claimed),
@@ -336,7 +368,9 @@ pub(crate) fn e2e_node_reply(session: &mut Session, kind: E2eKind, node: Result<
 
 /// Something the endpoint asked for did not come.
 pub(crate) fn e2e_failed(session: &mut Session, kind: &E2eKind, why: &str) {
-    let Some(endpoint) = &mut session.endpoint else { return };
+    let Some(endpoint) = &mut session.endpoint else {
+        return;
+    };
     let need = match kind {
         E2eKind::Devices => NeedKind::DeviceLists,
         E2eKind::PreKeys => NeedKind::PreKeys,

@@ -46,9 +46,6 @@ mod incoming;
 mod session;
 
 pub use crate::commands::{PresenceState, UploadedMedia};
-pub use wa_e2e::{Changes, PickleKey, SecurityCode, StateKey};
-pub use wa_wire::Jid;
-pub use wa_wire::msg::GroupOp;
 pub use crate::config::Config;
 pub use crate::credentials::Credentials;
 pub use crate::error::{CommandError, LinkError, LoginError, RequestError, SessionError};
@@ -57,8 +54,11 @@ pub use crate::event::{
     Reply, RequestId, Transmit,
 };
 pub use crate::session::Session;
-pub use wa_wire::Time;
+pub use wa_e2e::{Changes, PickleKey, SecurityCode, StateKey};
 pub use wa_proto::MediaKind;
+pub use wa_wire::Jid;
+pub use wa_wire::Time;
+pub use wa_wire::msg::GroupOp;
 
 /// The examples of the crate's README.md, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

@@ -11,8 +11,9 @@ use wa_crypto::{ClientKeyPair, SessionKeys};
 use wa_e2e::endpoint::{Endpoint, Need, NeedKind};
 use wa_e2e::{Machine, PickleKey, StateKey};
 use wa_frame::{
-    Browser, ChallengeAnswer, Cmd, Conn, Direction, Frame, Init, InitResponse, Login, LoginMode, LoginStatus,
-    OutMessage, Request, RerefResponse, Response, ServerMessage, Tag, TagForm, TagGenerator, WsMessage,
+    Browser, ChallengeAnswer, Cmd, Conn, Direction, Frame, Init, InitResponse, Login, LoginMode,
+    LoginStatus, OutMessage, Request, RerefResponse, Response, ServerMessage, Tag, TagForm,
+    TagGenerator, WsMessage,
 };
 use wa_wire::Jid;
 use wa_wire::json::JsonRequest;
@@ -116,7 +117,9 @@ pub(crate) enum State {
 enum Goal {
     Link,
     /// Log in with the stored credentials: takeover (user start) or reconnect (automatic).
-    Login { takeover: bool },
+    Login {
+        takeover: bool,
+    },
 }
 
 struct Pending {
@@ -166,7 +169,9 @@ impl Session {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let mut client_id = [0u8; 16];
         rng.fill_bytes(&mut client_id);
-        let endpoint = config.end_to_end.then(|| Endpoint::new(Machine::new(unlinked_device())));
+        let endpoint = config
+            .end_to_end
+            .then(|| Endpoint::new(Machine::new(unlinked_device())));
         Session {
             config,
             rng,
@@ -255,9 +260,13 @@ impl Session {
         credentials: Credentials,
         parts: impl IntoIterator<Item = (StateKey, Vec<u8>)>,
     ) -> Result<(), CommandError> {
-        let key = self.pickle_key.as_ref().ok_or(CommandError::InvalidArgument("no pickle key"))?;
+        let key = self
+            .pickle_key
+            .as_ref()
+            .ok_or(CommandError::InvalidArgument("no pickle key"))?;
         let device = wa_wire::ids::device_jid(&credentials.wid, credentials.device);
-        let machine = Machine::restore(device, parts, key).map_err(|e| CommandError::E2eState(e.to_string()))?;
+        let machine = Machine::restore(device, parts, key)
+            .map_err(|e| CommandError::E2eState(e.to_string()))?;
         self.restore(now, credentials)?;
         self.endpoint = Some(Endpoint::new(machine));
         Ok(())
@@ -328,11 +337,16 @@ impl Session {
     /// When [`Session::handle_timeout`] must be called next, if at all.
     pub fn poll_timeout(&self) -> Option<Time> {
         let deadlines = self.pending.values().map(|p| p.deadline);
-        [self.qr_expires, self.ping_at, self.stale_at, self.reconnect_at]
-            .into_iter()
-            .flatten()
-            .chain(deadlines)
-            .min()
+        [
+            self.qr_expires,
+            self.ping_at,
+            self.stale_at,
+            self.reconnect_at,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(deadlines)
+        .min()
     }
 
     /// The socket asked for by [`Transmit::Connect`] is open.
@@ -371,16 +385,25 @@ impl Session {
 
     /// One WebSocket message from the server.
     pub fn handle_message(&mut self, now: Time, message: WsMessage<'_>) {
-        if matches!(self.state, State::Idle | State::Closed | State::Backoff | State::Connecting) {
+        if matches!(
+            self.state,
+            State::Idle | State::Closed | State::Backoff | State::Connecting
+        ) {
             return;
         }
         // Anything received proves the connection alive.
         self.stale_at = None;
         self.ping_at = Some(now + self.ping_delay());
-        let frame = match Frame::parse(message, Direction::ServerToClient, &self.config.frame_limits) {
+        let frame = match Frame::parse(
+            message,
+            Direction::ServerToClient,
+            &self.config.frame_limits,
+        ) {
             Ok(frame) => frame,
             Err(e) => {
-                return self.events.push_back(Event::Error(SessionError::Frame(e.into())));
+                return self
+                    .events
+                    .push_back(Event::Error(SessionError::Frame(e.into())));
             }
         };
         match frame {
@@ -461,7 +484,12 @@ impl Session {
         Ok(id)
     }
 
-    pub(crate) fn send_json_request(&mut self, now: Time, request: &JsonRequest, kind: UserKind) -> Result<RequestId, CommandError> {
+    pub(crate) fn send_json_request(
+        &mut self,
+        now: Time,
+        request: &JsonRequest,
+        kind: UserKind,
+    ) -> Result<RequestId, CommandError> {
         self.ready()?;
         let (id, tag) = self.new_request();
         let text = format!("{tag},,{}", request.to_request().to_json());
@@ -484,7 +512,13 @@ impl Session {
         Ok(id)
     }
 
-    fn transmit_request(&mut self, now: Time, request: &BinRequest, kind: PendingKind, tag: Option<String>) -> Result<(), CommandError> {
+    fn transmit_request(
+        &mut self,
+        now: Time,
+        request: &BinRequest,
+        kind: PendingKind,
+        tag: Option<String>,
+    ) -> Result<(), CommandError> {
         let own = self.own_jid().ok_or(CommandError::NotConnected)?.clone();
         let epoch = self.next_epoch();
         let node = request.to_node(epoch, &own);
@@ -497,12 +531,19 @@ impl Session {
             return Err(CommandError::NotConnected);
         };
         let Ok(tag_checked) = Tag::new(tag.as_str()) else {
-            return Err(CommandError::InvalidArgument("message id is not a valid tag"));
+            return Err(CommandError::InvalidArgument(
+                "message id is not a valid tag",
+            ));
         };
         let mut iv = [0u8; 16];
         self.rng.fill_bytes(&mut iv);
         let mut out = Vec::with_capacity(tag.len() + 3 + wa_crypto::sealed_len(plain.len()));
-        wa_frame::binary_header(&tag_checked, request.metric(), request.flags(&own), &mut out);
+        wa_frame::binary_header(
+            &tag_checked,
+            request.metric(),
+            request.flags(&own),
+            &mut out,
+        );
         keys.seal_into(&plain, &iv, &mut out);
         self.track(now, tag, kind);
         self.transmit(now, Transmit::Send(OutMessage::Binary(out)));
@@ -536,7 +577,9 @@ impl Session {
 
     /// Carries out what the endpoint needs and reports what it says.
     pub(crate) fn pump_endpoint(&mut self, now: Time) {
-        let Some(endpoint) = self.endpoint.as_mut() else { return };
+        let Some(endpoint) = self.endpoint.as_mut() else {
+            return;
+        };
         let mut needs = Vec::new();
         while let Some(need) = endpoint.poll_need() {
             needs.push(need);
@@ -574,9 +617,12 @@ impl Session {
     fn carry_out(&mut self, now: Time, need: Need) {
         use wa_wire::web::{Query, SetItem};
         let result = match need {
-            Need::DeviceLists(users) => {
-                self.transmit_request(now, &BinRequest::Query(Query::Devices(users)), PendingKind::E2e(E2eKind::Devices), None)
-            }
+            Need::DeviceLists(users) => self.transmit_request(
+                now,
+                &BinRequest::Query(Query::Devices(users)),
+                PendingKind::E2e(E2eKind::Devices),
+                None,
+            ),
             Need::PreKeys(devices) => self.transmit_request(
                 now,
                 &BinRequest::Query(Query::PreKeys(devices)),
@@ -591,11 +637,21 @@ impl Session {
             ),
             Need::Relay(relay) => {
                 let id = relay.id.clone();
-                self.transmit_request(now, &BinRequest::Relay(relay), PendingKind::E2e(E2eKind::Relay(id.clone())), Some(id))
+                self.transmit_request(
+                    now,
+                    &BinRequest::Relay(relay),
+                    PendingKind::E2e(E2eKind::Relay(id.clone())),
+                    Some(id),
+                )
             }
             Need::GroupMembers(group) => {
                 let (_, tag) = self.new_request();
-                let text = format!("{tag},,{}", JsonRequest::GroupMetadata(group.clone()).to_request().to_json());
+                let text = format!(
+                    "{tag},,{}",
+                    JsonRequest::GroupMetadata(group.clone())
+                        .to_request()
+                        .to_json()
+                );
                 self.track(now, tag, PendingKind::E2e(E2eKind::Group(group)));
                 self.transmit_text(now, text);
                 Ok(())
@@ -603,7 +659,10 @@ impl Session {
             _ => Ok(()),
         };
         if let Err(e) = result {
-            self.events.push_back(Event::Error(SessionError::Message(format!("end-to-end request not sent: {e}"))));
+            self.events
+                .push_back(Event::Error(SessionError::Message(format!(
+                    "end-to-end request not sent: {e}"
+                ))));
         }
     }
 
@@ -666,13 +725,16 @@ impl Session {
             Ok(message) => message,
             Err(e) => {
                 let kind = e.kind().to_owned();
-                self.events.push_back(Event::Error(SessionError::BadMessage { kind }));
+                self.events
+                    .push_back(Event::Error(SessionError::BadMessage { kind }));
                 return self.events.push_back(Event::Other(e.into_value()));
             }
         };
         match message {
             ServerMessage::Conn(conn) => self.handle_conn(now, *conn),
-            ServerMessage::Cmd(Cmd::Challenge { challenge, .. }) => self.answer_challenge(now, &challenge),
+            ServerMessage::Cmd(Cmd::Challenge { challenge, .. }) => {
+                self.answer_challenge(now, &challenge)
+            }
             ServerMessage::Cmd(cmd @ Cmd::Disconnect { .. }) if cmd.is_replaced() => {
                 self.stop(now, DisconnectReason::Replaced);
             }
@@ -688,7 +750,9 @@ impl Session {
 
     fn handle_binary(&mut self, now: Time, tag: &str, payload: &[u8]) {
         let Some(keys) = &self.keys else {
-            return self.events.push_back(Event::Error(SessionError::BinaryBeforeKeys));
+            return self
+                .events
+                .push_back(Event::Error(SessionError::BinaryBeforeKeys));
         };
         let plain = match keys.open(payload) {
             Ok(plain) => plain,
@@ -742,15 +806,22 @@ impl Session {
             }
         }
         if let Some(credentials) = &self.credentials {
-            self.events.push_back(Event::Credentials(Box::new(credentials.clone())));
+            self.events
+                .push_back(Event::Credentials(Box::new(credentials.clone())));
         }
         self.connected(now, account);
     }
 
     /// After the scan: derive the keys from the secret and keep the credentials.
     fn finish_link(&mut self, conn: &Conn) -> Result<(), LinkError> {
-        let secret = conn.secret.as_deref().ok_or(LinkError::IncompleteConn("secret"))?;
-        let key_pair = self.key_pair.take().ok_or(LinkError::IncompleteConn("a QR code"))?;
+        let secret = conn
+            .secret
+            .as_deref()
+            .ok_or(LinkError::IncompleteConn("secret"))?;
+        let key_pair = self
+            .key_pair
+            .take()
+            .ok_or(LinkError::IncompleteConn("a QR code"))?;
         let keys = SessionKeys::from_login(key_pair, secret)?;
         let wid: Jid = conn
             .wid
@@ -771,8 +842,14 @@ impl Session {
         };
         let credentials = Credentials {
             client_id: self.client_id.clone(),
-            client_token: conn.client_token.clone().ok_or(LinkError::IncompleteConn("clientToken"))?,
-            server_token: conn.server_token.clone().ok_or(LinkError::IncompleteConn("serverToken"))?,
+            client_token: conn
+                .client_token
+                .clone()
+                .ok_or(LinkError::IncompleteConn("clientToken"))?,
+            server_token: conn
+                .server_token
+                .clone()
+                .ok_or(LinkError::IncompleteConn("serverToken"))?,
             browser_token: conn.browser_token.clone().unwrap_or_default(),
             enc_key: *keys.enc_key(),
             mac_key: *keys.mac_key(),
@@ -809,14 +886,16 @@ impl Session {
 
     fn answer_challenge(&mut self, now: Time, challenge: &str) {
         let (Some(keys), Some(credentials)) = (&self.keys, &self.credentials) else {
-            return self
-                .events
-                .push_back(Event::Error(SessionError::Challenge("no session keys".into())));
+            return self.events.push_back(Event::Error(SessionError::Challenge(
+                "no session keys".into(),
+            )));
         };
         let answer = match keys.answer_challenge(challenge) {
             Ok(answer) => answer,
             Err(e) => {
-                return self.events.push_back(Event::Error(SessionError::Challenge(e.to_string())));
+                return self
+                    .events
+                    .push_back(Event::Error(SessionError::Challenge(e.to_string())));
             }
         };
         let request = Request::Challenge(ChallengeAnswer {
@@ -851,7 +930,12 @@ impl Session {
         }
     }
 
-    fn finish_node(&mut self, now: Time, pending: Pending, node: Result<wa_binary::Node<'static>, RequestError>) {
+    fn finish_node(
+        &mut self,
+        now: Time,
+        pending: Pending,
+        node: Result<wa_binary::Node<'static>, RequestError>,
+    ) {
         match pending.kind {
             PendingKind::User(_, UserKind::AutoReceipt) => {}
             PendingKind::User(id, kind) => {
@@ -866,7 +950,9 @@ impl Session {
                     kind: other,
                     deadline: now,
                 },
-                Err(RequestError::BadReply("binary reply to a login request".into())),
+                Err(RequestError::BadReply(
+                    "binary reply to a login request".into(),
+                )),
             ),
         }
     }
@@ -894,14 +980,17 @@ impl Session {
         match self.goal {
             Goal::Link => match InitResponse::from_response(&response) {
                 Ok(init) => {
-                    let key_pair = self.key_pair.get_or_insert_with(|| ClientKeyPair::generate(&mut self.rng));
+                    let key_pair = self
+                        .key_pair
+                        .get_or_insert_with(|| ClientKeyPair::generate(&mut self.rng));
                     let public = *key_pair.public_key();
                     let ttl = Duration::from_millis(init.ttl.unwrap_or(20_000));
                     self.state = State::WaitingForScan;
                     self.show_qr(now, init.r#ref, public, ttl);
                 }
                 Err(e) => {
-                    self.events.push_back(Event::LinkFailed(LinkError::InitRejected(e.to_string())));
+                    self.events
+                        .push_back(Event::LinkFailed(LinkError::InitRejected(e.to_string())));
                     self.stop(now, DisconnectReason::LinkFailed);
                 }
             },
@@ -958,7 +1047,8 @@ impl Session {
             return;
         }
         if self.rerefs >= self.config.max_rerefs {
-            self.events.push_back(Event::LinkFailed(LinkError::Expired(self.rerefs + 1)));
+            self.events
+                .push_back(Event::LinkFailed(LinkError::Expired(self.rerefs + 1)));
             return self.stop(now, DisconnectReason::LinkFailed);
         }
         self.rerefs += 1;
@@ -972,25 +1062,39 @@ impl Session {
         };
         match response.map(|r| RerefResponse::from_response(&r)) {
             Ok(Ok(RerefResponse::NewRef { r#ref, ttl })) => {
-                self.show_qr(now, r#ref, public, Duration::from_millis(ttl.unwrap_or(20_000)));
+                self.show_qr(
+                    now,
+                    r#ref,
+                    public,
+                    Duration::from_millis(ttl.unwrap_or(20_000)),
+                );
             }
             Ok(Ok(RerefResponse::Unchanged { r#ref, ttl })) => {
                 let Some(current) = r#ref.or_else(|| self.qr_ref.clone()) else {
                     return;
                 };
-                self.show_qr(now, current, public, Duration::from_millis(ttl.unwrap_or(20_000)));
+                self.show_qr(
+                    now,
+                    current,
+                    public,
+                    Duration::from_millis(ttl.unwrap_or(20_000)),
+                );
             }
             Ok(Ok(RerefResponse::Refused)) => {
-                self.events.push_back(Event::LinkFailed(LinkError::RerefRefused));
+                self.events
+                    .push_back(Event::LinkFailed(LinkError::RerefRefused));
                 self.stop(now, DisconnectReason::LinkFailed);
             }
             Ok(Err(e)) => {
-                self.events.push_back(Event::LinkFailed(LinkError::InitRejected(e.to_string())));
+                self.events
+                    .push_back(Event::LinkFailed(LinkError::InitRejected(e.to_string())));
                 self.stop(now, DisconnectReason::LinkFailed);
             }
             Ok(Ok(_)) => {
                 self.events
-                    .push_back(Event::LinkFailed(LinkError::InitRejected("unknown reref answer".into())));
+                    .push_back(Event::LinkFailed(LinkError::InitRejected(
+                        "unknown reref answer".into(),
+                    )));
                 self.stop(now, DisconnectReason::LinkFailed);
             }
             Err(_) => self.lose_connection(now, DisconnectReason::Stale),
@@ -1006,15 +1110,22 @@ impl Session {
             // Logged in: the `Conn` that rotates the tokens came before (or comes now).
             Ok(LoginStatus::Ok) => {}
             Ok(LoginStatus::Unpaired) => self.login_failed(now, LoginError::Unpaired),
-            Ok(LoginStatus::AccessDenied { tos }) => self.login_failed(now, LoginError::AccessDenied { tos }),
+            Ok(LoginStatus::AccessDenied { tos }) => {
+                self.login_failed(now, LoginError::AccessDenied { tos })
+            }
             Ok(LoginStatus::AlreadyLoggedIn) => self.login_failed(now, LoginError::AlreadyLoggedIn),
-            Ok(LoginStatus::LoggedInElsewhere) => self.login_failed(now, LoginError::LoggedInElsewhere),
+            Ok(LoginStatus::LoggedInElsewhere) => {
+                self.login_failed(now, LoginError::LoggedInElsewhere)
+            }
             Ok(LoginStatus::Expired) => self.login_failed(now, LoginError::Expired),
             Ok(LoginStatus::ServerError) => self.login_failed(now, LoginError::ServerError),
             Ok(LoginStatus::Other(code)) => self.login_failed(now, LoginError::Other(code)),
             Ok(_) => self.login_failed(now, LoginError::Other(0)),
             Err(e) => {
-                self.events.push_back(Event::Error(SessionError::BadMessage { kind: e.to_string() }));
+                self.events
+                    .push_back(Event::Error(SessionError::BadMessage {
+                        kind: e.to_string(),
+                    }));
                 self.login_failed(now, LoginError::Other(0));
             }
         }
@@ -1032,7 +1143,10 @@ impl Session {
     fn login_failed(&mut self, now: Time, error: LoginError) {
         // 500 (and a server that is merely busy) is worth retrying; the rest is final.
         let retry = matches!(error, LoginError::ServerError);
-        let forget = matches!(error, LoginError::Unpaired | LoginError::AccessDenied { .. } | LoginError::Expired);
+        let forget = matches!(
+            error,
+            LoginError::Unpaired | LoginError::AccessDenied { .. } | LoginError::Expired
+        );
         self.events.push_back(Event::LoginFailed {
             error,
             forget_credentials: forget,
@@ -1051,7 +1165,8 @@ impl Session {
     fn version_rejected(&mut self, now: Time) {
         match self.goal {
             Goal::Link if self.credentials.is_none() => {
-                self.events.push_back(Event::LinkFailed(LinkError::VersionRejected));
+                self.events
+                    .push_back(Event::LinkFailed(LinkError::VersionRejected));
             }
             _ => self.events.push_back(Event::LoginFailed {
                 error: LoginError::VersionRejected,
@@ -1140,9 +1255,15 @@ impl Session {
     fn backoff(&mut self) -> Duration {
         let base = self.config.reconnect_base.as_millis() as u64;
         let cap = self.config.reconnect_cap.as_millis() as u64;
-        let full = base.saturating_mul(1u64 << self.reconnect_attempts.min(30)).min(cap);
+        let full = base
+            .saturating_mul(1u64 << self.reconnect_attempts.min(30))
+            .min(cap);
         let half = full / 2;
-        let jitter = if half == 0 { 0 } else { self.rng.next_u64() % (half + 1) };
+        let jitter = if half == 0 {
+            0
+        } else {
+            self.rng.next_u64() % (half + 1)
+        };
         Duration::from_millis(half + jitter)
     }
 
@@ -1177,7 +1298,13 @@ impl Session {
     }
 
     /// Sends the automatic delivery receipt for a message.
-    pub(crate) fn auto_receipt(&mut self, now: Time, chat: &Jid, id: &str, participant: Option<&Jid>) {
+    pub(crate) fn auto_receipt(
+        &mut self,
+        now: Time,
+        chat: &Jid,
+        id: &str,
+        participant: Option<&Jid>,
+    ) {
         use wa_wire::msg::{Receipt, ReceiptKind};
         use wa_wire::web::SetItem;
         let receipt = Receipt {
@@ -1189,7 +1316,9 @@ impl Session {
         let request = BinRequest::Set(vec![SetItem::Receipt(receipt)]);
         if let Err(e) = self.send_request(now, request, UserKind::AutoReceipt, None) {
             self.events
-                .push_back(Event::Error(SessionError::Message(format!("no receipt sent: {e}"))));
+                .push_back(Event::Error(SessionError::Message(format!(
+                    "no receipt sent: {e}"
+                ))));
         }
     }
 }

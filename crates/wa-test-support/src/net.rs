@@ -16,7 +16,9 @@ use rand_core::{Rng as _, SeedableRng as _};
 use wa_frame::{OutMessage, WsMessage};
 use wa_phone::{Answer, PhoneConfig, PhoneSession, PhoneSessionEvent, PhoneTransmit};
 use wa_server_core::store::{MemStore, StoreError};
-use wa_server_core::{Action, ConnId, Hub, JobId, Outcome, PhoneConnection, Push, Target, WebConnection};
+use wa_server_core::{
+    Action, ConnId, Hub, JobId, Outcome, PhoneConnection, Push, Target, WebConnection,
+};
 use wa_session::{Config, Event, Session, Transmit};
 use wa_wire::msg::Incoming;
 use wa_wire::{Jid, Time};
@@ -42,8 +44,14 @@ pub struct Phone {
 }
 
 enum Conn {
-    Web { machine: WebConnection, client: usize },
-    Phone { machine: PhoneConnection, client: usize },
+    Web {
+        machine: WebConnection,
+        client: usize,
+    },
+    Phone {
+        machine: PhoneConnection,
+        client: usize,
+    },
 }
 
 impl Conn {
@@ -183,7 +191,8 @@ impl Net {
     /// Adds a phone for `number` (not started).
     pub fn add_phone(&mut self, number: &str, name: &str) -> usize {
         let seed = self.seed();
-        let session = PhoneSession::new(PhoneConfig::new(number, name), seed).expect("a phone number");
+        let session =
+            PhoneSession::new(PhoneConfig::new(number, name), seed).expect("a phone number");
         self.add_phone_session(session)
     }
 
@@ -212,7 +221,12 @@ impl Net {
         let now = self.now;
         self.phones[id].session.register(now).expect("register");
         self.drive();
-        let number = self.phones[id].session.user().user().unwrap_or_default().to_owned();
+        let number = self.phones[id]
+            .session
+            .user()
+            .user()
+            .unwrap_or_default()
+            .to_owned();
         let code = self
             .codes
             .iter()
@@ -222,7 +236,11 @@ impl Net {
             .expect("the server delivered a code");
         self.phones[id].session.verify(now, &code).expect("verify");
         self.drive();
-        assert!(self.phones[id].session.is_ready(), "phone {number} is not logged in: {:?}", self.phones[id].events);
+        assert!(
+            self.phones[id].session.is_ready(),
+            "phone {number} is not logged in: {:?}",
+            self.phones[id].events
+        );
     }
 
     /// Links web client `web` to phone `phone`'s account by QR code, and waits until it is
@@ -231,8 +249,7 @@ impl Net {
         let now = self.now;
         self.webs[web].session.link(now).expect("link");
         self.drive();
-        let qr = self
-            .webs[web]
+        let qr = self.webs[web]
             .events
             .iter()
             .rev()
@@ -241,13 +258,24 @@ impl Net {
                 _ => None,
             })
             .expect("a QR code");
-        let command = self.phones[phone].session.link(now, &qr).expect("link command");
+        let command = self.phones[phone]
+            .session
+            .link(now, &qr)
+            .expect("link command");
         self.drive();
         let linked = self.phones[phone].events.iter().any(|e| {
             matches!(e, PhoneSessionEvent::Answer { id, result: Ok(Answer::Linked(_)) } if *id == command)
         });
-        assert!(linked, "the link was not made: {:?}", self.phones[phone].events);
-        assert!(self.webs[web].session.is_connected(), "web {web} is not connected: {:?}", self.webs[web].events);
+        assert!(
+            linked,
+            "the link was not made: {:?}",
+            self.phones[phone].events
+        );
+        assert!(
+            self.webs[web].session.is_connected(),
+            "web {web} is not connected: {:?}",
+            self.webs[web].events
+        );
     }
 
     /// Takes web client `id`'s events.
@@ -318,10 +346,16 @@ impl Net {
                         self.webs[i].session.handle_connected(now);
                     }
                     Transmit::Send(message) => {
-                        if let Some(Conn::Web { machine, .. }) = self.webs[i].conn.and_then(|c| self.conns.get_mut(&c)) {
+                        if let Some(Conn::Web { machine, .. }) =
+                            self.webs[i].conn.and_then(|c| self.conns.get_mut(&c))
+                        {
                             match &message {
-                                OutMessage::Text(text) => machine.handle_message(now, WsMessage::Text(text)),
-                                OutMessage::Binary(bytes) => machine.handle_message(now, WsMessage::Binary(bytes)),
+                                OutMessage::Text(text) => {
+                                    machine.handle_message(now, WsMessage::Text(text))
+                                }
+                                OutMessage::Binary(bytes) => {
+                                    machine.handle_message(now, WsMessage::Binary(bytes))
+                                }
                             }
                         }
                     }
@@ -351,7 +385,9 @@ impl Net {
                         self.phones[i].session.handle_connected(now);
                     }
                     PhoneTransmit::Send(text) => {
-                        if let Some(Conn::Phone { machine, .. }) = self.phones[i].conn.and_then(|c| self.conns.get_mut(&c)) {
+                        if let Some(Conn::Phone { machine, .. }) =
+                            self.phones[i].conn.and_then(|c| self.conns.get_mut(&c))
+                        {
                             machine.handle_message(now, &text);
                         }
                     }
@@ -370,12 +406,18 @@ impl Net {
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
             loop {
-                let Some(action) = self.conns.get_mut(&id).and_then(Conn::poll_action) else { break };
+                let Some(action) = self.conns.get_mut(&id).and_then(Conn::poll_action) else {
+                    break;
+                };
                 moved = true;
                 self.act(id, action);
             }
         }
-        let results: Vec<_> = self.results.lock().map(|mut r| r.drain(..).collect()).unwrap_or_default();
+        let results: Vec<_> = self
+            .results
+            .lock()
+            .map(|mut r| r.drain(..).collect())
+            .unwrap_or_default();
         for (conn, job, result) in results {
             moved = true;
             if let Some(machine) = self.conns.get_mut(&conn) {
@@ -407,11 +449,17 @@ impl Net {
                     None => return,
                 };
                 match (client, message) {
-                    (Ok(web), OutMessage::Text(text)) => self.webs[web].session.handle_message(now, WsMessage::Text(&text)),
+                    (Ok(web), OutMessage::Text(text)) => self.webs[web]
+                        .session
+                        .handle_message(now, WsMessage::Text(&text)),
                     (Ok(web), OutMessage::Binary(bytes)) => {
-                        self.webs[web].session.handle_message(now, WsMessage::Binary(&bytes));
+                        self.webs[web]
+                            .session
+                            .handle_message(now, WsMessage::Binary(&bytes));
                     }
-                    (Err(phone), OutMessage::Text(text)) => self.phones[phone].session.handle_message(now, &text),
+                    (Err(phone), OutMessage::Text(text)) => {
+                        self.phones[phone].session.handle_message(now, &text)
+                    }
                     (Err(_), OutMessage::Binary(_)) => {}
                 }
             }
@@ -502,7 +550,8 @@ impl Net {
             }
         }
         assert!(
-            self.next_timeout().is_none_or(|t| t > self.now || self.now == target),
+            self.next_timeout()
+                .is_none_or(|t| t > self.now || self.now == target),
             "a timeout does not move: something keeps asking for a time that has passed"
         );
         self.now = target;
@@ -529,7 +578,8 @@ impl Net {
         self.injected += 1;
         let seq = u64::MAX - self.injected;
         if let Some(conn) = self.webs[web].conn {
-            self.pushes.push_back((conn, Push::Deliver { seq, message }));
+            self.pushes
+                .push_back((conn, Push::Deliver { seq, message }));
         }
         self.drive();
     }

@@ -590,7 +590,9 @@ pub struct ConnFields<'a> {
 
 impl std::fmt::Debug for ConnFields<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnFields").field("wid", self.wid).finish_non_exhaustive()
+        f.debug_struct("ConnFields")
+            .field("wid", self.wid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -604,14 +606,44 @@ pub fn conn(fields: &ConnFields<'_>) -> Value {
     conn.secret = fields.secret.map(str::to_owned);
     conn.wid = Some(fields.wid.to_string());
     conn.pushname = Some(fields.pushname.to_owned());
-    conn.platform = Some(fields.phone.platform.clone().unwrap_or_else(|| "wa-rs".to_owned()));
+    conn.platform = Some(
+        fields
+            .phone
+            .platform
+            .clone()
+            .unwrap_or_else(|| "wa-rs".to_owned()),
+    );
     let mut phone = wa_frame::Phone::default();
-    phone.wa_version = Some(fields.phone.wa_version.clone().unwrap_or_else(|| "2.21.0".to_owned()));
+    phone.wa_version = Some(
+        fields
+            .phone
+            .wa_version
+            .clone()
+            .unwrap_or_else(|| "2.21.0".to_owned()),
+    );
     phone.mcc = Some("000".to_owned());
     phone.mnc = Some("000".to_owned());
-    phone.os_version = Some(fields.phone.os_version.clone().unwrap_or_else(|| "1".to_owned()));
-    phone.device_manufacturer = Some(fields.phone.device_manufacturer.clone().unwrap_or_else(|| "wa-rs".to_owned()));
-    phone.device_model = Some(fields.phone.device_model.clone().unwrap_or_else(|| "wa phone".to_owned()));
+    phone.os_version = Some(
+        fields
+            .phone
+            .os_version
+            .clone()
+            .unwrap_or_else(|| "1".to_owned()),
+    );
+    phone.device_manufacturer = Some(
+        fields
+            .phone
+            .device_manufacturer
+            .clone()
+            .unwrap_or_else(|| "wa-rs".to_owned()),
+    );
+    phone.device_model = Some(
+        fields
+            .phone
+            .device_model
+            .clone()
+            .unwrap_or_else(|| "wa phone".to_owned()),
+    );
     phone.os_build_number = Some("wa-rs".to_owned());
     conn.phone = Some(phone);
     conn.plugged = Some(true);

@@ -83,7 +83,10 @@ fn unpadded(bytes: &[u8]) -> String {
 fn key_from_base64(what: &'static str, text: &str) -> Result<[u8; 32], KeyParseError> {
     use base64::Engine as _;
     if text.len() > 48 {
-        return Err(KeyParseError::Length { what, len: text.len() * 3 / 4 });
+        return Err(KeyParseError::Length {
+            what,
+            len: text.len() * 3 / 4,
+        });
     }
     let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(text.trim_end_matches('='))
@@ -92,7 +95,9 @@ fn key_from_base64(what: &'static str, text: &str) -> Result<[u8; 32], KeyParseE
             message: e.to_string(),
         })?;
     let len = bytes.len();
-    bytes.try_into().map_err(|_| KeyParseError::Length { what, len })
+    bytes
+        .try_into()
+        .map_err(|_| KeyParseError::Length { what, len })
 }
 
 impl IdentityKeys {
@@ -132,7 +137,12 @@ impl IdentityKeys {
 
 impl std::fmt::Display for IdentityKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "curve25519:{} ed25519:{}", self.curve25519_base64(), self.ed25519_base64())
+        write!(
+            f,
+            "curve25519:{} ed25519:{}",
+            self.curve25519_base64(),
+            self.ed25519_base64()
+        )
     }
 }
 
@@ -141,7 +151,9 @@ impl std::str::FromStr for IdentityKeys {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (curve, ed) = s.split_once(' ').ok_or(KeyParseError::Format)?;
-        let curve = curve.strip_prefix("curve25519:").ok_or(KeyParseError::Format)?;
+        let curve = curve
+            .strip_prefix("curve25519:")
+            .ok_or(KeyParseError::Format)?;
         let ed = ed.strip_prefix("ed25519:").ok_or(KeyParseError::Format)?;
         IdentityKeys::from_base64(curve, ed)
     }
@@ -208,7 +220,11 @@ impl Signature {
 
 impl std::fmt::Debug for Signature {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Signature({}..)", self.to_base64().chars().take(8).collect::<String>())
+        write!(
+            f,
+            "Signature({}..)",
+            self.to_base64().chars().take(8).collect::<String>()
+        )
     }
 }
 
@@ -236,7 +252,9 @@ pub struct OneTimeKey {
 
 impl std::fmt::Debug for OneTimeKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OneTimeKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("OneTimeKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -14,12 +14,15 @@ use wa_wire::msg::Notification;
 use wa_wire::phone::{LinkedDevice, MirrorLink, PhoneInfo, Ready};
 use zeroize::Zeroizing;
 
-use super::{Done, Effects, Grant, LoginRefused, Me, ReplyTo, Tokens, token_hash, token_matches, verify_signature};
+use super::{
+    Done, Effects, Grant, LoginRefused, Me, ReplyTo, Tokens, token_hash, token_matches,
+    verify_signature,
+};
 use crate::action::{DisconnectKind, LinkApproval, Push, Target};
 use crate::job::{Job, Outcome, Refusal};
 use crate::model::{
-    self, AccountRecord, CodeRecord, DeviceMode, DeviceRecord, FrameKeys, RefRecord, TokenHashes, account, client,
-    client_key, get_json, put_json, ref_key,
+    self, AccountRecord, CodeRecord, DeviceMode, DeviceRecord, FrameKeys, RefRecord, TokenHashes,
+    account, client, client_key, get_json, put_json, ref_key,
 };
 use crate::store::{StoreError, Table, WriteTxn};
 use wa_wire::Time;
@@ -30,7 +33,13 @@ fn outcome(done: Done) -> Result<Outcome, StoreError> {
 
 /// Stores a fresh QR ref for a waiting web client, then `reply` goes out under `tag`. A reref
 /// passes the ref it replaces, which is forgotten.
-pub(crate) fn store_ref(tag: String, reply: serde_json::Value, r: String, record: RefRecord, replaced: Option<String>) -> Job {
+pub(crate) fn store_ref(
+    tag: String,
+    reply: serde_json::Value,
+    r: String,
+    record: RefRecord,
+    replaced: Option<String>,
+) -> Job {
     Job::write("store ref", move |txn| {
         if let Some(old) = &replaced {
             txn.delete(Table::Refs, &ref_key(old))?;
@@ -65,7 +74,14 @@ pub(crate) fn approve_link(
     now: Time,
 ) -> Job {
     Job::write("approve link", move |txn| {
-        let result = approve(txn, &number, &qr, attestation.as_ref(), mirror.as_ref(), now)?;
+        let result = approve(
+            txn,
+            &number,
+            &qr,
+            attestation.as_ref(),
+            mirror.as_ref(),
+            now,
+        )?;
         outcome(Done::LinkApproved { id, result })
     })
 }
@@ -86,7 +102,9 @@ fn approve(
         return Ok(Err(Refusal::not_found("the QR code expired")));
     }
     if record.client_id != qr.client_id {
-        return Ok(Err(Refusal::bad_request("the QR code's client id does not match the waiting client")));
+        return Ok(Err(Refusal::bad_request(
+            "the QR code's client id does not match the waiting client",
+        )));
     }
     if record.approved_by.is_some() {
         return Ok(Err(Refusal::new(409, "the QR code was already approved")));
@@ -102,11 +120,15 @@ fn approve(
     let identity = match qr.identity {
         Some(identity) => {
             let Some(signature) = attestation else {
-                return Ok(Err(Refusal::bad_request("an end-to-end client needs the phone's attestation")));
+                return Ok(Err(Refusal::bad_request(
+                    "an end-to-end client needs the phone's attestation",
+                )));
             };
             let message = attestation_message(&account.jid(), &identity);
             if !verify_signature(&account.identity.ed25519, &message, signature) {
-                return Ok(Err(Refusal::forbidden("the attestation does not verify under the account's identity")));
+                return Ok(Err(Refusal::forbidden(
+                    "the attestation does not verify under the account's identity",
+                )));
             }
             Some((identity, *signature))
         }
@@ -157,14 +179,22 @@ pub(crate) fn finish_link(linking: Linking, now: Time) -> Job {
     })
 }
 
-fn finish(txn: &mut dyn WriteTxn, linking: &Linking, now: Time) -> Result<Result<(Grant, Effects), Refusal>, StoreError> {
+fn finish(
+    txn: &mut dyn WriteTxn,
+    linking: &Linking,
+    now: Time,
+) -> Result<Result<(Grant, Effects), Refusal>, StoreError> {
     let approval = &linking.approval;
     let key = ref_key(&approval.r#ref);
     let Some(record) = get_json::<RefRecord>(txn, Table::Refs, &key)? else {
         return Ok(Err(Refusal::new(410, "the QR code is gone")));
     };
-    if record.client_id != linking.client_id || record.approved_by.as_deref() != Some(approval.number.as_str()) {
-        return Ok(Err(Refusal::forbidden("the approval is for another client")));
+    if record.client_id != linking.client_id
+        || record.approved_by.as_deref() != Some(approval.number.as_str())
+    {
+        return Ok(Err(Refusal::forbidden(
+            "the approval is for another client",
+        )));
     }
     txn.delete(Table::Refs, &key)?;
     if client(txn, &linking.client_id)?.is_some() {
@@ -176,9 +206,14 @@ fn finish(txn: &mut dyn WriteTxn, linking: &Linking, now: Time) -> Result<Result
     let mut effects = Effects::new();
     let max = linking.max_linked.max(1);
     while account.linked.len() >= max {
-        let Some(&oldest) = account.linked.first() else { break };
+        let Some(&oldest) = account.linked.first() else {
+            break;
+        };
         if let Some(old) = model::unlink_device(txn, &account.number, oldest)? {
-            effects.push((Target::Device(old.address()), Push::Disconnect(DisconnectKind::Unlinked)));
+            effects.push((
+                Target::Device(old.address()),
+                Push::Disconnect(DisconnectKind::Unlinked),
+            ));
         }
         account.linked.retain(|d| *d != oldest);
     }
@@ -192,7 +227,11 @@ fn finish(txn: &mut dyn WriteTxn, linking: &Linking, now: Time) -> Result<Result
     let record = DeviceRecord {
         number: account.number.clone(),
         device,
-        mode: if identity.is_some() { DeviceMode::EndToEnd } else { DeviceMode::Mirror },
+        mode: if identity.is_some() {
+            DeviceMode::EndToEnd
+        } else {
+            DeviceMode::Mirror
+        },
         client_id: Some(linking.client_id.clone()),
         browser: linking.browser.clone(),
         linked_at: now.as_secs(),
@@ -218,7 +257,12 @@ fn finish(txn: &mut dyn WriteTxn, linking: &Linking, now: Time) -> Result<Result
     account.linked.push(device);
     model::put_account(txn, &account)?;
     model::put_device(txn, &record)?;
-    put_json(txn, Table::ClientIds, &client_key(&linking.client_id), &(account.number.clone(), device))?;
+    put_json(
+        txn,
+        Table::ClientIds,
+        &client_key(&linking.client_id),
+        &(account.number.clone(), device),
+    )?;
     let user = account.jid();
     effects.push((
         Target::Device(user.clone()),
@@ -242,7 +286,12 @@ fn finish(txn: &mut dyn WriteTxn, linking: &Linking, now: Time) -> Result<Result
 }
 
 /// Tells the account's own devices and its contacts that its device list changed.
-fn devices_changed(txn: &mut dyn WriteTxn, number: &str, user: &Jid, now: Time) -> Result<Effects, StoreError> {
+fn devices_changed(
+    txn: &mut dyn WriteTxn,
+    number: &str,
+    user: &Jid,
+    now: Time,
+) -> Result<Effects, StoreError> {
     let notice = Push::Notification(Notification::Devices {
         jid: user.clone(),
         t: now.as_secs(),
@@ -255,7 +304,13 @@ fn devices_changed(txn: &mut dyn WriteTxn, number: &str, user: &Jid, now: Time) 
         notice.clone(),
     )];
     for contact in model::contacts(txn, number, 4096)? {
-        effects.push((Target::Account { number: contact, except: None }, notice.clone()));
+        effects.push((
+            Target::Account {
+                number: contact,
+                except: None,
+            },
+            notice.clone(),
+        ));
     }
     Ok(effects)
 }
@@ -285,7 +340,11 @@ pub(crate) fn login(request: LoginRequest, now: Time) -> Job {
     })
 }
 
-fn check_login(txn: &mut dyn WriteTxn, request: &LoginRequest, now: Time) -> Result<Result<Grant, LoginRefused>, StoreError> {
+fn check_login(
+    txn: &mut dyn WriteTxn,
+    request: &LoginRequest,
+    now: Time,
+) -> Result<Result<Grant, LoginRefused>, StoreError> {
     let unpaired = || Ok(Err(LoginRefused::Status(401)));
     let Some((number, dev)) = client(txn, &request.client_id)? else {
         return unpaired();
@@ -296,10 +355,15 @@ fn check_login(txn: &mut dyn WriteTxn, request: &LoginRequest, now: Time) -> Res
     let Some(tokens) = device.tokens.clone() else {
         return unpaired();
     };
-    let current = token_matches(&request.client_token, &tokens.client) & token_matches(&request.server_token, &tokens.server);
-    let previous =
-        token_matches(&request.client_token, &tokens.prev_client) & token_matches(&request.server_token, &tokens.prev_server);
-    if request.claimed.as_ref().is_some_and(|jid| wa_wire::ids::number_of(jid) != Some(number.as_str())) {
+    let current = token_matches(&request.client_token, &tokens.client)
+        & token_matches(&request.server_token, &tokens.server);
+    let previous = token_matches(&request.client_token, &tokens.prev_client)
+        & token_matches(&request.server_token, &tokens.prev_server);
+    if request
+        .claimed
+        .as_ref()
+        .is_some_and(|jid| wa_wire::ids::number_of(jid) != Some(number.as_str()))
+    {
         return unpaired();
     }
     if !current {
@@ -317,7 +381,12 @@ fn check_login(txn: &mut dyn WriteTxn, request: &LoginRequest, now: Time) -> Res
     grant(txn, &mut device, &request.new_tokens, now)
 }
 
-fn grant(txn: &mut dyn WriteTxn, device: &mut DeviceRecord, new: &Tokens, now: Time) -> Result<Result<Grant, LoginRefused>, StoreError> {
+fn grant(
+    txn: &mut dyn WriteTxn,
+    device: &mut DeviceRecord,
+    new: &Tokens,
+    now: Time,
+) -> Result<Result<Grant, LoginRefused>, StoreError> {
     let Some(account) = account(txn, &device.number)? else {
         return Ok(Err(LoginRefused::Status(401)));
     };
@@ -341,7 +410,13 @@ fn grant(txn: &mut dyn WriteTxn, device: &mut DeviceRecord, new: &Tokens, now: T
 }
 
 /// A client answered its challenge: rotate its tokens and let it in.
-pub(crate) fn challenged(tag: String, number: String, dev: u8, new_tokens: Tokens, now: Time) -> Job {
+pub(crate) fn challenged(
+    tag: String,
+    number: String,
+    dev: u8,
+    new_tokens: Tokens,
+    now: Time,
+) -> Job {
     Job::write("challenge", move |txn| {
         let result = match model::device(txn, &number, dev)? {
             Some(mut device) => grant(txn, &mut device, &new_tokens, now)?,
@@ -371,7 +446,10 @@ pub(crate) fn unlink(reply_to: ReplyTo, number: String, client_id: String, now: 
             Some((owner, dev)) if owner == number => {
                 let mut effects = Effects::new();
                 if let Some(old) = model::unlink_device(txn, &owner, dev)? {
-                    effects.push((Target::Device(old.address()), Push::Disconnect(DisconnectKind::Unlinked)));
+                    effects.push((
+                        Target::Device(old.address()),
+                        Push::Disconnect(DisconnectKind::Unlinked),
+                    ));
                 }
                 let user = user_jid(&owner).map_err(|e| StoreError::Backend(e.to_string()))?;
                 effects.extend(devices_changed(txn, &owner, &user, now)?);
@@ -418,7 +496,13 @@ fn code_hash(number: &str, code: &str) -> String {
 const CODES_PER_HOUR: usize = 3;
 
 /// A phone asks for a verification code for `number` (the connection made `code`).
-pub(crate) fn issue_code(id: u64, number: String, code: Zeroizing<String>, now: Time, ttl_ms: u64) -> Job {
+pub(crate) fn issue_code(
+    id: u64,
+    number: String,
+    code: Zeroizing<String>,
+    now: Time,
+    ttl_ms: u64,
+) -> Job {
     Job::write("issue code", move |txn| {
         let key = model::account_key(&number);
         let hour_ago = now.as_millis().saturating_sub(3_600_000);
@@ -426,12 +510,17 @@ pub(crate) fn issue_code(id: u64, number: String, code: Zeroizing<String>, now: 
         if let Some(previous) = &previous {
             model::forget_timer(txn, previous.expires, Table::Codes, &key)?;
         }
-        let mut sent = previous.map(|record| record.sent.clone()).unwrap_or_default();
+        let mut sent = previous
+            .map(|record| record.sent.clone())
+            .unwrap_or_default();
         sent.retain(|t| *t > hour_ago);
         if sent.len() >= CODES_PER_HOUR {
             return outcome(Done::CodeIssued {
                 id,
-                result: Err(Refusal::new(429, "too many codes for this number: try again later")),
+                result: Err(Refusal::new(
+                    429,
+                    "too many codes for this number: try again later",
+                )),
             });
         }
         sent.push(now.as_millis());
@@ -470,17 +559,27 @@ pub(crate) fn verify(v: Verification, now: Time) -> Job {
     })
 }
 
-fn check_code(txn: &mut dyn WriteTxn, v: &Verification, now: Time) -> Result<Result<(Ready, Effects), Refusal>, StoreError> {
+fn check_code(
+    txn: &mut dyn WriteTxn,
+    v: &Verification,
+    now: Time,
+) -> Result<Result<(Ready, Effects), Refusal>, StoreError> {
     use subtle::ConstantTimeEq as _;
     let key = model::account_key(&v.number);
     let Some(mut code) = get_json::<CodeRecord>(txn, Table::Codes, &key)? else {
-        return Ok(Err(Refusal::new(401, "no code was sent to this number (register first)")));
+        return Ok(Err(Refusal::new(
+            401,
+            "no code was sent to this number (register first)",
+        )));
     };
     if code.expires < now.as_millis() || code.attempts >= v.max_attempts {
         txn.delete(Table::Codes, &key)?;
         return Ok(Err(Refusal::new(401, "the code expired: register again")));
     }
-    let right: bool = code_hash(&v.number, &v.code).as_bytes().ct_eq(code.hash.as_bytes()).into();
+    let right: bool = code_hash(&v.number, &v.code)
+        .as_bytes()
+        .ct_eq(code.hash.as_bytes())
+        .into();
     if !right {
         code.attempts += 1;
         put_json(txn, Table::Codes, &key, &code)?;
@@ -511,7 +610,10 @@ fn check_code(txn: &mut dyn WriteTxn, v: &Verification, now: Time) -> Result<Res
                 // one, so they all go; the old phone's queue and keys go too.
                 for d in account.linked.clone() {
                     if let Some(old) = model::unlink_device(txn, &v.number, d)? {
-                        effects.push((Target::Device(old.address()), Push::Disconnect(DisconnectKind::Unlinked)));
+                        effects.push((
+                            Target::Device(old.address()),
+                            Push::Disconnect(DisconnectKind::Unlinked),
+                        ));
                     }
                 }
                 account.linked.clear();
@@ -527,7 +629,13 @@ fn check_code(txn: &mut dyn WriteTxn, v: &Verification, now: Time) -> Result<Res
                     t: now.as_secs(),
                 });
                 for contact in model::contacts(txn, &v.number, 4096)? {
-                    effects.push((Target::Account { number: contact, except: None }, notice.clone()));
+                    effects.push((
+                        Target::Account {
+                            number: contact,
+                            except: None,
+                        },
+                        notice.clone(),
+                    ));
                 }
             }
             if !v.name.is_empty() {
@@ -578,7 +686,9 @@ pub(crate) fn hello(id: u64, number: String) -> Job {
     Job::read("hello", move |txn| {
         let identity = match account(txn, &number)? {
             Some(account) => Ok(account.identity.ed25519),
-            None => Err(Refusal::not_found("no account for this number: register first")),
+            None => Err(Refusal::not_found(
+                "no account for this number: register first",
+            )),
         };
         outcome(Done::Hello {
             id,

@@ -23,7 +23,8 @@ fn add_member(txn: &mut dyn WriteTxn, number: &str, gid: &Jid) -> Result<(), Sto
 }
 
 fn drop_member(txn: &mut dyn WriteTxn, number: &str, gid: &Jid) -> Result<(), StoreError> {
-    txn.delete(Table::MemberGroups, &member_group_key(number, gid)).map(drop)
+    txn.delete(Table::MemberGroups, &member_group_key(number, gid))
+        .map(drop)
 }
 
 /// Applies a group operation by `me`: the created group (for create) and the notices.
@@ -38,7 +39,9 @@ pub(crate) fn apply(
     let mut numbers: Vec<String> = Vec::new();
     for p in &action.participants {
         match number_of(p) {
-            Some(n) if n != me.number && !numbers.iter().any(|x| x == n) => numbers.push(n.to_owned()),
+            Some(n) if n != me.number && !numbers.iter().any(|x| x == n) => {
+                numbers.push(n.to_owned())
+            }
             Some(_) => {}
             None => return Ok(Err(Refusal::bad_request("participants are users"))),
         }
@@ -51,7 +54,10 @@ pub(crate) fn apply(
         group: gid.clone(),
         op: action.op,
         author: me.user.clone(),
-        participants: participants.iter().filter_map(|n| user_jid(n).ok()).collect(),
+        participants: participants
+            .iter()
+            .filter_map(|n| user_jid(n).ok())
+            .collect(),
         subject,
     };
     let notify = |members: &[String], notice: &GroupNotice| -> Effects {
@@ -82,7 +88,9 @@ pub(crate) fn apply(
             if model::account(txn, n)?.is_none() {
                 return Ok(Err(Refusal::not_found(format!("no account {n}"))));
             }
-            if model::groups_of(txn, n, limits.max_groups_per_account)?.len() >= limits.max_groups_per_account {
+            if model::groups_of(txn, n, limits.max_groups_per_account)?.len()
+                >= limits.max_groups_per_account
+            {
                 return Ok(Err(Refusal::new(406, format!("{n} is in too many groups"))));
             }
         }
@@ -129,14 +137,21 @@ pub(crate) fn apply(
     if group.member(&me.number).is_none() {
         return Ok(Err(Refusal::forbidden("not a member of the group")));
     }
-    let admin_only = matches!(action.op, GroupOp::Add | GroupOp::Remove | GroupOp::Promote | GroupOp::Demote);
+    let admin_only = matches!(
+        action.op,
+        GroupOp::Add | GroupOp::Remove | GroupOp::Promote | GroupOp::Demote
+    );
     if admin_only && !group.is_admin(&me.number) {
         return Ok(Err(Refusal::forbidden("only admins can do that")));
     }
     if admin_only && numbers.is_empty() {
         return Ok(Err(Refusal::bad_request("no participants")));
     }
-    let before: Vec<String> = group.participants.iter().map(|m| m.number.clone()).collect();
+    let before: Vec<String> = group
+        .participants
+        .iter()
+        .map(|m| m.number.clone())
+        .collect();
     let (changed, new_subject) = match action.op {
         GroupOp::Add => {
             let mut added = Vec::new();
@@ -147,7 +162,9 @@ pub(crate) fn apply(
                 if model::account(txn, n)?.is_none() {
                     return Ok(Err(Refusal::not_found(format!("no account {n}"))));
                 }
-                if model::groups_of(txn, n, limits.max_groups_per_account)?.len() >= limits.max_groups_per_account {
+                if model::groups_of(txn, n, limits.max_groups_per_account)?.len()
+                    >= limits.max_groups_per_account
+                {
                     return Ok(Err(Refusal::new(406, format!("{n} is in too many groups"))));
                 }
                 added.push(n.clone());
@@ -165,7 +182,11 @@ pub(crate) fn apply(
             (added, None)
         }
         GroupOp::Remove => {
-            let removed: Vec<String> = numbers.iter().filter(|n| group.member(n).is_some()).cloned().collect();
+            let removed: Vec<String> = numbers
+                .iter()
+                .filter(|n| group.member(n).is_some())
+                .cloned()
+                .collect();
             group.participants.retain(|m| !removed.contains(&m.number));
             for n in &removed {
                 drop_member(txn, n, &gid)?;
@@ -223,7 +244,9 @@ pub(crate) fn metadata(reply_to: ReplyTo, me: Me, gid: Jid) -> Job {
     Job::read("group metadata", move |txn| {
         let result = match model::group(txn, &gid)? {
             None => Err(Refusal::not_found("no such group")),
-            Some(group) if group.member(&me.number).is_none() => Err(Refusal::forbidden("not a member of the group")),
+            Some(group) if group.member(&me.number).is_none() => {
+                Err(Refusal::forbidden("not a member of the group"))
+            }
             Some(group) => Ok(GroupMetadata {
                 id: group.jid.clone(),
                 owner: user_jid(&group.creator).map_err(|e| StoreError::Backend(e.to_string()))?,

@@ -14,11 +14,20 @@ use crate::model::{self, device_key, get_json, put_json};
 use crate::store::{KeyBuf, ReadTxn, StoreError, Table, WriteTxn};
 
 fn otk_key(number: &str, device: u8, id: &str) -> Vec<u8> {
-    KeyBuf::new().str(number).u64(u64::from(device)).str(id).build()
+    KeyBuf::new()
+        .str(number)
+        .u64(u64::from(device))
+        .str(id)
+        .build()
 }
 
 /// A device publishes keys; the answer is how many one-time keys it has in the directory.
-pub(crate) fn upload(txn: &mut dyn WriteTxn, me: &Me, upload: &KeyUpload, max_keys: u32) -> Result<Result<u32, Refusal>, StoreError> {
+pub(crate) fn upload(
+    txn: &mut dyn WriteTxn,
+    me: &Me,
+    upload: &KeyUpload,
+    max_keys: u32,
+) -> Result<Result<u32, Refusal>, StoreError> {
     let Some(mut device) = model::device(txn, &me.number, me.device)? else {
         return Ok(Err(Refusal::new(401, "no such device")));
     };
@@ -89,7 +98,10 @@ pub(crate) fn claim(reply_to: ReplyTo, devices: Vec<Jid>, low: u32) -> Job {
             if let Some(left) = left
                 && left < low
             {
-                effects.push((Target::Device(device.clone()), Push::Notification(Notification::PreKeys { count: left })));
+                effects.push((
+                    Target::Device(device.clone()),
+                    Push::Notification(Notification::PreKeys { count: left }),
+                ));
             }
             claimed.push(answer);
         }
@@ -102,7 +114,9 @@ pub(crate) fn claim(reply_to: ReplyTo, devices: Vec<Jid>, low: u32) -> Job {
 }
 
 fn claim_one(txn: &mut dyn WriteTxn, device: &Jid) -> Result<(Claimed, Option<u32>), StoreError> {
-    let missing = || Claimed::Missing { device: device.clone() };
+    let missing = || Claimed::Missing {
+        device: device.clone(),
+    };
     let Some(number) = number_of(device) else {
         return Ok((missing(), None));
     };
@@ -113,7 +127,9 @@ fn claim_one(txn: &mut dyn WriteTxn, device: &Jid) -> Result<(Claimed, Option<u3
         return Ok((missing(), None));
     };
     let prefix = device_key(number, record.device);
-    let first = model::scan(txn, Table::OneTimeKeys, &prefix, 1)?.into_iter().next();
+    let first = model::scan(txn, Table::OneTimeKeys, &prefix, 1)?
+        .into_iter()
+        .next();
     let (one_time_key, fallback) = match first {
         Some((key, _)) => {
             let Some(otk) = get_json::<OneTimeKey>(txn, Table::OneTimeKeys, &key)? else {

@@ -90,7 +90,11 @@ pub(crate) enum LoginRefused {
 #[derive(Debug)]
 pub(crate) enum Done {
     /// A QR ref is stored: send `reply` under `tag`.
-    RefStored { tag: String, reply: serde_json::Value, r#ref: String },
+    RefStored {
+        tag: String,
+        reply: serde_json::Value,
+        r#ref: String,
+    },
     /// A login (or a challenge answer, `challenged`) was checked.
     Login {
         tag: String,
@@ -113,7 +117,10 @@ pub(crate) enum Done {
         effects: Effects,
     },
     /// Device lists.
-    Devices { reply_to: ReplyTo, lists: Vec<DeviceList> },
+    Devices {
+        reply_to: ReplyTo,
+        lists: Vec<DeviceList>,
+    },
     /// Claimed pre-keys.
     PreKeys {
         reply_to: ReplyTo,
@@ -218,7 +225,11 @@ pub(crate) fn token_matches(token: &str, hash: &str) -> bool {
 }
 
 /// Whether `signature` is `ed25519`'s signature of `message`.
-pub(crate) fn verify_signature(ed25519: &[u8; 32], message: &[u8], signature: &wa_wire::keys::Signature) -> bool {
+pub(crate) fn verify_signature(
+    ed25519: &[u8; 32],
+    message: &[u8],
+    signature: &wa_wire::keys::Signature,
+) -> bool {
     let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(ed25519) else {
         return false;
     };

@@ -20,8 +20,8 @@ use super::{Done, Effects, Me, ReplyTo, SetOk};
 use crate::action::{Push, Target};
 use crate::job::{Job, Outcome, Refusal};
 use crate::model::{
-    self, InboxRecord, MessageRecord, ReceiptState, enqueue, expiry_key, get_json, inbox_prefix, message, put_message,
-    receipt_state, sent_key, sent_seq, set_receipt_state,
+    self, InboxRecord, MessageRecord, ReceiptState, enqueue, expiry_key, get_json, inbox_prefix,
+    message, put_message, receipt_state, sent_key, sent_seq, set_receipt_state,
 };
 use crate::store::{KeyReader, StoreError, Table, WriteTxn};
 use wa_wire::Time;
@@ -43,7 +43,13 @@ pub(crate) struct RelayLimits {
 }
 
 /// Relays a message `me` sends.
-pub(crate) fn relay(reply_to: ReplyTo, me: Me, message: Relay, now: Time, limits: RelayLimits) -> Job {
+pub(crate) fn relay(
+    reply_to: ReplyTo,
+    me: Me,
+    message: Relay,
+    now: Time,
+    limits: RelayLimits,
+) -> Job {
     Job::write("relay", move |txn| {
         let result = store(txn, &me, &message, now, limits)?;
         Ok(Outcome(Done::Relay {
@@ -80,7 +86,11 @@ fn store(
             if model::account(txn, number)?.is_none() {
                 return refuse(Refusal::not_found("no such account"));
             }
-            if number == me.number { Vec::new() } else { vec![number.to_owned()] }
+            if number == me.number {
+                Vec::new()
+            } else {
+                vec![number.to_owned()]
+            }
         }
         Chat::Group(gid) => {
             let Some(group) = model::group(txn, gid)? else {
@@ -106,7 +116,9 @@ fn store(
     }
     let mut expected = BTreeSet::new();
     for number in recipients.iter().chain(std::iter::once(&me.number)) {
-        let Some(account) = model::account(txn, number)? else { continue };
+        let Some(account) = model::account(txn, number)? else {
+            continue;
+        };
         for device in model::endpoints(txn, &account)? {
             let address = device.address();
             if address != me.address {
@@ -121,15 +133,26 @@ fn store(
         return Ok(Err(RelayRefused::Mismatch { missing, extra }));
     }
     if !chat.is_group() && relay.targets.iter().any(|t| t.olm.is_none()) {
-        return refuse(Refusal::bad_request("every device of a message between two users needs its own ciphertext"));
+        return refuse(Refusal::bad_request(
+            "every device of a message between two users needs its own ciphertext",
+        ));
     }
     // Quota: a device that has this many messages waiting takes no more.
     for target in &relay.targets {
-        let waiting = model::scan(txn, Table::Inbox, &inbox_prefix(&target.device), limits.max_pending_per_device as usize)?;
+        let waiting = model::scan(
+            txn,
+            Table::Inbox,
+            &inbox_prefix(&target.device),
+            limits.max_pending_per_device as usize,
+        )?;
         if waiting.len() >= limits.max_pending_per_device as usize {
             return refuse(Refusal::new(
                 507,
-                format!("{} has {} messages waiting: try again later", target.device, waiting.len()),
+                format!(
+                    "{} has {} messages waiting: try again later",
+                    target.device,
+                    waiting.len()
+                ),
             ));
         }
     }
@@ -147,11 +170,22 @@ fn store(
         body: relay.group.clone(),
     };
     put_message(txn, seq, &record)?;
-    txn.put(Table::SentIds, &sent_key(&me.number, &relay.id), &seq.to_be_bytes())?;
+    txn.put(
+        Table::SentIds,
+        &sent_key(&me.number, &relay.id),
+        &seq.to_be_bytes(),
+    )?;
     txn.put(Table::Expiry, &expiry_key(expires, seq), &[])?;
     let mut effects = Effects::new();
     for target in &relay.targets {
-        enqueue(txn, &target.device, seq, &InboxRecord { olm: target.olm.clone() })?;
+        enqueue(
+            txn,
+            &target.device,
+            seq,
+            &InboxRecord {
+                olm: target.olm.clone(),
+            },
+        )?;
         let own = number_of(&target.device) == Some(me.number.as_str());
         // The chat as the receiving device sees it.
         let seen_as = match &chat {
@@ -204,7 +238,13 @@ fn store(
 }
 
 /// A device's receipt: retires its entry; counts for the sender's ticks.
-pub(crate) fn receipt(txn: &mut dyn WriteTxn, me: &Me, r: &Receipt, now: Time, receipts_secs: u64) -> Result<Effects, StoreError> {
+pub(crate) fn receipt(
+    txn: &mut dyn WriteTxn,
+    me: &Me,
+    r: &Receipt,
+    now: Time,
+    receipts_secs: u64,
+) -> Result<Effects, StoreError> {
     let t = now.as_secs();
     let Ok(chat) = Chat::from_jid(&r.chat) else {
         return Ok(Vec::new());
@@ -213,7 +253,10 @@ pub(crate) fn receipt(txn: &mut dyn WriteTxn, me: &Me, r: &Receipt, now: Time, r
     // message on another of its devices) the account itself.
     let named = match &chat {
         Chat::User(user) => number_of(user).map(str::to_owned),
-        Chat::Group(_) => r.participant.as_ref().and_then(|p| number_of(p).map(str::to_owned)),
+        Chat::Group(_) => r
+            .participant
+            .as_ref()
+            .and_then(|p| number_of(p).map(str::to_owned)),
     };
     let mut found = None;
     for sender in named.iter().chain(std::iter::once(&me.number)) {
@@ -236,7 +279,9 @@ pub(crate) fn receipt(txn: &mut dyn WriteTxn, me: &Me, r: &Receipt, now: Time, r
     // Was this account one the message was for?
     let recipient = match Chat::from_jid(&record.chat) {
         Ok(Chat::User(user)) => number_of(&user) == Some(me.number.as_str()),
-        Ok(Chat::Group(gid)) => model::group(txn, &gid)?.is_some_and(|g| g.member(&me.number).is_some()),
+        Ok(Chat::Group(gid)) => {
+            model::group(txn, &gid)?.is_some_and(|g| g.member(&me.number).is_some())
+        }
         Err(_) => false,
     };
     if !recipient {
@@ -271,7 +316,9 @@ pub(crate) fn receipt(txn: &mut dyn WriteTxn, me: &Me, r: &Receipt, now: Time, r
         set_receipt_state(txn, seq, &me.number, ReceiptState::Delivered)?;
         effects.push(ack(2));
     }
-    if matches!(r.kind, ReceiptKind::Read | ReceiptKind::Played) && state != Some(ReceiptState::Read) {
+    if matches!(r.kind, ReceiptKind::Read | ReceiptKind::Played)
+        && state != Some(ReceiptState::Read)
+    {
         set_receipt_state(txn, seq, &me.number, ReceiptState::Read)?;
         effects.push(ack(if r.kind == ReceiptKind::Played { 4 } else { 3 }));
     }
@@ -279,7 +326,12 @@ pub(crate) fn receipt(txn: &mut dyn WriteTxn, me: &Me, r: &Receipt, now: Time, r
 }
 
 /// Presence: to subscribers, and chat states to the chat (only between related accounts).
-pub(crate) fn presence(txn: &mut dyn WriteTxn, me: &Me, p: &PresenceSet, now: Time) -> Result<Result<Effects, Refusal>, StoreError> {
+pub(crate) fn presence(
+    txn: &mut dyn WriteTxn,
+    me: &Me,
+    p: &PresenceSet,
+    now: Time,
+) -> Result<Result<Effects, Refusal>, StoreError> {
     let t = now.as_secs();
     let Some(to) = p.to.as_ref().filter(|_| p.state.is_chat_state()) else {
         return Ok(Ok(vec![(
@@ -362,7 +414,13 @@ pub(crate) struct SetLimits {
 
 /// Runs the items in one transaction; the first refusal stops it (and undoes nothing already
 /// done: receipts before it still count).
-pub(crate) fn set(reply_to: ReplyTo, me: Me, items: Vec<SetRequest>, now: Time, limits: SetLimits) -> Job {
+pub(crate) fn set(
+    reply_to: ReplyTo,
+    me: Me,
+    items: Vec<SetRequest>,
+    now: Time,
+    limits: SetLimits,
+) -> Job {
     Job::write("set", move |txn| {
         let mut effects = Effects::new();
         let mut ok = SetOk::default();
@@ -374,12 +432,14 @@ pub(crate) fn set(reply_to: ReplyTo, me: Me, items: Vec<SetRequest>, now: Time, 
                     Ok(())
                 }
                 SetRequest::Presence(p) => presence(txn, &me, p, now)?.map(|e| effects.extend(e)),
-                SetRequest::Group(action) => super::groups::apply(txn, &me, action, now, limits)?.map(|(gid, e)| {
-                    ok.gid = gid.or(ok.gid.take());
-                    effects.extend(e);
-                }),
+                SetRequest::Group(action) => super::groups::apply(txn, &me, action, now, limits)?
+                    .map(|(gid, e)| {
+                        ok.gid = gid.or(ok.gid.take());
+                        effects.extend(e);
+                    }),
                 SetRequest::Keys(upload) => {
-                    super::keys::upload(txn, &me, upload, limits.max_one_time_keys)?.map(|count| ok.key_count = Some(count))
+                    super::keys::upload(txn, &me, upload, limits.max_one_time_keys)?
+                        .map(|count| ok.key_count = Some(count))
                 }
             };
             if let Err(refusal) = step {
@@ -402,13 +462,20 @@ pub(crate) fn queue(device: Jid, limit: usize) -> Job {
         let mut out = Vec::new();
         for (key, value) in model::scan(txn, Table::Inbox, &prefix, limit)? {
             let mut reader = KeyReader::new(&key);
-            let Some(seq) = reader.str().and_then(|_| reader.u64()) else { continue };
-            let entry: InboxRecord = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
-                table: Table::Inbox.name(),
-                detail: e.to_string(),
-            })?;
-            let Some(record) = message(txn, seq)? else { continue };
-            let Ok(sender) = user_jid(&record.sender) else { continue };
+            let Some(seq) = reader.str().and_then(|_| reader.u64()) else {
+                continue;
+            };
+            let entry: InboxRecord =
+                serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+                    table: Table::Inbox.name(),
+                    detail: e.to_string(),
+                })?;
+            let Some(record) = message(txn, seq)? else {
+                continue;
+            };
+            let Ok(sender) = user_jid(&record.sender) else {
+                continue;
+            };
             let own = number_of(&device) == Some(record.sender.as_str());
             let chat = match Chat::from_jid(&record.chat) {
                 Ok(Chat::Group(gid)) => gid,
@@ -471,9 +538,20 @@ pub struct MediaAuthRecord {
 /// Stores media upload auth (the token's hash) for `me`.
 pub(crate) fn media_auth(reply_to: ReplyTo, number: String, auth: String, expires: u64) -> Job {
     Job::write("media auth", move |txn| {
-        let key = crate::store::KeyBuf::new().str(&super::token_hash(&auth)).build();
-        let record = MediaAuthRecord { number: number.clone(), expires };
-        model::put_expiring(txn, Table::MediaAuth, &key, &record, expires.saturating_mul(1000))?;
+        let key = crate::store::KeyBuf::new()
+            .str(&super::token_hash(&auth))
+            .build();
+        let record = MediaAuthRecord {
+            number: number.clone(),
+            expires,
+        };
+        model::put_expiring(
+            txn,
+            Table::MediaAuth,
+            &key,
+            &record,
+            expires.saturating_mul(1000),
+        )?;
         Ok(Outcome(Done::MediaAuth {
             reply_to: reply_to.clone(),
             auth: auth.clone(),
@@ -485,8 +563,14 @@ pub(crate) fn media_auth(reply_to: ReplyTo, number: String, auth: String, expire
 ///
 /// # Errors
 /// When the store fails.
-pub fn media_uploader(txn: &mut dyn crate::store::ReadTxn, auth: &str, now: Time) -> Result<Option<String>, StoreError> {
-    let key = crate::store::KeyBuf::new().str(&super::token_hash(auth)).build();
+pub fn media_uploader(
+    txn: &mut dyn crate::store::ReadTxn,
+    auth: &str,
+    now: Time,
+) -> Result<Option<String>, StoreError> {
+    let key = crate::store::KeyBuf::new()
+        .str(&super::token_hash(auth))
+        .build();
     Ok(get_json::<MediaAuthRecord>(txn, Table::MediaAuth, &key)?
         .filter(|r| r.expires >= now.as_secs())
         .map(|r| r.number))

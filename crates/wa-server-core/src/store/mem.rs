@@ -52,7 +52,9 @@ impl MemStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Every key and value of every table, concatenated: what a file-backed store would have on
@@ -73,7 +75,11 @@ impl MemStore {
     /// Entries per table (for tests that check what is kept).
     pub fn counts(&self) -> Vec<(Table, usize)> {
         let state = self.lock();
-        Table::ALL.iter().copied().zip(state.tables.iter().map(BTreeMap::len)).collect()
+        Table::ALL
+            .iter()
+            .copied()
+            .zip(state.tables.iter().map(BTreeMap::len))
+            .collect()
     }
 
     /// Committed write jobs so far.
@@ -117,8 +123,21 @@ impl ReadTxn for Txn<'_> {
         Ok(table_of(self.tables, table)?.get(key).cloned())
     }
 
-    fn range(&mut self, table: Table, from: &[u8], to: &[u8], reverse: bool, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        Ok(range_of(table_of(self.tables, table)?, from, to, reverse, limit))
+    fn range(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        to: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        Ok(range_of(
+            table_of(self.tables, table)?,
+            from,
+            to,
+            reverse,
+            limit,
+        ))
     }
 
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
@@ -171,7 +190,14 @@ impl ReadTxn for Snapshot<'_> {
         Ok(table_of(self.0, table)?.get(key).cloned())
     }
 
-    fn range(&mut self, table: Table, from: &[u8], to: &[u8], reverse: bool, limit: usize) -> Result<Vec<Entry>, StoreError> {
+    fn range(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        to: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
         Ok(range_of(table_of(self.0, table)?, from, to, reverse, limit))
     }
 
@@ -181,7 +207,10 @@ impl ReadTxn for Snapshot<'_> {
 }
 
 impl Store for MemStore {
-    fn read(&self, work: &mut dyn FnMut(&mut dyn ReadTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn read(
+        &self,
+        work: &mut dyn FnMut(&mut dyn ReadTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let state = self.lock();
         if state.closed {
             return Err(StoreError::Closed);
@@ -225,7 +254,10 @@ mod tests {
     #[test]
     fn a_failed_job_leaves_nothing() {
         let store = MemStore::new();
-        store.write(WriteJob::new(|txn| txn.put(Table::Meta, b"a", b"1"), |r| assert!(r.is_ok())));
+        store.write(WriteJob::new(
+            |txn| txn.put(Table::Meta, b"a", b"1"),
+            |r| assert!(r.is_ok()),
+        ));
         store.write(WriteJob::new(
             |txn| {
                 txn.put(Table::Meta, b"a", b"2")?;
@@ -235,7 +267,10 @@ mod tests {
             },
             |r| assert!(r.is_err()),
         ));
-        let all = super::super::read(&store, |txn| txn.range(Table::Meta, b"", b"\xff", false, 10)).unwrap();
+        let all = super::super::read(&store, |txn| {
+            txn.range(Table::Meta, b"", b"\xff", false, 10)
+        })
+        .unwrap();
         assert_eq!(all, vec![(b"a".to_vec(), b"1".to_vec())]);
         assert_eq!(store.commits(), 1);
     }
