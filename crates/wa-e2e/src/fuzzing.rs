@@ -142,3 +142,38 @@ pub fn seed_group() -> Vec<u8> {
         fx.alice.group_encrypt(&group, &plaintext).0
     })
 }
+
+/// Feeds `data` to an end-to-end endpoint as what a server pushes: a binary node, read as an
+/// `action` of `enc` messages (`wa_wire::web::ServerNode`), whose messages the endpoint
+/// receives from a sender whose device list it knows. Nothing may panic, and the endpoint's
+/// queues stay within their bounds.
+pub fn incoming_node(data: &[u8]) {
+    use wa_wire::web::ServerNode;
+    static ENDPOINT: OnceLock<Mutex<crate::endpoint::Endpoint>> = OnceLock::new();
+    let endpoint = ENDPOINT.get_or_init(|| {
+        let alice = Machine::new(jid("15551234567@c.us"));
+        let mut bob = crate::endpoint::Endpoint::new(Machine::new(jid("447700900123:3@c.us")));
+        bob.handle_device_lists(vec![wa_wire::keys::DeviceList {
+            user: jid("15551234567@c.us"),
+            devices: vec![wa_wire::keys::DeviceInfo {
+                device: jid("15551234567@c.us"),
+                identity: alice.identity_keys(),
+                attestation: None,
+            }],
+        }]);
+        Mutex::new(bob)
+    });
+    let mut bob = endpoint.lock().unwrap_or_else(|e| e.into_inner());
+    let Ok(node) = wa_binary::decode(data) else { return };
+    let Ok(ServerNode::Incoming(messages)) = ServerNode::from_node(&node) else { return };
+    for message in messages {
+        bob.receive(message);
+    }
+    while bob.poll_need().is_some() {}
+    while let Some(event) = bob.poll_event() {
+        if let crate::endpoint::EndpointEvent::Message(received) = event {
+            // Only Alice's fixture could have made a message that opens.
+            assert!(received.from.user() == Some("15551234567"), "forged sender");
+        }
+    }
+}

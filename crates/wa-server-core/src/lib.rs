@@ -48,6 +48,8 @@
 
 mod action;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hub;
 mod job;
 mod jobs;

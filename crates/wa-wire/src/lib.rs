@@ -46,6 +46,8 @@
 //! forms; `base64` for keys in attributes and JSON; `thiserror`.
 
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod json;
 pub mod keys;

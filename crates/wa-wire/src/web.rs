@@ -151,9 +151,6 @@ impl Request {
                 }
             }
             ("action", Some("set")) => {
-                if node.children().is_empty() {
-                    return Err(WireError::new(Self::SHAPE_SET, "no children"));
-                }
                 if node.children().len() > MAX_SET_ITEMS {
                     return Err(WireError::new(Self::SHAPE_SET, "too many children"));
                 }
