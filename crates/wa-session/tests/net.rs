@@ -16,7 +16,9 @@ fn texts(events: &[Event]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Message { info, .. } => info.message.as_ref().and_then(|m| m.conversation.clone()),
+            Event::Message { info, .. } => {
+                info.message.as_ref().and_then(|m| m.conversation.clone())
+            }
             _ => None,
         })
         .collect()
@@ -26,7 +28,11 @@ fn phone_texts(events: &[PhoneSessionEvent]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
-            PhoneSessionEvent::Message(m) => m.envelope.message.as_ref().and_then(|m| m.conversation.clone()),
+            PhoneSessionEvent::Message(m) => m
+                .envelope
+                .message
+                .as_ref()
+                .and_then(|m| m.conversation.clone()),
             _ => None,
         })
         .collect()
@@ -50,7 +56,11 @@ fn two_accounts_exchange_end_to_end_messages_with_ticks() {
 
     let bob_user = net.user(bob_phone);
     let now = net.now;
-    let (request, id) = net.web(alice).session.send_text(now, &bob_user, "hello bob").unwrap();
+    let (request, id) = net
+        .web(alice)
+        .session
+        .send_text(now, &bob_user, "hello bob")
+        .unwrap();
     net.drive();
     let events = net.web_events(alice);
     assert!(
@@ -64,7 +74,10 @@ fn two_accounts_exchange_end_to_end_messages_with_ticks() {
             _ => None,
         })
         .collect();
-    assert!(acks.contains(&AckLevel::Sent) && acks.contains(&AckLevel::Delivered), "{acks:?}");
+    assert!(
+        acks.contains(&AckLevel::Sent) && acks.contains(&AckLevel::Delivered),
+        "{acks:?}"
+    );
     assert_eq!(texts(&net.web_events(bob)), ["hello bob"]);
     assert_eq!(phone_texts(&net.phone_events(bob_phone)), ["hello bob"]);
     // Alice's own phone gets her copy.
@@ -111,24 +124,49 @@ fn reads_give_blue_ticks_and_the_server_keeps_no_text() {
     let b_user = net.user(b_phone);
     let a_user = net.user(a_phone);
     let now = net.now;
-    let (_, id) = net.web(a_web).session.send_text(now, &b_user, "a secret 7f3a1c").unwrap();
+    let (_, id) = net
+        .web(a_web)
+        .session
+        .send_text(now, &b_user, "a secret 7f3a1c")
+        .unwrap();
     net.drive();
     net.web_events(a_web);
     net.web_events(b_web);
     // Bob's web client reads it: Alice sees ack 3 (from = sender, to = chat).
     let now = net.now;
-    net.web(b_web).session.mark_read(now, &a_user, &id, None).unwrap();
+    net.web(b_web)
+        .session
+        .mark_read(now, &a_user, &id, None)
+        .unwrap();
     net.drive();
     let events = net.web_events(a_web);
     let read = events.iter().find_map(|e| match e {
-        Event::Ack { ids, level: AckLevel::Read, from, to, .. } if ids.contains(&id) => Some((from.clone(), to.clone())),
+        Event::Ack {
+            ids,
+            level: AckLevel::Read,
+            from,
+            to,
+            ..
+        } if ids.contains(&id) => Some((from.clone(), to.clone())),
         _ => None,
     });
-    assert_eq!(read, Some((Some(a_user.clone()), Some(b_user.clone()))), "{events:#?}");
+    assert_eq!(
+        read,
+        Some((Some(a_user.clone()), Some(b_user.clone()))),
+        "{events:#?}"
+    );
     // Every device has it: nothing of the text, and no ciphertext, is left on the server.
     let dump = net.store().dump();
-    assert!(!dump.windows(15).any(|w| w == b"a secret 7f3a1c"), "the text is on the server");
-    let inbox = net.store().counts().into_iter().find(|(t, _)| *t == wa_server_core::store::Table::Inbox).unwrap();
+    assert!(
+        !dump.windows(15).any(|w| w == b"a secret 7f3a1c"),
+        "the text is on the server"
+    );
+    let inbox = net
+        .store()
+        .counts()
+        .into_iter()
+        .find(|(t, _)| *t == wa_server_core::store::Table::Inbox)
+        .unwrap();
     assert_eq!(inbox.1, 0, "every device acknowledged");
     let _ = (a_phone, b_phone);
 }
@@ -142,16 +180,29 @@ fn a_read_from_someone_who_never_got_the_message_counts_for_nothing() {
     let b_user = net.user(b_phone);
     let a_user = net.user(a_phone);
     let now = net.now;
-    let (_, id) = net.web(a_web).session.send_text(now, &b_user, "for bob only").unwrap();
+    let (_, id) = net
+        .web(a_web)
+        .session
+        .send_text(now, &b_user, "for bob only")
+        .unwrap();
     net.drive();
     net.web_events(a_web);
     // Carol claims to have read it.
     let now = net.now;
-    net.web(c_web).session.mark_read(now, &a_user, &id, None).unwrap();
+    net.web(c_web)
+        .session
+        .mark_read(now, &a_user, &id, None)
+        .unwrap();
     net.drive();
     let events = net.web_events(a_web);
     assert!(
-        !events.iter().any(|e| matches!(e, Event::Ack { level: AckLevel::Read, .. })),
+        !events.iter().any(|e| matches!(
+            e,
+            Event::Ack {
+                level: AckLevel::Read,
+                ..
+            }
+        )),
         "{events:#?}"
     );
 }
@@ -162,7 +213,11 @@ fn a_group_of_four_and_a_removed_member_reads_nothing_after() {
     let (_, a_web) = people[0];
     let members: Vec<_> = people[1..].iter().map(|&(p, _)| net.user(p)).collect();
     let now = net.now;
-    let request = net.web(a_web).session.group_create(now, "Friends", &members).unwrap();
+    let request = net
+        .web(a_web)
+        .session
+        .group_create(now, "Friends", &members)
+        .unwrap();
     net.drive();
     let reply = reply_json(&net.web_events(a_web), request);
     let gid: wa_session::Jid = reply["gid"].as_str().unwrap().parse().unwrap();
@@ -171,7 +226,10 @@ fn a_group_of_four_and_a_removed_member_reads_nothing_after() {
         net.phone_events(phone);
     }
     let now = net.now;
-    net.web(a_web).session.send_text(now, &gid, "hello group").unwrap();
+    net.web(a_web)
+        .session
+        .send_text(now, &gid, "hello group")
+        .unwrap();
     net.drive();
     for &(phone, web) in &people[1..] {
         assert_eq!(texts(&net.web_events(web)), ["hello group"]);
@@ -183,7 +241,12 @@ fn a_group_of_four_and_a_removed_member_reads_nothing_after() {
     let r = net
         .web(a_web)
         .session
-        .group_participants(now, &gid, wa_session::GroupOp::Remove, std::slice::from_ref(&removed))
+        .group_participants(
+            now,
+            &gid,
+            wa_session::GroupOp::Remove,
+            std::slice::from_ref(&removed),
+        )
         .unwrap();
     net.drive();
     assert_eq!(reply_json(&net.web_events(a_web), r)["status"], 200);
@@ -192,7 +255,10 @@ fn a_group_of_four_and_a_removed_member_reads_nothing_after() {
         net.phone_events(phone);
     }
     let now = net.now;
-    net.web(a_web).session.send_text(now, &gid, "after the removal").unwrap();
+    net.web(a_web)
+        .session
+        .send_text(now, &gid, "after the removal")
+        .unwrap();
     net.drive();
     for &(phone, web) in &people[1..3] {
         assert_eq!(texts(&net.web_events(web)), ["after the removal"]);
@@ -213,7 +279,10 @@ fn a_group_of_four_and_a_removed_member_reads_nothing_after() {
     let events = net.web_events(r_web);
     assert!(texts(&events).is_empty(), "{events:#?}");
     assert!(
-        events.iter().any(|e| matches!(e, Event::Error(wa_session::SessionError::Undecryptable { .. }))),
+        events.iter().any(|e| matches!(
+            e,
+            Event::Error(wa_session::SessionError::Undecryptable { .. })
+        )),
         "{events:#?}"
     );
 }
@@ -225,13 +294,18 @@ fn tampered_replayed_and_truncated_ciphertext_are_errors_never_messages() {
     let (b_phone, b_web) = people[1];
     let b_user = net.user(b_phone);
     let now = net.now;
-    net.web(a_web).session.send_text(now, &b_user, "original").unwrap();
+    net.web(a_web)
+        .session
+        .send_text(now, &b_user, "original")
+        .unwrap();
     net.drive();
     assert_eq!(texts(&net.web_events(b_web)), ["original"]);
     let copy = net
         .deliveries()
         .into_iter()
-        .find(|(device, _)| wa_wire::ids::user_of(device) == b_user && wa_wire::ids::device_of(device) != 0)
+        .find(|(device, _)| {
+            wa_wire::ids::user_of(device) == b_user && wa_wire::ids::device_of(device) != 0
+        })
         .map(|(_, m)| m)
         .unwrap();
     // Replayed: the same ciphertext again.
@@ -247,7 +321,12 @@ fn tampered_replayed_and_truncated_ciphertext_are_errors_never_messages() {
     // Truncated.
     let mut truncated = copy.clone();
     truncated.id = "3EB0TRUNCATED".into();
-    truncated.olm.as_mut().unwrap().body.truncate(body.len() / 3);
+    truncated
+        .olm
+        .as_mut()
+        .unwrap()
+        .body
+        .truncate(body.len() / 3);
     variants.push(truncated);
     // From a device nobody vouched for.
     let mut forged = copy.clone();
@@ -262,11 +341,15 @@ fn tampered_replayed_and_truncated_ciphertext_are_errors_never_messages() {
     assert!(texts(&events).is_empty(), "{events:#?}");
     let errors = events
         .iter()
-        .filter(|e| matches!(e, Event::Error(wa_session::SessionError::Undecryptable { .. })))
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Error(wa_session::SessionError::Undecryptable { .. })
+            )
+        })
         .count();
     assert_eq!(errors, n, "{events:#?}");
 }
-
 
 #[test]
 fn a_new_phone_for_a_number_is_an_identity_change_everyone_sees() {
@@ -277,11 +360,20 @@ fn a_new_phone_for_a_number_is_an_identity_change_everyone_sees() {
     let b_user = net.user(b_phone);
     // They have talked, so each knows the other's identity.
     let now = net.now;
-    net.web(a_web).session.send_text(now, &b_user, "before").unwrap();
+    net.web(a_web)
+        .session
+        .send_text(now, &b_user, "before")
+        .unwrap();
     net.drive();
     let before = net.web(a_web).session.security_code(&b_user).unwrap();
     assert_eq!(before.digits().len(), 60);
-    assert_eq!(Some(before.digits().to_owned()), net.web(b_web).session.security_code(&a_user).map(|c| c.digits().to_owned()));
+    assert_eq!(
+        Some(before.digits().to_owned()),
+        net.web(b_web)
+            .session
+            .security_code(&a_user)
+            .map(|c| c.digits().to_owned())
+    );
     for &(phone, web) in &people {
         net.web_events(web);
         net.phone_events(phone);
@@ -292,18 +384,33 @@ fn a_new_phone_for_a_number_is_an_identity_change_everyone_sees() {
     // His old linked client is unlinked, his old phone replaced.
     let old = net.web_events(b_web);
     assert!(
-        old.iter().any(|e| matches!(e, Event::Disconnected { reason: wa_session::DisconnectReason::LoggedOut, .. })),
+        old.iter().any(|e| matches!(
+            e,
+            Event::Disconnected {
+                reason: wa_session::DisconnectReason::LoggedOut,
+                ..
+            }
+        )),
         "{old:#?}"
     );
-    assert!(net.phone_events(b_phone).iter().any(|e| matches!(e, PhoneSessionEvent::Replaced)));
+    assert!(
+        net.phone_events(b_phone)
+            .iter()
+            .any(|e| matches!(e, PhoneSessionEvent::Replaced))
+    );
     // Alice hears of it at once, and her next message goes to the new identity.
     let events = net.web_events(a_web);
     assert!(
-        events.iter().any(|e| matches!(e, Event::IdentityChanged { jid } if *jid == b_user)),
+        events
+            .iter()
+            .any(|e| matches!(e, Event::IdentityChanged { jid } if *jid == b_user)),
         "{events:#?}"
     );
     let now = net.now;
-    net.web(a_web).session.send_text(now, &b_user, "after").unwrap();
+    net.web(a_web)
+        .session
+        .send_text(now, &b_user, "after")
+        .unwrap();
     net.drive();
     assert_eq!(phone_texts(&net.phone_events(new_phone)), ["after"]);
     let after = net.web(a_web).session.security_code(&b_user).unwrap();
@@ -322,7 +429,10 @@ fn attacks_on_accounts_are_refused() {
     net.drive();
     let events = net.phone_events(thief);
     assert!(
-        events.iter().any(|e| matches!(e, PhoneSessionEvent::Failed(wa_phone::PhoneError::Status { status: 401, .. }))),
+        events.iter().any(|e| matches!(
+            e,
+            PhoneSessionEvent::Failed(wa_phone::PhoneError::Status { status: 401, .. })
+        )),
         "{events:#?}"
     );
     assert!(!net.phone(thief).session.is_ready());
@@ -336,18 +446,25 @@ fn attacks_on_accounts_are_refused() {
     net.drive();
     let events = net.phone_events(guesser);
     assert!(
-        events.iter().any(|e| matches!(e, PhoneSessionEvent::Failed(wa_phone::PhoneError::Status { status: 401, .. }))),
+        events.iter().any(|e| matches!(
+            e,
+            PhoneSessionEvent::Failed(wa_phone::PhoneError::Status { status: 401, .. })
+        )),
         "{events:#?}"
     );
     net.drop_phone_socket(a_phone);
     net.advance(std::time::Duration::from_secs(120));
-    assert!(net.phone(a_phone).session.is_ready(), "the owner's phone logs in again");
+    assert!(
+        net.phone(a_phone).session.is_ready(),
+        "the owner's phone logs in again"
+    );
     // 3. A web client that shows the victim's client id, approved by another account's phone,
     //    is refused: a client id belongs to one device.
     let (b_phone, _) = people[1];
     let victim_id = net.web(a_web).session.client_id().to_owned();
     let impostor = net.add_session(
-        wa_session::Session::new(Config::default(), [5; 32], net.now).with_identity(&victim_id, [6; 32]),
+        wa_session::Session::new(Config::default(), [5; 32], net.now)
+            .with_identity(&victim_id, [6; 32]),
     );
     let now = net.now;
     net.web(impostor).session.link(now).unwrap();
@@ -369,7 +486,10 @@ fn attacks_on_accounts_are_refused() {
             PhoneSessionEvent::Answer { id, result: Err(wa_phone::PhoneError::Status { status: 409, .. }) } if *id == command)),
         "{events:#?}"
     );
-    assert!(net.web(a_web).session.is_connected(), "the victim stays connected");
+    assert!(
+        net.web(a_web).session.is_connected(),
+        "the victim stays connected"
+    );
     // 4. A phone that is not logged in approves nothing.
     assert!(net.phone(thief).session.link(now, &qr).is_err());
 }

@@ -552,9 +552,12 @@ pub fn fuzz_session(data: &[u8]) {
                         .send_text(now, &"15559876543@c.us".parse().unwrap(), "x")
                         .map(|(id, _)| id),
                     3 => h.session.media_conn(now),
-                    _ => h
-                        .session
-                        .query_messages(now, &"15559876543@c.us".parse().unwrap(), 20, None),
+                    _ => h.session.query_messages(
+                        now,
+                        &"15559876543@c.us".parse().unwrap(),
+                        20,
+                        None,
+                    ),
                 };
                 h.drive();
             }
