@@ -198,7 +198,7 @@ fn linking_end_to_end() {
     // The phone lists it.
     assert_eq!(
         linked_client_ids(&mut net, p[0]),
-        [credentials.client_id.clone()]
+        std::slice::from_ref(&credentials.client_id)
     );
     // Credentials are a serde value a caller persists, and their Debug shows no secret.
     let json = serde_json::to_string(&**credentials).unwrap();
@@ -635,7 +635,7 @@ fn logout_unlinks_the_device() {
     let (mut net, p) = phones(&[ALICE]);
     let web = linked_web(&mut net, p[0]);
     let client_id = net.web(web).session.client_id().to_owned();
-    assert_eq!(linked_client_ids(&mut net, p[0]), [client_id.clone()]);
+    assert_eq!(linked_client_ids(&mut net, p[0]), [client_id]);
     let now = net.now;
     net.web(web).session.logout(now);
     net.drive();

@@ -78,11 +78,11 @@ pub struct Phone {
 
 enum Conn {
     Web {
-        machine: WebConnection,
+        machine: Box<WebConnection>,
         client: usize,
     },
     Phone {
-        machine: PhoneConnection,
+        machine: Box<PhoneConnection>,
         client: usize,
     },
 }
@@ -438,7 +438,11 @@ impl Net {
                     Transmit::Connect => {
                         let seed = self.seed();
                         let id = self.new_conn(Conn::Web {
-                            machine: WebConnection::new(Arc::clone(&self.config), seed, now),
+                            machine: Box::new(WebConnection::new(
+                                Arc::clone(&self.config),
+                                seed,
+                                now,
+                            )),
                             client: i,
                         });
                         self.webs[i].conn = Some(id);
@@ -481,7 +485,11 @@ impl Net {
                     PhoneTransmit::Connect => {
                         let seed = self.seed();
                         let id = self.new_conn(Conn::Phone {
-                            machine: PhoneConnection::new(Arc::clone(&self.config), seed, now),
+                            machine: Box::new(PhoneConnection::new(
+                                Arc::clone(&self.config),
+                                seed,
+                                now,
+                            )),
                             client: i,
                         });
                         self.phones[i].conn = Some(id);
