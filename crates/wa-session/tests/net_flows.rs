@@ -760,6 +760,18 @@ fn presence_needs_a_chat_first() {
         .set_presence(now, PresenceState::Available, None)
         .unwrap();
     net.drive();
+    // Typing in the chat reaches the other side.
+    let now = net.now;
+    net.web(alice)
+        .session
+        .set_presence(now, PresenceState::Composing, Some(&bob_user))
+        .unwrap();
+    net.drive();
+    let typing = net.web_events(bob);
+    assert!(
+        typing.iter().any(|e| matches!(e, Event::Presence { jid, group: None, kind, .. } if *jid == alice_user && kind == "composing")),
+        "{typing:#?}"
+    );
     let events = net.web_events(alice);
     let presences: Vec<(&wa_session::Jid, &str)> = events
         .iter()
@@ -894,4 +906,159 @@ fn a_message_sent_just_before_logging_out_is_still_delivered() {
     net.drive();
     assert_eq!(texts(&net.web_events(bob)), ["last words"]);
     assert!(linked_client_ids(&mut net, p[0]).is_empty());
+}
+
+#[test]
+fn a_replaced_qr_code_no_longer_links() {
+    let (mut net, p) = phones(&[ALICE]);
+    let web = net.add_web(Config::default());
+    let now = net.now;
+    net.web(web).session.link(now).unwrap();
+    net.drive();
+    let old = net
+        .web_events(web)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Qr { text, .. } => Some(text),
+            _ => None,
+        })
+        .unwrap();
+    net.advance(Duration::from_secs(20));
+    let current = net
+        .web_events(web)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Qr { text, .. } => Some(text),
+            _ => None,
+        })
+        .expect("a new QR code");
+    assert_ne!(current, old);
+    // The phone scans the old one: refused, and the web client keeps waiting.
+    let now = net.now;
+    let command = net.phone(p[0]).session.link(now, &old).unwrap();
+    net.drive();
+    let events = net.phone_events(p[0]);
+    assert!(
+        events.iter().any(|e| matches!(e,
+            PhoneSessionEvent::Answer { id, result: Err(wa_phone::PhoneError::Status { status: 404, .. }) } if *id == command)),
+        "{events:#?}"
+    );
+    assert!(net.web_events(web).is_empty());
+    assert!(!net.web(web).session.is_connected());
+    assert!(linked_client_ids(&mut net, p[0]).is_empty());
+    // The current one links.
+    let now = net.now;
+    net.phone(p[0]).session.link(now, &current).unwrap();
+    net.drive();
+    assert!(net.web(web).session.is_connected());
+    assert_eq!(
+        linked_client_ids(&mut net, p[0]),
+        [net.web(web).session.client_id().to_owned()]
+    );
+}
+
+#[test]
+fn tokens_unused_too_long_expire_and_the_device_is_unlinked() {
+    let mut config = wa_server_core::Config::default();
+    config.token_idle_ttl = Duration::from_secs(3600);
+    let mut net = Net::with_config(config);
+    let phone = net.add_phone(ALICE, "Alice");
+    net.register(phone);
+    let web = linked_web(&mut net, phone);
+    let credentials = net.web(web).credentials.clone().unwrap();
+    let state = net.web(web).state.clone();
+    net.power_off(web);
+    // Within the lifetime a restore works (and counts as use).
+    net.advance(Duration::from_secs(3000));
+    let back = net.restore_web(Config::default(), pickle_key(), credentials, &state);
+    assert!(net.web(back).session.is_connected());
+    let credentials = net.web(back).credentials.clone().unwrap();
+    let state = net.web(back).state.clone();
+    net.power_off(back);
+    // Past it: 419, the credentials are void, and the phone no longer lists the device.
+    net.advance(Duration::from_secs(3601));
+    let late = net.restore_web(Config::default(), pickle_key(), credentials, &state);
+    let events = net.web_events(late);
+    assert_eq!(
+        login_failures(&events),
+        [(LoginError::Expired, true)],
+        "{events:#?}"
+    );
+    assert_eq!(
+        disconnects(&events),
+        [(DisconnectReason::LoginFailed, None)]
+    );
+    assert!(linked_client_ids(&mut net, phone).is_empty());
+}
+
+#[test]
+fn a_message_sent_as_the_socket_drops_goes_out_after_the_reconnect_once() {
+    let (mut net, p) = phones(&[ALICE, BOB]);
+    let alice = linked_web(&mut net, p[0]);
+    let bob = linked_web(&mut net, p[1]);
+    let bob_user = net.user(p[1]);
+    let now = net.now;
+    net.web(alice)
+        .session
+        .send_text(now, &bob_user, "warm up")
+        .unwrap();
+    net.drive();
+    net.web_events(alice);
+    assert_eq!(texts(&net.web_events(bob)), ["warm up"]);
+    // Sent, and the socket fails before the frame leaves.
+    let now = net.now;
+    let (request, id) = net
+        .web(alice)
+        .session
+        .send_text(now, &bob_user, "racing")
+        .unwrap();
+    net.drop_web_socket(alice);
+    let events = net.web_events(alice);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Reply { id, .. } if *id == request)),
+        "the send is not given up: {events:#?}"
+    );
+    assert!(texts(&net.web_events(bob)).is_empty());
+    net.advance(Duration::from_secs(2));
+    let events = net.web_events(alice);
+    assert!(
+        matches!(reply(&events, request), Ok(Reply::MessageSent { id: sent }) if sent == id),
+        "{events:#?}"
+    );
+    assert_eq!(texts(&net.web_events(bob)), ["racing"]);
+    // Nothing comes twice, even after another reconnect.
+    net.drop_web_socket(bob);
+    net.advance(Duration::from_secs(2));
+    assert!(net.web(bob).session.is_connected());
+    assert!(texts(&net.web_events(bob)).is_empty());
+}
+
+#[test]
+fn the_phone_going_away_is_reported() {
+    let (mut net, p) = phones(&[ALICE]);
+    let web = linked_web(&mut net, p[0]);
+    net.drop_phone_socket(p[0]);
+    let events = net.web_events(web);
+    assert!(
+        matches!(events[..], [Event::PhoneReachable(false)]),
+        "{events:#?}"
+    );
+    assert!(net.web(web).session.is_connected(), "the web client stays");
+    // The phone comes back after its backoff; asked, the server says so.
+    net.advance(Duration::from_secs(120));
+    assert!(net.phone(p[0]).session.is_ready());
+    let now = net.now;
+    let request = net
+        .web(web)
+        .session
+        .send_json(now, serde_json::json!(["admin", "test"]))
+        .unwrap();
+    net.drive();
+    let events = net.web_events(web);
+    assert_eq!(
+        reply(&events, request),
+        Ok(Reply::Json(serde_json::json!({"value": ["Pong", true]})))
+    );
 }
