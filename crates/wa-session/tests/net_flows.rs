@@ -1062,3 +1062,78 @@ fn the_phone_going_away_is_reported() {
         Ok(Reply::Json(serde_json::json!({"value": ["Pong", true]})))
     );
 }
+
+#[test]
+fn linking_again_after_a_logout_makes_a_new_device_everyone_can_read() {
+    let (mut net, p) = phones(&[ALICE, BOB]);
+    let alice = linked_web(&mut net, p[0]);
+    let bob = linked_web(&mut net, p[1]);
+    let (alice_user, bob_user) = (net.user(p[0]), net.user(p[1]));
+    // Alice's web client writes to Bob; only Bob's web client answers (his phone never writes
+    // to that device).
+    let now = net.now;
+    net.web(alice)
+        .session
+        .send_text(now, &bob_user, "one")
+        .unwrap();
+    net.drive();
+    let now = net.now;
+    net.web(bob)
+        .session
+        .send_text(now, &alice_user, "two")
+        .unwrap();
+    net.drive();
+    let before = net.web(alice).session.identity_keys().unwrap();
+    let first_device = net.web(alice).credentials.as_ref().unwrap().device;
+    for (phone, web) in [(p[0], alice), (p[1], bob)] {
+        net.web_events(web);
+        net.phone_events(phone);
+    }
+    // The same client logs out and links again: a new device, with keys of its own.
+    let now = net.now;
+    net.web(alice).session.logout(now);
+    net.drive();
+    net.link(alice, p[0]);
+    net.web_events(alice);
+    let device = net.web(alice).session.credentials().unwrap().device;
+    assert_ne!(device, first_device);
+    assert_ne!(
+        net.web(alice).session.identity_keys().unwrap(),
+        before,
+        "new identity keys"
+    );
+    // Everything of Bob's reads what it sends, and it reads Bob.
+    let now = net.now;
+    net.web(alice)
+        .session
+        .send_text(now, &bob_user, "from the new device")
+        .unwrap();
+    net.drive();
+    assert_eq!(texts(&net.web_events(bob)), ["from the new device"]);
+    let phone = net.phone_events(p[1]);
+    assert!(
+        !phone
+            .iter()
+            .any(|e| matches!(e, PhoneSessionEvent::Undecryptable { .. })),
+        "{phone:#?}"
+    );
+    let phone_texts: Vec<String> = phone
+        .iter()
+        .filter_map(|e| match e {
+            PhoneSessionEvent::Message(m) => m
+                .envelope
+                .message
+                .as_ref()
+                .and_then(|m| m.conversation.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(phone_texts, ["from the new device"]);
+    let now = net.now;
+    net.web(bob)
+        .session
+        .send_text(now, &alice_user, "to the new device")
+        .unwrap();
+    net.drive();
+    assert_eq!(texts(&net.web_events(alice)), ["to the new device"]);
+}
