@@ -225,11 +225,22 @@ impl Session {
 
     /// Links a new client by QR code: asks for a socket; [`Event::Qr`] follows.
     ///
+    /// A link makes a new device: an end-to-end session that was a device before (linked or
+    /// restored, then logged out or unlinked) starts over with new identity keys and none of
+    /// that device's sessions; forget the end-to-end state stored for it.
+    ///
     /// # Errors
     /// [`CommandError::AlreadyStarted`] unless the session is idle or closed.
     pub fn link(&mut self, _now: Time) -> Result<(), CommandError> {
         self.start(Goal::Link)?;
         self.credentials = None;
+        if self
+            .endpoint
+            .as_ref()
+            .is_some_and(|e| *e.machine().own_device() != unlinked_device())
+        {
+            self.endpoint = Some(Endpoint::new(Machine::new(unlinked_device())));
+        }
         Ok(())
     }
 
@@ -588,10 +599,7 @@ impl Session {
         while let Some(event) = endpoint.poll_event() {
             events.push(event);
         }
-        let changes = match &self.pickle_key {
-            Some(key) => Some(endpoint.take_changes(key)),
-            None => None,
-        };
+        let changes = self.pickle_key.as_ref().map(|key| endpoint.take_changes(key));
         if self.state == State::Connected {
             for need in needs {
                 self.carry_out(now, need);

@@ -1,7 +1,11 @@
-//! Every path of the session against a scripted fake server on a virtual clock: linking with
-//! rerefs and expiry, restoring with every login status and the challenge, keepalive and stale
-//! detection, timeouts, replaced, tampered frames, unknown kinds, out-of-order and unknown-tag
-//! replies, reconnecting with backoff, and the user commands.
+//! What the real server never does, against a scripted fake server on a virtual clock, with a
+//! legacy client ([`wa_test_support::legacy_config`]): server errors and the backoff, final
+//! login statuses, `Cmd update` in a session, replies in any order and to unknown tags,
+//! requests that never get an answer, a server that goes silent, tampered frames and garbage,
+//! the legacy node shapes the legacy client sends, and legacy pushes.
+//!
+//! Everything the real server does (linking, rerefs, restoring, the challenge, unlinking,
+//! reconnecting, keepalive, logout, presence, ...) is tested against it in `net_flows.rs`.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,13 +19,22 @@ use std::time::Duration;
 use wa_binary::Node;
 use wa_frame::OutMessage;
 use wa_session::{
-    AckLevel, CommandError, Config, DisconnectReason, Event, GroupOp, LinkError, LoginError,
-    MediaKind, PresenceState, Reply, RequestError, SessionError, Transmit, UploadedMedia,
+    AckLevel, CommandError, DisconnectReason, Event, GroupOp, Jid, LoginError, MediaKind,
+    MessageSource, PresenceState, Reply, RequestError, SessionError, UploadedMedia,
 };
-use wa_test_support::{FakeServer, Harness, LoginScript, ServerFrame};
+use wa_test_support::{FakeServer, Harness, LoginScript, ServerFrame, legacy_config};
+use wa_wire::msg::{GroupAction, PresenceSet, Receipt, ReceiptKind};
+use wa_wire::web::{Request, SetItem};
+
+const BOB: &str = "15559876543@c.us";
+const GROUP: &str = "15551234567-1589356000@g.us";
+
+fn jid(text: &str) -> Jid {
+    text.parse().unwrap()
+}
 
 fn linked() -> Harness {
-    let mut h = Harness::new(Config::default()).with_server(FakeServer::new());
+    let mut h = Harness::new(legacy_config()).with_server(FakeServer::new());
     h.session.link(h.now).unwrap();
     h.drive();
     assert!(h.session.is_connected(), "{:?}", h.events);
@@ -33,7 +46,7 @@ fn restored(script: LoginScript) -> Harness {
     let mut server = FakeServer::new();
     server.login = script;
     let credentials = server.credentials("AAECAwQFBgcICQoLDA0ODw==");
-    let mut h = Harness::new(Config::default()).with_server(server);
+    let mut h = Harness::new(legacy_config()).with_server(server);
     h.session.restore(h.now, credentials).unwrap();
     h.drive();
     h
@@ -43,129 +56,65 @@ fn server(h: &mut Harness) -> &mut FakeServer {
     h.server.as_mut().unwrap()
 }
 
-#[test]
-fn linking_end_to_end() {
-    let mut h = Harness::new(Config::default()).with_server(FakeServer::new());
-    h.session.link(h.now).unwrap();
-    h.drive();
-    let events = h.take_events();
-    assert!(matches!(events[0], Event::Qr { .. }));
-    assert!(matches!(events[1], Event::Credentials(_)));
-    assert!(
-        matches!(&events[2], Event::Connected { account } if account.wid == "15551234567@c.us")
-    );
-    let enc_key = *server(&mut h).keys.enc_key();
-    let credentials = h.session.credentials().unwrap();
-    assert_eq!(credentials.enc_key, enc_key);
-    // Credentials are a serde value a caller persists.
-    let json = serde_json::to_string(credentials).unwrap();
-    let back: wa_session::Credentials = serde_json::from_str(&json).unwrap();
-    assert_eq!(&back, credentials);
-    assert!(
-        !format!("{credentials:?}").contains(&credentials.client_token),
-        "Debug shows no secrets"
-    );
+/// The requests the server opened, read back through the wire vocabulary.
+fn requests(h: &mut Harness) -> Vec<Request> {
+    server(h)
+        .nodes
+        .iter()
+        .map(|n| Request::from_node(n).unwrap_or_else(|e| panic!("{e}: {n:?}")))
+        .collect()
 }
 
-#[test]
-fn five_rerefs_then_the_sixth_expiry_gives_up() {
-    let mut server = FakeServer::new();
-    server.scan = false;
-    server.reref_statuses = [200, 304, 200, 304, 200].into();
-    let mut h = Harness::new(Config::default()).with_server(server);
-    h.session.link(h.now).unwrap();
-    h.drive();
-    let mut qrs = vec![];
-    for _ in 0..5 {
-        h.advance(Duration::from_secs(20));
-        qrs.extend(h.take_events().into_iter().filter_map(|e| match e {
-            Event::Qr { text, .. } => Some(text),
-            _ => None,
-        }));
+/// A sealed `action` push carrying these messages.
+fn action_frame(
+    h: &mut Harness,
+    tag: &str,
+    add: &str,
+    infos: &[wa_proto::WebMessageInfo],
+) -> Vec<u8> {
+    let node = Node::new("action").with_attr("add", add).with_children(
+        infos
+            .iter()
+            .map(|info| Node::new("message").with_bytes(prost::Message::encode_to_vec(info)))
+            .collect(),
+    );
+    server(h).seal(tag, &node)
+}
+
+fn incoming(
+    chat: &str,
+    id: &str,
+    participant: Option<&str>,
+    from_me: bool,
+) -> wa_proto::WebMessageInfo {
+    wa_proto::WebMessageInfo {
+        key: wa_proto::MessageKey {
+            remote_jid: Some(chat.into()),
+            from_me: Some(from_me),
+            id: Some(id.into()),
+            participant: participant.map(str::to_owned),
+        },
+        message: Some(wa_proto::Message {
+            conversation: Some("hello".into()),
+            ..Default::default()
+        }),
+        participant: participant.map(str::to_owned),
+        ..Default::default()
     }
-    assert_eq!(
-        qrs.len(),
-        1 + 5,
-        "the first QR, then one for every reref answer"
-    );
-    let refs: Vec<&str> = qrs.iter().map(|q| q.split(',').next().unwrap()).collect();
-    // 200 gives a new ref, 304 keeps the one before.
-    assert_ne!(refs[1], refs[0]);
-    assert_eq!(refs[2], refs[1]);
-    assert_ne!(refs[3], refs[2]);
-    assert_eq!(refs[4], refs[3]);
-    assert_ne!(refs[5], refs[4]);
-    assert_eq!(
-        h.sent_texts()
-            .iter()
-            .filter(|t| t.contains(r#"["admin","Conn","reref"]"#))
-            .count(),
-        5
-    );
-    h.advance(Duration::from_secs(20));
-    let events = h.take_events();
-    assert!(
-        matches!(
-            events[..],
-            [
-                Event::LinkFailed(LinkError::Expired(6)),
-                Event::Disconnected {
-                    reconnect_in: None,
-                    ..
-                }
-            ]
-        ),
-        "{events:?}"
-    );
 }
 
-#[test]
-fn restore_with_takeover_then_tokens_rotate() {
-    let mut h = restored(LoginScript::Accept);
-    let events = h.take_events();
-    let Some(Event::Credentials(credentials)) =
-        events.iter().find(|e| matches!(e, Event::Credentials(_)))
-    else {
-        panic!("{events:?}")
-    };
-    assert_eq!(
-        credentials.client_token, "client-token-1",
-        "the Conn after login rotates the tokens"
-    );
-    assert!(events.iter().any(|e| matches!(e, Event::Connected { .. })));
-    assert!(
-        h.sent_texts()
-            .iter()
-            .any(|t| t.ends_with(r#","takeover"]"#))
-    );
-}
-
-#[test]
-fn challenge_flow_logs_in() {
-    let mut h = restored(LoginScript::Challenge);
-    assert!(h.session.is_connected(), "{:?}", h.events);
-    assert!(
-        h.sent_texts()
-            .iter()
-            .any(|t| t.contains(r#"["admin","challenge""#))
-    );
-    assert_eq!(server(&mut h).conns, 1);
-}
-
-#[test]
-fn unpaired_forgets_and_does_not_reconnect() {
-    let mut h = restored(LoginScript::Status(401));
-    let events = h.take_events();
-    assert!(events.iter().any(|e| matches!(
-        e,
-        Event::LoginFailed {
-            error: LoginError::Unpaired,
-            forget_credentials: true
-        }
-    )));
-    h.advance(Duration::from_secs(600));
-    assert_eq!(h.connects, 1);
-    assert!(h.session.credentials().is_none());
+/// The metric and flags bytes of every binary frame sent.
+fn headers(h: &Harness) -> Vec<(u8, u8)> {
+    h.sent
+        .iter()
+        .filter_map(|m| match m {
+            OutMessage::Binary(b) => {
+                let c = b.iter().position(|&x| x == b',').unwrap();
+                Some((b[c + 1], b[c + 2]))
+            }
+            OutMessage::Text(_) => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -181,6 +130,16 @@ fn server_error_retries_with_reconnect_mode_and_backoff() {
     else {
         panic!("{events:?}")
     };
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::LoginFailed {
+                error: LoginError::ServerError,
+                forget_credentials: false
+            }
+        )),
+        "{events:?}"
+    );
     assert!(
         *first >= Duration::from_millis(500) && *first <= Duration::from_secs(1),
         "{first:?}"
@@ -210,11 +169,23 @@ fn server_error_retries_with_reconnect_mode_and_backoff() {
             full / 2
         );
     }
-    // Automatic retries use "reconnect" with the own JID.
+    // The first login is a takeover; the automatic retries say "reconnect" with the own JID.
+    let logins: Vec<&str> = h
+        .sent_texts()
+        .into_iter()
+        .filter(|t| t.contains(r#"["admin","login""#))
+        .collect();
+    assert_eq!(logins.len(), 9);
+    assert!(logins[0].ends_with(r#","takeover"]"#));
     assert!(
-        h.sent_texts()
+        logins[1..]
             .iter()
-            .any(|t| t.ends_with(r#","reconnect","15551234567@c.us"]"#))
+            .all(|t| t.ends_with(r#","reconnect","15551234567@c.us"]"#)),
+        "{logins:?}"
+    );
+    assert!(
+        h.session.credentials().is_some(),
+        "a 500 does not void the credentials"
     );
     // Then the server recovers.
     server(&mut h).login = LoginScript::Accept;
@@ -223,7 +194,95 @@ fn server_error_retries_with_reconnect_mode_and_backoff() {
 }
 
 #[test]
-fn keepalive_pings_and_stale_detection() {
+fn final_login_statuses_stop_and_say_whether_to_forget() {
+    for (status, error, forget) in [
+        (405, LoginError::AlreadyLoggedIn, false),
+        (409, LoginError::LoggedInElsewhere, false),
+        (419, LoginError::Expired, true),
+        (403, LoginError::AccessDenied { tos: None }, true),
+    ] {
+        let mut h = restored(LoginScript::Status(status));
+        let events = h.take_events();
+        let failures: Vec<(&LoginError, bool)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::LoginFailed {
+                    error,
+                    forget_credentials,
+                } => Some((error, *forget_credentials)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failures, [(&error, forget)], "{status}: {events:?}");
+        assert!(
+            matches!(
+                events.last(),
+                Some(Event::Disconnected {
+                    reason: DisconnectReason::LoginFailed,
+                    reconnect_in: None
+                })
+            ),
+            "{status}: {events:?}"
+        );
+        assert_eq!(h.session.credentials().is_none(), forget, "{status}");
+        h.advance(Duration::from_secs(3600));
+        assert_eq!(h.connects, 1, "{status}: no retry");
+    }
+    // 403 with the terms of service to accept.
+    let server = FakeServer::new();
+    let mut h = Harness::new(legacy_config());
+    h.session
+        .restore(h.now, server.credentials("AAECAwQFBgcICQoLDA0ODw=="))
+        .unwrap();
+    h.drive();
+    let init = h.tag_of(r#"["admin","init""#);
+    h.server_text(&format!(
+        r#"{init},{{"status":200,"ref":"1@x","ttl":20000}}"#
+    ));
+    let login = h.tag_of(r#"["admin","login""#);
+    h.server_text(&format!(r#"{login},{{"status":403,"tos":2}}"#));
+    let events = h.take_events();
+    assert!(
+        matches!(
+            events[0],
+            Event::LoginFailed {
+                error: LoginError::AccessDenied { tos: Some(2) },
+                forget_credentials: true
+            }
+        ),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn cmd_update_in_a_session_stops_it_for_good() {
+    let mut h = linked();
+    server(&mut h).push(ServerFrame::Text(r#"s7,["Cmd",{"type":"update"}]"#.into()));
+    h.drive();
+    let events = h.take_events();
+    assert!(
+        matches!(
+            events[..],
+            [
+                Event::LoginFailed {
+                    error: LoginError::VersionRejected,
+                    forget_credentials: false
+                },
+                Event::Disconnected {
+                    reason: DisconnectReason::VersionRejected,
+                    reconnect_in: None
+                }
+            ]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(h.closes, 1);
+    h.advance(Duration::from_secs(3600));
+    assert_eq!(h.connects, 1);
+}
+
+#[test]
+fn a_server_that_goes_silent_is_detected_as_stale() {
     let mut h = linked();
     let pings = |h: &Harness| h.sent_texts().iter().filter(|t| **t == "?,,").count();
     h.advance(Duration::from_secs(30));
@@ -251,38 +310,13 @@ fn keepalive_pings_and_stale_detection() {
     }
     let (reason, reconnect_in, at) = disconnected.expect("stale detected");
     assert_eq!(reason, DisconnectReason::Stale);
+    let silent_for = at.since(silent_from);
     assert!(
-        at.since(silent_from) <= Duration::from_secs(90 + 30),
-        "{:?}",
-        at.since(silent_from)
+        silent_for >= Duration::from_secs(20) && silent_for <= Duration::from_secs(90 + 30),
+        "{silent_for:?}"
     );
     assert!(reconnect_in.is_some());
     assert_eq!(h.closes, 1);
-}
-
-#[test]
-fn reconnects_after_the_socket_drops() {
-    let mut h = linked();
-    h.close_socket();
-    let events = h.take_events();
-    assert!(
-        matches!(
-            events[..],
-            [Event::Disconnected {
-                reason: DisconnectReason::SocketClosed,
-                reconnect_in: Some(_)
-            }]
-        ),
-        "{events:?}"
-    );
-    h.advance(Duration::from_secs(2));
-    assert_eq!(h.connects, 2);
-    assert!(h.session.is_connected());
-    assert!(
-        h.sent_texts()
-            .iter()
-            .any(|t| t.ends_with(r#","reconnect","15551234567@c.us"]"#))
-    );
 }
 
 #[test]
@@ -304,22 +338,37 @@ fn requests_time_out_and_fail_on_disconnect() {
         ),
         "{events:?}"
     );
-    // A late reply then has no request.
-    let frame = server(&mut h).seal(
-        "1589356438.--3",
-        &Node::new("response").with_attr("type", "chat"),
-    );
+    assert_eq!(h.session.pending_requests(), 0);
+    // A late reply then has no request: it is taken as a push.
+    let tag = match h
+        .sent
+        .iter()
+        .rev()
+        .find(|m| matches!(m, OutMessage::Binary(_)))
+    {
+        Some(OutMessage::Binary(b)) => {
+            String::from_utf8_lossy(&b[..b.iter().position(|&c| c == b',').unwrap()]).into_owned()
+        }
+        _ => panic!("no binary request"),
+    };
+    let frame = server(&mut h).seal(&tag, &Node::new("response").with_attr("type", "chat"));
     h.server_binary(&frame);
     let events = h.take_events();
     assert!(
-        matches!(&events[..], [Event::OtherNode(_)] | [Event::Chats(_)]),
+        matches!(&events[..], [Event::Chats(c)] if c.is_empty()),
         "{events:?}"
     );
+    // A request waiting when the socket drops fails at once.
     let contacts = h.session.query_contacts(h.now).unwrap();
     h.drive();
     h.close_socket();
     let events = h.take_events();
-    assert!(events.iter().any(|e| matches!(e, Event::Reply { id, result: Err(RequestError::Disconnected) } if *id == contacts)), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Reply { id, result: Err(RequestError::Disconnected) } if *id == contacts)),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -376,8 +425,11 @@ fn replies_are_matched_by_tag_in_any_order() {
         panic!("{events:?}")
     };
     assert_eq!((*a, *b), (contacts, chats));
-    assert_eq!(c[0].name.as_deref(), Some("Ann"));
-    assert_eq!((ch[0].unread, ch[0].t), (Some(2), Some(1589356000)));
+    assert_eq!(
+        (&c[0].jid, c[0].name.as_deref()),
+        (&jid("15550000001@c.us"), Some("Ann"))
+    );
+    assert_eq!((ch[0].count, ch[0].t), (Some(2), Some(1589356000)));
     // A JSON reply under a tag nobody asked for.
     h.server_text(r#"999.--9,{"status":200}"#);
     let events = h.take_events();
@@ -385,15 +437,30 @@ fn replies_are_matched_by_tag_in_any_order() {
         matches!(&events[0], Event::Error(SessionError::UnknownTag(t)) if t == "999.--9"),
         "{events:?}"
     );
+    // A reply of the wrong shape ends its request with an error, not a panic.
+    let chats = h.session.query_chats(h.now).unwrap();
+    h.drive();
+    let Some(OutMessage::Binary(b)) = h.sent.last() else {
+        panic!()
+    };
+    let tag =
+        String::from_utf8_lossy(&b[..b.iter().position(|&c| c == b',').unwrap()]).into_owned();
+    let bad = Node::new("response")
+        .with_attr("type", "chat")
+        .with_children(vec![Node::new("chat").with_attr("count", "2")]);
+    let frame = server(&mut h).seal(&tag, &bad);
+    h.server_binary(&frame);
+    let events = h.take_events();
+    assert!(
+        matches!(&events[..], [Event::Reply { id, result: Err(RequestError::BadReply(_)) }] if *id == chats),
+        "{events:?}"
+    );
 }
 
 #[test]
-fn send_text_seals_a_relay_node_and_reports_the_ack() {
+fn send_text_seals_a_legacy_relay_node_and_reports_the_ack() {
     let mut h = linked();
-    let (request, id) = h
-        .session
-        .send_text(h.now, "15559876543@c.us", "hi there")
-        .unwrap();
+    let (request, id) = h.session.send_text(h.now, &jid(BOB), "hi there").unwrap();
     h.drive();
     assert!(
         id.starts_with("3EB0")
@@ -413,37 +480,73 @@ fn send_text_seals_a_relay_node_and_reports_the_ack() {
         (node.tag(), node.attr("type"), node.attr("epoch")),
         ("action", Some("relay"), Some("1"))
     );
-    let bytes = node.child("message").unwrap().bytes().unwrap();
-    let info = <wa_proto::WebMessageInfo as prost::Message>::decode(bytes).unwrap();
+    let [Request::LegacyRelay(info)] = &requests(&mut h)[..] else {
+        panic!("{:?}", server(&mut h).nodes)
+    };
     assert_eq!(
         info.key.remote_jid.as_deref(),
         Some("15559876543@s.whatsapp.net")
     );
-    assert_eq!(info.key.from_me, Some(true));
     assert_eq!(
-        info.message.unwrap().conversation.as_deref(),
+        (info.key.from_me, info.key.id.as_deref()),
+        (Some(true), Some(id.as_str()))
+    );
+    assert_eq!(
+        info.message.as_ref().unwrap().conversation.as_deref(),
         Some("hi there")
     );
+    assert_eq!(info.message_timestamp, Some(h.now.as_secs()));
     let events = h.take_events();
     assert!(
         matches!(&events[..], [Event::Reply { id: r, result: Ok(Reply::MessageSent { id: m }) }] if *r == request && *m == id),
         "{events:?}"
     );
-    // Then the ticks arrive as acks.
-    h.server_text(&format!(r#"s9,["Msg",{{"cmd":"ack","id":"{id}","ack":2,"from":"15551234567@c.us","to":"15559876543@c.us","t":1}}]"#));
-    assert!(matches!(
-        &h.take_events()[..],
-        [Event::Ack {
-            level: AckLevel::Delivered,
-            ..
-        }]
+    // Then the ticks arrive as acks: from = the sender (this account), to = the chat.
+    h.server_text(&format!(
+        r#"s9,["Msg",{{"cmd":"ack","id":"{id}","ack":2,"from":"15551234567@c.us","to":"{BOB}","t":1}}]"#
     ));
+    let events = h.take_events();
+    let [
+        Event::Ack {
+            ids,
+            level: AckLevel::Delivered,
+            from: Some(from),
+            to: Some(to),
+            participant: None,
+        },
+    ] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (ids.as_slice(), from, to),
+        (&[id.clone()][..], &jid("15551234567@c.us"), &jid(BOB))
+    );
     // The epoch counts binary requests.
     h.session.query_chats(h.now).unwrap();
     h.drive();
     assert_eq!(
         server(&mut h).nodes.last().unwrap().attr("epoch"),
         Some("2")
+    );
+    // Refused by a server: the reply says so.
+    server(&mut h).ack_sends = false;
+    server(&mut h).on_node = Some(Box::new(|_| None));
+    let (request, _) = h.session.send_text(h.now, &jid(BOB), "again").unwrap();
+    h.drive();
+    let Some(OutMessage::Binary(frame)) = h.sent.last() else {
+        panic!()
+    };
+    let tag = String::from_utf8_lossy(&frame[..frame.iter().position(|&c| c == b',').unwrap()])
+        .into_owned();
+    h.take_events();
+    h.server_text(&format!(
+        r#"{tag},{{"status":400,"reason":"readable messages are refused"}}"#
+    ));
+    let events = h.take_events();
+    assert!(
+        matches!(&events[..], [Event::Reply { id, result: Err(RequestError::Status { status: 400, reason: Some(r) }) }] if *id == request && r.contains("refused")),
+        "{events:?}"
     );
 }
 
@@ -466,84 +569,132 @@ fn media_presence_read_and_groups_build_the_documented_nodes() {
         streaming_sidecar: Some(vec![4; 70]),
         jpeg_thumbnail: None,
     };
+    let (bob, group) = (jid(BOB), jid(GROUP));
+    let members = [jid("15550000001@c.us"), jid("15550000002@c.us")];
+    let now = h.now;
+    h.session.send_media(now, &bob, &media).unwrap();
     h.session
-        .send_media(h.now, "15559876543@c.us", &media)
+        .set_presence(now, PresenceState::Composing, Some(&bob))
         .unwrap();
     h.session
-        .set_presence(h.now, PresenceState::Composing, Some("15559876543@c.us"))
+        .set_presence(now, PresenceState::Available, None)
         .unwrap();
     h.session
-        .set_presence(h.now, PresenceState::Available, None)
+        .mark_read(now, &bob, "3EB0AAAABBBB", None)
         .unwrap();
+    h.session.group_create(now, "Team", &members).unwrap();
     h.session
-        .mark_read(h.now, "15559876543@c.us", "3EB0AAAABBBB", false)
+        .group_participants(now, &group, GroupOp::Promote, &members[..1])
         .unwrap();
+    h.session.group_leave(now, &group).unwrap();
     h.session
-        .group_create(h.now, "Team", &["15550000001@c.us", "15550000002@c.us"])
-        .unwrap();
-    h.session
-        .group_participants(
-            h.now,
-            "15551234567-1589356000@g.us",
-            GroupOp::Promote,
-            &["15550000001@c.us"],
-        )
-        .unwrap();
-    h.session
-        .group_leave(h.now, "15551234567-1589356000@g.us")
+        .mark_read(now, &group, "3EB0CCCCDDDD", Some(&members[1]))
         .unwrap();
     h.drive();
+    let requests = requests(&mut h);
     let nodes = server(&mut h).nodes.clone();
-    let info = <wa_proto::WebMessageInfo as prost::Message>::decode(
-        nodes[0].child("message").unwrap().bytes().unwrap(),
-    )
-    .unwrap();
-    let video = info.message.unwrap().video_message.unwrap();
+    assert_eq!(requests.len(), 8);
+    let Request::LegacyRelay(info) = &requests[0] else {
+        panic!("{:?}", requests[0])
+    };
+    let video = info.message.clone().unwrap().video_message.unwrap();
     assert_eq!(
         (video.seconds, video.width, video.height),
         (Some(4), Some(640), Some(360))
     );
     assert_eq!(video.streaming_sidecar.as_deref(), Some(&[4u8; 70][..]));
     assert_eq!(video.caption.as_deref(), Some("look"));
-    let presence = nodes[1].child("presence").unwrap();
     assert_eq!(
-        (presence.attr("type"), presence.attr("to")),
-        (Some("composing"), Some("15559876543@s.whatsapp.net"))
+        (video.media_key.as_deref(), video.file_length),
+        (Some(&[1u8; 32][..]), Some(393_736))
     );
+    assert_eq!(
+        requests[1],
+        Request::Set(vec![SetItem::Presence(PresenceSet {
+            state: PresenceState::Composing,
+            to: Some(bob.clone()),
+        })])
+    );
+    assert_eq!(
+        requests[2],
+        Request::Set(vec![SetItem::Presence(PresenceSet {
+            state: PresenceState::Available,
+            to: None,
+        })])
+    );
+    assert_eq!(
+        requests[3],
+        Request::Set(vec![SetItem::Receipt(Receipt {
+            kind: ReceiptKind::Read,
+            chat: bob.clone(),
+            id: "3EB0AAAABBBB".into(),
+            participant: None,
+        })])
+    );
+    // The legacy read node: index, owner, count.
     let read = nodes[3].child("read").unwrap();
     assert_eq!(
         (read.attr("index"), read.attr("owner"), read.attr("count")),
         (Some("3EB0AAAABBBB"), Some("false"), Some("1"))
     );
-    let create = nodes[4].child("group").unwrap();
+    let group_action = |r: &Request| match r {
+        Request::Set(items) => match &items[..] {
+            [SetItem::Group { action, id }] => (action.clone(), id.clone()),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    let (create, create_id) = group_action(&requests[4]);
     assert_eq!(
-        (
-            create.attr("type"),
-            create.attr("subject"),
-            create.children().len()
-        ),
-        (Some("create"), Some("Team"), 2)
+        create,
+        GroupAction {
+            op: GroupOp::Create,
+            group: None,
+            subject: Some("Team".into()),
+            participants: members.to_vec(),
+        }
     );
-    assert_eq!(create.attr("author"), Some("15551234567@s.whatsapp.net"));
-    assert_eq!(
-        nodes[5].child("group").unwrap().attr("type"),
-        Some("promote")
-    );
-    assert_eq!(nodes[6].child("group").unwrap().attr("type"), Some("leave"));
-    // Metrics and flags of the frames, as PROTOCOL.md §3.3 lists them.
-    let headers: Vec<(u8, u8)> = h
+    // A group operation names its request: the tag of its frame is its id, and the author is
+    // this account.
+    let Some(OutMessage::Binary(frame)) = h
         .sent
         .iter()
-        .filter_map(|m| match m {
-            OutMessage::Binary(b) => {
-                let c = b.iter().position(|&x| x == b',').unwrap();
-                Some((b[c + 1], b[c + 2]))
-            }
-            OutMessage::Text(_) => None,
-        })
-        .collect();
+        .filter(|m| matches!(m, OutMessage::Binary(_)))
+        .nth(4)
+    else {
+        panic!()
+    };
+    assert!(frame.starts_with(format!("{create_id},").as_bytes()));
     assert_eq!(
-        headers,
+        nodes[4].child("group").unwrap().attr("author"),
+        Some("15551234567@s.whatsapp.net")
+    );
+    let (promote, _) = group_action(&requests[5]);
+    assert_eq!(
+        (
+            promote.op,
+            promote.group.as_ref(),
+            &promote.participants[..]
+        ),
+        (GroupOp::Promote, Some(&group), &members[..1])
+    );
+    let (leave, _) = group_action(&requests[6]);
+    assert_eq!(
+        (leave.op, leave.group.as_ref()),
+        (GroupOp::Leave, Some(&group))
+    );
+    assert_eq!(
+        requests[7],
+        Request::Set(vec![SetItem::Receipt(Receipt {
+            kind: ReceiptKind::Read,
+            chat: group.clone(),
+            id: "3EB0CCCCDDDD".into(),
+            participant: Some(members[1].clone()),
+        })])
+    );
+    // Metrics and flags of the frames, as PROTOCOL.md §3.3 lists them.
+    assert_eq!(
+        headers(&h),
         [
             (16, 0x80),
             (8, 0x04),
@@ -551,46 +702,45 @@ fn media_presence_read_and_groups_build_the_documented_nodes() {
             (11, 0x80),
             (10, 0x88),
             (10, 0x88),
-            (10, 0x88)
+            (10, 0x88),
+            (11, 0x80)
         ]
     );
-    // Caller mistakes are typed errors.
+    // Caller mistakes are typed errors, and nothing is sent.
     assert_eq!(
-        h.session.group_create(h.now, "x", &[]).unwrap_err(),
+        h.session.group_create(now, "x", &[]).unwrap_err(),
         CommandError::InvalidArgument("a group needs participants")
     );
-}
-
-#[test]
-fn media_conn_reply() {
-    let mut h = linked();
-    let id = h.session.media_conn(h.now).unwrap();
+    assert!(matches!(
+        h.session.mark_read(now, &bob, "", None),
+        Err(CommandError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        h.session
+            .group_participants(now, &group, GroupOp::Leave, &members),
+        Err(CommandError::InvalidArgument(_))
+    ));
+    let server_only = wa_binary::Jid::server_only(wa_binary::Server::User);
+    assert!(matches!(
+        h.session.send_text(now, &server_only, "x"),
+        Err(CommandError::InvalidArgument(_))
+    ));
     h.drive();
-    let events = h.take_events();
-    let [
-        Event::Reply {
-            id: r,
-            result: Ok(Reply::MediaConn(conn)),
-        },
-    ] = &events[..]
-    else {
-        panic!("{events:?}")
-    };
-    assert_eq!(*r, id);
-    assert_eq!(
-        (conn.auth.as_str(), conn.hosts.as_slice()),
-        ("auth-token", &["media.example".to_owned()][..])
-    );
+    assert_eq!(server(&mut h).nodes.len(), 8);
 }
 
 #[test]
 fn commands_need_a_connection_and_pending_is_bounded() {
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(legacy_config());
     assert_eq!(
         h.session.query_chats(h.now).unwrap_err(),
         CommandError::NotConnected
     );
-    let mut config = Config::default();
+    assert_eq!(
+        h.session.send_text(h.now, &jid(BOB), "x").unwrap_err(),
+        CommandError::NotConnected
+    );
+    let mut config = legacy_config();
     config.max_pending = 3;
     let mut h = Harness::with_session(wa_session::Session::new(
         config,
@@ -607,10 +757,12 @@ fn commands_need_a_connection_and_pending_is_bounded() {
         h.session.query_chats(h.now).unwrap_err(),
         CommandError::TooManyPending(3)
     );
+    assert_eq!(h.session.pending_requests(), 3);
     assert_eq!(
         h.session.link(h.now).unwrap_err(),
         CommandError::AlreadyStarted
     );
+    assert!(!h.session.is_end_to_end() && h.session.identity_keys().is_none());
 }
 
 #[test]
@@ -623,17 +775,44 @@ fn tampered_frames_and_garbage_do_not_stop_the_session() {
     h.server_binary(b"no comma at all");
     h.server_text("s21,[\"Conn\",");
     h.server_text(r#"s22,["Cmd",{"type":"brand-new"}]"#);
+    // Sealed with the right keys, but not a node; and a node no push has the shape of.
+    let mut garbage = b"s23,".to_vec();
+    server(&mut h)
+        .keys
+        .seal_into(&[0xff, 0x00, 0x13], &[0x11; 16], &mut garbage);
+    h.server_binary(&garbage);
+    let odd = server(&mut h).seal("s24", &Node::new("mystery").with_attr("x", "y"));
+    h.server_binary(&odd);
     let events = h.take_events();
     assert!(
         matches!(events[0], Event::Error(SessionError::Open(_))),
         "{events:?}"
     );
-    assert!(matches!(events[1], Event::Error(SessionError::Frame(_))));
-    assert!(matches!(events[2], Event::Error(SessionError::Frame(_))));
-    assert!(matches!(&events[3], Event::Other(v) if v[0] == "Cmd"));
+    assert!(
+        matches!(events[1], Event::Error(SessionError::Frame(_))),
+        "{events:?}"
+    );
+    assert!(
+        matches!(events[2], Event::Error(SessionError::Frame(_))),
+        "{events:?}"
+    );
+    assert!(
+        matches!(&events[3], Event::Other(v) if v[0] == "Cmd"),
+        "{events:?}"
+    );
+    assert!(
+        matches!(events[4], Event::Error(SessionError::Node(_))),
+        "{events:?}"
+    );
+    assert!(
+        events[5..]
+            .iter()
+            .any(|e| matches!(e, Event::OtherNode(n) if n.tag() == "mystery")),
+        "{events:?}"
+    );
     assert!(h.session.is_connected());
     // A binary frame before any keys exist is dropped with an error.
-    let mut fresh = Harness::new(Config::default());
+    let mut fresh = Harness::new(legacy_config());
     fresh.session.link(fresh.now).unwrap();
     fresh.drive();
     fresh.server_binary(&frame);
@@ -644,92 +823,186 @@ fn tampered_frames_and_garbage_do_not_stop_the_session() {
 }
 
 #[test]
-fn logout_says_goodbye_and_stays_down() {
-    let mut h = linked();
-    h.session.logout(h.now);
-    h.drive();
-    assert_eq!(
-        h.sent_texts().last().copied(),
-        Some(r#"goodbye,,["admin","Conn","disconnect"]"#)
-    );
-    let events = h.take_events();
-    assert!(
-        matches!(
-            events[..],
-            [Event::Disconnected {
-                reason: DisconnectReason::LoggedOut,
-                reconnect_in: None
-            }]
-        ),
-        "{events:?}"
-    );
-    assert!(h.session.credentials().is_none());
-    h.advance(Duration::from_secs(3600));
-    assert_eq!(h.connects, 1);
-    // It can link again afterwards.
-    h.session.link(h.now).unwrap();
-    h.drive();
-    assert_eq!(h.session.poll_transmit(), None);
-    assert!(h.connects == 2 && h.session.is_connected());
-}
-
-#[test]
-fn pushed_frames_from_the_server_arrive() {
+fn pushed_chat_and_contact_lists_arrive() {
     let mut h = linked();
     let chats = Node::new("response")
         .with_attr("type", "chat")
-        .with_children(vec![Node::new("chat").with_attr("jid", "1@c.us")]);
+        .with_children(vec![
+            Node::new("chat")
+                .with_attr("jid", "15550000001@c.us")
+                .with_attr("count", "3"),
+        ]);
     let frame = server(&mut h).seal("preempt-1589472058-319", &chats);
     server(&mut h).push(ServerFrame::Binary(frame));
+    let contacts = Node::new("response")
+        .with_attr("type", "contacts")
+        .with_children(vec![
+            Node::new("user")
+                .with_attr("jid", BOB)
+                .with_attr("notify", "Bob"),
+        ]);
+    let frame = server(&mut h).seal("preempt-1589472058-320", &contacts);
+    server(&mut h).push(ServerFrame::Binary(frame));
     h.drive();
-    assert!(matches!(&h.take_events()[..], [Event::Chats(c)] if c.len() == 1));
-    let _ = Transmit::Close;
+    let events = h.take_events();
+    let [Event::Chats(chats), Event::Contacts(contacts)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (&chats[0].jid, chats[0].count),
+        (&jid("15550000001@c.us"), Some(3))
+    );
+    assert_eq!(
+        (&contacts[0].jid, contacts[0].notify.as_deref()),
+        (&jid(BOB), Some("Bob"))
+    );
 }
 
 #[test]
 fn live_messages_are_acknowledged_with_a_delivery_receipt() {
     let mut h = linked();
-    let info = wa_proto::WebMessageInfo {
-        key: wa_proto::MessageKey {
-            remote_jid: Some("15559876543@s.whatsapp.net".into()),
-            from_me: Some(false),
-            id: Some("3EB0AAAABBBBCCCCDDDD".into()),
+    let info = incoming(
+        "15559876543@s.whatsapp.net",
+        "3EB0AAAABBBBCCCCDDDD",
+        None,
+        false,
+    );
+    let frame = action_frame(&mut h, "s30", "relay", std::slice::from_ref(&info));
+    h.server_binary(&frame);
+    let events = h.take_events();
+    assert!(
+        matches!(&events[..], [Event::Message { info: m, source: MessageSource::Relay }] if **m == info),
+        "{events:?}"
+    );
+    assert_eq!(
+        requests(&mut h),
+        [Request::Set(vec![SetItem::Receipt(Receipt {
+            kind: ReceiptKind::Delivered,
+            chat: jid(BOB),
+            id: "3EB0AAAABBBBCCCCDDDD".into(),
             participant: None,
-        },
-        message: Some(wa_proto::Message {
-            conversation: Some("hello".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+        })])]
+    );
+    let received = server(&mut h).nodes[0].child("received").cloned().unwrap();
+    assert_eq!(
+        (received.attr("type"), received.attr("owner")),
+        (Some("message"), Some("false"))
+    );
+    assert_eq!(headers(&h), [(13, 0x80)], "metric RECEIVED");
+    // In a group, the receipt names the sender.
+    let info = incoming(GROUP, "3EB0EEEE", Some("15550000001@c.us"), false);
+    let frame = action_frame(&mut h, "s31", "relay", &[info]);
+    h.server_binary(&frame);
+    assert!(matches!(&h.take_events()[..], [Event::Message { .. }]));
+    assert_eq!(
+        requests(&mut h)[1],
+        Request::Set(vec![SetItem::Receipt(Receipt {
+            kind: ReceiptKind::Delivered,
+            chat: jid(GROUP),
+            id: "3EB0EEEE".into(),
+            participant: Some(jid("15550000001@c.us")),
+        })])
+    );
+    // History, and own messages from the phone, are not acknowledged.
+    let before = server(&mut h).nodes.len();
+    let history = incoming(BOB, "3EB0FFFF", None, false);
+    let frame = action_frame(&mut h, "s32", "last", &[history]);
+    h.server_binary(&frame);
+    let own = incoming(BOB, "3EB01111", None, true);
+    let frame = action_frame(&mut h, "s33", "relay", &[own]);
+    h.server_binary(&frame);
+    let events = h.take_events();
+    assert!(
+        matches!(
+            &events[..],
+            [
+                Event::Message {
+                    source: MessageSource::Last,
+                    ..
+                },
+                Event::Message {
+                    source: MessageSource::Relay,
+                    ..
+                }
+            ]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(server(&mut h).nodes.len(), before);
+
+    // With delivery receipts off (as legacy web clients were), nothing is sent.
+    let mut config = legacy_config();
+    config.delivery_receipts = false;
+    let mut h = Harness::new(config).with_server(FakeServer::new());
+    h.session.link(h.now).unwrap();
+    h.drive();
+    h.take_events();
+    let info = incoming(BOB, "3EB02222", None, false);
+    let frame = action_frame(&mut h, "s34", "relay", &[info]);
+    h.server_binary(&frame);
+    assert!(matches!(&h.take_events()[..], [Event::Message { .. }]));
+    assert!(server(&mut h).nodes.is_empty());
+}
+
+#[test]
+fn receipt_pushes_and_group_presence_name_who_and_where() {
+    let mut h = linked();
+    // A read receipt in a group, as a legacy `action` push.
     let node = Node::new("action")
         .with_attr("add", "relay")
         .with_children(vec![
-            Node::new("message").with_bytes(prost::Message::encode_to_vec(&info)),
+            Receipt {
+                kind: ReceiptKind::Read,
+                chat: jid(GROUP),
+                id: "3EB0AAAA".into(),
+                participant: Some(jid("15550000001@c.us")),
+            }
+            .to_node(),
         ]);
-    let frame = server(&mut h).seal("s30", &node);
+    let frame = server(&mut h).seal("s40", &node);
     h.server_binary(&frame);
-    assert!(matches!(&h.take_events()[..], [Event::Message { .. }]));
-    let receipt = server(&mut h).nodes.last().cloned().unwrap();
-    let received = receipt.child("received").unwrap();
-    assert_eq!(received.attr("type"), Some("message"));
-    assert_eq!(received.attr("index"), Some("3EB0AAAABBBBCCCCDDDD"));
-    assert_eq!(received.attr("jid"), Some("15559876543@s.whatsapp.net"));
-    let Some(OutMessage::Binary(sent)) = h.sent.last() else {
-        panic!()
+    h.server_text(&format!(
+        r#"s41,["Presence",{{"id":"{GROUP}","participant":"15550000002@c.us","type":"composing","t":1589356601}}]"#
+    ));
+    let events = h.take_events();
+    let [
+        Event::Ack {
+            ids,
+            level: AckLevel::Read,
+            from,
+            to,
+            participant,
+        },
+        Event::Presence {
+            jid: who,
+            group,
+            kind,
+            t,
+        },
+    ] = &events[..]
+    else {
+        panic!("{events:?}")
     };
-    let comma = sent.iter().position(|&c| c == b',').unwrap();
-    assert_eq!(sent[comma + 1], 13, "metric RECEIVED");
-    // History is not acknowledged again, and with receipts off nothing is sent.
-    let history = Node::new("action")
-        .with_attr("add", "last")
-        .with_children(vec![
-            Node::new("message").with_bytes(prost::Message::encode_to_vec(&info)),
-        ]);
-    let frame = server(&mut h).seal("s31", &history);
-    let before = server(&mut h).nodes.len();
-    h.server_binary(&frame);
-    assert_eq!(server(&mut h).nodes.len(), before);
+    assert_eq!(ids, &["3EB0AAAA"]);
+    assert_eq!(
+        (from.as_ref(), to.as_ref(), participant.as_ref()),
+        (
+            Some(&jid("15550000001@c.us")),
+            Some(&jid(GROUP)),
+            Some(&jid("15550000001@c.us"))
+        )
+    );
+    assert_eq!(
+        (who, group.as_ref(), kind.as_str(), *t),
+        (
+            &jid("15550000002@c.us"),
+            Some(&jid(GROUP)),
+            "composing",
+            Some(1589356601)
+        )
+    );
+    // A receipt is not a message: nothing is acknowledged back.
+    assert!(server(&mut h).nodes.is_empty());
 }
 
 #[test]
@@ -737,6 +1010,9 @@ fn ack_levels_order_by_number_and_empty_replies_are_done() {
     assert!(AckLevel::Other(-1) < AckLevel::Pending);
     assert!(AckLevel::Read > AckLevel::Delivered && AckLevel::Played > AckLevel::Read);
     assert!(AckLevel::Other(7) > AckLevel::Played);
+    for n in -1..=5 {
+        assert_eq!(AckLevel::from_number(n).number(), n);
+    }
     let mut h = linked();
     let id = h
         .session
@@ -755,27 +1031,15 @@ fn ack_levels_order_by_number_and_empty_replies_are_done() {
 #[test]
 fn automatic_receipts_make_no_reply_events() {
     let mut h = linked();
-    let info = wa_proto::WebMessageInfo {
-        key: wa_proto::MessageKey {
-            remote_jid: Some("1@s.whatsapp.net".into()),
-            id: Some("3EB0X".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let node = Node::new("action")
-        .with_attr("add", "relay")
-        .with_children(vec![
-            Node::new("message").with_bytes(prost::Message::encode_to_vec(&info)),
-        ]);
-    let frame = server(&mut h).seal("s40", &node);
+    let info = incoming("1@s.whatsapp.net", "3EB0X", None, false);
+    let frame = action_frame(&mut h, "s50", "relay", &[info]);
     h.server_binary(&frame);
     assert_eq!(
         h.session.pending_requests(),
         1,
         "the receipt waits for its answer"
     );
-    // The server answers the receipt, or it times out: either way, no event.
+    // The server never answers the receipt: it times out, and nobody hears of it.
     h.advance(Duration::from_secs(25));
     let events = h.take_events();
     assert!(
@@ -783,4 +1047,5 @@ fn automatic_receipts_make_no_reply_events() {
         "{events:?}"
     );
     assert_eq!(h.session.pending_requests(), 0);
+    assert!(h.session.is_connected());
 }

@@ -1,6 +1,6 @@
 //! Every message of `tests/data/session.json` (real-shaped server traffic, consistent with the
 //! keys of `crypto.json`; both link into the repository's `testdata/`) handled as its `meaning`
-//! says.
+//! says, by a legacy client (the traffic is the legacy protocol's).
 
 #![allow(
     clippy::unwrap_used,
@@ -13,10 +13,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wa_session::{
-    AckLevel, Config, Credentials, DisconnectReason, Event, LinkError, LoginError, MessageSource,
+    AckLevel, Credentials, DisconnectReason, Event, Jid, LinkError, LoginError, MessageSource,
     Session, SessionError,
 };
-use wa_test_support::{FakeServer, Harness, T0};
+use wa_test_support::{FakeServer, Harness, T0, legacy_config};
+
+fn jid(text: &str) -> Jid {
+    text.parse().unwrap()
+}
 
 /// The parsed JSON of `tests/data/<name>`; a missing file fails the test with its full path.
 fn load(name: &str) -> Value {
@@ -47,7 +51,7 @@ fn linking() -> (Harness, Value) {
         .unwrap()
         .try_into()
         .unwrap();
-    let session = Session::new(Config::default(), [1; 32], T0)
+    let session = Session::new(legacy_config(), [1; 32], T0)
         .with_identity(v["client_id"].as_str().unwrap(), private);
     let mut h = Harness::with_session(session);
     h.session.link(h.now).unwrap();
@@ -117,7 +121,11 @@ fn link_shows_the_expected_qr_then_rerefs_then_derives_the_keys() {
         hex::encode(credentials.mac_key),
         c["login"]["mac_key_hex"].as_str().unwrap()
     );
-    assert_eq!(credentials.wid, "15551234567@c.us");
+    assert_eq!(credentials.wid, jid("15551234567@c.us"));
+    assert_eq!(
+        credentials.device, 0,
+        "a legacy client is no device of its own"
+    );
     assert_eq!(
         credentials.client_token,
         "Y2xpZW50LXRva2VuLWZpeHR1cmUtMDAwMQ=="
@@ -177,7 +185,7 @@ fn logging_in(v: &Value) -> (Harness, String) {
     let server = FakeServer::new();
     let mut credentials: Credentials = server.credentials(v["client_id"].as_str().unwrap());
     credentials.server_token = "1@c2VydmVyLXRva2VuLWZpeHR1cmUtMDAwMQ==".to_owned();
-    let mut h = Harness::new(Config::default());
+    let mut h = Harness::new(legacy_config());
     h.session.restore(h.now, credentials).unwrap();
     h.drive();
     let init = h.tag_of(r#"["admin","init""#);
@@ -325,22 +333,31 @@ fn server_commands() {
         expect(&mut h, 4).is_empty(),
         "a keepalive answer is no event"
     );
+    // Acks name the sender (`from`, this account) and the chat (`to`).
+    let (own, bob) = (jid("15551234567@c.us"), jid("15559876543@c.us"));
     let events = expect(&mut h, 5);
     assert!(
-        matches!(&events[..], [Event::Ack { ids, level: AckLevel::Sent, from: Some(f), .. }] if ids == &["3EB0AAAABBBB"] && f == "15551234567@c.us"),
+        matches!(&events[..], [Event::Ack { ids, level: AckLevel::Sent, from: Some(f), to: Some(t), participant: None }] if ids == &["3EB0AAAABBBB"] && *f == own && *t == bob),
         "{events:?}"
     );
     let events = expect(&mut h, 6);
     assert!(
-        matches!(&events[..], [Event::Ack { ids, level: AckLevel::Read, .. }] if ids.len() == 2 && ids[1] == "3EB0CCCCDDDD"),
+        matches!(&events[..], [Event::Ack { ids, level: AckLevel::Read, from: Some(f), to: Some(t), participant: None }] if ids == &["3EB0AAAABBBB", "3EB0CCCCDDDD"] && *f == own && *t == bob),
         "{events:?}"
     );
     let events = expect(&mut h, 7);
     assert!(
-        matches!(&events[..], [Event::Presence { jid, kind, t: Some(1589356601) }] if jid == "15559876543@c.us" && kind == "composing"),
+        matches!(&events[..], [Event::Presence { jid, group: None, kind, t: Some(1589356601) }] if *jid == bob && kind == "composing"),
         "{events:?}"
     );
-    assert!(matches!(&expect(&mut h, 8)[..], [Event::Other(chat)] if chat[0] == "Chat"));
+    let events = expect(&mut h, 8);
+    let [Event::Group(notice)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(notice.group, jid("15551234567-1589356000@g.us"));
+    assert_eq!(notice.op, wa_session::GroupOp::Add);
+    assert_eq!(notice.author, own);
+    assert_eq!(notice.participants, [jid("15552222222@c.us")]);
     assert!(matches!(&expect(&mut h, 9)[..], [Event::Other(b)] if b[0] == "Blocklist"));
     assert!(
         matches!(&expect(&mut h, 10)[..], [Event::Other(u)] if u[0] == "SomethingNew"),
@@ -364,7 +381,7 @@ fn binary_frames_give_lists_history_and_live_messages() {
         panic!("{events:?}")
     };
     assert_eq!(chats.len(), 292);
-    assert!(chats.iter().all(|c| c.jid.contains('@')));
+    assert!(chats.iter().all(|c| c.jid.user().is_some()));
     h.server_binary(&frame(1));
     let events = h.take_events();
     let [Event::Contacts(contacts)] = &events[..] else {

@@ -1,11 +1,19 @@
-//! Test support for wa-rs (not published): a [`Harness`] that drives a [`Session`] on a
-//! virtual clock with no sockets and no sleeps, and a [`FakeServer`] that answers it the way
-//! [PROTOCOL.md] says the server does, scripted per test.
+//! Test support for wa-rs (not published), in the manner of quinn's `tests/util.rs` and h2's
+//! `h2-support`; no sockets, no threads, no sleeps, a virtual clock:
 //!
-//! In the manner of quinn's `tests/util.rs` and h2's `h2-support`: tests say what the server
-//! does and what time it is, and look at what the session sent and emitted.
+//! - [`Net`]: real web sessions and phones against the real server core (`wa-server-core`) in
+//!   memory. Every flow the real server has (linking, restoring, the challenge, reconnects,
+//!   the offline queue, keepalive, logout, ...) is tested on it.
+//! - [`Harness`] and [`FakeServer`]: one session against a server scripted per test, for what
+//!   the real server never does (errors, silence, garbage, replies in any order) and for the
+//!   legacy protocol ([`legacy_config`]), which the real server does not relay.
+//! - [`fuzz_session`]: the property the `session` fuzz target checks.
 //!
-//! [PROTOCOL.md]: https://github.com/wa-rs/wa-rs/blob/main/docs/PROTOCOL.md
+//! What it does not do: run anything over a network, or stand for a server in production.
+//!
+//! Dependencies: the wa-rs crates under test; `rand_chacha`/`rand_core` for the seeds the net
+//! hands out (fixed, so that runs repeat); `base64` and `serde_json` to write the fake
+//! server's frames.
 
 #![allow(
     clippy::unwrap_used,
@@ -246,8 +254,8 @@ pub enum LoginScript {
 /// Answers a binary request node with a reply node, or not at all.
 pub type NodeHandler = Box<dyn FnMut(&Node<'_>) -> Option<Node<'static>>>;
 
-/// A scripted server: the server side of PROTOCOL.md §2 for one client, with the key pair of
-/// `testdata/crypto.json`.
+/// A scripted server: the server side of PROTOCOL.md §2 for one legacy client, with the key
+/// pair of `testdata/crypto.json`. Tests script it to do what the real server never does.
 pub struct FakeServer {
     /// The server's X25519 private key.
     pub server_private: [u8; 32],

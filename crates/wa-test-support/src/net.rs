@@ -6,6 +6,10 @@
 //! store jobs run on a [`MemStore`]; its pushes go through a [`Hub`]. [`Net::drive`] moves
 //! everything until nothing moves; [`Net::advance`] moves the clock, firing every timeout at its
 //! own time. No sockets, no threads, no sleeps.
+//!
+//! Each web client also keeps what a real client persists (its latest [`Credentials`] and its
+//! sealed end-to-end state), so that a test can stop it ([`Net::power_off`]) and start it
+//! again from storage ([`Net::restore_web`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -19,7 +23,7 @@ use wa_server_core::store::{MemStore, StoreError};
 use wa_server_core::{
     Action, ConnId, Hub, JobId, Outcome, PhoneConnection, Push, Target, WebConnection,
 };
-use wa_session::{Config, Event, Session, Transmit};
+use wa_session::{Config, Credentials, Event, PickleKey, Session, StateKey, Transmit};
 use wa_wire::msg::Incoming;
 use wa_wire::{Jid, Time};
 
@@ -31,7 +35,36 @@ pub struct Web {
     pub session: Session,
     /// Every event it emitted that the test has not taken.
     pub events: VecDeque<Event>,
+    /// Every text frame it sent, in order (binary frames are sealed: not kept).
+    pub sent: Vec<String>,
+    /// Every text frame the server sent it, in order.
+    pub received: Vec<String>,
+    /// The latest credentials it handed out ([`Event::Credentials`]), as a client stores them.
+    pub credentials: Option<Credentials>,
+    /// Its end-to-end state as a client stores it: the latest sealed part per key of every
+    /// [`Event::E2eState`], deletions applied.
+    pub state: BTreeMap<StateKey, Vec<u8>>,
     conn: Option<ConnId>,
+    /// Powered off: no longer driven.
+    off: bool,
+}
+
+impl Web {
+    /// Keeps what a client persists of `event`.
+    fn persist(&mut self, event: &Event) {
+        match event {
+            Event::Credentials(credentials) => self.credentials = Some((**credentials).clone()),
+            Event::E2eState(changes) => {
+                for (key, bytes) in &changes.upserts {
+                    self.state.insert(key.clone(), bytes.clone());
+                }
+                for key in &changes.deletions {
+                    self.state.remove(key);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A phone of the net.
@@ -45,11 +78,11 @@ pub struct Phone {
 
 enum Conn {
     Web {
-        machine: WebConnection,
+        machine: Box<WebConnection>,
         client: usize,
     },
     Phone {
-        machine: PhoneConnection,
+        machine: Box<PhoneConnection>,
         client: usize,
     },
 }
@@ -108,6 +141,9 @@ pub struct Net {
     store: Arc<MemStore>,
     hub: Hub,
     conns: BTreeMap<ConnId, Conn>,
+    /// Connections whose socket is gone: their store jobs still finish, and what those cause
+    /// (pushes to other devices) still happens, as it does in the server.
+    closed: BTreeMap<ConnId, Conn>,
     next_conn: ConnId,
     seeds: ChaCha20Rng,
     webs: Vec<Web>,
@@ -144,6 +180,7 @@ impl Net {
             store: Arc::new(MemStore::new()),
             hub: Hub::new(),
             conns: BTreeMap::new(),
+            closed: BTreeMap::new(),
             next_conn: 0,
             seeds: ChaCha20Rng::from_seed([3; 32]),
             webs: Vec::new(),
@@ -183,9 +220,67 @@ impl Net {
         self.webs.push(Web {
             session,
             events: VecDeque::new(),
+            sent: Vec::new(),
+            received: Vec::new(),
+            credentials: None,
+            state: BTreeMap::new(),
             conn: None,
+            off: false,
         });
         self.webs.len() - 1
+    }
+
+    /// Adds a web client with `config` whose end-to-end state is sealed with `key` and handed
+    /// out (so that it can be restored; not started).
+    pub fn add_web_with_pickle_key(&mut self, config: Config, key: PickleKey) -> usize {
+        let seed = self.seed();
+        self.add_session(Session::new(config, seed, self.now).with_pickle_key(key))
+    }
+
+    /// Starts a new web client from stored `credentials` and end-to-end `state` (as
+    /// [`Web::credentials`] and [`Web::state`] keep them), sealed with `key`, and drives the
+    /// net: the client logs in with a takeover.
+    pub fn restore_web(
+        &mut self,
+        config: Config,
+        key: PickleKey,
+        credentials: Credentials,
+        state: &BTreeMap<StateKey, Vec<u8>>,
+    ) -> usize {
+        let seed = self.seed();
+        let mut session = Session::new(config, seed, self.now).with_pickle_key(key);
+        let parts = state.iter().map(|(k, v)| (k.clone(), v.clone()));
+        session
+            .restore_end_to_end(self.now, credentials, parts)
+            .expect("the stored state opens");
+        let id = self.add_session(session);
+        self.webs[id].state = state.clone();
+        self.drive();
+        id
+    }
+
+    /// Web client `id`'s process ends: its socket closes (the server sees it go) and the
+    /// session is no longer driven. What it stored stays in [`Web::credentials`] and
+    /// [`Web::state`].
+    pub fn power_off(&mut self, id: usize) {
+        if let Some(conn) = self.webs[id].conn.take() {
+            self.close_server_side(conn);
+        }
+        self.webs[id].off = true;
+        self.drive();
+    }
+
+    /// Hands web client `id`'s server connection a text frame as if the session had sent it
+    /// (a client that does more than the session would); the answer goes to the session.
+    pub fn send_as(&mut self, id: usize, text: &str) {
+        let now = self.now;
+        self.webs[id].sent.push(text.to_owned());
+        if let Some(Conn::Web { machine, .. }) =
+            self.webs[id].conn.and_then(|c| self.conns.get_mut(&c))
+        {
+            machine.handle_message(now, WsMessage::Text(text));
+        }
+        self.drive();
     }
 
     /// Adds a phone for `number` (not started).
@@ -313,6 +408,7 @@ impl Net {
             while let Some(action) = machine.poll_action() {
                 self.act(conn, action);
             }
+            self.closed.insert(conn, machine);
         }
         for (target, push) in self.hub.unregister(conn) {
             self.pushes.push_back((target, push));
@@ -333,19 +429,29 @@ impl Net {
         let now = self.now;
         let mut moved = false;
         for i in 0..self.webs.len() {
+            if self.webs[i].off {
+                continue;
+            }
             while let Some(transmit) = self.webs[i].session.poll_transmit() {
                 moved = true;
                 match transmit {
                     Transmit::Connect => {
                         let seed = self.seed();
                         let id = self.new_conn(Conn::Web {
-                            machine: WebConnection::new(Arc::clone(&self.config), seed, now),
+                            machine: Box::new(WebConnection::new(
+                                Arc::clone(&self.config),
+                                seed,
+                                now,
+                            )),
                             client: i,
                         });
                         self.webs[i].conn = Some(id);
                         self.webs[i].session.handle_connected(now);
                     }
                     Transmit::Send(message) => {
+                        if let OutMessage::Text(text) = &message {
+                            self.webs[i].sent.push(text.clone());
+                        }
                         if let Some(Conn::Web { machine, .. }) =
                             self.webs[i].conn.and_then(|c| self.conns.get_mut(&c))
                         {
@@ -368,6 +474,7 @@ impl Net {
             }
             while let Some(event) = self.webs[i].session.poll_event() {
                 moved = true;
+                self.webs[i].persist(&event);
                 self.webs[i].events.push_back(event);
             }
         }
@@ -378,7 +485,11 @@ impl Net {
                     PhoneTransmit::Connect => {
                         let seed = self.seed();
                         let id = self.new_conn(Conn::Phone {
-                            machine: PhoneConnection::new(Arc::clone(&self.config), seed, now),
+                            machine: Box::new(PhoneConnection::new(
+                                Arc::clone(&self.config),
+                                seed,
+                                now,
+                            )),
                             client: i,
                         });
                         self.phones[i].conn = Some(id);
@@ -422,6 +533,15 @@ impl Net {
             moved = true;
             if let Some(machine) = self.conns.get_mut(&conn) {
                 machine.handle_job(now, job, result);
+            } else if let Some(mut machine) = self.closed.remove(&conn) {
+                // A connection that is gone: only what its job causes elsewhere happens.
+                machine.handle_job(now, job, result);
+                while let Some(action) = machine.poll_action() {
+                    if matches!(action, Action::Push { .. } | Action::Job { .. }) {
+                        self.act(conn, action);
+                    }
+                }
+                self.closed.insert(conn, machine);
             }
         }
         while let Some((conn, push)) = self.pushes.pop_front() {
@@ -448,10 +568,21 @@ impl Net {
                     Some(Conn::Phone { client, .. }) => Err(*client),
                     None => return,
                 };
+                // A socket that is gone delivers nothing.
+                let current = match client {
+                    Ok(web) => self.webs[web].conn == Some(id) && !self.webs[web].off,
+                    Err(phone) => self.phones[phone].conn == Some(id),
+                };
+                if !current {
+                    return;
+                }
                 match (client, message) {
-                    (Ok(web), OutMessage::Text(text)) => self.webs[web]
-                        .session
-                        .handle_message(now, WsMessage::Text(&text)),
+                    (Ok(web), OutMessage::Text(text)) => {
+                        self.webs[web].received.push(text.clone());
+                        self.webs[web]
+                            .session
+                            .handle_message(now, WsMessage::Text(&text));
+                    }
                     (Ok(web), OutMessage::Binary(bytes)) => {
                         self.webs[web]
                             .session
@@ -469,7 +600,18 @@ impl Net {
                     Some(Conn::Phone { client, .. }) => Err(*client),
                     None => return,
                 };
-                self.conns.remove(&id);
+                if let Some(mut machine) = self.conns.remove(&id) {
+                    // What it asked for before closing still happens.
+                    while let Some(action) = machine.poll_action() {
+                        if matches!(
+                            action,
+                            Action::Push { .. } | Action::Job { .. } | Action::ForgetRef(_)
+                        ) {
+                            self.act(id, action);
+                        }
+                    }
+                    self.closed.insert(id, machine);
+                }
                 for (target, push) in self.hub.unregister(id) {
                     self.pushes.push_back((target, push));
                 }
@@ -525,6 +667,7 @@ impl Net {
             let next = self
                 .webs
                 .iter()
+                .filter(|w| !w.off)
                 .filter_map(|w| w.session.poll_timeout())
                 .chain(self.phones.iter().filter_map(|p| p.session.poll_timeout()))
                 .chain(self.conns.values().filter_map(Conn::poll_timeout))
@@ -533,7 +676,7 @@ impl Net {
             let Some(next) = next else { break };
             self.now = self.now.max(next);
             let now = self.now;
-            for web in &mut self.webs {
+            for web in self.webs.iter_mut().filter(|w| !w.off) {
                 if web.session.poll_timeout().is_some_and(|t| t <= now) {
                     web.session.handle_timeout(now);
                 }
@@ -561,6 +704,7 @@ impl Net {
     fn next_timeout(&self) -> Option<Time> {
         self.webs
             .iter()
+            .filter(|w| !w.off)
             .filter_map(|w| w.session.poll_timeout())
             .chain(self.phones.iter().filter_map(|p| p.session.poll_timeout()))
             .chain(self.conns.values().filter_map(Conn::poll_timeout))
