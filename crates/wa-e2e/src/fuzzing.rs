@@ -164,8 +164,12 @@ pub fn incoming_node(data: &[u8]) {
         Mutex::new(bob)
     });
     let mut bob = endpoint.lock().unwrap_or_else(|e| e.into_inner());
-    let Ok(node) = wa_binary::decode(data) else { return };
-    let Ok(ServerNode::Incoming(messages)) = ServerNode::from_node(&node) else { return };
+    let Ok(node) = wa_binary::decode(data) else {
+        return;
+    };
+    let Ok(ServerNode::Incoming(messages)) = ServerNode::from_node(&node) else {
+        return;
+    };
     for message in messages {
         bob.receive(message);
     }

@@ -5,13 +5,25 @@ use crate::web::{Request, ServerNode};
 /// Reads `data` as a binary node and then as a request and as a server node: never a panic; and
 /// whatever reads writes back to a node that reads as the same value.
 pub fn node(data: &[u8]) {
-    let Ok(node) = wa_binary::decode(data) else { return };
+    let Ok(node) = wa_binary::decode(data) else {
+        return;
+    };
     if let Ok(request) = Request::from_node(&node) {
-        let own: crate::Jid = "15551234567@c.us".parse().unwrap_or_else(|_| crate::Jid::server_only(wa_binary::Server::User));
+        let own: crate::Jid = "15551234567@c.us"
+            .parse()
+            .unwrap_or_else(|_| crate::Jid::server_only(wa_binary::Server::User));
         let again = request.to_node(1, &own);
-        assert_eq!(Request::from_node(&again).ok(), Some(request), "a request does not round-trip");
+        assert_eq!(
+            Request::from_node(&again).ok(),
+            Some(request),
+            "a request does not round-trip"
+        );
     }
     if let Ok(server) = ServerNode::from_node(&node) {
-        assert_eq!(ServerNode::from_node(&server.to_node()).ok(), Some(server), "a server node does not round-trip");
+        assert_eq!(
+            ServerNode::from_node(&server.to_node()).ok(),
+            Some(server),
+            "a server node does not round-trip"
+        );
     }
 }

@@ -1,0 +1,42 @@
+//! Replays every file of the fuzz corpus (`fuzz/corpus/<target>/`, linked as
+//! `tests/data/fuzz/<target>`) through the same hooks the fuzz targets call, so a crash found
+//! once stays fixed.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is a failed test"
+)]
+
+use std::path::Path;
+
+fn replay(target: &str, check: impl Fn(&[u8]) + std::panic::RefUnwindSafe) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz")
+        .join(target);
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|err| panic!("test data {}: {err}", dir.display()));
+    let mut count = 0;
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path)
+            .unwrap_or_else(|err| panic!("test data {}: {err}", path.display()));
+        let result = std::panic::catch_unwind(|| check(&data));
+        assert!(
+            result.is_ok(),
+            "{target}: {} fails its property check",
+            path.display()
+        );
+        count += 1;
+    }
+    count
+}
+
+#[test]
+fn wire_node_corpus() {
+    assert!(
+        replay("wire_node", |data| {
+            let _ = wa_wire::fuzzing::node(data);
+        }) >= 1
+    );
+}

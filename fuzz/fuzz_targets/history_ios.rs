@@ -1,0 +1,7 @@
+#![no_main]
+//! `history_ios`: see `wa_history::fuzzing::import_ios` for the property it checks.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    wa_history::fuzzing::import_ios(data);
+});
