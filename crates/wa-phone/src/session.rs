@@ -273,6 +273,10 @@ impl std::fmt::Debug for PhoneSession {
     }
 }
 
+/// What answered a request: its data, or the error's status, reason, and (for a relay's 409)
+/// the missing and extra devices.
+type Answered = Result<serde_json::Value, (u16, String, Vec<Jid>, Vec<Jid>)>;
+
 /// Commands waiting for answers, at most.
 const MAX_PENDING: usize = 1024;
 
@@ -561,11 +565,11 @@ impl PhoneSession {
                     .push_back(PhoneSessionEvent::Linked(Linked { client_id, device }));
             }
             PhoneEvent::MirrorFrame { device, frame } => self.mirror_frame(now, &device, &frame),
-            PhoneEvent::MirrorOnline { device } => {
-                if self.mirrors.iter().any(|m| m.device == device) {
-                    self.events
-                        .push_back(PhoneSessionEvent::MirrorOnline { device });
-                }
+            PhoneEvent::MirrorOnline { device }
+                if self.mirrors.iter().any(|m| m.device == device) =>
+            {
+                self.events
+                    .push_back(PhoneSessionEvent::MirrorOnline { device });
             }
             PhoneEvent::MirrorChallenge {
                 device,
@@ -1120,16 +1124,11 @@ impl PhoneSession {
             .push_back(PhoneTransmit::Send(request.to_text()));
     }
 
-    fn answered(
-        &mut self,
-        now: Time,
-        id: u64,
-        result: Result<serde_json::Value, (u16, String, Vec<Jid>, Vec<Jid>)>,
-    ) {
+    fn answered(&mut self, now: Time, id: u64, result: Answered) {
         let Some((pending, _)) = self.pending.remove(&id) else {
             return;
         };
-        let fail = |r: &Result<serde_json::Value, (u16, String, Vec<Jid>, Vec<Jid>)>| match r {
+        let fail = |r: &Answered| match r {
             Err((status, error, _, _)) => PhoneError::Status {
                 status: *status,
                 reason: error.clone(),

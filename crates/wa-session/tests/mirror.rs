@@ -356,7 +356,7 @@ fn a_mirror_client_restores_answers_a_challenge_and_waits_for_its_phone() {
 
 #[test]
 fn a_group_with_a_mirror_member_and_end_to_end_members() {
-    let (mut net, mut store, [a_phone, a_web, b_phone, b_web]) = setup();
+    let (mut net, mut store, [a_phone, a_web, _, b_web]) = setup();
     let c_phone = net.add_phone("15550001111", "Carol");
     net.register(c_phone);
     let c_web = net.add_web(Config::default());
