@@ -119,6 +119,8 @@ pub struct Limits {
     pub max_media_len: u64,
     /// The largest relay (all its ciphertexts together). Default 512 KiB.
     pub max_relay_bytes: usize,
+    /// Budgets per account and per address, shared by a node's connections.
+    pub budgets: crate::budget::BudgetLimits,
 }
 
 impl Default for Limits {
@@ -137,6 +139,7 @@ impl Default for Limits {
             daily_send_bytes: 1 << 30,
             max_media_len: 64 << 20,
             max_relay_bytes: 512 << 10,
+            budgets: crate::budget::BudgetLimits::default(),
         }
     }
 }

@@ -47,6 +47,7 @@
 //! `serde_json` for records and pushes; `tracing` for logs (no subscriber here: the driver's).
 
 mod action;
+pub mod budget;
 mod config;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -427,6 +427,31 @@ pub(crate) struct MessageRecord {
 pub(crate) struct InboxRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) olm: Option<OlmPayload>,
+    /// What this entry counts against its account's quota (its ciphertext and the group body).
+    #[serde(default)]
+    pub(crate) size: u64,
+}
+
+/// An account's quota counters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Counters {
+    /// Bytes of ciphertext waiting for the account's devices.
+    #[serde(default)]
+    pub(crate) pending_bytes: u64,
+    /// The day (Unix days) `sent_bytes` counts.
+    #[serde(default)]
+    pub(crate) day: u64,
+    /// Bytes of ciphertext the account sent that day.
+    #[serde(default)]
+    pub(crate) sent_bytes: u64,
+}
+
+pub(crate) fn counters(txn: &mut dyn ReadTxn, number: &str) -> Result<Counters, StoreError> {
+    Ok(get_json(txn, Table::Counters, &account_key(number))?.unwrap_or_default())
+}
+
+pub(crate) fn put_counters(txn: &mut dyn WriteTxn, number: &str, counters: &Counters) -> Result<(), StoreError> {
+    put_json(txn, Table::Counters, &account_key(number), counters)
 }
 
 /// How far a message got with one recipient account.

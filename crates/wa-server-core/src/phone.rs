@@ -10,7 +10,8 @@
 //! signed its challenge (or proved its code); nothing it sends names another account as itself.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng as _, SeedableRng as _};
@@ -25,6 +26,7 @@ use wa_wire::phone::{
 use zeroize::Zeroizing;
 
 use crate::action::{Action, DisconnectKind, Push};
+use crate::budget::{Budgets, Kind, Who};
 use crate::config::Config;
 use crate::job::{Job, JobId, Outcome, Refusal};
 use crate::jobs::accounts::{self, Verification};
@@ -61,6 +63,8 @@ pub struct PhoneConnection {
     /// `link` requests waiting for their web client: `(ref, request id, deadline)`.
     pending_links: Vec<(String, u64, Time)>,
     delivered: HashSet<u64>,
+    budgets: Option<Arc<Mutex<Budgets>>>,
+    peer: Option<IpAddr>,
     closed: bool,
 }
 
@@ -94,8 +98,36 @@ impl PhoneConnection {
             state: State::Fresh,
             pending_links: Vec::new(),
             delivered: HashSet::new(),
+            budgets: None,
+            peer: None,
             closed: false,
         }
+    }
+
+    /// Shares the node's budgets per account and per address with this connection.
+    #[must_use]
+    pub fn with_budgets(mut self, budgets: Arc<Mutex<Budgets>>) -> Self {
+        self.budgets = Some(budgets);
+        self
+    }
+
+    /// The client's address (for the budgets per address).
+    #[must_use]
+    pub fn with_peer(mut self, peer: IpAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// Whether the account (and, for sends, the address) may spend one `kind` now.
+    fn spend(&self, now: Time, number: Option<&str>, kind: Kind) -> bool {
+        let Some(budgets) = &self.budgets else { return true };
+        let mut budgets = budgets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let account_ok = number.is_none_or(|n| budgets.allow(&Who::Account(n.to_owned()), kind, now));
+        let address_ok = match (self.peer, kind) {
+            (Some(peer), Kind::Send | Kind::Register) => budgets.allow(&Who::Address(peer), kind, now),
+            _ => true,
+        };
+        account_ok && address_ok
     }
 
     /// The next thing for the driver to do.
@@ -279,6 +311,18 @@ impl PhoneConnection {
 
     fn on_request(&mut self, now: Time, me: Me, request: PhoneRequest) {
         let id = request.id();
+        let kind = match &request {
+            PhoneRequest::Relay { .. } => Some(Kind::Send),
+            PhoneRequest::Receipt { .. } => Some(Kind::Receipt),
+            PhoneRequest::Presence { .. } => Some(Kind::Presence),
+            PhoneRequest::Ping { .. } | PhoneRequest::MirrorSend { .. } | PhoneRequest::MirrorChallenge { .. } => None,
+            _ => Some(Kind::Query),
+        };
+        if let Some(kind) = kind
+            && !self.spend(now, Some(&me.number), kind)
+        {
+            return self.send(&PhoneEvent::error(Some(id), 429, "over this account's budget: slow down"));
+        }
         let reply_to = ReplyTo::Id(id);
         let set = |item| vec![item];
         match request {
@@ -324,6 +368,8 @@ impl PhoneConnection {
                 let limits = RelayLimits {
                     ttl_secs: self.config.message_ttl.as_secs(),
                     max_pending_per_device: self.config.limits.max_pending_per_device,
+                    max_pending_bytes_per_account: self.config.limits.max_pending_bytes_per_account,
+                    daily_send_bytes: self.config.limits.daily_send_bytes,
                 };
                 self.job(relay::relay(reply_to, me, message, now, limits));
             }

@@ -5,38 +5,39 @@ use wa_wire::Time;
 /// A token bucket.
 #[derive(Debug, Clone)]
 pub(crate) struct Bucket {
-    /// Thousandths of a token, so that the arithmetic is exact.
-    milli_tokens: u64,
-    burst: u64,
-    rate: u64,
+    tokens: f64,
+    burst: f64,
+    /// Tokens per millisecond.
+    rate: f64,
     last: Time,
 }
 
 impl Bucket {
-    /// A full bucket.
+    /// A full bucket: `rate` tokens per second, `burst` at most.
     pub(crate) fn new(rate: u32, burst: u32, now: Time) -> Bucket {
-        let burst = u64::from(burst.max(1)) * 1000;
+        Bucket::with_rate(f64::from(rate), burst, now)
+    }
+
+    /// A full bucket with a fractional rate (tokens per second).
+    pub(crate) fn with_rate(per_second: f64, burst: u32, now: Time) -> Bucket {
+        let burst = f64::from(burst.max(1));
         Bucket {
-            milli_tokens: burst,
+            tokens: burst,
             burst,
-            rate: u64::from(rate),
+            rate: per_second.max(0.0) / 1000.0,
             last: now,
         }
     }
 
     /// Takes a token if there is one.
     pub(crate) fn take(&mut self, now: Time) -> bool {
-        let elapsed = now.as_millis().saturating_sub(self.last.as_millis());
+        let elapsed = now.as_millis().saturating_sub(self.last.as_millis()) as f64;
         if now > self.last {
             self.last = now;
         }
-        // rate tokens per second = rate milli-tokens per millisecond.
-        self.milli_tokens = self
-            .milli_tokens
-            .saturating_add(elapsed.saturating_mul(self.rate))
-            .min(self.burst);
-        if self.milli_tokens >= 1000 {
-            self.milli_tokens -= 1000;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
             true
         } else {
             false

@@ -12,7 +12,8 @@
 //! from the request.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -30,6 +31,7 @@ use wa_wire::web::{Query, Request as BinRequest, ServerNode, SetItem};
 use zeroize::Zeroizing;
 
 use crate::action::{Action, DisconnectKind, LinkApproval, Push, Target};
+use crate::budget::{Budgets, Kind, Who};
 use crate::config::Config;
 use crate::job::{Job, JobId, Outcome, Refusal};
 use crate::jobs::accounts::{self, Linking, LoginRequest};
@@ -112,6 +114,8 @@ pub struct WebConnection {
     mirror: bool,
     /// A mirror client's challenge, sent once its phone says what the answer must be.
     pending_challenge: Option<Zeroizing<[u8; 32]>>,
+    budgets: Option<Arc<Mutex<Budgets>>>,
+    peer: Option<IpAddr>,
     closed: bool,
 }
 
@@ -151,8 +155,36 @@ impl WebConnection {
             phone_online: false,
             mirror: false,
             pending_challenge: None,
+            budgets: None,
+            peer: None,
             closed: false,
         }
+    }
+
+    /// Shares the node's budgets per account and per address with this connection.
+    #[must_use]
+    pub fn with_budgets(mut self, budgets: Arc<Mutex<Budgets>>) -> Self {
+        self.budgets = Some(budgets);
+        self
+    }
+
+    /// The client's address (for the budgets per address).
+    #[must_use]
+    pub fn with_peer(mut self, peer: IpAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// Whether the account (and, for sends, the address) may spend one `kind` now.
+    fn spend(&self, now: Time, number: Option<&str>, kind: Kind) -> bool {
+        let Some(budgets) = &self.budgets else { return true };
+        let mut budgets = budgets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let account_ok = number.is_none_or(|n| budgets.allow(&Who::Account(n.to_owned()), kind, now));
+        let address_ok = match (self.peer, kind) {
+            (Some(peer), Kind::Send | Kind::Register) => budgets.allow(&Who::Address(peer), kind, now),
+            _ => true,
+        };
+        account_ok && address_ok
     }
 
     /// The next thing for the driver to do.
@@ -472,6 +504,9 @@ impl WebConnection {
                     return self.send_json(tag, &json::status(401, Some("log in first")));
                 };
                 let reply_to = ReplyTo::Tag(tag.to_owned());
+                if !self.spend(now, Some(&me.number), Kind::Query) {
+                    return self.send_json(tag, &json::status(429, Some("over this account's budget: slow down")));
+                }
                 match JsonRequest::from_request(&request) {
                     Ok(Some(JsonRequest::MediaConn)) => {
                         let auth = self.token();
@@ -913,6 +948,15 @@ impl WebConnection {
 
     fn on_request(&mut self, now: Time, tag: &str, me: Me, request: BinRequest) {
         let reply_to = ReplyTo::Tag(tag.to_owned());
+        let kind = match &request {
+            BinRequest::Relay(_) | BinRequest::LegacyRelay(_) => Kind::Send,
+            BinRequest::Set(items) if items.iter().all(|i| matches!(i, SetItem::Receipt(_))) => Kind::Receipt,
+            BinRequest::Set(items) if items.iter().all(|i| matches!(i, SetItem::Presence(_))) => Kind::Presence,
+            _ => Kind::Query,
+        };
+        if !self.spend(now, Some(&me.number), kind) {
+            return self.send_json(tag, &json::status(429, Some("over this account's budget: slow down")));
+        }
         match request {
             BinRequest::Relay(message) => {
                 let size: usize = message.group.as_ref().map_or(0, Vec::len)
@@ -935,6 +979,8 @@ impl WebConnection {
                 let limits = RelayLimits {
                     ttl_secs: self.config.message_ttl.as_secs(),
                     max_pending_per_device: self.config.limits.max_pending_per_device,
+                    max_pending_bytes_per_account: self.config.limits.max_pending_bytes_per_account,
+                    daily_send_bytes: self.config.limits.daily_send_bytes,
                 };
                 self.job(relay::relay(reply_to, me, message, now, limits));
             }

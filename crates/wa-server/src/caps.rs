@@ -141,6 +141,11 @@ pub(crate) struct Permits {
 }
 
 impl Permits {
+    /// The client's address.
+    pub(crate) fn peer(&self) -> IpAddr {
+        self._address.ip
+    }
+
     /// The connection logged in: it no longer counts as unauthenticated.
     pub(crate) fn logged_in(&mut self) {
         self.unauthenticated = None;

@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) media_host: String,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) tracker: TaskTracker,
+    /// Budgets per account and per address, shared by this node's connections.
+    pub(crate) budgets: Arc<std::sync::Mutex<wa_server_core::budget::Budgets>>,
     started: Instant,
 }
 
@@ -378,7 +380,9 @@ impl Server {
         let mut core = config.core.clone();
         core.media_host.clone_from(&media_host);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let budgets = wa_server_core::budget::Budgets::new(core.limits.budgets.clone());
         let shared = Arc::new(Shared {
+            budgets: Arc::new(std::sync::Mutex::new(budgets)),
             core: Arc::new(core),
             store,
             board: Switchboard::default(),

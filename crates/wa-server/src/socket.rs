@@ -155,8 +155,16 @@ pub(crate) async fn drive(
     }
     let config = Arc::clone(&shared.core);
     let mut machine: Box<dyn Machine> = match kind {
-        Kind::Web => Box::new(WebConnection::new(config, seed, now())),
-        Kind::Phone => Box::new(PhoneConnection::new(config, seed, now())),
+        Kind::Web => Box::new(
+            WebConnection::new(config, seed, now())
+                .with_budgets(Arc::clone(&shared.budgets))
+                .with_peer(permits.peer()),
+        ),
+        Kind::Phone => Box::new(
+            PhoneConnection::new(config, seed, now())
+                .with_budgets(Arc::clone(&shared.budgets))
+                .with_peer(permits.peer()),
+        ),
     };
     let kind_gauge = match kind {
         Kind::Web => &shared.metrics.web_open,

@@ -40,6 +40,8 @@ pub(crate) enum RelayRefused {
 pub(crate) struct RelayLimits {
     pub(crate) ttl_secs: u64,
     pub(crate) max_pending_per_device: u32,
+    pub(crate) max_pending_bytes_per_account: u64,
+    pub(crate) daily_send_bytes: u64,
 }
 
 /// Relays a message `me` sends.
@@ -157,6 +159,50 @@ fn store(
         }
     }
 
+    // Quotas: what the sender may send today, and what may wait for each account's devices.
+    let group_len = relay.group.as_ref().map_or(0, Vec::len) as u64;
+    let entry_size = |target: &wa_wire::msg::RelayTarget| target.olm.as_ref().map_or(0, |o| o.body.len() as u64) + group_len;
+    let total: u64 = relay.targets.iter().map(entry_size).sum();
+    let day = t / 86_400;
+    let mut sender = model::counters(txn, &me.number)?;
+    if sender.day != day {
+        sender.day = day;
+        sender.sent_bytes = 0;
+    }
+    if sender.sent_bytes.saturating_add(total) > limits.daily_send_bytes {
+        return refuse(Refusal::new(
+            507,
+            format!("this account sent {} bytes today: the daily budget is {}", sender.sent_bytes, limits.daily_send_bytes),
+        ));
+    }
+    let mut per_account: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for target in &relay.targets {
+        if let Some(number) = number_of(&target.device) {
+            *per_account.entry(number.to_owned()).or_default() += entry_size(target);
+        }
+    }
+    let mut updated = Vec::with_capacity(per_account.len());
+    for (number, bytes) in &per_account {
+        let mut counters = if *number == me.number { sender.clone() } else { model::counters(txn, number)? };
+        if counters.pending_bytes.saturating_add(*bytes) > limits.max_pending_bytes_per_account {
+            return refuse(Refusal::new(
+                507,
+                format!("{number} has {} bytes waiting: try again later", counters.pending_bytes),
+            ));
+        }
+        counters.pending_bytes += bytes;
+        if *number == me.number {
+            sender.pending_bytes = counters.pending_bytes;
+        } else {
+            updated.push((number.clone(), counters));
+        }
+    }
+    sender.sent_bytes += total;
+    model::put_counters(txn, &me.number, &sender)?;
+    for (number, counters) in &updated {
+        model::put_counters(txn, number, counters)?;
+    }
+
     let seq = model::next_seq(txn)?;
     let expires = t.saturating_add(limits.ttl_secs);
     let record = MessageRecord {
@@ -184,6 +230,7 @@ fn store(
             seq,
             &InboxRecord {
                 olm: target.olm.clone(),
+                size: entry_size(target),
             },
         )?;
         let own = number_of(&target.device) == Some(me.number.as_str());

@@ -66,11 +66,14 @@ pub enum Table {
     /// When short-lived records expire: `(expiry ms, table, key)`, so the sweep finds refs,
     /// codes and media auth without scanning their tables.
     Timers,
+    /// Per account: bytes of ciphertext waiting for its devices, and bytes it sent today (the
+    /// quotas).
+    Counters,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 19] = [
+    pub const ALL: [Table; 20] = [
         Table::Meta,
         Table::Accounts,
         Table::Devices,
@@ -90,6 +93,7 @@ impl Table {
         Table::Media,
         Table::MediaAuth,
         Table::Timers,
+        Table::Counters,
     ];
 
     /// A stable name (the backend's table name).
@@ -114,6 +118,7 @@ impl Table {
             Table::Media => "media",
             Table::MediaAuth => "media_auth",
             Table::Timers => "timers",
+            Table::Counters => "counters",
         }
     }
 

@@ -1,0 +1,194 @@
+//! Budgets per account and per client address, shared by every connection of a server node:
+//! a connection's own rate limit does not stop one account from opening many connections, or
+//! one address from creating many accounts.
+//!
+//! Each `(who, kind)` pair has a token bucket on the core's time. The table is bounded
+//! ([`MAX_ENTRIES`]): when full, buckets idle long enough to be full again are forgotten first
+//! (forgetting them changes nothing); if none is, the newcomer is refused. In a cluster each node
+//! keeps its own table, so the budgets hold per node (documented in the threat model).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use wa_wire::Time;
+
+use crate::rate::Bucket;
+
+/// Buckets kept at most.
+pub const MAX_ENTRIES: usize = 100_000;
+
+/// What a budget is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// Messages sent (relays).
+    Send,
+    /// Delivery and read receipts.
+    Receipt,
+    /// Key directory and existence queries, group metadata, presence subscriptions.
+    Query,
+    /// Presence updates.
+    Presence,
+    /// Registration codes asked for.
+    Register,
+}
+
+/// Who spends it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Who {
+    /// An account, by number.
+    Account(String),
+    /// A client address.
+    Address(IpAddr),
+}
+
+/// A rate: `per_second` on average (may be fractional: 0.01 is one every 100 s), `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Tokens per second.
+    pub per_second: f64,
+    /// The bucket's size.
+    pub burst: u32,
+}
+
+/// The budgets' rates, with documented defaults.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BudgetLimits {
+    /// Messages one account sends: default 20/s, bursts of 200.
+    pub send: Rate,
+    /// Receipts one account sends: default 200/s, bursts of 2000.
+    pub receipt: Rate,
+    /// Queries one account makes: default 10/s, bursts of 100.
+    pub query: Rate,
+    /// Presence updates one account makes: default 5/s, bursts of 30.
+    pub presence: Rate,
+    /// Registration codes one address asks for: default one every 10 minutes, bursts of 5.
+    pub register: Rate,
+    /// Messages one address sends (all its accounts together): default 200/s, bursts of 2000.
+    pub send_per_address: Rate,
+}
+
+impl Default for BudgetLimits {
+    fn default() -> Self {
+        BudgetLimits {
+            send: Rate { per_second: 20.0, burst: 200 },
+            receipt: Rate { per_second: 200.0, burst: 2000 },
+            query: Rate { per_second: 10.0, burst: 100 },
+            presence: Rate { per_second: 5.0, burst: 30 },
+            register: Rate { per_second: 1.0 / 600.0, burst: 5 },
+            send_per_address: Rate { per_second: 200.0, burst: 2000 },
+        }
+    }
+}
+
+impl BudgetLimits {
+    fn rate(&self, who: &Who, kind: Kind) -> Rate {
+        match (who, kind) {
+            (Who::Address(_), Kind::Send) => self.send_per_address,
+            (_, Kind::Send) => self.send,
+            (_, Kind::Receipt) => self.receipt,
+            (_, Kind::Query) => self.query,
+            (_, Kind::Presence) => self.presence,
+            (_, Kind::Register) => self.register,
+        }
+    }
+}
+
+/// The table of budgets of one server node.
+#[derive(Debug)]
+pub struct Budgets {
+    limits: BudgetLimits,
+    buckets: HashMap<(Who, Kind), (Bucket, Time)>,
+}
+
+impl Budgets {
+    /// An empty table with these rates.
+    pub fn new(limits: BudgetLimits) -> Budgets {
+        Budgets {
+            limits,
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Whether `who` may spend one `kind` now (and spends it).
+    pub fn allow(&mut self, who: &Who, kind: Kind, now: Time) -> bool {
+        let key = (who.clone(), kind);
+        if !self.buckets.contains_key(&key) && self.buckets.len() >= MAX_ENTRIES {
+            self.forget_idle(now);
+            if self.buckets.len() >= MAX_ENTRIES {
+                return false;
+            }
+        }
+        let rate = self.limits.rate(who, kind);
+        let (bucket, last) = self
+            .buckets
+            .entry(key)
+            .or_insert_with(|| (Bucket::with_rate(rate.per_second, rate.burst, now), now));
+        *last = now;
+        bucket.take(now)
+    }
+
+    /// Forgets the buckets that would be full again by now (idle long enough to refill).
+    fn forget_idle(&mut self, now: Time) {
+        let limits = self.limits.clone();
+        self.buckets.retain(|(who, kind), (_, last)| {
+            let rate = limits.rate(who, *kind);
+            let refill = f64::from(rate.burst) / rate.per_second.max(f64::MIN_POSITIVE);
+            now.since(*last).as_secs_f64() < refill
+        });
+    }
+
+    /// Buckets held.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Whether no bucket is held.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_has_one_budget_whatever_its_connections() {
+        let mut budgets = Budgets::new(BudgetLimits::default());
+        let who = Who::Account("15551234567".into());
+        let t0 = Time::from_secs(1000);
+        let sent = (0..1000).filter(|_| budgets.allow(&who, Kind::Send, t0)).count();
+        assert_eq!(sent, 200);
+        // 20 per second: one more after 50 ms.
+        assert!(budgets.allow(&who, Kind::Send, Time::from_millis(t0.as_millis() + 50)));
+        // Another account and another kind have their own.
+        assert!(budgets.allow(&Who::Account("15559876543".into()), Kind::Send, t0));
+        assert!(budgets.allow(&who, Kind::Receipt, t0));
+    }
+
+    #[test]
+    fn registrations_per_address_are_slow() {
+        let mut budgets = Budgets::new(BudgetLimits::default());
+        let who = Who::Address("10.0.0.1".parse().unwrap());
+        let t0 = Time::from_secs(1000);
+        assert_eq!((0..20).filter(|_| budgets.allow(&who, Kind::Register, t0)).count(), 5);
+        assert!(!budgets.allow(&who, Kind::Register, Time::from_secs(1000 + 300)));
+        assert!(budgets.allow(&who, Kind::Register, Time::from_secs(1000 + 601)));
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_forgets_idle_buckets_first() {
+        let mut budgets = Budgets::new(BudgetLimits::default());
+        let t0 = Time::from_secs(1000);
+        for n in 0..MAX_ENTRIES {
+            assert!(budgets.allow(&Who::Account(n.to_string()), Kind::Query, t0));
+        }
+        // Full, and nothing idle yet: a newcomer is refused.
+        assert!(!budgets.allow(&Who::Account("new".into()), Kind::Query, t0));
+        // Once the old buckets have refilled (100 tokens at 10/s: 10 s), they go.
+        assert!(budgets.allow(&Who::Account("new".into()), Kind::Query, Time::from_secs(1011)));
+        assert_eq!(budgets.len(), 1);
+    }
+}
