@@ -63,11 +63,14 @@ pub enum Table {
     Media,
     /// Media upload auth tokens (their SHA-256) → account and expiry.
     MediaAuth,
+    /// Web clients' current browser tokens (their SHA-256) → `(number, device)`: the offline
+    /// logout (PROTOCOL.md §2.6) finds its device by it.
+    BrowserTokens,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 18] = [
+    pub const ALL: [Table; 19] = [
         Table::Meta,
         Table::Accounts,
         Table::Devices,
@@ -86,6 +89,7 @@ impl Table {
         Table::Peers,
         Table::Media,
         Table::MediaAuth,
+        Table::BrowserTokens,
     ];
 
     /// A stable name (the backend's table name).
@@ -109,6 +113,7 @@ impl Table {
             Table::Peers => "peers",
             Table::Media => "media",
             Table::MediaAuth => "media_auth",
+            Table::BrowserTokens => "browser_tokens",
         }
     }
 
