@@ -3,13 +3,15 @@
 //!
 //! | table | key | value |
 //! | --- | --- | --- |
-//! | `meta` | `credentials`, `pickle-key` | the session's credentials (JSON); the 32-byte key that seals the end-to-end state |
+//! | `meta` | `credentials`, `pickle-key`, `arrivals` | the session's credentials (JSON); the 32-byte key that seals the end-to-end state; the last arrival number |
 //! | `e2e` | the end-to-end [`StateKey`] (`account`, `session/<device>/<id>`, ...) | the sealed pickle, as the session handed it out |
-//! | `messages` | chat JID ‖ `0x00` ‖ time (u64 BE) ‖ message id | the `WebMessageInfo` bytes |
-//! | `message_ids` | chat JID ‖ `0x00` ‖ message id | the time under which the message is kept (8 bytes BE) |
+//! | `messages` | chat JID ‖ `0x00` ‖ time (u64 BE) ‖ arrival number (u64 BE) ‖ message id | the `WebMessageInfo` bytes |
+//! | `message_ids` | chat JID ‖ `0x00` ‖ message id | the time and arrival number under which the message is kept (16 bytes) |
 //! | `chats` | chat JID | name, last activity, unread count, archived (JSON) |
 //! | `contacts` | user JID | address-book name, push name (JSON) |
 //!
+//! Messages of a chat are in time order (whole seconds, as the protocol has them), and in the
+//! order they reached the store within a second (the arrival number, a counter of the store).
 //! A message is stored once per `(chat, id)`: `message_ids` finds it whatever time it was
 //! first stored under, so a message seen live and again in a history export (or imported
 //! twice) stays one entry. No key holds message content.
@@ -36,6 +38,7 @@ const CONTACTS: Table = Table::new("contacts");
 
 const CREDENTIALS: &str = "credentials";
 const PICKLE_KEY: &str = "pickle-key";
+const ARRIVALS: &str = "arrivals";
 
 /// A chat as the local store knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,11 +137,33 @@ fn chat_prefix(chat: &Jid) -> Vec<u8> {
     key
 }
 
-fn message_key(chat: &Jid, t: u64, id: &str) -> Vec<u8> {
+fn message_key(chat: &Jid, at: [u8; 16], id: &str) -> Vec<u8> {
     let mut key = chat_prefix(chat);
-    key.extend_from_slice(&t.to_be_bytes());
+    key.extend_from_slice(&at);
     key.extend_from_slice(id.as_bytes());
     key
+}
+
+/// Time and arrival number, as they stand in a message's key.
+fn position(t: u64, arrival: u64) -> [u8; 16] {
+    let mut at = [0u8; 16];
+    let (time, number) = at.split_at_mut(8);
+    time.copy_from_slice(&t.to_be_bytes());
+    number.copy_from_slice(&arrival.to_be_bytes());
+    at
+}
+
+/// The next arrival number (kept in `meta`).
+fn next_arrival(txn: &mut WriteTxn<'_>) -> Result<u64, Error> {
+    let last = match txn.get(META, ARRIVALS)? {
+        Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|e| Error::corrupt("arrival counter")(Box::new(e)))?,
+        None => 0,
+    };
+    let next = last.saturating_add(1);
+    txn.put(META, ARRIVALS, next.to_be_bytes())?;
+    Ok(next)
 }
 
 fn id_key(chat: &Jid, id: &str) -> Vec<u8> {
@@ -435,13 +460,11 @@ fn find_message(
     chat: &Jid,
     id: &str,
 ) -> Result<Option<(Vec<u8>, wa_proto::WebMessageInfo)>, Error> {
-    let Some(t) = txn.get_value(MESSAGE_IDS, &id_key(chat, id))? else {
+    let Some(at) = txn.get_value(MESSAGE_IDS, &id_key(chat, id))? else {
         return Ok(None);
     };
-    let t = <[u8; 8]>::try_from(t.as_slice())
-        .map(u64::from_be_bytes)
-        .map_err(|e| Error::corrupt("message index")(Box::new(e)))?;
-    let key = message_key(chat, t, id);
+    let at = <[u8; 16]>::try_from(at.as_slice()).map_err(|e| Error::corrupt("message index")(Box::new(e)))?;
+    let key = message_key(chat, at, id);
     match txn.get_value(MESSAGES, &key)? {
         Some(bytes) => Ok(Some((key, decode_message(&bytes)?))),
         None => Ok(None),
@@ -463,8 +486,9 @@ fn put_message(txn: &mut WriteTxn<'_>, info: &wa_proto::WebMessageInfo, unread: 
         return Ok(false);
     }
     let t = info.message_timestamp.unwrap_or(0);
-    txn.put(MESSAGES, message_key(&chat, t, id), info.encode_to_vec())?;
-    txn.put(MESSAGE_IDS, id_key(&chat, id), t.to_be_bytes())?;
+    let at = position(t, next_arrival(txn)?);
+    txn.put(MESSAGES, message_key(&chat, at, id), info.encode_to_vec())?;
+    txn.put(MESSAGE_IDS, id_key(&chat, id), at)?;
     let chat_key = chat.to_wire_string();
     let mut record = match txn.get(CHATS, &chat_key)? {
         Some(bytes) => from_json::<StoredChat>(&bytes, "chat")?,
