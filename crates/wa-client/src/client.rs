@@ -154,7 +154,11 @@ impl Client {
         if let Some(store) = &store {
             let loaded = Arc::clone(store);
             let (key, credentials, parts) = tokio::task::spawn_blocking(move || {
-                Ok::<_, Error>((loaded.pickle_key()?, loaded.credentials()?, loaded.e2e_parts()?))
+                Ok::<_, Error>((
+                    loaded.pickle_key()?,
+                    loaded.credentials()?,
+                    loaded.e2e_parts()?,
+                ))
             })
             .await??;
             session = session.with_pickle_key(key);
@@ -208,7 +212,10 @@ impl Client {
     }
 
     async fn command(&self, command: Command) -> Result<(), Error> {
-        self.commands.send(command).await.map_err(|_| Error::Stopped)
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| Error::Stopped)
     }
 
     async fn request(
@@ -248,7 +255,11 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::send_text`].
-    pub async fn send_message(&self, to: &Jid, message: wa_proto::Message) -> Result<String, Error> {
+    pub async fn send_message(
+        &self,
+        to: &Jid,
+        message: wa_proto::Message,
+    ) -> Result<String, Error> {
         let (reply, rx) = oneshot::channel();
         self.command(Command::Send {
             to: to.clone(),
@@ -279,7 +290,8 @@ impl Client {
     ) -> Result<String, Error> {
         let target = self.media_target().await?;
         let (key, info, uploaded) =
-            media::encrypt_and_upload(&self.http, &target, media::media_type(kind), data.to_vec()).await?;
+            media::encrypt_and_upload(&self.http, &target, media::media_type(kind), data.to_vec())
+                .await?;
         let uploaded = media::uploaded_media(kind, &key, &info, uploaded, mimetype, caption);
         self.send_message(to, media_message(&uploaded)?).await
     }
@@ -302,11 +314,21 @@ impl Client {
         mut progress: impl FnMut(u64, u64) + Send,
     ) -> Result<String, Error> {
         let target = self.media_target().await?;
-        let len = tokio::fs::metadata(path).await.map_err(Error::io(path))?.len();
+        let len = tokio::fs::metadata(path)
+            .await
+            .map_err(Error::io(path))?
+            .len();
         let total = media::body_len(len);
         let (sent_tx, sent_rx) = watch::channel(0u64);
-        let upload = media::encrypt_and_upload_file(&self.http, &target, media::media_type(kind), path, sent_tx);
-        let (key, info, uploaded) = media::with_progress(upload, sent_rx, || total, &mut progress).await?;
+        let upload = media::encrypt_and_upload_file(
+            &self.http,
+            &target,
+            media::media_type(kind),
+            path,
+            sent_tx,
+        );
+        let (key, info, uploaded) =
+            media::with_progress(upload, sent_rx, || total, &mut progress).await?;
         progress(info.body_length, info.body_length);
         let uploaded = media::uploaded_media(kind, &key, &info, uploaded, mimetype, caption);
         self.send_message(to, media_message(&uploaded)?).await
@@ -326,7 +348,11 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::download_media`], and [`Error::Io`] for the file.
-    pub async fn download_media_to(&self, info: &wa_proto::WebMessageInfo, path: &Path) -> Result<u64, Error> {
+    pub async fn download_media_to(
+        &self,
+        info: &wa_proto::WebMessageInfo,
+        path: &Path,
+    ) -> Result<u64, Error> {
         let source = Source::of_message(info, u64::MAX)?;
         let sink = media::file_sink(path)?;
         let done = media::download_into(&self.http, source, sink).await?;
@@ -349,7 +375,12 @@ impl Client {
     ///
     /// # Errors
     /// When not connected.
-    pub async fn mark_read(&self, chat: &Jid, id: &str, participant: Option<&Jid>) -> Result<(), Error> {
+    pub async fn mark_read(
+        &self,
+        chat: &Jid,
+        id: &str,
+        participant: Option<&Jid>,
+    ) -> Result<(), Error> {
         let (chat, id, participant) = (chat.clone(), id.to_owned(), participant.cloned());
         self.fire(move |s, now| s.mark_read(now, &chat, &id, participant.as_ref()))
             .await
@@ -399,7 +430,11 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::chats`].
-    pub async fn history(&self, chat: &Jid, limit: usize) -> Result<Vec<wa_proto::WebMessageInfo>, Error> {
+    pub async fn history(
+        &self,
+        chat: &Jid,
+        limit: usize,
+    ) -> Result<Vec<wa_proto::WebMessageInfo>, Error> {
         let store = self.store.clone().ok_or(Error::NoStore)?;
         let chat = chat.clone();
         tokio::task::spawn_blocking(move || store.history(&chat, limit)).await?
@@ -429,7 +464,12 @@ impl Client {
     ///
     /// # Errors
     /// When not connected or the server refused.
-    pub async fn group_participants(&self, group: &Jid, op: GroupOp, participants: &[Jid]) -> Result<(), Error> {
+    pub async fn group_participants(
+        &self,
+        group: &Jid,
+        op: GroupOp,
+        participants: &[Jid],
+    ) -> Result<(), Error> {
         let group = group.clone();
         let participants = participants.to_vec();
         self.request(move |s, now| s.group_participants(now, &group, op, &participants))
@@ -465,7 +505,10 @@ impl Client {
     /// When not connected or the server refused.
     pub async fn group_metadata(&self, group: &Jid) -> Result<serde_json::Value, Error> {
         let group = group.clone();
-        match self.request(move |s, now| s.group_metadata(now, &group)).await? {
+        match self
+            .request(move |s, now| s.group_metadata(now, &group))
+            .await?
+        {
             Reply::Json(value) => Ok(value),
             _ => Err(Error::UnexpectedReply("group metadata")),
         }
@@ -554,6 +597,12 @@ fn status_of(level: AckLevel) -> Option<Status> {
     }
 }
 
+/// A message sent and not yet acked: its stored form and who waits for its id.
+type SentMessage = (
+    Box<wa_proto::WebMessageInfo>,
+    oneshot::Sender<Result<String, Error>>,
+);
+
 /// The one task of a client: a `select!` over the socket, the commands and one timer.
 struct Driver {
     session: Session,
@@ -563,7 +612,7 @@ struct Driver {
     socket: Option<Socket>,
     replies: HashMap<RequestId, oneshot::Sender<Result<Reply, Error>>>,
     /// Messages sent and not yet acked: stored once the server has them.
-    sends: HashMap<RequestId, (Box<wa_proto::WebMessageInfo>, oneshot::Sender<Result<String, Error>>)>,
+    sends: HashMap<RequestId, SentMessage>,
     outbox: Outbox<Event>,
     store: Option<Arc<Store>>,
     http: reqwest::Client,
@@ -640,7 +689,9 @@ impl Driver {
                 let kept = message.clone();
                 match self.session.send_message(now, &to, *message) {
                     Ok((request, id)) => {
-                        let chat = wa_wire::Chat::from_jid(&to).map(|c| c.jid().clone()).unwrap_or(to);
+                        let chat = wa_wire::Chat::from_jid(&to)
+                            .map(|c| c.jid().clone())
+                            .unwrap_or(to);
                         let info = wa_proto::WebMessageInfo {
                             key: wa_proto::MessageKey {
                                 remote_jid: Some(chat.to_wire_string()),
@@ -695,7 +746,9 @@ impl Driver {
     }
 
     async fn commit(&mut self, ops: Vec<Op>) {
-        let Some(store) = self.store.clone() else { return };
+        let Some(store) = self.store.clone() else {
+            return;
+        };
         let result = tokio::task::spawn_blocking(move || store.apply(ops)).await;
         let error = match result {
             Ok(Ok(())) => return,
@@ -714,7 +767,10 @@ impl Driver {
                 if let Some((info, reply)) = self.sends.remove(&id) {
                     let answer = match result {
                         Ok(Reply::MessageSent { id }) => {
-                            ops.push(Op::Message { info, unread: false });
+                            ops.push(Op::Message {
+                                info,
+                                unread: false,
+                            });
                             Ok(id)
                         }
                         Ok(_) => Err(Error::UnexpectedReply("a sent message")),
@@ -778,7 +834,9 @@ impl Driver {
 
     /// A history notice: imported in the background when it is for this device.
     fn history(&mut self, from: &Jid, notice: &wa_proto::wars::HistoryNotice) {
-        let Some(own) = self.own_device.clone() else { return };
+        let Some(own) = self.own_device.clone() else {
+            return;
+        };
         let for_us = notice
             .device
             .as_deref()
@@ -802,7 +860,8 @@ impl Driver {
         };
         let (http, notice, max) = (self.http.clone(), notice.clone(), self.max_history_bytes);
         tokio::spawn(async move {
-            let event = match history::fetch_and_import(&http, store, &notice, &own_user, max).await {
+            let event = match history::fetch_and_import(&http, store, &notice, &own_user, max).await
+            {
                 Ok(imported) => Event::HistoryImported(imported),
                 Err(e) => {
                     tracing::warn!(error = %e, "history import failed");
@@ -824,7 +883,9 @@ impl Driver {
                 None => self.session.handle_closed(self.clock.now()),
             },
             Transmit::Send(message) => {
-                let Some(socket) = self.socket.as_mut() else { return };
+                let Some(socket) = self.socket.as_mut() else {
+                    return;
+                };
                 let message = match message {
                     OutMessage::Text(text) => Message::text(text),
                     OutMessage::Binary(bytes) => Message::binary(bytes),
@@ -850,8 +911,14 @@ mod tests {
 
     #[test]
     fn logout_base_takes_scheme_and_host() {
-        assert_eq!(logout_base("ws://127.0.0.1:80/ws").ok().as_deref(), Some("http://127.0.0.1:80"));
-        assert_eq!(logout_base("wss://example.org/ws?x").ok().as_deref(), Some("https://example.org"));
+        assert_eq!(
+            logout_base("ws://127.0.0.1:80/ws").ok().as_deref(),
+            Some("http://127.0.0.1:80")
+        );
+        assert_eq!(
+            logout_base("wss://example.org/ws?x").ok().as_deref(),
+            Some("https://example.org")
+        );
         assert_eq!(logout_base("http://h").ok().as_deref(), Some("http://h"));
         assert!(matches!(logout_base("ftp://h"), Err(Error::BadUrl { .. })));
         assert!(matches!(logout_base("ws:///ws"), Err(Error::BadUrl { .. })));

@@ -44,14 +44,21 @@ pub(crate) async fn fetch_and_import(
         .ok_or(Error::BadNotice("no 32-byte media key"))?;
     let file_sha256 = hash(notice.file_sha256.as_ref(), "no 32-byte fileSha256")?;
     let file_enc_sha256 = hash(notice.file_enc_sha256.as_ref(), "no 32-byte fileEncSha256")?;
-    let file_length = notice.file_length.ok_or(Error::BadNotice("no fileLength"))?;
+    let file_length = notice
+        .file_length
+        .ok_or(Error::BadNotice("no fileLength"))?;
     if file_length > max_bytes {
         return Err(Error::TooLarge {
             len: file_length,
             max: max_bytes,
         });
     }
-    let format = Format::from_str(notice.format.as_deref().ok_or(Error::BadNotice("no format"))?)?;
+    let format = Format::from_str(
+        notice
+            .format
+            .as_deref()
+            .ok_or(Error::BadNotice("no format"))?,
+    )?;
     let source = Source {
         url,
         key,
@@ -105,7 +112,11 @@ pub(crate) fn build(store: &Store, owner: &Jid, per_chat: usize) -> Result<Histo
 }
 
 /// An export, encrypted: the body to upload and the notice (without url and device yet).
-pub(crate) fn seal(history: &History, format: Format, key: [u8; 32]) -> Result<(Vec<u8>, HistoryNotice), Error> {
+pub(crate) fn seal(
+    history: &History,
+    format: Format,
+    key: [u8; 32],
+) -> Result<(Vec<u8>, HistoryNotice), Error> {
     let plain = wa_history::export(history, format)?;
     let (body, info) = wa_media::encrypt(&MediaKey::from_bytes(key), MediaType::History, &plain);
     let notice = HistoryNotice {

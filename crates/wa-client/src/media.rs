@@ -61,8 +61,14 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    pub(crate) fn new(hosts: &[String], auth: &str, max_bytes: Option<u64>) -> Result<Target, Error> {
-        let host = hosts.first().ok_or(Error::UnexpectedReply("a media connection with a host"))?;
+    pub(crate) fn new(
+        hosts: &[String],
+        auth: &str,
+        max_bytes: Option<u64>,
+    ) -> Result<Target, Error> {
+        let host = hosts
+            .first()
+            .ok_or(Error::UnexpectedReply("a media connection with a host"))?;
         Ok(Target {
             host: host.clone(),
             auth: auth.to_owned(),
@@ -195,7 +201,10 @@ pub(crate) async fn encrypt_and_upload_file(
     path: &Path,
     progress: watch::Sender<u64>,
 ) -> Result<(MediaKey, EncryptInfo, Uploaded), Error> {
-    let len = tokio::fs::metadata(path).await.map_err(Error::io(path))?.len();
+    let len = tokio::fs::metadata(path)
+        .await
+        .map_err(Error::io(path))?
+        .len();
     // Refused before a byte of the file is read.
     target.check(len)?;
     let key = random32()?;
@@ -280,7 +289,9 @@ impl Source {
     /// The media of a message.
     pub(crate) fn of_message(info: &wa_proto::WebMessageInfo, cap: u64) -> Result<Source, Error> {
         let message = info.message.as_ref().ok_or(Error::NoMedia("no message"))?;
-        let media = message.media().ok_or(Error::NoMedia("not a media message"))?;
+        let media = message
+            .media()
+            .ok_or(Error::NoMedia("not a media message"))?;
         let url = media.url.ok_or(Error::NoMedia("no url"))?;
         let key: [u8; 32] = media
             .media_key
@@ -290,7 +301,10 @@ impl Source {
         if let Some(hash) = media.file_sha256.and_then(|h| <[u8; 32]>::try_from(h).ok()) {
             expected = expected.file_sha256(hash);
         }
-        if let Some(hash) = media.file_enc_sha256.and_then(|h| <[u8; 32]>::try_from(h).ok()) {
+        if let Some(hash) = media
+            .file_enc_sha256
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+        {
             expected = expected.file_enc_sha256(hash);
         }
         // A sender's URL may not make us take more than the message says.
@@ -344,7 +358,12 @@ pub(crate) async fn download(http: &reqwest::Client, source: Source) -> Result<V
     let response = get(http, &source).await?;
     let body = read_limited(response, source.max_body).await?;
     let plain = tokio::task::spawn_blocking(move || {
-        wa_media::decrypt(&MediaKey::from_bytes(source.key), source.ty, &source.expected, &body)
+        wa_media::decrypt(
+            &MediaKey::from_bytes(source.key),
+            source.ty,
+            &source.expected,
+            &body,
+        )
     })
     .await??;
     Ok(plain)
@@ -365,7 +384,8 @@ where
     let (tx, mut rx) = mpsc::channel::<Bytes>(DOWNLOAD_QUEUE);
     let (key, ty, expected) = (source.key, source.ty, source.expected);
     let decrypting = tokio::task::spawn_blocking(move || {
-        let mut decryptor = wa_media::Decryptor::new(&MediaKey::from_bytes(key), ty, &expected, sink);
+        let mut decryptor =
+            wa_media::Decryptor::new(&MediaKey::from_bytes(key), ty, &expected, sink);
         while let Some(chunk) = rx.blocking_recv() {
             if let Err(e) = decryptor.update(&chunk) {
                 decryptor.abort();

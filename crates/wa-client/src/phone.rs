@@ -21,11 +21,11 @@ use wa_phone::{Answer, CommandId, PhoneSession, PhoneSessionEvent, PhoneTransmit
 use wa_proto::wars::HistoryNotice;
 use wa_proto::web_message_info::Status;
 use wa_vault::KeySource;
+use wa_wire::ids::user_of;
 use wa_wire::json::GroupMetadata;
 use wa_wire::msg::{GroupAction, GroupOp};
 use wa_wire::phone::{Linked, LinkedDevice, MediaAuth, Ready};
 use wa_wire::{Chat, Jid, Time};
-use wa_wire::ids::user_of;
 
 use crate::error::{Error, random32};
 use crate::history;
@@ -61,7 +61,12 @@ pub struct PhoneConfig {
 
 impl PhoneConfig {
     /// A phone for `number` named `name`, on `server_url`, keeping its store at `store`.
-    pub fn new(server_url: impl Into<String>, number: &str, name: &str, store: impl Into<PathBuf>) -> PhoneConfig {
+    pub fn new(
+        server_url: impl Into<String>,
+        number: &str,
+        name: &str,
+        store: impl Into<PathBuf>,
+    ) -> PhoneConfig {
         PhoneConfig {
             server_url: server_url.into(),
             phone: wa_phone::PhoneConfig::new(number, name),
@@ -107,7 +112,8 @@ pub enum PhoneEvent {
 /// The events of a phone.
 pub type PhoneEvents = EventStream<PhoneEvent>;
 
-type Job = Box<dyn FnOnce(&mut PhoneSession, Time) -> Result<CommandId, wa_phone::CommandError> + Send>;
+type Job =
+    Box<dyn FnOnce(&mut PhoneSession, Time) -> Result<CommandId, wa_phone::CommandError> + Send>;
 
 enum Command {
     Request(Job, oneshot::Sender<Result<Answer, Error>>),
@@ -249,12 +255,17 @@ impl Phone {
     }
 
     async fn command(&self, command: Command) -> Result<(), Error> {
-        self.commands.send(command).await.map_err(|_| Error::Stopped)
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| Error::Stopped)
     }
 
     async fn request(
         &self,
-        job: impl FnOnce(&mut PhoneSession, Time) -> Result<CommandId, wa_phone::CommandError> + Send + 'static,
+        job: impl FnOnce(&mut PhoneSession, Time) -> Result<CommandId, wa_phone::CommandError>
+        + Send
+        + 'static,
     ) -> Result<Answer, Error> {
         request(&self.commands, Box::new(job)).await
     }
@@ -297,7 +308,11 @@ impl Phone {
     ///
     /// # Errors
     /// As [`Phone::send_text`].
-    pub async fn send_message(&self, to: &Jid, message: wa_proto::Message) -> Result<String, Error> {
+    pub async fn send_message(
+        &self,
+        to: &Jid,
+        message: wa_proto::Message,
+    ) -> Result<String, Error> {
         let (reply, rx) = oneshot::channel();
         self.command(Command::Send {
             to: to.clone(),
@@ -358,7 +373,9 @@ impl Phone {
     /// When not logged in or the server refused.
     pub async fn unlink(&self, client_id: &str) -> Result<(), Error> {
         let client_id = client_id.to_owned();
-        self.request(move |s, now| s.unlink(now, &client_id)).await.map(|_| ())
+        self.request(move |s, now| s.unlink(now, &client_id))
+            .await
+            .map(|_| ())
     }
 
     /// Creates a group; returns its JID.
@@ -382,14 +399,22 @@ impl Phone {
     ///
     /// # Errors
     /// When not logged in or the server refused.
-    pub async fn group(&self, group: &Jid, op: GroupOp, subject: Option<&str>, participants: &[Jid]) -> Result<(), Error> {
+    pub async fn group(
+        &self,
+        group: &Jid,
+        op: GroupOp,
+        subject: Option<&str>,
+        participants: &[Jid],
+    ) -> Result<(), Error> {
         let action = GroupAction {
             op,
             group: Some(group.clone()),
             subject: subject.map(str::to_owned),
             participants: participants.to_vec(),
         };
-        self.request(move |s, now| s.group(now, action)).await.map(|_| ())
+        self.request(move |s, now| s.group(now, action))
+            .await
+            .map(|_| ())
     }
 
     /// A group's subject and members.
@@ -398,7 +423,10 @@ impl Phone {
     /// When not logged in or the server refused.
     pub async fn group_metadata(&self, group: &Jid) -> Result<GroupMetadata, Error> {
         let group = group.clone();
-        match self.request(move |s, now| s.group_metadata(now, &group)).await? {
+        match self
+            .request(move |s, now| s.group_metadata(now, &group))
+            .await?
+        {
             Answer::GroupMetadata(metadata) => Ok(metadata),
             _ => Err(Error::UnexpectedReply("group metadata")),
         }
@@ -473,7 +501,11 @@ impl Phone {
     ///
     /// # Errors
     /// When the store cannot be read.
-    pub async fn history(&self, chat: &Jid, limit: usize) -> Result<Vec<wa_proto::WebMessageInfo>, Error> {
+    pub async fn history(
+        &self,
+        chat: &Jid,
+        limit: usize,
+    ) -> Result<Vec<wa_proto::WebMessageInfo>, Error> {
         let (store, chat) = (Arc::clone(&self.store), chat.clone());
         tokio::task::spawn_blocking(move || store.history(&chat, limit)).await?
     }
@@ -516,8 +548,12 @@ impl Exporter {
     }
 
     async fn export(&self, device: &Jid) -> Result<HistoryNotice, Error> {
-        let (store, owner, per_chat, format) =
-            (Arc::clone(&self.store), self.user.clone(), self.history_messages, self.platform);
+        let (store, owner, per_chat, format) = (
+            Arc::clone(&self.store),
+            self.user.clone(),
+            self.history_messages,
+            self.platform,
+        );
         let key = random32()?;
         let (body, mut notice) = tokio::task::spawn_blocking(move || {
             let history = history::build(&store, &owner, per_chat)?;
@@ -545,7 +581,9 @@ impl Exporter {
                 notice.messages.unwrap_or(0) as usize,
             );
             match self
-                .request(Box::new(move |s, now| s.send_history(now, notice).map(|(c, _)| c)))
+                .request(Box::new(move |s, now| {
+                    s.send_history(now, notice).map(|(c, _)| c)
+                }))
                 .await?
             {
                 Answer::Sent { .. } => Ok(counts),
@@ -568,6 +606,12 @@ impl Exporter {
     }
 }
 
+/// A message sent and not yet acked: its stored form and who waits for its id.
+type SentMessage = (
+    Box<wa_proto::WebMessageInfo>,
+    oneshot::Sender<Result<String, Error>>,
+);
+
 /// The stored form of a message the phone received.
 fn received_message(received: &Received) -> Option<wa_proto::WebMessageInfo> {
     let message = received.envelope.message.clone()?;
@@ -584,7 +628,11 @@ fn received_message(received: &Received) -> Option<wa_proto::WebMessageInfo> {
         message_timestamp: Some(received.t),
         participant: sender,
         push_name: received.envelope.push_name.clone(),
-        status: Some(if received.from_me { Status::ServerAck } else { Status::DeliveryAck } as i32),
+        status: Some(if received.from_me {
+            Status::ServerAck
+        } else {
+            Status::DeliveryAck
+        } as i32),
         ..Default::default()
     })
 }
@@ -596,7 +644,7 @@ struct Driver {
     connect_timeout: Duration,
     socket: Option<Socket>,
     answers: HashMap<CommandId, oneshot::Sender<Result<Answer, Error>>>,
-    sends: HashMap<CommandId, (Box<wa_proto::WebMessageInfo>, oneshot::Sender<Result<String, Error>>)>,
+    sends: HashMap<CommandId, SentMessage>,
     ready: Option<Ready>,
     ready_waiters: Vec<oneshot::Sender<Result<Ready, Error>>>,
     outbox: Outbox<PhoneEvent>,
@@ -734,7 +782,10 @@ impl Driver {
                 if let Some((info, reply)) = self.sends.remove(&id) {
                     let answer = match result {
                         Ok(Answer::Sent { id }) => {
-                            ops.push(Op::Message { info, unread: false });
+                            ops.push(Op::Message {
+                                info,
+                                unread: false,
+                            });
                             Ok(id)
                         }
                         Ok(_) => Err(Error::UnexpectedReply("a sent message")),
@@ -805,7 +856,9 @@ impl Driver {
                 None => self.session.handle_closed(self.clock.now()),
             },
             PhoneTransmit::Send(text) => {
-                let Some(socket) = self.socket.as_mut() else { return };
+                let Some(socket) = self.socket.as_mut() else {
+                    return;
+                };
                 if let Err(e) = socket.send(Message::text(text)).await {
                     tracing::debug!(error = %e, "send failed");
                     self.socket = None;

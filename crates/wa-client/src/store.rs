@@ -264,9 +264,8 @@ impl Store {
     /// The key that seals the end-to-end state: made (32 random bytes) and kept the first time.
     pub(crate) fn pickle_key(&self) -> Result<PickleKey, Error> {
         if let Some(bytes) = self.vault.read()?.get(META, PICKLE_KEY)? {
-            let bytes = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|e| {
-                Error::corrupt("pickle key")(Box::new(e))
-            })?;
+            let bytes = <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|e| Error::corrupt("pickle key")(Box::new(e)))?;
             return Ok(PickleKey::new(bytes));
         }
         let key = zeroize::Zeroizing::new(random32()?);
@@ -350,7 +349,12 @@ impl Store {
             txn.put(CHATS, &key, json(&record, "chat")?)?;
         }
         for contact in &history.contacts {
-            merge_contact(&mut txn, &contact.jid, contact.name.clone(), contact.notify.clone())?;
+            merge_contact(
+                &mut txn,
+                &contact.jid,
+                contact.name.clone(),
+                contact.notify.clone(),
+            )?;
         }
         let mut new_messages = 0;
         for message in &history.messages {
@@ -402,7 +406,11 @@ impl Store {
     ///
     /// # Errors
     /// When the store cannot be read or holds a message that does not decode.
-    pub fn history(&self, chat: &Jid, limit: usize) -> Result<Vec<wa_proto::WebMessageInfo>, Error> {
+    pub fn history(
+        &self,
+        chat: &Jid,
+        limit: usize,
+    ) -> Result<Vec<wa_proto::WebMessageInfo>, Error> {
         let read = self.vault.read()?;
         let mut messages = read
             .range(
@@ -463,7 +471,8 @@ fn find_message(
     let Some(at) = txn.get_value(MESSAGE_IDS, &id_key(chat, id))? else {
         return Ok(None);
     };
-    let at = <[u8; 16]>::try_from(at.as_slice()).map_err(|e| Error::corrupt("message index")(Box::new(e)))?;
+    let at = <[u8; 16]>::try_from(at.as_slice())
+        .map_err(|e| Error::corrupt("message index")(Box::new(e)))?;
     let key = message_key(chat, at, id);
     match txn.get_value(MESSAGES, &key)? {
         Some(bytes) => Ok(Some((key, decode_message(&bytes)?))),
@@ -473,7 +482,11 @@ fn find_message(
 
 /// Stores a message once per `(chat, id)`; a message already stored only moves up in status.
 /// Updates its chat and its sender's contact. Whether it was new.
-fn put_message(txn: &mut WriteTxn<'_>, info: &wa_proto::WebMessageInfo, unread: bool) -> Result<bool, Error> {
+fn put_message(
+    txn: &mut WriteTxn<'_>,
+    info: &wa_proto::WebMessageInfo,
+    unread: bool,
+) -> Result<bool, Error> {
     let (Some(chat), Some(id)) = (chat_of(info), info.key.id.as_deref()) else {
         tracing::debug!("a message without chat or id is not stored");
         return Ok(false);
@@ -520,7 +533,12 @@ fn put_message(txn: &mut WriteTxn<'_>, info: &wa_proto::WebMessageInfo, unread: 
     Ok(true)
 }
 
-fn merge_contact(txn: &mut WriteTxn<'_>, jid: &Jid, name: Option<String>, notify: Option<String>) -> Result<(), Error> {
+fn merge_contact(
+    txn: &mut WriteTxn<'_>,
+    jid: &Jid,
+    name: Option<String>,
+    notify: Option<String>,
+) -> Result<(), Error> {
     let key = jid.to_wire_string();
     let mut record = match txn.get(CONTACTS, &key)? {
         Some(bytes) => from_json::<StoredContact>(&bytes, "contact")?,

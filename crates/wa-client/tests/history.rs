@@ -2,7 +2,13 @@
 //! export (once per format) and shows the old messages; the phone leaves and the client still
 //! talks; tampered exports import nothing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod support;
 
@@ -39,7 +45,10 @@ async fn history_moves_to_a_new_client(format: Format) {
             phone_message(&mut pa, said).await;
         }
     }
-    let group = phone_b.group_create("old friends", std::slice::from_ref(&alice)).await.unwrap();
+    let group = phone_b
+        .group_create("old friends", std::slice::from_ref(&alice))
+        .await
+        .unwrap();
     phone_b.send_text(&group, "zebra-old-group").await.unwrap();
     phone_message(&mut pa, "zebra-old-group").await;
 
@@ -47,7 +56,10 @@ async fn history_moves_to_a_new_client(format: Format) {
         .link_with(&phone_a, net.client_config(&net.store("web-a")))
         .await;
     let imported = support::imported(&mut wa_events).await;
-    assert_eq!((imported.chats, imported.messages, imported.new_messages), (2, 5, 5));
+    assert_eq!(
+        (imported.chats, imported.messages, imported.new_messages),
+        (2, 5, 5)
+    );
     assert_eq!(imported.contacts, 1);
 
     // The exports keep whole seconds (as the protocol's timestamps are): messages of one second
@@ -58,35 +70,69 @@ async fn history_moves_to_a_new_client(format: Format) {
         .map(|m| (text(m).unwrap(), m.key.from_me == Some(true)))
         .collect();
     said.sort();
-    let mut expected: Vec<_> = old.iter().map(|(who, t)| ((*t).to_owned(), *who == "a")).collect();
+    let mut expected: Vec<_> = old
+        .iter()
+        .map(|(who, t)| ((*t).to_owned(), *who == "a"))
+        .collect();
     expected.sort();
     assert_eq!(said, expected);
-    assert!(history.windows(2).all(|w| w[0].message_timestamp <= w[1].message_timestamp));
+    assert!(
+        history
+            .windows(2)
+            .all(|w| w[0].message_timestamp <= w[1].message_timestamp)
+    );
     let in_group = wa.history(&group, 100).await.unwrap();
     assert_eq!(in_group.len(), 1);
-    assert_eq!(in_group[0].key.participant.as_deref(), Some(bob.to_wire_string().as_str()));
-    let chats: Vec<_> = wa.chats().await.unwrap().into_iter().map(|c| c.jid).collect();
+    assert_eq!(
+        in_group[0].key.participant.as_deref(),
+        Some(bob.to_wire_string().as_str())
+    );
+    let chats: Vec<_> = wa
+        .chats()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.jid)
+        .collect();
     assert!(chats.contains(&bob) && chats.contains(&group), "{chats:?}");
     let contacts = wa.contacts().await.unwrap();
-    assert!(contacts.iter().any(|c| c.jid == bob && c.notify.as_deref() == Some("Bia")));
+    assert!(
+        contacts
+            .iter()
+            .any(|c| c.jid == bob && c.notify.as_deref() == Some("Bia"))
+    );
 
     // The phone goes away; the new client still sends and receives.
     phone_a.shutdown().await;
     wa.send_text(&bob, "zebra-new-from-web").await.unwrap();
     phone_message(&mut pb, "zebra-new-from-web").await;
-    phone_b.send_text(&alice, "zebra-new-from-bob").await.unwrap();
+    phone_b
+        .send_text(&alice, "zebra-new-from-bob")
+        .await
+        .unwrap();
     message(&mut wa_events, "zebra-new-from-bob").await;
     let history = wa.history(&bob, 100).await.unwrap();
-    assert_eq!(history.len(), 6, "the imported and the live messages, once each");
+    assert_eq!(
+        history.len(),
+        6,
+        "the imported and the live messages, once each"
+    );
 
     wa.shutdown().await;
     phone_b.shutdown().await;
     let dir = net.dir.path().to_owned();
     net.server.shutdown().await;
     let mut texts: Vec<&str> = old.iter().map(|(_, t)| *t).collect();
-    texts.extend(["zebra-old-group", "zebra-new-from-web", "zebra-new-from-bob"]);
+    texts.extend([
+        "zebra-old-group",
+        "zebra-new-from-web",
+        "zebra-new-from-bob",
+    ]);
     let (files, bytes) = assert_no_plaintext(&dir, &texts);
-    eprintln!("history ({format}): {:.1?}; scanned {files} files, {bytes} bytes", started.elapsed());
+    eprintln!(
+        "history ({format}): {:.1?}; scanned {files} files, {bytes} bytes",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +168,10 @@ async fn tampered_exports_import_nothing() {
     let (phone_a, mut pa) = net.phone(config_a).await;
     let (phone_b, _pb) = net.phone(net.phone_config("15550000062", "Bel")).await;
     let (alice, bob) = (phone_a.user().clone(), phone_b.user().clone());
-    phone_b.send_text(&alice, "zebra-secret-history").await.unwrap();
+    phone_b
+        .send_text(&alice, "zebra-secret-history")
+        .await
+        .unwrap();
     phone_message(&mut pa, "zebra-secret-history").await;
     let (wa, mut events, device) = net
         .link_with(&phone_a, net.client_config(&net.store("web-a")))
@@ -141,7 +190,10 @@ async fn tampered_exports_import_nothing() {
     }
     phone_a.send_history(notice).await.unwrap();
     let error = outcome(&mut events).await.unwrap_err();
-    assert!(matches!(error, Error::Media(wa_media::Error::PlainSha256Mismatch)), "{error:?}");
+    assert!(
+        matches!(error, Error::Media(wa_media::Error::PlainSha256Mismatch)),
+        "{error:?}"
+    );
     nothing_stored(&wa);
 
     // A wrong format: the Android export read as iOS.
@@ -214,7 +266,10 @@ async fn tampered_exports_import_nothing() {
     };
     phone_a.send_history(notice).await.unwrap();
     let error = outcome(&mut events).await.unwrap_err();
-    assert!(matches!(error, Error::ForeignHistory { ref owner } if *owner == bob), "{error:?}");
+    assert!(
+        matches!(error, Error::ForeignHistory { ref owner } if *owner == bob),
+        "{error:?}"
+    );
     nothing_stored(&wa);
 
     // The genuine notice imports (so the refusals above were the checks, not a broken path),
@@ -226,5 +281,8 @@ async fn tampered_exports_import_nothing() {
     let again = outcome(&mut events).await.unwrap();
     assert_eq!((again.messages, again.new_messages), (1, 0));
     let history = wa.history(&bob, 10).await.unwrap();
-    assert_eq!(history.iter().filter_map(text).collect::<Vec<_>>(), ["zebra-secret-history"]);
+    assert_eq!(
+        history.iter().filter_map(text).collect::<Vec<_>>(),
+        ["zebra-secret-history"]
+    );
 }

@@ -2,7 +2,13 @@
 //! three; a consumer that does not poll loses nothing; and nothing anyone sent is in clear in
 //! any file of the server or of the stores.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod support;
 
@@ -23,7 +29,11 @@ async fn two_accounts_exchange_messages_with_ticks_and_keep_nothing_in_clear() {
     let (wa, mut wa_events, _) = net.link(&phone_a, "web-a").await;
     let (wb, mut wb_events, _) = net.link(&phone_b, "web-b").await;
 
-    let texts = ["zebra-hello-from-alice-web", "zebra-reply-from-bob-web", "zebra-from-bob-phone"];
+    let texts = [
+        "zebra-hello-from-alice-web",
+        "zebra-reply-from-bob-web",
+        "zebra-from-bob-phone",
+    ];
     // One tick: the server stored it.
     let id = wa.send_text(&user_b, texts[0]).await.unwrap();
     let got = message(&mut wb_events, texts[0]).await;
@@ -56,10 +66,17 @@ async fn two_accounts_exchange_messages_with_ticks_and_keep_nothing_in_clear() {
     assert_eq!(chats[0].jid, user_b);
     assert_eq!(chats[0].unread, 2);
     let contacts = wa.contacts().await.unwrap();
-    assert!(contacts.iter().any(|c| c.jid == user_b && c.notify.as_deref() == Some("Bob")));
+    assert!(
+        contacts
+            .iter()
+            .any(|c| c.jid == user_b && c.notify.as_deref() == Some("Bob"))
+    );
     // Bob's phone keeps its history (the message its web client sent included).
     let phone_history = phone_b.history(&alice, 10).await.unwrap();
-    assert_eq!(phone_history.iter().filter_map(text).collect::<Vec<_>>(), texts);
+    assert_eq!(
+        phone_history.iter().filter_map(text).collect::<Vec<_>>(),
+        texts
+    );
 
     for client in [wa, wb] {
         client.shutdown().await;
@@ -70,7 +87,10 @@ async fn two_accounts_exchange_messages_with_ticks_and_keep_nothing_in_clear() {
     let dir = net.dir.path().to_owned();
     net.server.shutdown().await;
     let (files, bytes) = assert_no_plaintext(&dir, &texts);
-    assert!(files >= 6, "server database, media dir, 4 stores and their keys: {files}");
+    assert!(
+        files >= 6,
+        "server database, media dir, 4 stores and their keys: {files}"
+    );
     eprintln!(
         "two accounts: {:.1?}; scanned {files} files, {bytes} bytes, no plaintext",
         started.elapsed()
@@ -83,22 +103,41 @@ async fn a_group_of_three() {
     let (phone_a, _pa) = net.phone(net.phone_config("15550000011", "Ann")).await;
     let (phone_b, _pb) = net.phone(net.phone_config("15550000012", "Ben")).await;
     let (phone_c, mut phone_c_events) = net.phone(net.phone_config("15550000013", "Cat")).await;
-    let (user_a, user_b, user_c) = (phone_a.user().clone(), phone_b.user().clone(), phone_c.user().clone());
+    let (user_a, user_b, user_c) = (
+        phone_a.user().clone(),
+        phone_b.user().clone(),
+        phone_c.user().clone(),
+    );
     let (wa, mut wa_events, _) = net.link(&phone_a, "web-a").await;
     let (wb, mut wb_events, _) = net.link(&phone_b, "web-b").await;
 
-    let group = wa.group_create("trio", &[user_b.clone(), user_c.clone()]).await.unwrap();
+    let group = wa
+        .group_create("trio", &[user_b.clone(), user_c.clone()])
+        .await
+        .unwrap();
     assert!(group.is_group());
     let id = wa.send_text(&group, "zebra-hello-trio").await.unwrap();
     let got = message(&mut wb_events, "zebra-hello-trio").await;
-    assert_eq!(got.key.remote_jid.as_deref(), Some(group.to_wire_string().as_str()));
-    assert_eq!(got.key.participant.as_deref(), Some(user_a.to_wire_string().as_str()));
+    assert_eq!(
+        got.key.remote_jid.as_deref(),
+        Some(group.to_wire_string().as_str())
+    );
+    assert_eq!(
+        got.key.participant.as_deref(),
+        Some(user_a.to_wire_string().as_str())
+    );
     let (got_id, chat) = phone_message(&mut phone_c_events, "zebra-hello-trio").await;
     assert_eq!((got_id.as_str(), &chat), (id.as_str(), &group));
 
-    phone_c.send_text(&group, "zebra-cat-answers").await.unwrap();
+    phone_c
+        .send_text(&group, "zebra-cat-answers")
+        .await
+        .unwrap();
     let at_a = message(&mut wa_events, "zebra-cat-answers").await;
-    assert_eq!(at_a.key.participant.as_deref(), Some(user_c.to_wire_string().as_str()));
+    assert_eq!(
+        at_a.key.participant.as_deref(),
+        Some(user_c.to_wire_string().as_str())
+    );
     message(&mut wb_events, "zebra-cat-answers").await;
 
     // Ben's store has the group chat with both messages, the answer from Cat.
@@ -107,7 +146,10 @@ async fn a_group_of_three() {
         history.iter().filter_map(text).collect::<Vec<_>>(),
         ["zebra-hello-trio", "zebra-cat-answers"]
     );
-    assert_eq!(history[1].key.participant.as_deref(), Some(user_c.to_wire_string().as_str()));
+    assert_eq!(
+        history[1].key.participant.as_deref(),
+        Some(user_c.to_wire_string().as_str())
+    );
     assert!(wb.chats().await.unwrap().iter().any(|c| c.jid == group));
     // Cat's phone can mark it read (the sender looked up in its store): Ann sees blue ticks.
     phone_c.read(&group, &id).await.unwrap();
@@ -130,7 +172,10 @@ async fn a_consumer_that_does_not_poll_loses_nothing() {
     let started = Instant::now();
     // Every message stored by the server (ack 1) while nobody reads the client's events.
     for i in 0..COUNT {
-        phone_a.send_text(phone_b.user(), &format!("zebra-burst-{i}")).await.unwrap();
+        phone_a
+            .send_text(phone_b.user(), &format!("zebra-burst-{i}"))
+            .await
+            .unwrap();
     }
     let sent = started.elapsed();
     let mut seen = std::collections::BTreeSet::new();

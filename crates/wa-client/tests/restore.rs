@@ -1,7 +1,13 @@
 //! Restarts from the store: a web client decrypts what was sent while it was away, a phone
 //! logs in again from its store; and the offline logout (PROTOCOL.md §2.6) unlinks a device.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod support;
 
@@ -28,7 +34,9 @@ async fn a_restarted_client_decrypts_what_was_sent_while_it_was_away() {
     phone_a.send_text(&bob, "zebra-while-away-1").await.unwrap();
     phone_a.send_text(&bob, "zebra-while-away-2").await.unwrap();
 
-    let (wb, mut wb_events) = Client::start(net.client_config(&net.store("web-b"))).await.unwrap();
+    let (wb, mut wb_events) = Client::start(net.client_config(&net.store("web-b")))
+        .await
+        .unwrap();
     wait(&mut wb_events, "restored login", |e| match e {
         Event::Session(SessionEvent::Connected { .. }) => Some(()),
         Event::Session(SessionEvent::Qr { .. }) => panic!("a restore must not show a QR code"),
@@ -47,13 +55,19 @@ async fn a_restarted_client_decrypts_what_was_sent_while_it_was_away() {
 
     // The phone restarts from its store too: same identity, its history kept.
     phone_b.shutdown().await;
-    let (phone_b, _pb) = Phone::login(net.phone_config("15550000032", "Bo")).await.unwrap();
+    let (phone_b, _pb) = Phone::login(net.phone_config("15550000032", "Bo"))
+        .await
+        .unwrap();
     phone_b.ready().await.unwrap();
     let mut pa_events = _pa;
     phone_b.send_text(&alice, "zebra-phone-back").await.unwrap();
     phone_message(&mut pa_events, "zebra-phone-back").await;
     let kept = phone_b.history(&alice, 10).await.unwrap();
-    assert!(kept.iter().filter_map(support::text).any(|t| t == "zebra-while-away-2"));
+    assert!(
+        kept.iter()
+            .filter_map(support::text)
+            .any(|t| t == "zebra-while-away-2")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,11 +90,16 @@ async fn logout_offline_unlinks_the_device() {
     let path = net.store("web");
     let store = Store::open(&path, KeySource::KeyFile(default_key_file(&path))).unwrap();
     let credentials = store.credentials().unwrap().expect("stored credentials");
-    Client::logout_offline(&net.server.ws_url(), &credentials).await.unwrap();
+    Client::logout_offline(&net.server.ws_url(), &credentials)
+        .await
+        .unwrap();
     assert!(phone.linked().await.unwrap().is_empty());
     // The same logout again: the server knows these tokens no more.
     let again = Client::logout_offline(&net.server.ws_url(), &credentials).await;
-    assert!(matches!(again, Err(Error::HttpStatus { status: 401, .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(Error::HttpStatus { status: 401, .. })),
+        "{again:?}"
+    );
     // A wrong proof is refused as well (another device's keys).
     let mut forged = credentials.clone();
     forged.mac_key = [7; 32];
@@ -93,7 +112,10 @@ async fn logout_offline_unlinks_the_device() {
     // A restore now gets 401, and the store forgets the link.
     let (client, mut events) = Client::start(net.client_config(&path)).await.unwrap();
     let error = wait(&mut events, "login failure", |e| match e {
-        Event::Session(SessionEvent::LoginFailed { error, forget_credentials }) => Some((error.clone(), *forget_credentials)),
+        Event::Session(SessionEvent::LoginFailed {
+            error,
+            forget_credentials,
+        }) => Some((error.clone(), *forget_credentials)),
         Event::Session(SessionEvent::Connected { .. }) => panic!("an unlinked device logged in"),
         _ => None,
     })

@@ -663,10 +663,8 @@ impl Endpoint {
             Notification::Devices { jid, .. } | Notification::Identity { jid, .. } => {
                 self.lists.remove(&user_of(jid));
             }
-            Notification::PreKeys { count } => {
-                if (*count as usize) < ONE_TIME_KEYS {
-                    self.upload_keys(ONE_TIME_KEYS - *count as usize);
-                }
+            Notification::PreKeys { count } if (*count as usize) < ONE_TIME_KEYS => {
+                self.upload_keys(ONE_TIME_KEYS - *count as usize);
             }
             _ => {}
         }

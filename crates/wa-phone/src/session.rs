@@ -238,6 +238,10 @@ impl std::fmt::Debug for PhoneSession {
     }
 }
 
+/// What the server answered a request: its data, or the status, the reason and (409) the
+/// missing and extra devices.
+type AnswerResult = Result<serde_json::Value, (u16, String, Vec<Jid>, Vec<Jid>)>;
+
 /// Commands waiting for answers, at most.
 const MAX_PENDING: usize = 1024;
 
@@ -686,9 +690,9 @@ impl PhoneSession {
         self.transmits.push_back(PhoneTransmit::Send(request.to_text()));
     }
 
-    fn answered(&mut self, now: Time, id: u64, result: Result<serde_json::Value, (u16, String, Vec<Jid>, Vec<Jid>)>) {
+    fn answered(&mut self, now: Time, id: u64, result: AnswerResult) {
         let Some((pending, _)) = self.pending.remove(&id) else { return };
-        let fail = |r: &Result<serde_json::Value, (u16, String, Vec<Jid>, Vec<Jid>)>| match r {
+        let fail = |r: &AnswerResult| match r {
             Err((status, error, _, _)) => PhoneError::Status {
                 status: *status,
                 reason: error.clone(),

@@ -79,12 +79,13 @@ pub(crate) fn app(shared: &Arc<Shared>, routes: Routes) -> Router {
         app = app
             .route("/ws", any(web_socket))
             .route("/phone", any(phone_socket));
-        let logout = Router::new()
-            .route("/logout", post(logout))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                config.request_timeout,
-            ));
+        let logout =
+            Router::new()
+                .route("/logout", post(logout))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    config.request_timeout,
+                ));
         app = app.merge(logout);
     }
     if routes.status {
@@ -133,7 +134,10 @@ async fn logout(
     let (Some(token), Some(proof)) = (query.t, query.m) else {
         return error(StatusCode::BAD_REQUEST, "t and m are required");
     };
-    let (token, proof) = (zeroize::Zeroizing::new(token), zeroize::Zeroizing::new(proof));
+    let (token, proof) = (
+        zeroize::Zeroizing::new(token),
+        zeroize::Zeroizing::new(proof),
+    );
     let at = crate::metrics::now();
     let result = crate::store::write(&*shared.store, move |txn| {
         wa_server_core::logout_offline(txn, &token, &proof, at)
@@ -145,7 +149,12 @@ async fn logout(
                 shared.board.deliver(&target, push);
             }
             let body = serde_json::json!({"status": 200}).to_string();
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
         }
         Ok(Err(refusal)) => error(
             StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNAUTHORIZED),

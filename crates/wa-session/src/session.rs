@@ -544,10 +544,7 @@ impl Session {
         while let Some(event) = endpoint.poll_event() {
             events.push(event);
         }
-        let changes = match &self.pickle_key {
-            Some(key) => Some(endpoint.take_changes(key)),
-            None => None,
-        };
+        let changes = self.pickle_key.as_ref().map(|key| endpoint.take_changes(key));
         if self.state == State::Connected {
             for need in needs {
                 self.carry_out(now, need);

@@ -54,7 +54,12 @@ impl Net {
     }
 
     pub fn phone_config(&self, number: &str, name: &str) -> PhoneConfig {
-        PhoneConfig::new(self.server.phone_url(), number, name, self.store(&format!("phone-{number}")))
+        PhoneConfig::new(
+            self.server.phone_url(),
+            number,
+            name,
+            self.store(&format!("phone-{number}")),
+        )
     }
 
     /// Registers a phone (code from the server) and waits until it is logged in.
@@ -62,12 +67,18 @@ impl Net {
         let number = config.phone.number.clone();
         let (phone, events) = Phone::register(config).await.unwrap();
         let code = loop {
-            let delivered = tokio::time::timeout(WAIT, self.codes.recv()).await.unwrap().unwrap();
+            let delivered = tokio::time::timeout(WAIT, self.codes.recv())
+                .await
+                .unwrap()
+                .unwrap();
             if delivered.number == number {
                 break delivered.code.clone();
             }
         };
-        tokio::time::timeout(WAIT, phone.verify(&code)).await.unwrap().unwrap();
+        tokio::time::timeout(WAIT, phone.verify(&code))
+            .await
+            .unwrap()
+            .unwrap();
         (phone, events)
     }
 
@@ -84,7 +95,10 @@ impl Net {
             _ => None,
         })
         .await;
-        let linked = tokio::time::timeout(WAIT, phone.link(&qr)).await.unwrap().unwrap();
+        let linked = tokio::time::timeout(WAIT, phone.link(&qr))
+            .await
+            .unwrap()
+            .unwrap();
         wait(&mut events, "login", |e| match e {
             Event::Session(wa_session::Event::Connected { .. }) => Some(()),
             _ => None,
@@ -95,7 +109,9 @@ impl Net {
 
     /// [`Net::link_with`] with a store named `name`, waiting for the phone's history too.
     pub async fn link(&self, phone: &Phone, name: &str) -> (Client, Events, Jid) {
-        let (client, mut events, device) = self.link_with(phone, self.client_config(&self.store(name))).await;
+        let (client, mut events, device) = self
+            .link_with(phone, self.client_config(&self.store(name)))
+            .await;
         imported(&mut events).await;
         (client, events, device)
     }
@@ -135,13 +151,18 @@ pub async fn imported(events: &mut Events) -> Imported {
 
 /// The text of a message.
 pub fn text(info: &wa_proto::WebMessageInfo) -> Option<String> {
-    info.message.as_ref().and_then(|m| m.text()).map(str::to_owned)
+    info.message
+        .as_ref()
+        .and_then(|m| m.text())
+        .map(str::to_owned)
 }
 
 /// Waits for a web client's message saying `expected`; returns it.
 pub async fn message(events: &mut Events, expected: &str) -> wa_proto::WebMessageInfo {
     wait(events, expected, |e| match e {
-        Event::Session(wa_session::Event::Message { info, .. }) if text(info).as_deref() == Some(expected) => {
+        Event::Session(wa_session::Event::Message { info, .. })
+            if text(info).as_deref() == Some(expected) =>
+        {
             Some((**info).clone())
         }
         _ => None,
@@ -165,7 +186,9 @@ pub async fn phone_message(events: &mut PhoneEvents, expected: &str) -> (String,
 /// Waits until message `id` reached `level` on a web client.
 pub async fn ack(events: &mut Events, id: &str, level: wa_session::AckLevel) {
     wait(events, &format!("ack {level:?} of {id}"), |e| match e {
-        Event::Session(wa_session::Event::Ack { ids, level: l, .. }) if *l >= level && ids.iter().any(|i| i == id) => {
+        Event::Session(wa_session::Event::Ack { ids, level: l, .. })
+            if *l >= level && ids.iter().any(|i| i == id) =>
+        {
             Some(())
         }
         _ => None,
@@ -190,19 +213,31 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Asserts that no file under `dir` holds any of `texts`, byte for byte; how many files and
-/// bytes were scanned.
-pub fn assert_no_plaintext(dir: &Path, texts: &[&str]) -> (usize, u64) {
-    let (mut count, mut bytes) = (0, 0u64);
+/// Every `(file, text)` such that a file under `dir` holds one of `texts`, byte for byte; and
+/// how many files and bytes were scanned.
+pub fn find_plaintext(dir: &Path, texts: &[&str]) -> (Vec<(PathBuf, String)>, usize, u64) {
+    let (mut found, mut count, mut bytes) = (Vec::new(), 0, 0u64);
     for file in files(dir) {
         let data = std::fs::read(&file).unwrap();
         count += 1;
         bytes += data.len() as u64;
         for text in texts {
             assert!(!text.is_empty());
-            let found = data.windows(text.len()).any(|w| w == text.as_bytes());
-            assert!(!found, "{} holds {text:?} in clear", file.display());
+            if data.windows(text.len()).any(|w| w == text.as_bytes()) {
+                found.push((file.clone(), (*text).to_owned()));
+            }
         }
     }
+    (found, count, bytes)
+}
+
+/// Asserts that no file under `dir` holds any of `texts`; how many files and bytes were
+/// scanned. (The scan itself is checked first on a file that does hold one.)
+pub fn assert_no_plaintext(dir: &Path, texts: &[&str]) -> (usize, u64) {
+    let control = tempfile::tempdir().unwrap();
+    std::fs::write(control.path().join("clear"), format!("..{}..", texts[0])).unwrap();
+    assert_eq!(find_plaintext(control.path(), texts).0.len(), 1, "the scan finds plaintext");
+    let (found, count, bytes) = find_plaintext(dir, texts);
+    assert!(found.is_empty(), "in clear: {found:?}");
     (count, bytes)
 }

@@ -629,8 +629,7 @@ mod tests {
             },
             |r| r.unwrap(),
         ));
-        let out = slot.lock().unwrap().take().unwrap();
-        out
+        slot.lock().unwrap().take().unwrap()
     }
 
     fn tokens(browser: &str) -> TokenHashes {
