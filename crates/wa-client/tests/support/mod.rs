@@ -236,7 +236,11 @@ pub fn find_plaintext(dir: &Path, texts: &[&str]) -> (Vec<(PathBuf, String)>, us
 pub fn assert_no_plaintext(dir: &Path, texts: &[&str]) -> (usize, u64) {
     let control = tempfile::tempdir().unwrap();
     std::fs::write(control.path().join("clear"), format!("..{}..", texts[0])).unwrap();
-    assert_eq!(find_plaintext(control.path(), texts).0.len(), 1, "the scan finds plaintext");
+    assert_eq!(
+        find_plaintext(control.path(), texts).0.len(),
+        1,
+        "the scan finds plaintext"
+    );
     let (found, count, bytes) = find_plaintext(dir, texts);
     assert!(found.is_empty(), "in clear: {found:?}");
     (count, bytes)
