@@ -1,12 +1,13 @@
-//! An echo bot: links (or restores) and answers every text message with the same text.
+//! An echo bot: links (or restores from its store) and answers every text with the same text.
 //!
-//! `cargo run -p wa-client --example echo_bot -- [URL] [STORE]`, e.g.
-//! `cargo run -p wa-client --example echo_bot -- ws://127.0.0.1:8080/ws /tmp/bot.redb`
-//! (link it with `wa phone link --number N 'QR TEXT'` when it prints a QR text). With a `STORE`
-//! file the bot restores its session on the next start; without one it keeps nothing and writes
-//! nothing.
+//! `cargo run -p wa-client --example echo_bot -- ws://127.0.0.1:8080/ws [STORE]`
+//!
+//! The store defaults to `wa-echo-bot.redb` in the system's temporary directory (its key file
+//! beside it), so running the example writes nothing into the source tree. Link it with a
+//! phone when it prints a QR text.
 
 use wa_client::{Client, ClientConfig, Event};
+use wa_session::Event as SessionEvent;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), wa_client::Error> {
@@ -14,26 +15,36 @@ async fn main() -> Result<(), wa_client::Error> {
     let url = args
         .next()
         .unwrap_or_else(|| "ws://127.0.0.1:8080/ws".to_owned());
-    let mut config = ClientConfig::new(url);
-    config.store = args.next().map(Into::into);
-    let (client, mut events) = Client::start(config)?;
+    let store = args
+        .next()
+        .map_or_else(|| std::env::temp_dir().join("wa-echo-bot.redb"), Into::into);
+    let (client, mut events) = Client::start(ClientConfig::new(url).with_store(store)).await?;
     while let Some(event) = events.next().await {
         match event {
-            Event::Qr { text, .. } => println!("link me: {text}"),
-            Event::Connected { account } => println!("echoing as {}", account.wid),
-            Event::Message { info, .. } if info.key.from_me != Some(true) => {
-                let text = info.message.as_ref().and_then(|m| m.conversation.clone());
-                if let (Some(chat), Some(text)) = (info.key.remote_jid.as_deref(), text) {
-                    client
-                        .mark_read(chat, info.key.id.as_deref().unwrap_or_default())
-                        .await?;
-                    client.send_text(chat, &text).await?;
+            Event::Session(SessionEvent::Qr { text, .. }) => println!("link me: {text}"),
+            Event::Session(SessionEvent::Connected { account }) => {
+                println!("echoing as {:?}", account.wid);
+            }
+            Event::Session(SessionEvent::Message { info, .. })
+                if info.key.from_me != Some(true) =>
+            {
+                let text = info
+                    .message
+                    .as_ref()
+                    .and_then(|m| m.text())
+                    .map(str::to_owned);
+                let chat = info.key.remote_jid.as_deref().and_then(|j| j.parse().ok());
+                let participant = info.key.participant.as_deref().and_then(|j| j.parse().ok());
+                if let (Some(chat), Some(id), Some(text)) = (chat, info.key.id.as_deref(), text) {
+                    client.mark_read(&chat, id, participant.as_ref()).await?;
+                    client.send_text(&chat, &text).await?;
                 }
             }
-            Event::Disconnected {
+            Event::HistoryImported(imported) => println!("history: {imported:?}"),
+            Event::Session(SessionEvent::Disconnected {
                 reconnect_in: None,
                 reason,
-            } => {
+            }) => {
                 println!("stopped: {reason:?}");
                 break;
             }

@@ -1,12 +1,14 @@
-//! A media downloader: saves the decrypted media of every incoming media message (MAC and
-//! hashes checked before anything is written) into a directory.
+//! A media downloader: saves the media of every incoming media message into a directory,
+//! streaming, with MAC and hashes checked before the file appears.
 //!
-//! `cargo run -p wa-client --example media_downloader -- [URL] [DIR] [STORE]`, e.g.
-//! `cargo run -p wa-client --example media_downloader -- ws://127.0.0.1:8080/ws /tmp/media`.
-//! Without a `DIR` the files go to a new temporary directory (printed, and kept); with a `STORE`
-//! file the session is restored on the next start, without one nothing else is written.
+//! `cargo run -p wa-client --example media_downloader -- ws://127.0.0.1:8080/ws [STORE] [DIR]`
+//!
+//! The store defaults to `wa-media-downloader.redb` and the directory to
+//! `wa-media-downloads`, both in the system's temporary directory, so running the example
+//! writes nothing into the source tree.
 
 use wa_client::{Client, ClientConfig, Event};
+use wa_session::Event as SessionEvent;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,36 +16,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = args
         .next()
         .unwrap_or_else(|| "ws://127.0.0.1:8080/ws".to_owned());
-    let mut config = ClientConfig::new(url);
-    let dir = match args.next() {
-        Some(dir) => {
-            std::fs::create_dir_all(&dir)?;
-            std::path::PathBuf::from(dir)
-        }
-        None => tempfile::Builder::new()
-            .prefix("wa-media-")
-            .tempdir()?
-            .keep(),
-    };
-    println!("saving media to {}", dir.display());
-    config.store = args.next().map(Into::into);
-    let (client, mut events) = Client::start(config)?;
+    let temp = std::env::temp_dir();
+    let store = args
+        .next()
+        .map_or_else(|| temp.join("wa-media-downloader.redb"), Into::into);
+    let dir = args
+        .next()
+        .map_or_else(|| temp.join("wa-media-downloads"), std::path::PathBuf::from);
+    std::fs::create_dir_all(&dir)?;
+    let (client, mut events) = Client::start(ClientConfig::new(url).with_store(store)).await?;
     while let Some(event) = events.next().await {
         match event {
-            Event::Qr { text, .. } => println!("link me: {text}"),
-            Event::Message { info, .. } => match client.download_media(&info).await {
-                Ok(bytes) => {
-                    let name = info.key.id.clone().unwrap_or_else(|| "media".to_owned());
-                    let path = dir.join(name);
-                    std::fs::write(&path, &bytes)?;
-                    println!("saved {} ({} bytes)", path.display(), bytes.len());
+            Event::Session(SessionEvent::Qr { text, .. }) => println!("link me: {text}"),
+            Event::Session(SessionEvent::Message { info, .. }) => {
+                // Ids are `3EB0` and hex, but a peer chooses them: keep only safe characters.
+                let name: String = info
+                    .key
+                    .id
+                    .as_deref()
+                    .unwrap_or("media")
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect();
+                let path = dir.join(if name.is_empty() {
+                    "media".to_owned()
+                } else {
+                    name
+                });
+                match client.download_media_to(&info, &path).await {
+                    Ok(len) => println!("saved {} ({len} bytes)", path.display()),
+                    Err(wa_client::Error::NoMedia(_)) => {}
+                    Err(e) => eprintln!("could not download: {e}"),
                 }
-                Err(wa_client::Error::NoMedia(_)) => {}
-                Err(e) => eprintln!("could not download: {e}"),
-            },
-            Event::Disconnected {
+            }
+            Event::Session(SessionEvent::Disconnected {
                 reconnect_in: None, ..
-            } => break,
+            }) => break,
             _ => {}
         }
     }

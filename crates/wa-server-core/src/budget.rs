@@ -72,12 +72,30 @@ pub struct BudgetLimits {
 impl Default for BudgetLimits {
     fn default() -> Self {
         BudgetLimits {
-            send: Rate { per_second: 20.0, burst: 200 },
-            receipt: Rate { per_second: 200.0, burst: 2000 },
-            query: Rate { per_second: 10.0, burst: 100 },
-            presence: Rate { per_second: 5.0, burst: 30 },
-            register: Rate { per_second: 1.0 / 600.0, burst: 5 },
-            send_per_address: Rate { per_second: 200.0, burst: 2000 },
+            send: Rate {
+                per_second: 20.0,
+                burst: 200,
+            },
+            receipt: Rate {
+                per_second: 200.0,
+                burst: 2000,
+            },
+            query: Rate {
+                per_second: 10.0,
+                burst: 100,
+            },
+            presence: Rate {
+                per_second: 5.0,
+                burst: 30,
+            },
+            register: Rate {
+                per_second: 1.0 / 600.0,
+                burst: 5,
+            },
+            send_per_address: Rate {
+                per_second: 200.0,
+                burst: 2000,
+            },
         }
     }
 }
@@ -159,7 +177,9 @@ mod tests {
         let mut budgets = Budgets::new(BudgetLimits::default());
         let who = Who::Account("15551234567".into());
         let t0 = Time::from_secs(1000);
-        let sent = (0..1000).filter(|_| budgets.allow(&who, Kind::Send, t0)).count();
+        let sent = (0..1000)
+            .filter(|_| budgets.allow(&who, Kind::Send, t0))
+            .count();
         assert_eq!(sent, 200);
         // 20 per second: one more after 50 ms.
         assert!(budgets.allow(&who, Kind::Send, Time::from_millis(t0.as_millis() + 50)));
@@ -173,7 +193,12 @@ mod tests {
         let mut budgets = Budgets::new(BudgetLimits::default());
         let who = Who::Address("10.0.0.1".parse().unwrap());
         let t0 = Time::from_secs(1000);
-        assert_eq!((0..20).filter(|_| budgets.allow(&who, Kind::Register, t0)).count(), 5);
+        assert_eq!(
+            (0..20)
+                .filter(|_| budgets.allow(&who, Kind::Register, t0))
+                .count(),
+            5
+        );
         assert!(!budgets.allow(&who, Kind::Register, Time::from_secs(1000 + 300)));
         assert!(budgets.allow(&who, Kind::Register, Time::from_secs(1000 + 601)));
     }
@@ -188,7 +213,11 @@ mod tests {
         // Full, and nothing idle yet: a newcomer is refused.
         assert!(!budgets.allow(&Who::Account("new".into()), Kind::Query, t0));
         // Once the old buckets have refilled (100 tokens at 10/s: 10 s), they go.
-        assert!(budgets.allow(&Who::Account("new".into()), Kind::Query, Time::from_secs(1011)));
+        assert!(budgets.allow(
+            &Who::Account("new".into()),
+            Kind::Query,
+            Time::from_secs(1011)
+        ));
         assert_eq!(budgets.len(), 1);
     }
 }

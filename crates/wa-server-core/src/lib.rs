@@ -31,6 +31,7 @@
 //! | groups, member groups | members and admins, subject | until the group is empty |
 //! | peers | which accounts exchanged messages | for presence authorization and identity-change notices |
 //! | media, media auth | uploaded (client-encrypted) bodies' metadata; upload token hashes | until `media_ttl` (30 days); auth 1 hour |
+//! | browser tokens | the SHA-256 of each web client's current browser token → its device (for the offline logout) | until the token rotates or the device is unlinked |
 //!
 //! No message text, no history, no chat list: content exists only as ciphertext the server
 //! cannot open, and only until it is delivered.
@@ -68,6 +69,24 @@ pub use crate::jobs::relay::{MediaAuthRecord, media_uploader};
 pub use crate::phone::{PhoneConnection, phone_address};
 pub use crate::web::WebConnection;
 pub use wa_wire::Time;
+
+/// The offline logout of PROTOCOL.md §2.6 (`POST /logout?t=<browserToken>&m=<proof>`), for
+/// the driver's HTTP route: in `txn`, finds the web client whose current browser token is
+/// `browser_token` (by its SHA-256), checks `mac` = `base64(HMAC-SHA256(mac_key, enc_key))`
+/// against that device's frame keys in constant time, and unlinks it. The pushes to deliver
+/// once the transaction is durable (close the device's connection, tell the account's devices
+/// and contacts that its device list changed), or a 401 refusal (unknown token, wrong proof).
+///
+/// # Errors
+/// When the store fails.
+pub fn logout_offline(
+    txn: &mut dyn store::WriteTxn,
+    browser_token: &str,
+    mac: &str,
+    now: Time,
+) -> Result<Result<Vec<(Target, Push)>, Refusal>, store::StoreError> {
+    jobs::accounts::logout_offline(txn, browser_token, mac, now)
+}
 
 /// The periodic sweep: expired messages (with their queue entries), refs, codes and media
 /// auth. The driver runs it every `sweep_interval`; at most `batch` of each kind per run.

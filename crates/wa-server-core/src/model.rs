@@ -248,13 +248,49 @@ pub(crate) fn device(
     get_json(txn, Table::Devices, &device_key(number, device))
 }
 
+/// Writes a device, keeping the browser-token index in step with its tokens.
 pub(crate) fn put_device(txn: &mut dyn WriteTxn, record: &DeviceRecord) -> Result<(), StoreError> {
+    let new = browser_hash(record);
+    let old = device(txn, &record.number, record.device)?.and_then(|old| browser_hash(&old));
+    if let Some(old) = old.filter(|old| Some(old) != new.as_ref()) {
+        txn.delete(Table::BrowserTokens, &browser_key(&old))?;
+    }
+    if let Some(new) = &new {
+        put_json(
+            txn,
+            Table::BrowserTokens,
+            &browser_key(new),
+            &(record.number.clone(), record.device),
+        )?;
+    }
     put_json(
         txn,
         Table::Devices,
         &device_key(&record.number, record.device),
         record,
     )
+}
+
+/// The hash of a device's current browser token, if it has one.
+fn browser_hash(record: &DeviceRecord) -> Option<String> {
+    record
+        .tokens
+        .as_ref()
+        .map(|t| t.browser.clone())
+        .filter(|h| !h.is_empty())
+}
+
+/// The index key of a browser token's hash.
+pub(crate) fn browser_key(hash: &str) -> Vec<u8> {
+    KeyBuf::new().str(hash).build()
+}
+
+/// The device whose current browser token hashes to `hash`.
+pub(crate) fn device_by_browser(
+    txn: &mut dyn ReadTxn,
+    hash: &str,
+) -> Result<Option<(String, u8)>, StoreError> {
+    get_json(txn, Table::BrowserTokens, &browser_key(hash))
 }
 
 /// The device a client id is linked as.
@@ -292,6 +328,9 @@ pub(crate) fn unlink_device(
         return Ok(None);
     };
     txn.delete(Table::Devices, &device_key(number, dev))?;
+    if let Some(hash) = browser_hash(&record) {
+        txn.delete(Table::BrowserTokens, &browser_key(&hash))?;
+    }
     if let Some(client_id) = &record.client_id {
         txn.delete(Table::ClientIds, &client_key(client_id))?;
     }
@@ -450,7 +489,11 @@ pub(crate) fn counters(txn: &mut dyn ReadTxn, number: &str) -> Result<Counters, 
     Ok(get_json(txn, Table::Counters, &account_key(number))?.unwrap_or_default())
 }
 
-pub(crate) fn put_counters(txn: &mut dyn WriteTxn, number: &str, counters: &Counters) -> Result<(), StoreError> {
+pub(crate) fn put_counters(
+    txn: &mut dyn WriteTxn,
+    number: &str,
+    counters: &Counters,
+) -> Result<(), StoreError> {
     put_json(txn, Table::Counters, &account_key(number), counters)
 }
 

@@ -120,11 +120,18 @@ impl PhoneConnection {
 
     /// Whether the account (and, for sends, the address) may spend one `kind` now.
     fn spend(&self, now: Time, number: Option<&str>, kind: Kind) -> bool {
-        let Some(budgets) = &self.budgets else { return true };
-        let mut budgets = budgets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let account_ok = number.is_none_or(|n| budgets.allow(&Who::Account(n.to_owned()), kind, now));
+        let Some(budgets) = &self.budgets else {
+            return true;
+        };
+        let mut budgets = budgets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let account_ok =
+            number.is_none_or(|n| budgets.allow(&Who::Account(n.to_owned()), kind, now));
         let address_ok = match (self.peer, kind) {
-            (Some(peer), Kind::Send | Kind::Register) => budgets.allow(&Who::Address(peer), kind, now),
+            (Some(peer), Kind::Send | Kind::Register) => {
+                budgets.allow(&Who::Address(peer), kind, now)
+            }
             _ => true,
         };
         account_ok && address_ok
@@ -315,13 +322,19 @@ impl PhoneConnection {
             PhoneRequest::Relay { .. } => Some(Kind::Send),
             PhoneRequest::Receipt { .. } => Some(Kind::Receipt),
             PhoneRequest::Presence { .. } => Some(Kind::Presence),
-            PhoneRequest::Ping { .. } | PhoneRequest::MirrorSend { .. } | PhoneRequest::MirrorChallenge { .. } => None,
+            PhoneRequest::Ping { .. }
+            | PhoneRequest::MirrorSend { .. }
+            | PhoneRequest::MirrorChallenge { .. } => None,
             _ => Some(Kind::Query),
         };
         if let Some(kind) = kind
             && !self.spend(now, Some(&me.number), kind)
         {
-            return self.send(&PhoneEvent::error(Some(id), 429, "over this account's budget: slow down"));
+            return self.send(&PhoneEvent::error(
+                Some(id),
+                429,
+                "over this account's budget: slow down",
+            ));
         }
         let reply_to = ReplyTo::Id(id);
         let set = |item| vec![item];

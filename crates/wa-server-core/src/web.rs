@@ -177,11 +177,18 @@ impl WebConnection {
 
     /// Whether the account (and, for sends, the address) may spend one `kind` now.
     fn spend(&self, now: Time, number: Option<&str>, kind: Kind) -> bool {
-        let Some(budgets) = &self.budgets else { return true };
-        let mut budgets = budgets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let account_ok = number.is_none_or(|n| budgets.allow(&Who::Account(n.to_owned()), kind, now));
+        let Some(budgets) = &self.budgets else {
+            return true;
+        };
+        let mut budgets = budgets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let account_ok =
+            number.is_none_or(|n| budgets.allow(&Who::Account(n.to_owned()), kind, now));
         let address_ok = match (self.peer, kind) {
-            (Some(peer), Kind::Send | Kind::Register) => budgets.allow(&Who::Address(peer), kind, now),
+            (Some(peer), Kind::Send | Kind::Register) => {
+                budgets.allow(&Who::Address(peer), kind, now)
+            }
             _ => true,
         };
         account_ok && address_ok
@@ -505,7 +512,10 @@ impl WebConnection {
                 };
                 let reply_to = ReplyTo::Tag(tag.to_owned());
                 if !self.spend(now, Some(&me.number), Kind::Query) {
-                    return self.send_json(tag, &json::status(429, Some("over this account's budget: slow down")));
+                    return self.send_json(
+                        tag,
+                        &json::status(429, Some("over this account's budget: slow down")),
+                    );
                 }
                 match JsonRequest::from_request(&request) {
                     Ok(Some(JsonRequest::MediaConn)) => {
@@ -950,12 +960,19 @@ impl WebConnection {
         let reply_to = ReplyTo::Tag(tag.to_owned());
         let kind = match &request {
             BinRequest::Relay(_) | BinRequest::LegacyRelay(_) => Kind::Send,
-            BinRequest::Set(items) if items.iter().all(|i| matches!(i, SetItem::Receipt(_))) => Kind::Receipt,
-            BinRequest::Set(items) if items.iter().all(|i| matches!(i, SetItem::Presence(_))) => Kind::Presence,
+            BinRequest::Set(items) if items.iter().all(|i| matches!(i, SetItem::Receipt(_))) => {
+                Kind::Receipt
+            }
+            BinRequest::Set(items) if items.iter().all(|i| matches!(i, SetItem::Presence(_))) => {
+                Kind::Presence
+            }
             _ => Kind::Query,
         };
         if !self.spend(now, Some(&me.number), kind) {
-            return self.send_json(tag, &json::status(429, Some("over this account's budget: slow down")));
+            return self.send_json(
+                tag,
+                &json::status(429, Some("over this account's budget: slow down")),
+            );
         }
         match request {
             BinRequest::Relay(message) => {

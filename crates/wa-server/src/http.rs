@@ -79,6 +79,14 @@ pub(crate) fn app(shared: &Arc<Shared>, routes: Routes) -> Router {
         app = app
             .route("/ws", any(web_socket))
             .route("/phone", any(phone_socket));
+        let logout =
+            Router::new()
+                .route("/logout", post(logout))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    config.request_timeout,
+                ));
+        app = app.merge(logout);
     }
     if routes.status {
         let status = Router::new()
@@ -105,6 +113,58 @@ pub(crate) fn app(shared: &Arc<Shared>, routes: Routes) -> Router {
     }
     app.fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .with_state(Arc::clone(shared))
+}
+
+/// The query of `POST /logout`: the browser token and the proof of the frame keys.
+/// No `Debug`: both are secrets.
+#[derive(serde::Deserialize)]
+pub(crate) struct LogoutQuery {
+    t: Option<String>,
+    m: Option<String>,
+}
+
+/// `POST /logout?t=<browserToken>&m=<base64(HMAC-SHA256(mac_key, enc_key))>`: a web client
+/// logs out without a socket (PROTOCOL.md §2.6). The core checks and unlinks; the pushes it
+/// returns (close the device's connection, tell its account and contacts) go out once the
+/// unlink is durable.
+async fn logout(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(query): axum::extract::Query<LogoutQuery>,
+) -> Response {
+    let (Some(token), Some(proof)) = (query.t, query.m) else {
+        return error(StatusCode::BAD_REQUEST, "t and m are required");
+    };
+    let (token, proof) = (
+        zeroize::Zeroizing::new(token),
+        zeroize::Zeroizing::new(proof),
+    );
+    let at = crate::metrics::now();
+    let result = crate::store::write(&*shared.store, move |txn| {
+        wa_server_core::logout_offline(txn, &token, &proof, at)
+    })
+    .await;
+    match result {
+        Ok(Ok(effects)) => {
+            for (target, push) in effects {
+                shared.board.deliver(&target, push);
+            }
+            let body = serde_json::json!({"status": 200}).to_string();
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
+        Ok(Err(refusal)) => error(
+            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNAUTHORIZED),
+            &refusal.reason,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "store failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "store failed")
+        }
+    }
 }
 
 /// A JSON error `{"status": N, "error": "..."}`.

@@ -7,6 +7,8 @@
 //! them:
 //!
 //! - **HTTP** (axum on hyper's HTTP/1 server): `/ws` and `/phone` (WebSocket upgrades),
+//!   `POST /logout?t=&m=` (a web client's offline logout, PROTOCOL.md §2.6: the core's
+//!   [`wa_server_core::logout_offline`] in one write job, its pushes delivered after the commit),
 //!   `/status` (JSON: connections, online devices, queued messages, uptime, RSS) and `/metrics`
 //!   (Prometheus text), `/mms/{type}/{token}` (media upload) and `/d/{id}?cap=...` (download);
 //!   optionally a separate media listener and a status listener outside the connection caps.

@@ -439,6 +439,58 @@ pub(crate) fn logout(me: Me, now: Time) -> Job {
     })
 }
 
+/// A web client logs out without a socket (PROTOCOL.md §2.6): `browser_token` names its device
+/// (found by the token's SHA-256), `mac` proves the frame keys
+/// (`base64(HMAC-SHA256(mac_key, enc_key))`, compared in constant time). The device is unlinked
+/// and everyone who encrypts for it is told, as when it logs out on its socket; a connection
+/// it still has is closed. Unknown token and wrong proof are both 401.
+pub(crate) fn logout_offline(
+    txn: &mut dyn WriteTxn,
+    browser_token: &str,
+    mac: &str,
+    now: Time,
+) -> Result<Result<Effects, Refusal>, StoreError> {
+    use subtle::ConstantTimeEq as _;
+    let refused = || {
+        Ok(Err(Refusal::new(
+            401,
+            "unknown browser token or wrong proof",
+        )))
+    };
+    if browser_token.is_empty() {
+        return refused();
+    }
+    let Some((number, dev)) = model::device_by_browser(txn, &token_hash(browser_token))? else {
+        return refused();
+    };
+    let Some(record) = model::device(txn, &number, dev)? else {
+        return refused();
+    };
+    // The proof's hash, kept at link time (a mirror client's frame keys are the phone's, so
+    // its hash is all the server has); else computed from the frame keys.
+    let expected = match (
+        &record.logout_hash,
+        record.frame_keys.as_ref().and_then(FrameKeys::session_keys),
+    ) {
+        (Some(hash), _) => hash.clone(),
+        (None, Some(keys)) => token_hash(&zeroize::Zeroizing::new(keys.logout_token())),
+        (None, None) => return refused(),
+    };
+    if !bool::from(expected.as_bytes().ct_eq(token_hash(mac).as_bytes())) {
+        return refused();
+    }
+    let mut effects = Effects::new();
+    if let Some(old) = model::unlink_device(txn, &number, dev)? {
+        effects.push((
+            Target::Device(old.address()),
+            Push::Disconnect(DisconnectKind::Unlinked),
+        ));
+    }
+    let user = user_jid(&number).map_err(|e| StoreError::Backend(e.to_string()))?;
+    effects.extend(devices_changed(txn, &number, &user, now)?);
+    Ok(Ok(effects))
+}
+
 /// The phone removes one of its linked clients.
 pub(crate) fn unlink(reply_to: ReplyTo, number: String, client_id: String, now: Time) -> Job {
     Job::write("unlink", move |txn| {
@@ -696,4 +748,171 @@ pub(crate) fn hello(id: u64, number: String) -> Job {
             identity,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "tests: a panic is a failed test"
+    )]
+
+    use super::*;
+    use crate::store::{MemStore, Store as _, WriteJob};
+
+    const NUMBER: &str = "15550001111";
+
+    fn write<R: Send + 'static>(
+        store: &MemStore,
+        mut work: impl FnMut(&mut dyn WriteTxn) -> Result<R, StoreError> + Send + 'static,
+    ) -> R {
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let filled = std::sync::Arc::clone(&slot);
+        store.write(WriteJob::new(
+            move |txn| {
+                *filled.lock().unwrap() = Some(work(txn)?);
+                Ok(())
+            },
+            |r| r.unwrap(),
+        ));
+        slot.lock().unwrap().take().unwrap()
+    }
+
+    fn tokens(browser: &str) -> TokenHashes {
+        TokenHashes {
+            client: token_hash("client"),
+            server: token_hash("server"),
+            browser: token_hash(browser),
+            prev_client: String::new(),
+            prev_server: String::new(),
+        }
+    }
+
+    /// An account with a phone and web device 1 whose browser token is `browser`.
+    fn linked(store: &MemStore, browser: &'static str, enc: [u8; 32], mac: [u8; 32]) {
+        write(store, move |txn| {
+            let keys = IdentityKeys {
+                curve25519: [1; 32],
+                ed25519: [2; 32],
+            };
+            let account = AccountRecord {
+                number: NUMBER.to_owned(),
+                name: "n".to_owned(),
+                created: 0,
+                identity: keys,
+                identity_since: 0,
+                phone: PhoneInfo::default(),
+                linked: vec![1],
+                next_device: 2,
+            };
+            model::put_account(txn, &account)?;
+            let device = DeviceRecord {
+                number: NUMBER.to_owned(),
+                device: 1,
+                mode: DeviceMode::EndToEnd,
+                client_id: Some("Y2xpZW50LWlkLTEyMzQ1Ng==".to_owned()),
+                browser: String::new(),
+                linked_at: 0,
+                last_login: 0,
+                identity: Some(keys),
+                attestation: None,
+                tokens: Some(tokens(browser)),
+                frame_keys: Some(FrameKeys::new(&enc, &mac)),
+                fallback_key: None,
+                one_time_keys: 0,
+                logout_hash: None,
+            };
+            model::put_device(txn, &device)
+        });
+    }
+
+    fn proof(enc: [u8; 32], mac: [u8; 32]) -> String {
+        wa_crypto::SessionKeys::new(&enc, &mac).logout_token()
+    }
+
+    fn logout(store: &MemStore, token: &'static str, m: String) -> Result<Effects, Refusal> {
+        write(store, move |txn| {
+            logout_offline(txn, token, &m, Time::from_millis(1_600_000_000_000))
+        })
+    }
+
+    fn devices(store: &MemStore) -> u64 {
+        crate::store::read(store, |txn| txn.len(Table::Devices)).unwrap()
+    }
+
+    #[test]
+    fn offline_logout_unlinks_the_device_of_the_browser_token() {
+        let store = MemStore::new();
+        let (enc, mac) = ([3; 32], [4; 32]);
+        linked(&store, "browser-1", enc, mac);
+        assert_eq!(devices(&store), 1);
+        // Unknown token, and the right token with a proof made from other keys: 401, nothing
+        // changes.
+        assert_eq!(
+            logout(&store, "browser-2", proof(enc, mac))
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert_eq!(
+            logout(&store, "browser-1", proof(mac, enc))
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert_eq!(logout(&store, "", proof(enc, mac)).unwrap_err().status, 401);
+        assert_eq!(devices(&store), 1);
+        let effects = logout(&store, "browser-1", proof(enc, mac)).unwrap();
+        assert!(effects.iter().any(|(target, push)| matches!(
+            (target, push),
+            (Target::Device(d), Push::Disconnect(DisconnectKind::Unlinked)) if *d == device_jid(&user_jid(NUMBER).unwrap(), 1)
+        )));
+        assert!(
+            effects
+                .iter()
+                .any(|(_, push)| matches!(push, Push::Notification(Notification::Devices { .. })))
+        );
+        assert_eq!(devices(&store), 0);
+        let account = crate::store::read(&store, |txn| account(txn, NUMBER))
+            .unwrap()
+            .unwrap();
+        assert!(account.linked.is_empty());
+        // The index went with the device: the same request again is unknown.
+        assert_eq!(
+            crate::store::read(&store, |txn| txn.len(Table::BrowserTokens)).unwrap(),
+            0
+        );
+        assert_eq!(
+            logout(&store, "browser-1", proof(enc, mac))
+                .unwrap_err()
+                .status,
+            401
+        );
+    }
+
+    #[test]
+    fn the_index_follows_token_rotation() {
+        let store = MemStore::new();
+        let (enc, mac) = ([5; 32], [6; 32]);
+        linked(&store, "old-browser", enc, mac);
+        // A login rotates the tokens: the old browser token no longer names the device.
+        write(&store, |txn| {
+            let mut device = model::device(txn, NUMBER, 1)?.unwrap();
+            device.tokens = Some(tokens("new-browser"));
+            model::put_device(txn, &device)
+        });
+        assert_eq!(
+            crate::store::read(&store, |txn| txn.len(Table::BrowserTokens)).unwrap(),
+            1
+        );
+        assert_eq!(
+            logout(&store, "old-browser", proof(enc, mac))
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert!(logout(&store, "new-browser", proof(enc, mac)).is_ok());
+        assert_eq!(devices(&store), 0);
+    }
 }

@@ -161,7 +161,9 @@ fn store(
 
     // Quotas: what the sender may send today, and what may wait for each account's devices.
     let group_len = relay.group.as_ref().map_or(0, Vec::len) as u64;
-    let entry_size = |target: &wa_wire::msg::RelayTarget| target.olm.as_ref().map_or(0, |o| o.body.len() as u64) + group_len;
+    let entry_size = |target: &wa_wire::msg::RelayTarget| {
+        target.olm.as_ref().map_or(0, |o| o.body.len() as u64) + group_len
+    };
     let total: u64 = relay.targets.iter().map(entry_size).sum();
     let day = t / 86_400;
     let mut sender = model::counters(txn, &me.number)?;
@@ -172,10 +174,14 @@ fn store(
     if sender.sent_bytes.saturating_add(total) > limits.daily_send_bytes {
         return refuse(Refusal::new(
             507,
-            format!("this account sent {} bytes today: the daily budget is {}", sender.sent_bytes, limits.daily_send_bytes),
+            format!(
+                "this account sent {} bytes today: the daily budget is {}",
+                sender.sent_bytes, limits.daily_send_bytes
+            ),
         ));
     }
-    let mut per_account: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut per_account: std::collections::BTreeMap<String, u64> =
+        std::collections::BTreeMap::new();
     for target in &relay.targets {
         if let Some(number) = number_of(&target.device) {
             *per_account.entry(number.to_owned()).or_default() += entry_size(target);
@@ -183,11 +189,18 @@ fn store(
     }
     let mut updated = Vec::with_capacity(per_account.len());
     for (number, bytes) in &per_account {
-        let mut counters = if *number == me.number { sender.clone() } else { model::counters(txn, number)? };
+        let mut counters = if *number == me.number {
+            sender.clone()
+        } else {
+            model::counters(txn, number)?
+        };
         if counters.pending_bytes.saturating_add(*bytes) > limits.max_pending_bytes_per_account {
             return refuse(Refusal::new(
                 507,
-                format!("{number} has {} bytes waiting: try again later", counters.pending_bytes),
+                format!(
+                    "{number} has {} bytes waiting: try again later",
+                    counters.pending_bytes
+                ),
             ));
         }
         counters.pending_bytes += bytes;

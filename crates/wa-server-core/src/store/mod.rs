@@ -69,11 +69,14 @@ pub enum Table {
     /// Per account: bytes of ciphertext waiting for its devices, and bytes it sent today (the
     /// quotas).
     Counters,
+    /// Web clients' current browser tokens (their SHA-256) → `(number, device)`: the offline
+    /// logout (PROTOCOL.md §2.6) finds its device by it.
+    BrowserTokens,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 20] = [
+    pub const ALL: [Table; 21] = [
         Table::Meta,
         Table::Accounts,
         Table::Devices,
@@ -94,6 +97,7 @@ impl Table {
         Table::MediaAuth,
         Table::Timers,
         Table::Counters,
+        Table::BrowserTokens,
     ];
 
     /// A stable name (the backend's table name).
@@ -119,6 +123,7 @@ impl Table {
             Table::MediaAuth => "media_auth",
             Table::Timers => "timers",
             Table::Counters => "counters",
+            Table::BrowserTokens => "browser_tokens",
         }
     }
 
