@@ -104,6 +104,7 @@
 //! - With `cli`: `clap` (arguments), `tracing-subscriber` (the log output), `anyhow` (one-line
 //!   error chains for the binary).
 
+pub mod bus;
 mod caps;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -120,6 +121,7 @@ mod socket;
 pub mod store;
 
 pub use crate::code::{ChannelCodeSender, CodeSender, DeliveredCode, LogCodeSender};
-pub use crate::config::Config;
+pub use crate::bus::BusConfig;
+pub use crate::config::{Config, StoreKind};
 pub use crate::error::Error;
 pub use crate::server::{DATABASE_FILE, RunningServer, Server, Swept};
