@@ -18,11 +18,11 @@
 //! **Isolation.** Write jobs run in `SERIALIZABLE` transactions: whatever several nodes do to
 //! the same records, the outcome is that of some order of the jobs. A serialization failure
 //! (SQLSTATE 40001) or a deadlock (40P01) re-runs the job, up to [`MAX_ATTEMPTS`] times with a
-//! growing, jittered pause, then reports [`StoreError::Conflict`]. [`WRITERS`] writer threads,
-//! each with its own connection, take queued jobs and commit up to [`MAX_BATCH`] waiting ones in
-//! one transaction (group commit: one commit, one WAL flush); if that batch fails for any reason
-//! each of its jobs is run again alone (with its own retries), so one job's conflict or error
-//! never fails another. Reads run in `REPEATABLE READ READ ONLY` transactions (one snapshot)
+//! growing, jittered pause, then reports [`StoreError::Conflict`]. A writer thread ([`WRITERS`])
+//! with its own connection takes queued jobs in order and commits up to [`MAX_BATCH`] waiting
+//! ones in one transaction (group commit: one commit, one WAL flush); if that batch fails for
+//! any reason each of its jobs is run again alone, in order (with its own retries), so one
+//! job's conflict or error never fails another. Reads run in `REPEATABLE READ READ ONLY` transactions (one snapshot)
 //! on a small pool of connections ([`MAX_READERS`]).
 //!
 //! **Durability.** `done` gets `Ok(())` after `COMMIT` returned, with PostgreSQL's default
@@ -45,8 +45,11 @@ use super::{Entry, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn};
 /// The most jobs committed together in one transaction.
 pub const MAX_BATCH: usize = 64;
 
-/// Writer threads (each with one connection).
-pub const WRITERS: usize = 4;
+/// Writer threads (each with one connection). One, as for [`super::RedbStore`]: a node's
+/// jobs commit in the order they were queued, so a connection's requests keep their order (a
+/// relay queued right after a group's creation finds the group; a device's messages are pushed
+/// in the order they were sent). Nodes write concurrently; that is what the isolation is for.
+pub const WRITERS: usize = 1;
 
 /// Read connections open at most (more readers wait for one).
 pub const MAX_READERS: usize = 8;
@@ -224,9 +227,16 @@ impl Pool {
         let mut state = self.lock();
         state.closed = true;
         state.open = state.open.saturating_sub(state.idle.len());
-        state.idle.clear();
+        let idle = std::mem::take(&mut state.idle);
         drop(state);
         self.freed.notify_all();
+        // A client's drop blocks on its own runtime, which panics on an async worker (the
+        // store may be dropped there): let them go on a thread of their own.
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("wa-server-pg-close".to_owned())
+                .spawn(move || drop(idle));
+        }
     }
 }
 

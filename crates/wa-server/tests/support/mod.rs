@@ -254,6 +254,17 @@ impl Phone {
 
     /// Waits for the answer to request `id`, keeping pushes for later.
     pub async fn answer<T: DeserializeOwned>(&mut self, id: u64) -> Result<T, (u16, String)> {
+        // Answers can come out of order (jobs finish in any order): one may be waiting already.
+        let kept = self.pending.iter().position(|e| {
+            matches!(e, PhoneEvent::Result { id: got, .. } | PhoneEvent::Error { id: Some(got), .. } if *got == id)
+        });
+        if let Some(event) = kept.and_then(|i| self.pending.remove(i)) {
+            return match event {
+                PhoneEvent::Result { data, .. } => Ok(serde_json::from_value(data).unwrap()),
+                PhoneEvent::Error { status, error, .. } => Err((status, error)),
+                _ => unreachable!("matched above"),
+            };
+        }
         loop {
             match self.read().await {
                 PhoneEvent::Result { id: got, data } if got == id => {
