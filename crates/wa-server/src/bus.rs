@@ -133,6 +133,22 @@ impl Body {
     }
 }
 
+/// What an envelope from another node makes this node do.
+#[derive(Debug, PartialEq)]
+enum Effect {
+    /// Deliver a push to the connections here that the target names.
+    Deliver(Target, Push),
+    /// The phone of an account is (or no longer is) online on some other node.
+    PhoneElsewhere(String, bool),
+    /// A device logged in on another node: the connection here, if older, is replaced.
+    Evict {
+        number: String,
+        device: Jid,
+        at: u64,
+        node: String,
+    },
+}
+
 /// Counters of the bus, for `/status`.
 #[derive(Debug, Default)]
 pub(crate) struct BusStats {
@@ -184,6 +200,11 @@ pub(crate) struct BusTasks {
 }
 
 impl BusTasks {
+    /// Tells the tasks to stop (publishing what is queued), without waiting for them.
+    pub(crate) fn signal_stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
     /// Publishes what is queued (this node's last goodbyes), then stops every task.
     pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
@@ -322,50 +343,67 @@ impl Bus {
         BusTasks { stop, handles }
     }
 
-    /// Handles one envelope from another node.
+    /// Handles one envelope from another node: applies what it says to this node's switchboard.
     fn receive(&self, shared: &Shared, envelope: Envelope) {
-        if envelope.node == self.node {
-            return;
+        for effect in self.apply(envelope, Instant::now()) {
+            match effect {
+                Effect::Deliver(target, push) => shared.board.deliver(&target, push),
+                Effect::PhoneElsewhere(number, online) => {
+                    shared.board.phone_elsewhere(&number, online);
+                }
+                Effect::Evict {
+                    number,
+                    device,
+                    at,
+                    node,
+                } => shared.board.evict_if_older(&number, &device, (at, &node)),
+            }
         }
-        let now = Instant::now();
+    }
+
+    /// What an envelope from another node means for this one (its own are nothing), with the
+    /// cluster view updated.
+    fn apply(&self, envelope: Envelope, now: Instant) -> Vec<Effect> {
+        if envelope.node == self.node {
+            return Vec::new();
+        }
         let node = envelope.node;
         self.lock_view().nodes.insert(node.clone(), now);
         match envelope.body {
-            Body::Push { target, push } => shared.board.deliver(&target, push),
+            Body::Push { target, push } => vec![Effect::Deliver(target, push)],
             Body::Register { number, device, at } => {
+                let mut out = Vec::new();
+                // Online elsewhere first: a phone moving here is no "phone gone" for its web
+                // clients on this node.
                 if wa_wire::ids::device_of(&device) == 0 && self.phone_seen(&number, &node, now) {
-                    shared.board.phone_elsewhere(&number, true);
+                    out.push(Effect::PhoneElsewhere(number.clone(), true));
                 }
-                shared
-                    .board
-                    .evict_if_older(&number, &device, (at, node.as_str()));
+                out.push(Effect::Evict {
+                    number,
+                    device,
+                    at,
+                    node,
+                });
+                out
             }
             Body::PhoneGone { number } => {
-                let offline = {
-                    let mut view = self.lock_view();
-                    match view.phones.get_mut(&number) {
-                        Some(nodes) => {
-                            nodes.remove(&node);
-                            let empty = nodes.is_empty();
-                            if empty {
-                                view.phones.remove(&number);
-                            }
-                            empty
-                        }
-                        None => false,
-                    }
+                let mut view = self.lock_view();
+                let offline = match view.phones.get_mut(&number) {
+                    Some(nodes) => nodes.remove(&node).is_some() && nodes.is_empty(),
+                    None => false,
                 };
                 if offline {
-                    shared.board.phone_elsewhere(&number, false);
+                    view.phones.remove(&number);
+                    vec![Effect::PhoneElsewhere(number, false)]
+                } else {
+                    Vec::new()
                 }
             }
-            Body::Heartbeat { phones } => {
-                for number in phones {
-                    if self.phone_seen(&number, &node, now) {
-                        shared.board.phone_elsewhere(&number, true);
-                    }
-                }
-            }
+            Body::Heartbeat { phones } => phones
+                .into_iter()
+                .filter(|number| self.phone_seen(number, &node, now))
+                .map(|number| Effect::PhoneElsewhere(number, true))
+                .collect(),
         }
     }
 
@@ -528,6 +566,98 @@ mod tests {
         assert!(!valid_cluster("a*"));
         assert!(!valid_cluster("a>"));
         assert!(!valid_cluster(&"x".repeat(65)));
+    }
+
+    fn bus(node: &str) -> Bus {
+        let (tx, _rx) = mpsc::channel(8);
+        let mut config = BusConfig::new("nats://127.0.0.1:4222", "t");
+        config.expiry = Duration::from_secs(6);
+        Bus {
+            node: node.to_owned(),
+            prefix: "wa.t".to_owned(),
+            config,
+            tx,
+            view: Mutex::new(View::default()),
+            stats: BusStats::default(),
+        }
+    }
+
+    fn from(node: &str, body: Body) -> Envelope {
+        Envelope {
+            node: node.to_owned(),
+            body,
+        }
+    }
+
+    #[test]
+    fn the_view_of_other_nodes_phones() {
+        let me = bus("n1");
+        let t0 = Instant::now();
+        let phone = wa_wire::ids::user_jid("15550001111").unwrap();
+        let web = wa_wire::ids::device_jid(&phone, 3);
+        let number = "15550001111".to_owned();
+        let register = |device: &Jid, at| Body::Register {
+            number: number.clone(),
+            device: device.clone(),
+            at,
+        };
+        // Our own envelopes are nothing.
+        assert!(me.apply(from("n1", register(&phone, 5)), t0).is_empty());
+        // A phone logs in on n2: online elsewhere, and an older connection here goes.
+        assert_eq!(
+            me.apply(from("n2", register(&phone, 5)), t0),
+            vec![
+                Effect::PhoneElsewhere(number.clone(), true),
+                Effect::Evict {
+                    number: number.clone(),
+                    device: phone.clone(),
+                    at: 5,
+                    node: "n2".into()
+                }
+            ]
+        );
+        // A web device: only the eviction.
+        assert_eq!(me.apply(from("n2", register(&web, 6)), t0).len(), 1);
+        // Announced again by n3 (it moved): still online, no news.
+        let beat = |phones: Vec<String>| Body::Heartbeat { phones };
+        assert!(me.apply(from("n3", beat(vec![number.clone()])), t0).is_empty());
+        // n2 says it left: n3 still has it.
+        let gone = || Body::PhoneGone {
+            number: number.clone(),
+        };
+        assert!(me.apply(from("n2", gone()), t0).is_empty());
+        assert_eq!(me.nodes_alive(), vec!["n2".to_owned(), "n3".to_owned()]);
+        // n3 dies: nothing until the expiry, then offline.
+        let later = t0 + Duration::from_secs(5);
+        assert!(me.expire(later).is_empty());
+        assert_eq!(me.expire(t0 + Duration::from_secs(7)), vec![number.clone()]);
+        // A heartbeat brings it back; a departure takes it away at once.
+        assert_eq!(
+            me.apply(from("n3", beat(vec![number.clone()])), later),
+            vec![Effect::PhoneElsewhere(number.clone(), true)]
+        );
+        assert_eq!(
+            me.apply(from("n3", gone()), later),
+            vec![Effect::PhoneElsewhere(number.clone(), false)]
+        );
+        assert!(me.apply(from("n3", gone()), later).is_empty());
+        // Pushes are handed on as they came.
+        assert_eq!(
+            me.apply(
+                from(
+                    "n2",
+                    Body::Push {
+                        target: Target::Ref("r".into()),
+                        push: Push::PhoneReachable(true)
+                    }
+                ),
+                later
+            ),
+            vec![Effect::Deliver(
+                Target::Ref("r".into()),
+                Push::PhoneReachable(true)
+            )]
+        );
     }
 
     #[test]

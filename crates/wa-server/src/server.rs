@@ -682,6 +682,9 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        if let Some(tasks) = &self.bus_tasks {
+            tasks.signal_stop();
+        }
     }
 }
 

@@ -487,3 +487,40 @@ async fn a_node_killed_under_load_loses_no_acknowledged_message() {
     );
     drop(nodes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_errors_name_what_failed() {
+    // No services needed: nothing listens on port 1.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path());
+    config.store = StoreKind::Postgres {
+        url: "postgres://postgres@127.0.0.1:1/test".into(),
+        schema: "public".into(),
+    };
+    let err = wa_server::Server::start(config).await.unwrap_err();
+    assert!(
+        matches!(&err, wa_server::Error::Store(_)) && err.to_string().contains("connecting"),
+        "{err}"
+    );
+    // A bus needs a shared store.
+    let mut config = Config::new(dir.path());
+    config.bus = Some(BusConfig::new("nats://127.0.0.1:1", "c"));
+    let err = wa_server::Server::start(config).await.unwrap_err();
+    assert!(matches!(err, wa_server::Error::Config(_)), "{err}");
+    // A bus that does not answer, or a cluster name that is no subject token.
+    let shared: Arc<dyn wa_server::store::Store> = Arc::new(wa_server::store::MemStore::new());
+    for (url, cluster, why) in [
+        ("nats://127.0.0.1:1", "c", "cannot connect"),
+        ("nats://127.0.0.1:1", "a.b", "cluster name"),
+    ] {
+        let mut config = Config::new(dir.path());
+        config.bus = Some(BusConfig::new(url, cluster));
+        let err = wa_server::Server::start_with_store(config, Arc::clone(&shared))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, wa_server::Error::Bus { .. }) && err.to_string().contains(why),
+            "{err}"
+        );
+    }
+}

@@ -61,7 +61,11 @@ pub fn available(test: &str, need_nats: bool) -> bool {
     if std::env::var("WA_CLUSTER_TESTS").is_ok_and(|v| v == "require") {
         panic!("{test}: {what} do(es) not answer, and WA_CLUSTER_TESTS=require");
     }
-    eprintln!(
+    // Straight to the file, past the test harness's capture of `eprintln!`: the notice shows
+    // in an ordinary `cargo test`.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
         "NOTICE: {test} skipped: {what} do(es) not answer (set WA_CLUSTER_TESTS=require to fail instead)"
     );
     false
