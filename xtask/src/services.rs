@@ -87,7 +87,10 @@ fn trust_loopback(version: &str) -> anyhow::Result<()> {
     let path = format!("/etc/postgresql/{version}/main/pg_hba.conf");
     let hba = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let line = "host all all 127.0.0.1/32 trust";
-    if hba.lines().any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == line) {
+    if hba
+        .lines()
+        .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == line)
+    {
         return Ok(());
     }
     let updated = format!(
@@ -116,7 +119,16 @@ fn ensure_postgres() -> anyhow::Result<()> {
     // The test database, reachable as the tests reach it.
     let reachable = |db: &str| {
         Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-Atc", "SELECT 1"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-Atc",
+                "SELECT 1",
+            ])
             .output()
             .is_ok_and(|o| o.status.success())
     };
@@ -135,10 +147,19 @@ fn ensure_postgres() -> anyhow::Result<()> {
     }
     try_cmd(
         "psql",
-        &["-h", "127.0.0.1", "-U", "postgres", "-c", "CREATE DATABASE test"],
+        &[
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-c",
+            "CREATE DATABASE test",
+        ],
     );
     if !reachable("test") {
-        bail!("PostgreSQL answers on {POSTGRES}, but database `test` is not reachable as user postgres without a password");
+        bail!(
+            "PostgreSQL answers on {POSTGRES}, but database `test` is not reachable as user postgres without a password"
+        );
     }
     Ok(())
 }

@@ -135,6 +135,10 @@ impl Body {
 
 /// What an envelope from another node makes this node do.
 #[derive(Debug, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "effects are made and applied at once; boxing pushes would cost an allocation each"
+)]
 enum Effect {
     /// Deliver a push to the connections here that the target names.
     Deliver(Target, Push),
@@ -620,7 +624,10 @@ mod tests {
         assert_eq!(me.apply(from("n2", register(&web, 6)), t0).len(), 1);
         // Announced again by n3 (it moved): still online, no news.
         let beat = |phones: Vec<String>| Body::Heartbeat { phones };
-        assert!(me.apply(from("n3", beat(vec![number.clone()])), t0).is_empty());
+        assert!(
+            me.apply(from("n3", beat(vec![number.clone()])), t0)
+                .is_empty()
+        );
         // n2 says it left: n3 still has it.
         let gone = || Body::PhoneGone {
             number: number.clone(),

@@ -124,7 +124,11 @@ impl Switchboard {
     pub(crate) fn evict_if_older(&self, number: &str, device: &Jid, (at, node): (u64, &str)) {
         let pushes = {
             let mut inner = self.lock();
-            let Some(conn) = inner.hub.route(&Target::Device(device.clone())).first().copied()
+            let Some(conn) = inner
+                .hub
+                .route(&Target::Device(device.clone()))
+                .first()
+                .copied()
             else {
                 return;
             };

@@ -13,16 +13,16 @@ use tokio_util::task::TaskTracker;
 use wa_server_core::store::{Store, StoreError, Table};
 use wa_server_core::{DisconnectKind, Push};
 
+use crate::bus::{Bus, BusTasks};
 use crate::caps::Caps;
 use crate::config::Config;
+use crate::config::StoreKind;
 use crate::error::Error;
 use crate::http::{self, CapGroup, Routes};
 use crate::media;
 use crate::metrics::{Metrics, now, rss_bytes};
 use crate::routing::Switchboard;
 use crate::store::{self, PgStore, RedbStore};
-use crate::bus::{Bus, BusTasks};
-use crate::config::StoreKind;
 
 /// The file name of the database in the data directory.
 pub const DATABASE_FILE: &str = "wa-server.redb";

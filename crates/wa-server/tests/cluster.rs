@@ -137,12 +137,19 @@ async fn messages_cross_nodes_with_acks_1_and_2() {
     let mut ids = Vec::new();
     for i in 0..N {
         let r = relay(&bob_jid, &format!("T{i}"), &devices, &[1; 100]);
-        ids.push(alice.send(|id| wa_wire::phone::PhoneRequest::Relay { id, relay: r }).await);
+        ids.push(
+            alice
+                .send(|id| wa_wire::phone::PhoneRequest::Relay { id, relay: r })
+                .await,
+        );
     }
     for id in ids {
         let _: serde_json::Value = alice.answer(id).await.unwrap();
     }
-    let _bob = tokio::time::timeout(WAIT * 4, receiving).await.unwrap().unwrap();
+    let _bob = tokio::time::timeout(WAIT * 4, receiving)
+        .await
+        .unwrap()
+        .unwrap();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "cross-node: {N} messages node1 -> node2 stored and delivered in {:.0} ms ({:.0} messages/s)",
@@ -251,10 +258,7 @@ async fn a_takeover_on_another_node_replaces_the_old_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_uploaded_on_one_node_downloads_from_another() {
-    if !services::available(
-        "media_uploaded_on_one_node_downloads_from_another",
-        true,
-    ) {
+    if !services::available("media_uploaded_on_one_node_downloads_from_another", true) {
         return;
     }
     let mut c = Cluster::start(2).await;
@@ -274,7 +278,12 @@ async fn media_uploaded_on_one_node_downloads_from_another() {
         &body,
     )
     .await;
-    assert_eq!(upload.status, 200, "{}", String::from_utf8_lossy(&upload.body));
+    assert_eq!(
+        upload.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&upload.body)
+    );
     // The URL names node 1's media host; the same path on node 2 serves the same file.
     let path = upload.json()["direct_path"].as_str().unwrap().to_owned();
     let download = http("GET", c.nodes[1].server.media_addr(), &path, &[], b"").await;
@@ -291,7 +300,13 @@ struct NodeProcess {
 }
 
 impl NodeProcess {
-    async fn start(data: &Path, media: &Path, schema: &Schema, cluster: &str, id: &str) -> NodeProcess {
+    async fn start(
+        data: &Path,
+        media: &Path,
+        schema: &Schema,
+        cluster: &str,
+        id: &str,
+    ) -> NodeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wa-server"))
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
@@ -376,8 +391,14 @@ async fn a_node_killed_under_load_loses_no_acknowledged_message() {
     let mut nodes = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
         nodes.push(
-            NodeProcess::start(dir.path(), media.path(), &schema, &cluster, &format!("n{}", i + 1))
-                .await,
+            NodeProcess::start(
+                dir.path(),
+                media.path(),
+                &schema,
+                &cluster,
+                &format!("n{}", i + 1),
+            )
+            .await,
         );
     }
     // Senders on nodes 1 and 3, receivers on node 2 (the one that dies).
@@ -390,7 +411,11 @@ async fn a_node_killed_under_load_loses_no_acknowledged_message() {
     let mut sender_phones = Vec::new();
     for (i, number) in senders.iter().enumerate() {
         let node = if i == 0 { 0 } else { 2 };
-        sender_phones.push(nodes[node].phone(number, 251 + u8::try_from(i).unwrap()).await);
+        sender_phones.push(
+            nodes[node]
+                .phone(number, 251 + u8::try_from(i).unwrap())
+                .await,
+        );
     }
     const PER_SENDER: usize = 50;
     // Who expects what: sender s sends message k to receiver k % 3.
@@ -456,7 +481,10 @@ async fn a_node_killed_under_load_loses_no_acknowledged_message() {
                 let to = &receivers[k % receivers.len()];
                 let id = format!("K{s}-{k}");
                 // Stored (ack 1) when the relay is answered: the sender's node is alive.
-                phone.relay_to(to, &id, &[u8::try_from(k).unwrap(); 300]).await.unwrap();
+                phone
+                    .relay_to(to, &id, &[u8::try_from(k).unwrap(); 300])
+                    .await
+                    .unwrap();
                 acknowledged += 1;
             }
             acknowledged
@@ -467,7 +495,9 @@ async fn a_node_killed_under_load_loses_no_acknowledged_message() {
     let mut victim = nodes.remove(1);
     victim.child.start_kill().unwrap();
     let killed_at = delivered.load(Ordering::Relaxed);
-    let _ = tokio::time::timeout(WAIT, victim.child.wait()).await.unwrap();
+    let _ = tokio::time::timeout(WAIT, victim.child.wait())
+        .await
+        .unwrap();
 
     let mut acknowledged = 0;
     for s in sending {

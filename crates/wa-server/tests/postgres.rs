@@ -83,7 +83,10 @@ fn migrations_apply_once_and_a_newer_schema_is_refused() {
     assert!(err.to_string().contains("newer than this server"), "{err}");
     // Names that would need quoting are refused before anything is sent.
     let err = PgStore::open(&schema.url, "Robert'); DROP TABLE x; --").unwrap_err();
-    assert!(err.to_string().contains("not a lowercase identifier"), "{err}");
+    assert!(
+        err.to_string().contains("not a lowercase identifier"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -240,8 +243,7 @@ fn a_check_then_set_raced_on_two_stores_is_won_once() {
                         Ok(())
                     })
                     .unwrap();
-                    let won = *won.lock().unwrap();
-                    won
+                    *won.lock().unwrap()
                 })
             })
             .collect();
@@ -354,6 +356,9 @@ async fn receipts_raced_on_two_nodes_give_each_account_one_ack_2() {
     // No lost update: every queue entry retired, on both nodes' view of the one store (the
     // barriers are still waiting for alice's receipts).
     for node in [&a, &b] {
-        assert_eq!(status(node.server.local_addr()).await["messages"]["queued"], 2);
+        assert_eq!(
+            status(node.server.local_addr()).await["messages"]["queued"],
+            2
+        );
     }
 }

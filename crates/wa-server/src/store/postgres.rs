@@ -63,11 +63,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The schema migrations, in order: `(version, name, SQL)`. The files are in
 /// `crates/wa-server/migrations/`; a new one gets the next number and is never edited once
 /// released.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "kv",
-    include_str!("../../migrations/0001_kv.sql"),
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "kv", include_str!("../../migrations/0001_kv.sql"))];
 
 /// The schema version this code knows (the last migration's).
 pub fn schema_version() -> i32 {
@@ -660,7 +657,7 @@ fn commit(
             .build_transaction()
             .isolation_level(IsolationLevel::Serializable)
             .start()
-            .map_err(|e| (backend("starting a write", &e), !e.as_db_error().is_some()))?;
+            .map_err(|e| (backend("starting a write", &e), e.as_db_error().is_none()))?;
         let (outcome, conflict, broken) = {
             let mut w = PgTxn {
                 txn: &mut txn,
