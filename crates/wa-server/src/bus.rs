@@ -30,9 +30,10 @@
 //! queue was full) gets the message from its queue when it connects again, and drops a second
 //! copy by its id. Acks, presence and notices are best effort, as on one node. Publishing never
 //! blocks a connection: envelopes go through a bounded queue ([`OUTBOX`]) to one publishing
-//! task; when it is full they are dropped and counted. A push whose envelope exceeds the NATS
-//! server's `max_payload` (1 MiB by default, about 750 KiB of ciphertext) is not published
-//! (counted as `too_large`): its device gets it from its queue on its next connection.
+//! task; when it is full they are dropped and counted. A message whose envelope exceeds the
+//! NATS server's `max_payload` (1 MiB by default, about 750 KiB of ciphertext) is not carried
+//! (counted as `too_large`): a small `Push::Resync` goes in its place, and the device's
+//! connection reads its queue, where the message is (any other push that large is dropped).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,7 +60,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const HEARTBEAT_CHUNK: usize = 2000;
 
 /// Where a cluster's nodes meet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BusConfig {
     /// The NATS server, e.g. `nats://127.0.0.1:4222`.
@@ -82,6 +83,22 @@ impl BusConfig {
             heartbeat: Duration::from_secs(2),
             expiry: Duration::from_secs(6),
         }
+    }
+}
+
+impl std::fmt::Debug for BusConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A URL may carry credentials (`nats://user:password@host`): only the host is shown.
+        let host = self
+            .url
+            .rsplit_once('@')
+            .map_or(self.url.as_str(), |(_, h)| h);
+        f.debug_struct("BusConfig")
+            .field("host", &host)
+            .field("cluster", &self.cluster)
+            .field("heartbeat", &self.heartbeat)
+            .field("expiry", &self.expiry)
+            .finish()
     }
 }
 
@@ -470,15 +487,20 @@ async fn publisher(
         };
         let Some(body) = body else { break };
         let (subject, bytes) = publish(body);
-        let Some(bytes) = bytes else { continue };
+        let Some(mut bytes) = bytes else { continue };
         if max_payload > 0 && bytes.len() > max_payload {
             bus.stats.too_large.fetch_add(1, Ordering::Relaxed);
+            // A message too large to carry: its device's node is told to have the device read
+            // its queue, where the message is.
+            let Some(resync) = resync_for(&bytes) else {
+                continue;
+            };
             tracing::debug!(
                 len = bytes.len(),
                 max_payload,
-                "a push too large for the bus: its device gets it from the store"
+                "a message too large for the bus: its device reads it from its queue"
             );
-            continue;
+            bytes = resync;
         }
         match client.publish(subject, bytes.into()).await {
             Ok(()) => {
@@ -500,6 +522,27 @@ async fn publisher(
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
+}
+
+/// For a serialized envelope of a [`Push::Deliver`]: the envelope of a [`Push::Resync`] to the
+/// same target (the message is in the target's queue). Anything else: `None` (dropped).
+fn resync_for(bytes: &[u8]) -> Option<Vec<u8>> {
+    let envelope: Envelope = serde_json::from_slice(bytes).ok()?;
+    let Body::Push {
+        target,
+        push: Push::Deliver { .. },
+    } = envelope.body
+    else {
+        return None;
+    };
+    serde_json::to_vec(&Envelope {
+        node: envelope.node,
+        body: Body::Push {
+            target,
+            push: Push::Resync,
+        },
+    })
+    .ok()
 }
 
 /// Hands what other nodes publish to this node's switchboard until stopped.
@@ -561,6 +604,16 @@ pub(crate) fn registration_time() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_credentials() {
+        let config = BusConfig::new("nats://user:s3cret@bus.internal:4222", "prod");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("bus.internal:4222"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn cluster_names_are_one_subject_token() {

@@ -141,6 +141,11 @@ impl Switchboard {
             inner.hub.evict(number, device)
         };
         self.deliver_all(pushes);
+        // The phone is no longer here: the other nodes forget it at once rather than at the
+        // expiry (the node it moved to announced it already).
+        if let (Some(bus), 0) = (&self.bus, wa_wire::ids::device_of(device)) {
+            bus.publish_phone_gone(number);
+        }
     }
 
     /// Whether the phone of `number` is online on another node changed (see

@@ -40,6 +40,11 @@ struct Cluster {
 
 impl Cluster {
     async fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, |_| {}).await
+    }
+
+    /// `n` nodes, each configured by `configure` after the cluster settings.
+    async fn start_with(n: usize, configure: impl Fn(&mut Config)) -> Cluster {
         let schema = Schema::new();
         let cluster = services::unique("wa-test");
         let media = tempfile::tempdir().unwrap();
@@ -56,6 +61,7 @@ impl Cluster {
                 config.bus = Some(bus);
                 config.node_id = Some(format!("node{}", i + 1));
                 config.media_dir = Some(media.path().to_owned());
+                configure(config);
             })
             .await;
             nodes.push(node);
@@ -161,6 +167,37 @@ async fn messages_cross_nodes_with_acks_1_and_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_too_large_for_the_bus_arrives_through_the_queue() {
+    if !services::available(
+        "a_message_too_large_for_the_bus_arrives_through_the_queue",
+        true,
+    ) {
+        return;
+    }
+    // Relays larger than the default 512 KiB: the push no longer fits NATS's 1 MiB payload.
+    let mut c = Cluster::start_with(2, |config| {
+        config.core.limits.max_relay_bytes = 2 << 20;
+        config.core.limits.frame = wa_frame::Limits::default().with_max_frame_len(4 << 20);
+    })
+    .await;
+    let mut alice = c.nodes[0].phone("15550000261", 161).await;
+    let mut bob = c.nodes[1].phone("15550000262", 162).await;
+    let big: Vec<u8> = (0..(1200u32 << 10)).map(|i| (i % 241) as u8).collect();
+    alice.relay_to(&bob.jid(), "BIG", &big).await.unwrap();
+    // Not carried by the bus, but bob's node is told to read his queue: at once, not at his
+    // next login.
+    let got = bob.message().await;
+    assert_eq!(got.id, "BIG");
+    assert_eq!(got.olm.unwrap().body, big);
+    let status = status(c.nodes[0].server.local_addr()).await;
+    assert_eq!(status["cluster"]["bus"]["too_large"], 1, "{status}");
+    // Small ones still travel on the bus.
+    alice.relay_to(&bob.jid(), "SMALL", b"s").await.unwrap();
+    assert_eq!(bob.message().await.id, "SMALL");
+    c.nodes.clear();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_spans_three_nodes() {
     if !services::available("a_group_spans_three_nodes", true) {
         return;
@@ -211,7 +248,15 @@ async fn a_group_spans_three_nodes() {
         .unwrap();
     assert_eq!(alice.message().await.id, "G2");
     assert_eq!(bob.message().await.id, "G2");
-    c.nodes.clear();
+    // Nodes leave gracefully: connections closed, departures published, the bus left.
+    for node in c.nodes.drain(..) {
+        tokio::time::timeout(WAIT, node.server.shutdown())
+            .await
+            .unwrap();
+    }
+    for phone in [&mut alice, &mut bob, &mut carol] {
+        phone.closed().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

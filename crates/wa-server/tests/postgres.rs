@@ -298,7 +298,7 @@ async fn receipts_raced_on_two_nodes_give_each_account_one_ack_2() {
         .create_group("race", vec![bob.clone(), carol.clone()])
         .await;
 
-    const MESSAGES: usize = 40;
+    const MESSAGES: usize = 20;
     for i in 0..MESSAGES {
         let id = format!("RACE{i}");
         let stored = alice_a

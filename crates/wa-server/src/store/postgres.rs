@@ -257,8 +257,10 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`, or the key=value
-    /// form), creates `schema` if needed, applies the migrations it lacks, and starts the
-    /// writer threads. Blocks: call it from a thread that may block (`spawn_blocking`).
+    /// form; without a user, as `postgres`), creates `schema` if needed, applies the
+    /// migrations it lacks, and starts the writer thread. Blocks: call it from a thread that
+    /// may block (`spawn_blocking`), and use the store from such threads (the server does:
+    /// reads on the blocking pool, writes on the store's thread).
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the URL does not parse, the schema name is not a plain
