@@ -171,6 +171,60 @@ fn ranges_counts_rollback_and_the_sequence() {
 }
 
 #[test]
+fn a_lost_connection_fails_one_job_and_the_next_reconnects() {
+    if !services::available(
+        "a_lost_connection_fails_one_job_and_the_next_reconnects",
+        false,
+    ) {
+        return;
+    }
+    let schema = Schema::new();
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    write_sync(&store, |txn| txn.put(Table::Meta, b"a", b"1")).unwrap();
+    assert!(
+        read(&store, |txn| txn.get(Table::Meta, b"a"))
+            .unwrap()
+            .is_some()
+    );
+    // The database ends every session of this store (a restart, a failover, a network cut).
+    let mut admin = raw_client();
+    let ended: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) t",
+            &[&format!("wa-server/{}", schema.name)],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ended >= 2, "the writer's and a reader's sessions: {ended}");
+    // A job on a dead connection fails with the cause (or, if the client noticed first,
+    // reconnects at once); the next one connects again either way.
+    for attempt in 0..2 {
+        let result = write_sync(&store, |txn| txn.put(Table::Meta, b"b", b"2"));
+        match result {
+            Ok(()) => break,
+            Err(StoreError::Backend(cause)) if attempt == 0 => {
+                assert!(cause.starts_with("postgresql:"), "{cause}");
+            }
+            Err(e) => panic!("attempt {attempt}: {e}"),
+        }
+    }
+    for attempt in 0..2 {
+        match read(&store, |txn| txn.get(Table::Meta, b"b")) {
+            Ok(value) => {
+                assert_eq!(value, Some(b"2".to_vec()));
+                break;
+            }
+            Err(StoreError::Backend(_)) if attempt == 0 => {}
+            Err(e) => panic!("attempt {attempt}: {e}"),
+        }
+    }
+    assert_eq!(
+        read(&store, |txn| txn.get(Table::Meta, b"a")).unwrap(),
+        Some(b"1".to_vec())
+    );
+}
+
+#[test]
 fn two_stores_on_one_schema_lose_no_update() {
     if !services::available("two_stores_on_one_schema_lose_no_update", false) {
         return;

@@ -279,7 +279,8 @@ impl PgStore {
         if config.get_user().is_none() {
             config.user("postgres");
         }
-        config.application_name("wa-server");
+        // Which store a session belongs to, for operators (`pg_stat_activity`).
+        config.application_name(&format!("wa-server/{schema}"));
         let target = Target {
             config,
             schema: schema.to_owned(),
