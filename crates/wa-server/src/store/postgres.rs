@@ -80,6 +80,22 @@ fn backend(context: &str, e: &postgres::Error) -> StoreError {
     StoreError::Backend(format!("postgresql: {context}: {detail}"))
 }
 
+/// Whether the connection is of no more use after `e`: no answer from the server (IO, closed),
+/// or the server ending the session (FATAL, PANIC, connection exceptions `08`, operator
+/// intervention `57`: a shutdown, `pg_terminate_backend`). An ordinary `ERROR` leaves it
+/// usable.
+fn breaks_connection(e: &postgres::Error) -> bool {
+    match e.as_db_error() {
+        None => true,
+        Some(db) => {
+            let code = db.code().code();
+            matches!(db.severity(), "FATAL" | "PANIC")
+                || code.starts_with("08")
+                || code.starts_with("57")
+        }
+    }
+}
+
 /// Whether the error asks for the transaction to be run again.
 fn is_conflict(e: &postgres::Error) -> bool {
     matches!(
@@ -417,7 +433,7 @@ impl PgTxn<'_, '_> {
             self.conflict = true;
             StoreError::Conflict
         } else {
-            if e.is_closed() || e.as_db_error().is_none() {
+            if breaks_connection(e) {
                 self.broken = true;
             }
             backend(context, e)
@@ -504,10 +520,12 @@ impl Store for PgStore {
         work: &mut dyn FnMut(&mut dyn ReadTxn) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut conn = self.readers.take(&self.target)?;
-        let result = read_in(&mut conn, work);
-        match &result {
-            Err(StoreError::Backend(_)) if conn.client.is_closed() => self.readers.gone(),
-            _ => self.readers.put_back(conn),
+        let (result, broken) = read_in(&mut conn, work);
+        if broken || conn.client.is_closed() {
+            drop(conn);
+            self.readers.gone();
+        } else {
+            self.readers.put_back(conn);
         }
         result
     }
@@ -546,29 +564,39 @@ impl Drop for PgStore {
     }
 }
 
+/// Runs `work` in a read-only snapshot; whether the connection broke.
 fn read_in(
     conn: &mut Conn,
     work: &mut dyn FnMut(&mut dyn ReadTxn) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+) -> (Result<(), StoreError>, bool) {
     let Conn { client, stmts } = conn;
-    let mut txn = client
+    let mut txn = match client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
-        .map_err(|e| backend("starting a read", &e))?;
-    let result = {
+    {
+        Ok(txn) => txn,
+        Err(e) => return (Err(backend("starting a read", &e)), breaks_connection(&e)),
+    };
+    let (result, broken) = {
         let mut r = PgTxn {
             txn: &mut txn,
             stmts,
             conflict: false,
             broken: false,
         };
-        work(&mut r)
+        let result = work(&mut r);
+        (result, r.broken)
     };
     // Nothing to keep: end the snapshot either way.
-    let ended = txn.rollback().map_err(|e| backend("ending a read", &e));
-    result.and(ended)
+    match txn.rollback() {
+        Ok(()) => (result, broken),
+        Err(e) => (
+            result.and(Err(backend("ending a read", &e))),
+            broken || breaks_connection(&e),
+        ),
+    }
 }
 
 fn writer_loop(target: &Target, rx: &Mutex<mpsc::Receiver<WriteJob>>) {
@@ -660,7 +688,7 @@ fn commit(
             .build_transaction()
             .isolation_level(IsolationLevel::Serializable)
             .start()
-            .map_err(|e| (backend("starting a write", &e), e.as_db_error().is_none()))?;
+            .map_err(|e| (backend("starting a write", &e), breaks_connection(&e)))?;
         let (outcome, conflict, broken) = {
             let mut w = PgTxn {
                 txn: &mut txn,
@@ -688,7 +716,7 @@ fn commit(
             if is_conflict(&e) {
                 (StoreError::Conflict, false)
             } else {
-                (backend("committing", &e), e.as_db_error().is_none())
+                (backend("committing", &e), breaks_connection(&e))
             }
         })
     })();
