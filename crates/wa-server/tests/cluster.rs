@@ -1,8 +1,9 @@
 //! Cluster mode against real servers: three nodes (PostgreSQL schema and NATS cluster name of
-//! their own per test), phones spread over them. Cross-node messages with acks 1 and 2; a group
-//! spanning nodes; a takeover from one node to another replaces the old connection; a node
-//! killed (SIGKILL, the `wa-server` binary as processes) under load loses no acknowledged
-//! message. Skipped with a notice when PostgreSQL or NATS does not answer, unless
+//! their own per test), phones spread over them. Cross-node messages with acks 1 and 2 and
+//! presence; a group spanning nodes; a takeover from one node to another replaces the old
+//! connection; a message too large for the bus still arrives at once (through the queue); a
+//! download from another node than the upload's; a node killed (SIGKILL, the `wa-server`
+//! binary as processes) under load loses no acknowledged message; start errors. Skipped with a notice when PostgreSQL or NATS does not answer, unless
 //! `WA_CLUSTER_TESTS=require`. Every wait is bounded; nothing sleeps to wait for an event.
 
 #![allow(
@@ -27,7 +28,8 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{Notify, mpsc};
 use wa_server::{BusConfig, Config, StoreKind};
-use wa_wire::phone::PhoneEvent;
+use wa_wire::msg::{PresenceSet, PresenceState};
+use wa_wire::phone::{PhoneEvent, PhoneRequest};
 
 /// One cluster of in-process nodes: its schema (dropped at the end), its name on the bus, the
 /// media directory they share.
@@ -115,6 +117,29 @@ async fn messages_cross_nodes_with_acks_1_and_2() {
             assert_eq!(ack.chat, to_jid);
         }
     }
+    // Presence across nodes: bob (node 2) subscribes to alice (node 1), who comes online.
+    let alice_jid = alice.jid();
+    let watched = alice_jid.clone();
+    let _: serde_json::Value = bob
+        .call(|id| PhoneRequest::Subscribe { id, jid: watched })
+        .await
+        .unwrap();
+    let presence = PresenceSet {
+        state: PresenceState::Available,
+        to: None,
+    };
+    let _: serde_json::Value = alice
+        .call(|id| PhoneRequest::Presence { id, presence })
+        .await
+        .unwrap();
+    loop {
+        if let PhoneEvent::Presence { presence } = bob.event().await
+            && presence.state == PresenceState::Available
+        {
+            assert_eq!(presence.jid, alice_jid);
+            break;
+        }
+    }
     // Nothing left queued anywhere, as every node sees it.
     for node in &c.nodes {
         let status = status(node.server.local_addr()).await;
@@ -143,11 +168,7 @@ async fn messages_cross_nodes_with_acks_1_and_2() {
     let mut ids = Vec::new();
     for i in 0..N {
         let r = relay(&bob_jid, &format!("T{i}"), &devices, &[1; 100]);
-        ids.push(
-            alice
-                .send(|id| wa_wire::phone::PhoneRequest::Relay { id, relay: r })
-                .await,
-        );
+        ids.push(alice.send(|id| PhoneRequest::Relay { id, relay: r }).await);
     }
     for id in ids {
         let _: serde_json::Value = alice.answer(id).await.unwrap();
