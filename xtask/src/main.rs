@@ -4,13 +4,17 @@
 //!   from `testdata/tokens.json`, the protobuf types of `wa-proto` from `proto/`);
 //!   `--check` fails when the checked-in code is stale.
 //! - `ci`: everything `.ci/run` checks, in order: the toolchain is the declared `rust-version`,
-//!   formatting, clippy, the tests, the packaging of the publishable crates, rustdoc, fuzzing.
+//!   formatting, clippy, the tests (after making PostgreSQL and NATS answer for the cluster
+//!   tests, which are then mandatory), the packaging of the publishable crates, rustdoc,
+//!   fuzzing.
 //! - `fuzz [--seconds N] [TARGET...]`: build and run every fuzz target (or the named ones) for N
 //!   seconds each (default 10), installing `cargo-fuzz` when it is missing.
+//! - `services`: make PostgreSQL and NATS answer for the cluster tests (what `ci` does first).
 
 mod checks;
 mod codegen;
 mod fuzz;
+mod services;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,8 +30,11 @@ fn main() -> anyhow::Result<()> {
         "codegen" => codegen::run(rest.iter().any(|a| a == "--check")),
         "ci" => ci(),
         "fuzz" => fuzz::run(rest),
+        "services" => services::ensure(),
         _ => {
-            eprintln!("usage: cargo xtask codegen [--check] | ci | fuzz [--seconds N] [TARGET...]");
+            eprintln!(
+                "usage: cargo xtask codegen [--check] | ci | fuzz [--seconds N] [TARGET...] | services"
+            );
             if task == "help" {
                 Ok(())
             } else {
@@ -84,8 +91,15 @@ fn ci() -> anyhow::Result<()> {
             "warnings",
         ],
     )?;
-    // The README's test command.
-    run_cmd("cargo", &["test", "--workspace"])?;
+    // The README's test command, with the cluster tests' services up and those tests
+    // mandatory (elsewhere they skip when the services do not answer).
+    services::ensure()?;
+    run_in(
+        &root(),
+        "cargo",
+        &["test", "--workspace"],
+        &[("WA_CLUSTER_TESTS", "require")],
+    )?;
     // What only runs with optional features (wa-crypto's serde support).
     run_cmd("cargo", &["test", "-p", "wa-crypto", "--all-features"])?;
     // Every publishable crate packages with what its tests need and builds from its package.

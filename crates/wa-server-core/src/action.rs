@@ -125,6 +125,10 @@ pub enum Push {
         /// The message, with this device's ciphertext.
         message: Incoming,
     },
+    /// This device's queue may hold messages it was not pushed: read it again (what the
+    /// connection already sent is not sent twice). A cluster's node sends it in place of a
+    /// [`Push::Deliver`] too large for its bus.
+    Resync,
     /// Ticks for a message this account sent.
     Ack(AckNotice),
     /// A contact's presence.

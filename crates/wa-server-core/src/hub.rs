@@ -3,9 +3,16 @@
 //! connection's channel); the in-memory test harness keeps one too. It performs no IO: it says
 //! which connections a push goes to, and which pushes a change of registration causes.
 //!
+//! In a cluster each node keeps its own hub of its own connections; the driver tells it what
+//! matters of the other nodes: that a device registered elsewhere ([`Hub::evict`]: the local
+//! connection is replaced) and which accounts have their phone online on another node
+//! ([`Hub::phone_elsewhere`]), so that web clients hear [`Push::PhoneReachable`] whichever node
+//! their phone is on.
+//!
 //! **Architecture Invariant:** the hub holds nothing that must survive a restart; the store
 //! holds everything that must. Every map is bounded by the connections that exist (and
-//! subscriptions by [`MAX_SUBSCRIPTIONS`] per connection).
+//! subscriptions by [`MAX_SUBSCRIPTIONS`] per connection; phones elsewhere by what the driver
+//! reports, which it expires).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -30,6 +37,8 @@ pub struct Hub {
     conn_refs: HashMap<ConnId, HashSet<String>>,
     subscribers: HashMap<Jid, HashSet<ConnId>>,
     conn_subs: HashMap<ConnId, HashSet<Jid>>,
+    /// Accounts whose phone is connected to another node of a cluster.
+    phones_elsewhere: HashSet<String>,
 }
 
 impl Hub {
@@ -104,6 +113,71 @@ impl Hub {
         Vec::new()
     }
 
+    /// The device and account `conn` is registered as, if it still is (a connection that was
+    /// replaced, or never logged in, is not).
+    pub fn registration(&self, conn: ConnId) -> Option<(&str, &Jid)> {
+        self.conns
+            .get(&conn)
+            .map(|(number, device)| (number.as_str(), device))
+    }
+
+    /// `device` of account `number` registered on another node of the cluster: the local
+    /// connection registered as that device, if any, is out of the hub and gets
+    /// [`DisconnectKind::Replaced`] (returned with its id). Its refs and subscriptions stay
+    /// until it closes ([`Hub::unregister`]). The phone being online elsewhere is the caller's
+    /// to report with [`Hub::phone_elsewhere`], before this call, so that the phone moving
+    /// between nodes is no "phone gone" for the account's web clients here.
+    pub fn evict(&mut self, number: &str, device: &Jid) -> Vec<(ConnId, Push)> {
+        let Some(conn) = self.devices.remove(device) else {
+            return Vec::new();
+        };
+        self.conns.remove(&conn);
+        if let Some(set) = self.accounts.get_mut(number) {
+            set.remove(device);
+            if set.is_empty() {
+                self.accounts.remove(number);
+            }
+        }
+        let mut out = vec![(conn, Push::Disconnect(DisconnectKind::Replaced))];
+        if device_of(device) == 0 && !self.phone_online(number) {
+            out.extend(
+                self.web_conns(number)
+                    .into_iter()
+                    .map(|(web, _)| (web, Push::PhoneReachable(false))),
+            );
+        }
+        out
+    }
+
+    /// Whether the phone of `number` is connected to another node of the cluster changed to
+    /// `online`. Returns the pushes this causes: the account's web clients here hear when
+    /// their phone becomes reachable or unreachable (counting a phone connected here too).
+    pub fn phone_elsewhere(&mut self, number: &str, online: bool) -> Vec<(ConnId, Push)> {
+        let before = self.phone_online(number);
+        if online {
+            self.phones_elsewhere.insert(number.to_owned());
+        } else {
+            self.phones_elsewhere.remove(number);
+        }
+        let after = self.phone_online(number);
+        if before == after {
+            return Vec::new();
+        }
+        self.web_conns(number)
+            .into_iter()
+            .map(|(web, _)| (web, Push::PhoneReachable(after)))
+            .collect()
+    }
+
+    /// The accounts whose phone is connected to this hub (not elsewhere).
+    pub fn local_phones(&self) -> Vec<String> {
+        self.accounts
+            .iter()
+            .filter(|(_, devices)| devices.iter().any(|d| device_of(d) == 0))
+            .map(|(number, _)| number.clone())
+            .collect()
+    }
+
     /// Connection `conn` waits on QR ref `r`.
     pub fn register_ref(&mut self, conn: ConnId, r: &str) {
         self.refs.insert(r.to_owned(), conn);
@@ -157,11 +231,14 @@ impl Hub {
         }
     }
 
-    /// Whether the phone of `number` is connected.
+    /// Whether the phone of `number` is connected (here, or on another node as reported with
+    /// [`Hub::phone_elsewhere`]).
     pub fn phone_online(&self, number: &str) -> bool {
-        self.accounts
-            .get(number)
-            .is_some_and(|devices| devices.iter().any(|d| device_of(d) == 0))
+        self.phones_elsewhere.contains(number)
+            || self
+                .accounts
+                .get(number)
+                .is_some_and(|devices| devices.iter().any(|d| device_of(d) == 0))
     }
 
     /// Devices online, all accounts.
@@ -222,6 +299,56 @@ mod tests {
         assert_eq!(hub.route(&Target::Ref("1@r".into())), vec![3]);
         hub.unregister(3);
         assert!(hub.route(&Target::Ref("1@r".into())).is_empty());
+        assert_eq!(hub.online(), 0);
+    }
+
+    #[test]
+    fn phones_on_other_nodes_count_and_evictions_replace() {
+        let mut hub = Hub::new();
+        let number = "15551234567";
+        let user = user_jid(number).unwrap();
+        let web = device_jid(&user, 2);
+        assert_eq!(
+            hub.register(1, number, &web),
+            vec![(1, Push::PhoneReachable(false))]
+        );
+        // The phone comes online on another node: the web client here hears it, once.
+        assert_eq!(
+            hub.phone_elsewhere(number, true),
+            vec![(1, Push::PhoneReachable(true))]
+        );
+        assert!(hub.phone_elsewhere(number, true).is_empty());
+        // It moves here: no change for the web client.
+        assert!(
+            hub.register(2, number, &user)
+                .iter()
+                .all(|(_, p)| *p == Push::PhoneReachable(true))
+        );
+        assert!(hub.phone_elsewhere(number, false).is_empty());
+        assert_eq!(hub.local_phones(), vec![number.to_owned()]);
+        assert_eq!(hub.registration(2), Some((number, &user)));
+        // It logs in on another node again: the connection here is replaced; the phone is
+        // online elsewhere, so the web client hears nothing.
+        assert!(hub.phone_elsewhere(number, true).is_empty());
+        assert_eq!(
+            hub.evict(number, &user),
+            vec![(2, Push::Disconnect(DisconnectKind::Replaced))]
+        );
+        assert_eq!(hub.registration(2), None);
+        assert!(hub.unregister(2).is_empty());
+        assert!(hub.local_phones().is_empty());
+        // That node dies: the web client hears its phone is gone.
+        assert_eq!(
+            hub.phone_elsewhere(number, false),
+            vec![(1, Push::PhoneReachable(false))]
+        );
+        // Evicting a device nobody here has is nothing.
+        assert!(hub.evict(number, &user).is_empty());
+        // A web device replaced by another node while the phone is away: only it hears.
+        assert_eq!(
+            hub.evict(number, &web),
+            vec![(1, Push::Disconnect(DisconnectKind::Replaced))]
+        );
         assert_eq!(hub.online(), 0);
     }
 

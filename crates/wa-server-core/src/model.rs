@@ -547,21 +547,9 @@ pub(crate) fn put_message(
     put_json(txn, Table::Messages, &message_key(seq), record)
 }
 
-/// The next message sequence number.
+/// The next message sequence number (the store's counter: [`WriteTxn::next_seq`]).
 pub(crate) fn next_seq(txn: &mut dyn WriteTxn) -> Result<u64, StoreError> {
-    let key = b"seq";
-    let current = match txn.get(Table::Meta, key)? {
-        Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
-            .map(u64::from_be_bytes)
-            .map_err(|_| StoreError::Corrupt {
-                table: Table::Meta.name(),
-                detail: "sequence number is not 8 bytes".to_owned(),
-            })?,
-        None => 0,
-    };
-    let next = current + 1;
-    txn.put(Table::Meta, key, &next.to_be_bytes())?;
-    Ok(next)
+    txn.next_seq()
 }
 
 /// The sequence number of message `id` of `sender`.

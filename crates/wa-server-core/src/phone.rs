@@ -530,6 +530,12 @@ impl PhoneConnection {
             Push::Deliver { seq, message } if self.remember(seq) => {
                 self.send(&PhoneEvent::Message { message })
             }
+            Push::Resync => {
+                if let State::Authenticated(me) = &self.state {
+                    let device = me.address.clone();
+                    self.job(relay::queue(device, 10_000));
+                }
+            }
             Push::Ack(ack) => self.send(&PhoneEvent::Ack { ack }),
             Push::Presence(presence) => self.send(&PhoneEvent::Presence { presence }),
             Push::Group(change) => self.send(&PhoneEvent::Group { change }),

@@ -307,6 +307,12 @@ impl WebConnection {
             Push::Deliver { seq, message } if self.me.is_some() && self.remember(seq) => {
                 self.push_node(&ServerNode::Incoming(vec![message]));
             }
+            Push::Resync if !self.mirror => {
+                if let Some(me) = &self.me {
+                    let device = me.address.clone();
+                    self.job(relay::queue(device, QUEUE_BATCH));
+                }
+            }
             Push::Ack(notice) if self.me.is_some() => self.send_push(&json::ack(&notice)),
             Push::Presence(notice) if self.me.is_some() => self.send_push(&json::presence(&notice)),
             Push::Group(notice) if self.me.is_some() => {

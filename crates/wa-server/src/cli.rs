@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::{Config, RunningServer, Server};
+use crate::{BusConfig, Config, RunningServer, Server, StoreKind};
 
 /// The server's command-line arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -65,6 +65,27 @@ pub struct ServerArgs {
     /// An `Origin` allowed to open WebSockets (repeat for more; none: any).
     #[arg(long = "allowed-origin")]
     pub allowed_origins: Vec<String>,
+    /// Where the durable state lives: `embedded` (a redb file in the data directory) or a
+    /// PostgreSQL URL (`postgres://user@host:port/database`) shared by a cluster's nodes.
+    #[arg(long, default_value = "embedded", env = "WA_SERVER_STORE")]
+    pub store: String,
+    /// The PostgreSQL schema of the store (created if missing).
+    #[arg(long, default_value = "public", env = "WA_SERVER_SCHEMA")]
+    pub schema: String,
+    /// The NATS server of the cluster's bus (`nats://host:4222`); without it the server runs
+    /// alone. Needs `--store postgres://...`.
+    #[arg(long, env = "WA_SERVER_BUS")]
+    pub bus: Option<String>,
+    /// The cluster's name (its subjects on the bus are `wa.<cluster>.*`).
+    #[arg(long, default_value = "wa", env = "WA_SERVER_CLUSTER")]
+    pub cluster: String,
+    /// This node's name in the cluster (default: random).
+    #[arg(long, env = "WA_SERVER_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Where media files are kept (default: `media` in the data directory). A cluster's nodes
+    /// must share it.
+    #[arg(long)]
+    pub media_dir: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -86,6 +107,20 @@ impl ServerArgs {
         config.core.message_ttl = Duration::from_secs(self.message_ttl);
         config.core.limits.requests_per_second = self.requests_per_second;
         config.core.limits.request_burst = self.requests_per_second.saturating_mul(4);
+        config.store = if self.store == "embedded" {
+            StoreKind::Embedded
+        } else {
+            StoreKind::Postgres {
+                url: self.store.clone(),
+                schema: self.schema.clone(),
+            }
+        };
+        config.bus = self
+            .bus
+            .as_ref()
+            .map(|url| BusConfig::new(url.clone(), self.cluster.clone()));
+        config.node_id.clone_from(&self.node_id);
+        config.media_dir.clone_from(&self.media_dir);
         config
     }
 }
@@ -107,8 +142,8 @@ pub fn init_logging() {
 
 /// Installs logging, starts the server, and runs it until SIGTERM or Ctrl-C.
 ///
-/// Prints `listening <ws url> <phone url> <media url> <status url>` on standard output once it
-/// accepts connections (scripts and tests wait for that line).
+/// Prints `listening <ws url> <phone url> <media url> <status url> <node id>` on standard
+/// output once it accepts connections (scripts and tests wait for that line).
 ///
 /// # Errors
 /// When the runtime cannot be built, or the server cannot start.
@@ -138,11 +173,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 fn announce(server: &RunningServer) {
     println!(
-        "listening {} {} {} {}",
+        "listening {} {} {} {} {}",
         server.ws_url(),
         server.phone_url(),
         server.media_url(),
-        server.status_url()
+        server.status_url(),
+        server.node_id()
     );
 }
 

@@ -1,5 +1,6 @@
-//! What the driver is configured with: where it listens, where it keeps its data, its caps and
-//! timeouts, and the core's own configuration ([`wa_server_core::Config`]).
+//! What the driver is configured with: where it listens, where it keeps its data (one node's
+//! embedded store, or a cluster's PostgreSQL and bus), its caps and timeouts, and the core's own
+//! configuration ([`wa_server_core::Config`]).
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -7,7 +8,36 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bus::BusConfig;
 use crate::code::{CodeSender, LogCodeSender};
+
+/// Where the server keeps its durable state.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// One `redb` file in the data directory ([`crate::DATABASE_FILE`]): a server alone.
+    Embedded,
+    /// A schema of a PostgreSQL database ([`crate::store::PgStore`]), shared by the nodes of a
+    /// cluster.
+    Postgres {
+        /// `postgres://user@host:port/database` (or the `key=value` form).
+        url: String,
+        /// The schema (a lowercase SQL identifier), created if missing. `public` by default.
+        schema: String,
+    },
+}
+
+impl fmt::Debug for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreKind::Embedded => f.write_str("Embedded"),
+            // The URL may carry a password.
+            StoreKind::Postgres { schema, .. } => f
+                .debug_struct("Postgres")
+                .field("schema", schema)
+                .finish_non_exhaustive(),
+        }
+    }
+}
 
 /// Server configuration. The defaults suit a server on loopback and tests; every field's
 /// default is documented on it (and in the crate docs' limits table).
@@ -94,6 +124,18 @@ pub struct Config {
     /// The protocol's own configuration: lifetimes, timeouts, limits (the frame limit is also
     /// the WebSocket message limit; `limits.max_media_len` the upload limit).
     pub core: wa_server_core::Config,
+    /// Where the durable state lives. Default [`StoreKind::Embedded`].
+    pub store: StoreKind,
+    /// The bus to the other nodes of a cluster (NATS); `None` (the default): a server alone.
+    /// Needs a shared store ([`StoreKind::Postgres`], or [`crate::Server::start_with_store`]).
+    pub bus: Option<BusConfig>,
+    /// This node's name in the cluster (logs, `/status`, the bus's envelopes). Default: random
+    /// (`node-` and 8 hex digits).
+    pub node_id: Option<String>,
+    /// Where uploaded media files are kept. Default `data_dir/media`. In a cluster every node
+    /// must see the same directory (a shared filesystem), so that any node serves any
+    /// download: the records are in the shared store, the bodies in this directory.
+    pub media_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -102,6 +144,40 @@ impl Config {
         Config {
             data_dir: data_dir.into(),
             ..Config::default()
+        }
+    }
+}
+
+impl Config {
+    /// The configuration of a node of a cluster: data (media) in `data_dir`, durable state in
+    /// `schema` of the PostgreSQL database at `store_url`, the other nodes on the NATS server at
+    /// `bus_url` under `cluster`. Every node of a cluster is given the same three (and a media
+    /// directory they all see, [`Config::media_dir`]).
+    ///
+    /// ```
+    /// let config = wa_server::Config::cluster_node(
+    ///     "/var/lib/wa-node-1",
+    ///     "postgres://wa@db.internal/wa",
+    ///     "public",
+    ///     "nats://bus.internal:4222",
+    ///     "prod",
+    /// );
+    /// assert_eq!(config.bus.as_ref().map(|b| b.cluster.as_str()), Some("prod"));
+    /// ```
+    pub fn cluster_node(
+        data_dir: impl Into<PathBuf>,
+        store_url: impl Into<String>,
+        schema: impl Into<String>,
+        bus_url: impl Into<String>,
+        cluster: impl Into<String>,
+    ) -> Config {
+        Config {
+            store: StoreKind::Postgres {
+                url: store_url.into(),
+                schema: schema.into(),
+            },
+            bus: Some(BusConfig::new(bus_url, cluster)),
+            ..Config::new(data_dir)
         }
     }
 }
@@ -135,6 +211,10 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             code_sender: Arc::new(LogCodeSender),
             core: wa_server_core::Config::default(),
+            store: StoreKind::Embedded,
+            bus: None,
+            node_id: None,
+            media_dir: None,
         }
     }
 }
@@ -161,6 +241,10 @@ impl fmt::Debug for Config {
             .field("push_queue_bytes", &self.push_queue_bytes)
             .field("allowed_origins", &self.allowed_origins)
             .field("core", &self.core)
+            .field("store", &self.store)
+            .field("bus", &self.bus)
+            .field("node_id", &self.node_id)
+            .field("media_dir", &self.media_dir)
             .finish_non_exhaustive()
     }
 }

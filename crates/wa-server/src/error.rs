@@ -34,9 +34,21 @@ pub enum Error {
         /// Why.
         source: StoreError,
     },
-    /// The store failed.
+    /// The store failed (or a PostgreSQL store could not be opened: unreachable, refused, a
+    /// schema newer than this server).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The cluster's bus could not be joined.
+    #[error("bus {url}: {reason}")]
+    Bus {
+        /// The NATS server.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The configuration does not hold together.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The operating system gave no randomness.
     #[error("no randomness from the OS: {0}")]
     Random(String),

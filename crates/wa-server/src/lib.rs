@@ -21,7 +21,10 @@
 //! - **The store**: [`store::RedbStore`] implements the core's [`store::Store`] (one `redb`
 //!   file, mode 0600; a writer thread commits waiting jobs together, up to 256 per fsync; a
 //!   failed batch is retried job by job). A write job's outcome reaches the connection only once
-//!   it is durable, so ack 1 survives `kill -9`.
+//!   it is durable, so ack 1 survives `kill -9`. In cluster mode, [`store::PgStore`] instead
+//!   (PostgreSQL, shared by the nodes).
+//! - **Cluster mode** (optional): several nodes on one PostgreSQL schema and one NATS
+//!   [`bus`]; see [below](#cluster-mode).
 //! - **Media files** in the data directory, streamed in and out, with capability URLs.
 //! - **The sweeper**: expired messages, refs, codes and upload auth (the core's
 //!   [`wa_server_core::sweep`]) and expired media files, every `sweep_interval`.
@@ -47,9 +50,46 @@
 //! - No TLS: plain WebSocket and HTTP; put it behind a TLS proxy (which then passes the
 //!   client's address on its own terms: the per-address cap sees the proxy's).
 //! - No HTTP/2 (WebSockets and media need nothing more than HTTP/1.1).
-//! - One node: connections live in one process's memory. The core's pushes are plain data so
-//!   that a bus between nodes could carry them; none exists here.
+//! - No load balancing: clients pick a node (a TCP balancer or DNS in front of the nodes);
+//!   a node's connections live in its memory, and a client whose node dies connects again to
+//!   another.
+//! - No NATS or PostgreSQL TLS (`NoTls`): the cluster's services are meant for loopback or a
+//!   private network.
 //! - It reads no message content: bodies are end-to-end ciphertext for the server.
+//!
+//! # Cluster mode
+//!
+//! `wa-server --store postgres://user@db/wa --schema wa --bus nats://bus:4222 --cluster prod
+//! --node-id n1 --media-dir /shared/wa-media` (or [`Config::cluster_node`] and
+//! [`Server::start`] in-process) runs one node of a cluster. Any node accepts any client and
+//! any phone; no node keeps state another needs.
+//!
+//! - **Shared, durable:** everything the core stores, in one PostgreSQL schema
+//!   ([`store::PgStore`]): one `kv` table of the core's tables, a sequence for message numbers,
+//!   versioned migrations (`migrations/NNNN_name.sql`, applied at start, a newer schema
+//!   refused). Write jobs run `SERIALIZABLE` and are re-run on a serialization failure or
+//!   deadlock (bounded, jittered), so two nodes racing receipts for one message give one ack 2
+//!   per recipient account. Media bodies: files in [`Config::media_dir`], which every node must
+//!   share (a shared filesystem: bodies of up to 64 MiB stream to and from disk as on one node,
+//!   without going through PostgreSQL's WAL and memory; their records are in the store), so any
+//!   node serves any download.
+//! - **Told, not shared:** the [`bus`] (core NATS, subjects `wa.<cluster>.push`, `.device`,
+//!   `.heartbeat`) carries every push a node makes (a message stored for a device connected
+//!   elsewhere reaches it at once; acks, presence, group and key notices, QR refs, presence
+//!   subscriptions the same way), each login (an older connection of the same device on
+//!   another node gets `replaced`), and the phones online per node (heartbeat every 2 s,
+//!   expiry 6 s: a killed node's phones do not stay online).
+//! - **What a node keeps:** its connections and their push queues, its hub (who is connected
+//!   here), and its view of the other nodes' phones: nothing another node needs, all rebuilt
+//!   by clients reconnecting. `/status` shows it under `cluster`: the node's id, the nodes it
+//!   hears, and the bus's counters (published, received, dropped, too large, undecodable).
+//! - **Failure model:** ack 1 is sent after the commit, so `kill -9` of a node loses no
+//!   acknowledged message; its clients connect to another node and get their queues from the
+//!   store, dropping by message id what they had already received. A push lost on the bus (a
+//!   node down, a full queue, NATS restarting) costs latency, not data: the device gets the
+//!   message from its queue when it next connects. Acks, presence and notices are best effort,
+//!   as on one node. PostgreSQL unreachable: jobs fail with a store error (a request gets a
+//!   500) and the next job connects again.
 //!
 //! # Limits
 //!
@@ -70,6 +110,9 @@
 //! | pushes queued per connection: entries / bytes (estimated from ciphertext) | 4096 / 8 MiB, then closed (lagged) | [`Config::push_queue_len`], [`Config::push_queue_bytes`] |
 //! | store jobs running per connection (then its socket is not read) | 64 | [`Config::max_jobs_per_connection`] |
 //! | shutdown waits for connections | 5 s | [`Config::shutdown_grace`] |
+//! | cluster: envelopes waiting to be published (then dropped, counted) | 65 536 | [`bus::OUTBOX`] |
+//! | cluster: a push published on the bus | NATS `max_payload` (1 MiB by default; larger: from the store) | the NATS server |
+//! | cluster: PostgreSQL read connections / jobs per commit / runs of a conflicting job | 8 / 64 / 24 | [`store::postgres`] |
 //! | requests per connection, relay size, pending messages, groups, keys... | see [`wa_server_core::Limits`] | [`Config::core`] |
 //!
 //! Measured (release build, `target/release/examples/idle_rss 2000`): about 18 KiB of server
@@ -82,9 +125,11 @@
 //! watchdog for download deadlines and shutdown); one task per WebSocket (spawned by axum's
 //! upgrade, driving one core connection); the sweeper. Snapshot reads (store read jobs, media
 //! lookups, the status counts) run on tokio's blocking pool; all writes go to the store's own
-//! writer thread (`wa-server-store`), whose callbacks hand outcomes back to the connection
-//! tasks over channels. Nothing blocks an async worker: pushes are queued without waiting, and
-//! the hub's lock is held only for a lookup.
+//! writer thread (`wa-server-store`, or `wa-server-pg-writer-0` on PostgreSQL, whose reads use
+//! a pool of at most 8 connections), whose callbacks hand outcomes back to the connection
+//! tasks over channels. In a cluster, three more tasks: the bus's publisher (fed by a bounded
+//! queue), its receiver and its heartbeat. Nothing blocks an async worker: pushes are queued
+//! without waiting, and the hub's lock is held only for a lookup.
 //!
 //! # Dependencies
 //!
@@ -98,6 +143,11 @@
 //!   and `tower-http` (`TimeoutLayer`, `RequestBodyLimitLayer`), `http-body-util` (to tell the
 //!   body limit's error apart), `bytes`, `futures-util` (the WebSocket as stream and sink).
 //! - `redb`: embedded, pure Rust, ACID with fsync'd commits.
+//! - `postgres` (the synchronous client over `tokio-postgres`, without TLS): the cluster's
+//!   shared store; synchronous because the core's [`store::Store`] trait is (a job reads and
+//!   decides inline), run on the store's own threads.
+//! - `async-nats` (without its default features: no JetStream, TLS or NKeys needed): the
+//!   cluster's bus, core publish/subscribe.
 //! - `rlimit`: raises the open-file limit to its hard limit with a safe API.
 //! - `getrandom`: seeds for each connection's generator, media ids and capabilities.
 //! - `sha2` and `subtle`: media tokens and capability hashes, compared in constant time;
@@ -106,6 +156,7 @@
 //! - With `cli`: `clap` (arguments), `tracing-subscriber` (the log output), `anyhow` (one-line
 //!   error chains for the binary).
 
+pub mod bus;
 mod caps;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -121,7 +172,8 @@ mod server;
 mod socket;
 pub mod store;
 
+pub use crate::bus::BusConfig;
 pub use crate::code::{ChannelCodeSender, CodeSender, DeliveredCode, LogCodeSender};
-pub use crate::config::Config;
+pub use crate::config::{Config, StoreKind};
 pub use crate::error::Error;
 pub use crate::server::{DATABASE_FILE, RunningServer, Server, Swept};

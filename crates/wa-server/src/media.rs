@@ -374,13 +374,21 @@ impl Drop for Finished {
 }
 
 /// Media files left by uploads that never finished (a crash mid-upload): removed at start.
-pub(crate) fn remove_partial_uploads(dir: &Path) {
+/// Only those last written more than `max_upload` ago (no upload runs longer): in a cluster
+/// the directory is shared, and another node may be receiving one right now.
+pub(crate) fn remove_partial_uploads(dir: &Path, max_upload: std::time::Duration) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.extension().is_some_and(|e| e == "part") {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age > max_upload);
+        if path.extension().is_some_and(|e| e == "part") && stale {
             let _ = std::fs::remove_file(&path);
         }
     }

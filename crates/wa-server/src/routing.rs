@@ -10,12 +10,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use wa_server_core::{ConnId, Hub, Push, Target};
 use wa_wire::Jid;
 
+use crate::bus::{Bus, registration_time};
 use crate::push::{PushQueue, Pushed};
 
 #[derive(Debug, Default)]
 struct Inner {
     hub: Hub,
     queues: HashMap<ConnId, Arc<PushQueue>>,
+    /// When each registered connection logged in (ms since the epoch), to tell which of two
+    /// logins of one device on two nodes is the newer.
+    since: HashMap<ConnId, u64>,
 }
 
 /// Routing between connections.
@@ -25,9 +29,19 @@ pub(crate) struct Switchboard {
     next: AtomicU64,
     /// Pushes that closed a lagging connection.
     pub(crate) lagged: AtomicU64,
+    /// The cluster's bus (`None` on a server alone).
+    bus: Option<Arc<Bus>>,
 }
 
 impl Switchboard {
+    /// A switchboard whose connections' pushes and logins also go to the other nodes on `bus`.
+    pub(crate) fn with_bus(bus: Option<Arc<Bus>>) -> Switchboard {
+        Switchboard {
+            bus,
+            ..Switchboard::default()
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain maps behind: keep using them.
         self.inner
@@ -42,7 +56,19 @@ impl Switchboard {
         id
     }
 
-    /// Delivers `push` to whatever `target` names (nobody: dropped).
+    /// A push from a connection of this node: to the other nodes (in a cluster) and to the
+    /// connections here that `target` names.
+    pub(crate) fn route(&self, target: Target, push: Push) {
+        match &self.bus {
+            Some(bus) => {
+                self.deliver(&target, push.clone());
+                bus.publish_push(target, push);
+            }
+            None => self.deliver(&target, push),
+        }
+    }
+
+    /// Delivers `push` to the connections here that `target` names (nobody: dropped).
     pub(crate) fn deliver(&self, target: &Target, push: Push) {
         let inner = self.lock();
         let conns = inner.hub.route(target);
@@ -78,10 +104,60 @@ impl Switchboard {
         }
     }
 
-    /// `conn` is `device` of `number` now (see [`Hub::register`]).
+    /// `conn` is `device` of `number` now (see [`Hub::register`]); in a cluster, the other
+    /// nodes hear it (an older connection of the device there is replaced).
     pub(crate) fn register(&self, conn: ConnId, number: &str, device: &Jid) {
-        let pushes = self.lock().hub.register(conn, number, device);
+        let at = registration_time();
+        let pushes = {
+            let mut inner = self.lock();
+            inner.since.insert(conn, at);
+            inner.hub.register(conn, number, device)
+        };
         self.deliver_all(pushes);
+        if let Some(bus) = &self.bus {
+            bus.publish_register(number, device, at);
+        }
+    }
+
+    /// `device` of `number` logged in on node `node` at `at`: the connection here registered
+    /// as that device is replaced if it logged in before (a tie goes to the greater node id).
+    pub(crate) fn evict_if_older(&self, number: &str, device: &Jid, (at, node): (u64, &str)) {
+        let pushes = {
+            let mut inner = self.lock();
+            let Some(conn) = inner
+                .hub
+                .route(&Target::Device(device.clone()))
+                .first()
+                .copied()
+            else {
+                return;
+            };
+            let mine = inner.since.get(&conn).copied().unwrap_or(0);
+            let own_node = self.bus.as_ref().map_or("", |b| b.node());
+            if (mine, own_node) >= (at, node) {
+                return;
+            }
+            inner.since.remove(&conn);
+            inner.hub.evict(number, device)
+        };
+        self.deliver_all(pushes);
+        // The phone is no longer here: the other nodes forget it at once rather than at the
+        // expiry (the node it moved to announced it already).
+        if let (Some(bus), 0) = (&self.bus, wa_wire::ids::device_of(device)) {
+            bus.publish_phone_gone(number);
+        }
+    }
+
+    /// Whether the phone of `number` is online on another node changed (see
+    /// [`Hub::phone_elsewhere`]).
+    pub(crate) fn phone_elsewhere(&self, number: &str, online: bool) {
+        let pushes = self.lock().hub.phone_elsewhere(number, online);
+        self.deliver_all(pushes);
+    }
+
+    /// The accounts whose phone is connected to this node.
+    pub(crate) fn local_phones(&self) -> Vec<String> {
+        self.lock().hub.local_phones()
     }
 
     /// `conn` waits on QR ref `r`.
@@ -101,15 +177,30 @@ impl Switchboard {
 
     /// `conn` is gone: out of the hub (delivering what that causes) and its queue closed.
     pub(crate) fn close(&self, conn: ConnId) {
-        let (pushes, queue) = {
+        let (pushes, queue, phone_gone) = {
             let mut inner = self.lock();
+            // A phone still registered (not replaced) leaves: the other nodes hear it.
+            let phone = inner
+                .hub
+                .registration(conn)
+                .filter(|(_, device)| wa_wire::ids::device_of(device) == 0)
+                .map(|(number, _)| number.to_owned());
+            inner.since.remove(&conn);
             let pushes = inner.hub.unregister(conn);
-            (pushes, inner.queues.remove(&conn))
+            (pushes, inner.queues.remove(&conn), phone)
         };
         if let Some(queue) = queue {
             queue.close();
         }
         self.deliver_all(pushes);
+        if let (Some(bus), Some(number)) = (&self.bus, phone_gone) {
+            bus.publish_phone_gone(&number);
+        }
+    }
+
+    /// The node's bus, in a cluster.
+    pub(crate) fn bus(&self) -> Option<&Arc<Bus>> {
+        self.bus.as_ref()
     }
 
     /// Every connection's queue gets `push`, whatever its caps (shutdown).

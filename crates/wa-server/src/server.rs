@@ -13,14 +13,16 @@ use tokio_util::task::TaskTracker;
 use wa_server_core::store::{Store, StoreError, Table};
 use wa_server_core::{DisconnectKind, Push};
 
+use crate::bus::{Bus, BusTasks};
 use crate::caps::Caps;
 use crate::config::Config;
+use crate::config::StoreKind;
 use crate::error::Error;
 use crate::http::{self, CapGroup, Routes};
 use crate::media;
 use crate::metrics::{Metrics, now, rss_bytes};
 use crate::routing::Switchboard;
-use crate::store::{self, RedbStore};
+use crate::store::{self, PgStore, RedbStore};
 
 /// The file name of the database in the data directory.
 pub const DATABASE_FILE: &str = "wa-server.redb";
@@ -44,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) tracker: TaskTracker,
     /// Budgets per account and per address, shared by this node's connections.
     pub(crate) budgets: Arc<std::sync::Mutex<wa_server_core::budget::Budgets>>,
+    /// This node's name.
+    pub(crate) node: String,
     started: Instant,
 }
 
@@ -94,7 +98,30 @@ impl Shared {
                 "expired": Metrics::get(&m.media_expired),
             },
             "rss_bytes": rss_bytes(),
+            "cluster": self.cluster_status(),
         })
+    }
+
+    /// This node and what it knows of its cluster (`null` fields on a server alone).
+    fn cluster_status(&self) -> Value {
+        match self.board.bus() {
+            Some(bus) => {
+                let stat = |c: &std::sync::atomic::AtomicU64| Metrics::get(c);
+                json!({
+                    "node": self.node,
+                    "cluster": self.config.bus.as_ref().map(|b| b.cluster.clone()),
+                    "peers": bus.nodes_alive(),
+                    "bus": {
+                        "published": stat(&bus.stats.published),
+                        "received": stat(&bus.stats.received),
+                        "dropped": stat(&bus.stats.dropped),
+                        "too_large": stat(&bus.stats.too_large),
+                        "undecodable": stat(&bus.stats.undecodable),
+                    },
+                })
+            }
+            None => json!({"node": self.node, "cluster": null, "peers": [], "bus": null}),
+        }
     }
 
     fn caps_max(&self) -> Value {
@@ -301,13 +328,34 @@ pub struct Swept {
 pub struct Server;
 
 impl Server {
-    /// Starts a server with the default store (`redb`, [`DATABASE_FILE`] in `config.data_dir`):
-    /// opens the store, binds the listeners, and returns once they accept connections.
+    /// Starts a server with the store `config.store` names: by default `redb`
+    /// ([`DATABASE_FILE`] in `config.data_dir`), or a PostgreSQL schema shared with the other
+    /// nodes of a cluster (then with `config.bus`, the node joins the cluster's bus). Opens the
+    /// store, joins the bus, binds the listeners, and returns once they accept connections (and
+    /// the node hears what the other nodes publish).
     ///
     /// # Errors
-    /// When the data directory cannot be used, the database cannot be opened (damaged, or held
-    /// by another server), or an address cannot be bound.
+    /// When the data directory cannot be used, the database cannot be opened (damaged, held by
+    /// another server, PostgreSQL unreachable or of a newer schema), the bus cannot be joined, a
+    /// bus is configured without a shared store, or an address cannot be bound.
     pub async fn start(config: Config) -> Result<RunningServer, Error> {
+        if let StoreKind::Postgres { url, schema } = &config.store {
+            let (url, schema) = (url.clone(), schema.clone());
+            let opened = tokio::task::spawn_blocking(move || PgStore::open(&url, &schema))
+                .await
+                .map_err(|e| {
+                    Error::Store(StoreError::Backend(format!(
+                        "opening the PostgreSQL store panicked: {e}"
+                    )))
+                })??;
+            return Server::start_with_store(config, Arc::new(opened)).await;
+        }
+        if config.bus.is_some() {
+            return Err(Error::Config(
+                "a cluster's nodes share their store: a bus needs the PostgreSQL store (--store postgres://...)"
+                    .to_owned(),
+            ));
+        }
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| Error::DataDir {
             path: dir.clone(),
@@ -339,12 +387,27 @@ impl Server {
         mut config: Config,
         store: Arc<dyn Store>,
     ) -> Result<RunningServer, Error> {
-        let media_dir = config.data_dir.join("media");
+        let media_dir = config
+            .media_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("media"));
         std::fs::create_dir_all(&media_dir).map_err(|source| Error::DataDir {
             path: media_dir.clone(),
             source,
         })?;
-        media::remove_partial_uploads(&media_dir);
+        media::remove_partial_uploads(&media_dir, config.media_timeout);
+        let node = match &config.node_id {
+            Some(node) => node.clone(),
+            None => {
+                let mut id = [0u8; 4];
+                getrandom::fill(&mut id).map_err(|e| Error::Random(e.to_string()))?;
+                format!("node-{}", hex::encode(id))
+            }
+        };
+        let bus = match &config.bus {
+            Some(bus_config) => Some(Bus::connect(bus_config, &node).await?),
+            None => None,
+        };
         fit_caps_to_file_limit(&mut config);
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
@@ -385,7 +448,8 @@ impl Server {
             budgets: Arc::new(std::sync::Mutex::new(budgets)),
             core: Arc::new(core),
             store,
-            board: Switchboard::default(),
+            board: Switchboard::with_bus(bus.as_ref().map(|(bus, _)| Arc::clone(bus))),
+            node,
             caps: Caps::new(
                 config.max_connections,
                 config.max_connections_per_address,
@@ -451,6 +515,7 @@ impl Server {
             )));
         }
         loops.push(tokio::spawn(sweeper(Arc::clone(&shared))));
+        let bus_tasks = bus.map(|(bus, pending)| bus.spawn(&shared, pending));
         tracing::info!(%local_addr, %media_addr, ?status_addr, "wa-server listening");
         Ok(RunningServer {
             shared,
@@ -459,6 +524,7 @@ impl Server {
             status_addr,
             shutdown: shutdown_tx,
             loops,
+            bus_tasks,
         })
     }
 }
@@ -512,6 +578,7 @@ pub struct RunningServer {
     status_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     loops: Vec<JoinHandle<()>>,
+    bus_tasks: Option<BusTasks>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -571,6 +638,11 @@ impl RunningServer {
         self.shared.status().await
     }
 
+    /// This node's name (its cluster's envelopes carry it; `/status` shows it).
+    pub fn node_id(&self) -> &str {
+        &self.shared.node
+    }
+
     /// Runs one sweep now (the sweeper runs one every `sweep_interval`).
     ///
     /// # Errors
@@ -600,6 +672,11 @@ impl RunningServer {
                 "connections still open after the grace period"
             );
         }
+        // The connections are gone (their phones' departures queued for the other nodes):
+        // publish what is left and leave the bus.
+        if let Some(tasks) = self.bus_tasks.take() {
+            tasks.stop().await;
+        }
         let store = Arc::clone(&self.shared.store);
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
         tracing::info!("wa-server stopped");
@@ -609,6 +686,9 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        if let Some(tasks) = &self.bus_tasks {
+            tasks.signal_stop();
+        }
     }
 }
 

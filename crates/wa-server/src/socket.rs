@@ -318,7 +318,7 @@ impl Driver {
                     return Flow::Closed;
                 }
                 Action::Job { id, job } => self.submit(id, *job),
-                Action::Push { target, push } => self.shared.board.deliver(&target, push),
+                Action::Push { target, push } => self.shared.board.route(target, push),
                 Action::Register { number, device } => {
                     if self.socket.is_some() {
                         self.shared.board.register(self.conn, &number, &device);

@@ -178,6 +178,33 @@ pub trait WriteTxn: ReadTxn {
     /// # Errors
     /// When the backend fails.
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError>;
+
+    /// The next message sequence number: unique across every writer of the store, and greater
+    /// than every number handed out before it. Numbers need not be consecutive (a backend may
+    /// skip the numbers of transactions that rolled back) nor committed in order.
+    ///
+    /// The default keeps the counter under `seq` in [`Table::Meta`], read and written in the
+    /// transaction: right for a single writer. A backend with concurrent writers (several
+    /// nodes on one database) overrides it with its own sequence, so that every relay does not
+    /// conflict with every other one on that one record.
+    ///
+    /// # Errors
+    /// When the backend fails, or the stored counter is not 8 bytes.
+    fn next_seq(&mut self) -> Result<u64, StoreError> {
+        let key = b"seq";
+        let current = match self.get(Table::Meta, key)? {
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    table: Table::Meta.name(),
+                    detail: "sequence number is not 8 bytes".to_owned(),
+                })?,
+            None => 0,
+        };
+        let next = current + 1;
+        self.put(Table::Meta, key, &next.to_be_bytes())?;
+        Ok(next)
+    }
 }
 
 /// The work of a write transaction: the code that reads and writes, run by the store (possibly

@@ -1,7 +1,8 @@
 //! `wa-server`: the reference server alone, without the `wa` command around it.
 //!
-//! `wa-server --help` lists the options. It prints `listening <ws> <phone> <media> <status>`
-//! once it accepts connections, then runs until SIGTERM or Ctrl-C and stops gracefully.
+//! `wa-server --help` lists the options. It prints
+//! `listening <ws> <phone> <media> <status> <node>` once it accepts connections, then runs
+//! until SIGTERM or Ctrl-C and stops gracefully.
 
 use std::process::ExitCode;
 

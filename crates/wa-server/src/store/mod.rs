@@ -1,12 +1,15 @@
 //! Storage: the core's [`Store`] trait (ordered key-value tables, snapshot reads, durable write
-//! jobs), re-exported, and its default backend, [`RedbStore`].
+//! jobs), re-exported; its default backend, [`RedbStore`] (one node); and [`PgStore`], the
+//! store a cluster's nodes share (PostgreSQL).
 //!
 //! **Durability contract** (the core's): when a write job's `done` callback gets `Ok(())`, every
 //! write of the job survives a crash of the process, and for [`RedbStore`] of the machine (the
 //! commit is fsync'd). The server answers "stored" (ack 1) only after that.
 
+pub mod postgres;
 mod redb_store;
 
+pub use self::postgres::PgStore;
 pub use self::redb_store::{MAX_BATCH, RedbStore};
 pub use wa_server_core::store::{
     Entry, KeyBuf, KeyReader, MemStore, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn,

@@ -11,6 +11,8 @@
     reason = "test support: a panic is a failed test; each test binary uses a part of it"
 )]
 
+pub mod services;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,11 +31,12 @@ use wa_wire::Jid;
 use wa_wire::ids::user_jid;
 use wa_wire::keys::{Claimed, DeviceList, IdentityKeys, KeyUpload, OneTimeKey, Signature};
 use wa_wire::msg::{
-    AckNotice, ContentKind, Incoming, OlmPayload, OlmType, Receipt, ReceiptKind, Relay, RelayTarget,
+    AckNotice, ContentKind, GroupAction, GroupOp, Incoming, OlmPayload, OlmType, Receipt,
+    ReceiptKind, Relay, RelayTarget,
 };
 use wa_wire::phone::{
-    Challenge, Claims, DeviceLists, KeyCount, MediaAuth, PhoneEvent, PhoneRequest, Ready, Stored,
-    auth_message,
+    Challenge, Claims, DeviceLists, GroupCreated, KeyCount, MediaAuth, PhoneEvent, PhoneRequest,
+    Ready, Stored, auth_message,
 };
 
 /// The longest any test waits for one thing.
@@ -251,6 +254,17 @@ impl Phone {
 
     /// Waits for the answer to request `id`, keeping pushes for later.
     pub async fn answer<T: DeserializeOwned>(&mut self, id: u64) -> Result<T, (u16, String)> {
+        // Answers can come out of order (jobs finish in any order): one may be waiting already.
+        let kept = self.pending.iter().position(|e| {
+            matches!(e, PhoneEvent::Result { id: got, .. } | PhoneEvent::Error { id: Some(got), .. } if *got == id)
+        });
+        if let Some(event) = kept.and_then(|i| self.pending.remove(i)) {
+            return match event {
+                PhoneEvent::Result { data, .. } => Ok(serde_json::from_value(data).unwrap()),
+                PhoneEvent::Error { status, error, .. } => Err((status, error)),
+                _ => unreachable!("matched above"),
+            };
+        }
         loop {
             match self.read().await {
                 PhoneEvent::Result { id: got, data } if got == id => {
@@ -289,6 +303,98 @@ impl Phone {
                 return serde_json::from_str(text.as_str()).unwrap();
             }
         }
+    }
+
+    /// The next event, or `None` once the socket is closed or fails (a node that died); still
+    /// bounded by [`WAIT`].
+    pub async fn try_event(&mut self) -> Option<PhoneEvent> {
+        if let Some(event) = self.pending.pop_front() {
+            return Some(event);
+        }
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("an event in time");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(text.as_str()).unwrap());
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Sends a request without waiting; `None` if the socket is gone.
+    pub async fn try_send(&mut self, build: impl FnOnce(u64) -> PhoneRequest) -> Option<u64> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let text = build(id).to_text();
+        match tokio::time::timeout(WAIT, self.ws.send(Message::Text(text.into()))).await {
+            Ok(Ok(())) => Some(id),
+            Ok(Err(_)) => None,
+            Err(_) => panic!("a send did not finish in time"),
+        }
+    }
+
+    /// Creates a group with `participants`: its JID.
+    pub async fn create_group(&mut self, subject: &str, participants: Vec<Jid>) -> Jid {
+        let action = GroupAction {
+            op: GroupOp::Create,
+            group: None,
+            subject: Some(subject.to_owned()),
+            participants,
+        };
+        let created: GroupCreated = self
+            .call(|id| PhoneRequest::Group { id, action })
+            .await
+            .unwrap();
+        created.gid.unwrap()
+    }
+
+    /// Relays a group message (`body`, the made-up group ciphertext) to every device of the
+    /// group's other members, asking the directory for them first.
+    pub async fn relay_to_group(
+        &mut self,
+        group: &Jid,
+        members: Vec<Jid>,
+        message_id: &str,
+        body: &[u8],
+    ) -> Result<Stored, (u16, String)> {
+        let lists = self.devices(members).await;
+        let me = self.jid();
+        let devices: Vec<Jid> = lists
+            .into_iter()
+            .flat_map(|l| l.devices)
+            .map(|d| d.device)
+            .filter(|d| *d != me)
+            .collect();
+        let relay = Relay {
+            to: group.clone(),
+            id: message_id.to_owned(),
+            kind: ContentKind::Text,
+            group: Some(body.to_vec()),
+            targets: devices
+                .into_iter()
+                .map(|device| RelayTarget { device, olm: None })
+                .collect(),
+        };
+        self.call(|id| PhoneRequest::Relay { id, relay }).await
+    }
+
+    /// A receipt request for a message (for [`Phone::send`] / [`Phone::try_send`]).
+    pub fn receipt_request(
+        chat: &Jid,
+        participant: Option<Jid>,
+        message_id: &str,
+    ) -> impl FnOnce(u64) -> PhoneRequest {
+        let receipt = Receipt {
+            kind: ReceiptKind::Delivered,
+            chat: chat.clone(),
+            id: message_id.to_owned(),
+            participant,
+        };
+        move |id| PhoneRequest::Receipt { id, receipt }
     }
 
     /// The next push (not an answer).

@@ -1,0 +1,745 @@
+//! The bus between the nodes of a cluster: core NATS publish/subscribe (`async-nats`).
+//!
+//! Every node of a cluster named `C` subscribes to `wa.C.>` and publishes on three subjects:
+//!
+//! | subject | what | when |
+//! | --- | --- | --- |
+//! | `wa.C.push` | a core push and its target (`Target`, `Push`, plain serde data) | every push a connection of this node makes (the node delivers it to its own connections as well) |
+//! | `wa.C.device` | a device registered here (with the time), or a phone that left | on login; when a logged-in phone's connection ends |
+//! | `wa.C.heartbeat` | the node is alive, and the phones connected to it | every [`BusConfig::heartbeat`] (2 s) |
+//!
+//! Each message is a JSON envelope naming the node that sent it; a node ignores its own. A
+//! node receiving a push hands it to its switchboard exactly as a local one: the core's hub
+//! routes it to the connections the target names there (often none). Broadcasting every push
+//! to every node keeps nodes free of any map of who is where; its cost is one message per push
+//! per node, fine for the handful of nodes this reference server is meant for.
+//!
+//! **Takeover across nodes:** a device registered on another node with a later time (ties by
+//! node id) evicts this node's connection of that device from the hub, which then gets
+//! `Replaced` (the phone protocol's `replaced`, a web client's `Conflict`).
+//!
+//! **Phones online:** each node keeps the phones online on the other nodes, with the time each
+//! was last announced (on login, in every heartbeat); a phone that leaves is removed at once,
+//! and one not announced again within [`BusConfig::expiry`] (6 s: three missed heartbeats, so
+//! a node killed with `kill -9`) is removed then. Web clients hear `PhoneReachable` when their
+//! phone's presence anywhere changes.
+//!
+//! **Failure model:** core NATS delivers at most once. Nothing that must not be lost travels
+//! only on the bus: every message is in the shared store before its push is published (ack 1
+//! means stored), so a device that missed a push (its node was down, the publish was lost, a
+//! queue was full) gets the message from its queue when it connects again, and drops a second
+//! copy by its id. Acks, presence and notices are best effort, as on one node. Publishing never
+//! blocks a connection: envelopes go through a bounded queue ([`OUTBOX`]) to one publishing
+//! task; when it is full they are dropped and counted. A message whose envelope exceeds the
+//! NATS server's `max_payload` (1 MiB by default, about 750 KiB of ciphertext) is not carried
+//! (counted as `too_large`): a small `Push::Resync` goes in its place, and the device's
+//! connection reads its queue, where the message is (any other push that large is dropped).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use wa_server_core::{Push, Target};
+use wa_wire::Jid;
+
+use crate::error::Error;
+use crate::server::Shared;
+
+/// Envelopes waiting to be published at most; more are dropped (and counted).
+pub const OUTBOX: usize = 65_536;
+
+/// How long connecting to NATS may take at start.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Phones announced in one heartbeat message at most (more are split over several).
+const HEARTBEAT_CHUNK: usize = 2000;
+
+/// Where a cluster's nodes meet.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BusConfig {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// The cluster's name: its subjects are `wa.<cluster>.*`, so clusters (and tests) sharing
+    /// one NATS server never see each other. Letters, digits, `-` and `_`.
+    pub cluster: String,
+    /// How often a node announces itself and its phones. Default 2 s.
+    pub heartbeat: Duration,
+    /// A phone not announced again within this time is offline (its node died). Default 6 s.
+    pub expiry: Duration,
+}
+
+impl BusConfig {
+    /// A bus on the NATS server at `url` for cluster `cluster`, with the default timings.
+    pub fn new(url: impl Into<String>, cluster: impl Into<String>) -> BusConfig {
+        BusConfig {
+            url: url.into(),
+            cluster: cluster.into(),
+            heartbeat: Duration::from_secs(2),
+            expiry: Duration::from_secs(6),
+        }
+    }
+}
+
+impl std::fmt::Debug for BusConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A URL may carry credentials (`nats://user:password@host`): only the host is shown.
+        let host = self
+            .url
+            .rsplit_once('@')
+            .map_or(self.url.as_str(), |(_, h)| h);
+        f.debug_struct("BusConfig")
+            .field("host", &host)
+            .field("cluster", &self.cluster)
+            .field("heartbeat", &self.heartbeat)
+            .field("expiry", &self.expiry)
+            .finish()
+    }
+}
+
+/// Whether `name` can be a cluster name (one NATS subject token, at most 64 bytes).
+pub fn valid_cluster(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// What travels on the bus.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    /// The node that published it.
+    node: String,
+    body: Body,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "envelopes are built, serialized and dropped at once"
+)]
+enum Body {
+    /// Deliver `push` to whatever `target` names on your node.
+    Push { target: Target, push: Push },
+    /// `device` of `number` logged in on the sending node at `at` (ms since the epoch).
+    Register {
+        number: String,
+        device: Jid,
+        at: u64,
+    },
+    /// The phone of `number` left the sending node.
+    PhoneGone { number: String },
+    /// The sending node is alive, with (some of) its phones.
+    Heartbeat { phones: Vec<String> },
+}
+
+impl Body {
+    fn subject(&self) -> &'static str {
+        match self {
+            Body::Push { .. } => "push",
+            Body::Register { .. } | Body::PhoneGone { .. } => "device",
+            Body::Heartbeat { .. } => "heartbeat",
+        }
+    }
+}
+
+/// What an envelope from another node makes this node do.
+#[derive(Debug, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "effects are made and applied at once; boxing pushes would cost an allocation each"
+)]
+enum Effect {
+    /// Deliver a push to the connections here that the target names.
+    Deliver(Target, Push),
+    /// The phone of an account is (or no longer is) online on some other node.
+    PhoneElsewhere(String, bool),
+    /// A device logged in on another node: the connection here, if older, is replaced.
+    Evict {
+        number: String,
+        device: Jid,
+        at: u64,
+        node: String,
+    },
+}
+
+/// Counters of the bus, for `/status`.
+#[derive(Debug, Default)]
+pub(crate) struct BusStats {
+    pub(crate) published: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) too_large: AtomicU64,
+    pub(crate) undecodable: AtomicU64,
+}
+
+/// What this node knows of the others.
+#[derive(Debug, Default)]
+struct View {
+    /// Nodes heard from, with when.
+    nodes: HashMap<String, Instant>,
+    /// Phones online on other nodes: number → node → last announced.
+    phones: HashMap<String, HashMap<String, Instant>>,
+}
+
+/// This node's end of the bus.
+#[derive(Debug)]
+pub(crate) struct Bus {
+    node: String,
+    prefix: String,
+    config: BusConfig,
+    tx: mpsc::Sender<Body>,
+    view: Mutex<View>,
+    pub(crate) stats: BusStats,
+}
+
+/// What [`Bus::connect`] made that the running tasks take over.
+pub(crate) struct Pending {
+    client: async_nats::Client,
+    subscriber: async_nats::Subscriber,
+    rx: mpsc::Receiver<Body>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").finish_non_exhaustive()
+    }
+}
+
+/// The bus's tasks, stopped by [`BusTasks::stop`].
+#[derive(Debug)]
+pub(crate) struct BusTasks {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl BusTasks {
+    /// Tells the tasks to stop (publishing what is queued), without waiting for them.
+    pub(crate) fn signal_stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Publishes what is queued (this node's last goodbyes), then stops every task.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(true);
+        for handle in self.handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+fn millis_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Bus {
+    /// Connects to NATS and subscribes to the cluster's subjects (the subscription is in
+    /// place when this returns: what other nodes publish from then on arrives).
+    pub(crate) async fn connect(
+        config: &BusConfig,
+        node: &str,
+    ) -> Result<(Arc<Bus>, Pending), Error> {
+        let fail = |reason: String| Error::Bus {
+            url: config.url.clone(),
+            reason,
+        };
+        if !valid_cluster(&config.cluster) {
+            return Err(fail(format!(
+                "cluster name {:?} must be 1 to 64 letters, digits, '-' or '_'",
+                config.cluster
+            )));
+        }
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("wa-server {node}"))
+            .connection_timeout(CONNECT_TIMEOUT)
+            .connect(config.url.as_str())
+            .await
+            .map_err(|e| fail(format!("cannot connect: {e}")))?;
+        let prefix = format!("wa.{}", config.cluster);
+        let subscriber = client
+            .subscribe(format!("{prefix}.>"))
+            .await
+            .map_err(|e| fail(format!("cannot subscribe: {e}")))?;
+        client
+            .flush()
+            .await
+            .map_err(|e| fail(format!("the subscription was not confirmed: {e}")))?;
+        let (tx, rx) = mpsc::channel(OUTBOX);
+        let bus = Arc::new(Bus {
+            node: node.to_owned(),
+            prefix,
+            config: config.clone(),
+            tx,
+            view: Mutex::new(View::default()),
+            stats: BusStats::default(),
+        });
+        Ok((
+            bus,
+            Pending {
+                client,
+                subscriber,
+                rx,
+            },
+        ))
+    }
+
+    /// This node's id.
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Other nodes heard from within the expiry time.
+    pub(crate) fn nodes_alive(&self) -> Vec<String> {
+        let expiry = self.config.expiry;
+        let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        let mut nodes: Vec<String> = view
+            .nodes
+            .iter()
+            .filter(|(_, at)| at.elapsed() <= expiry)
+            .map(|(n, _)| n.clone())
+            .collect();
+        nodes.sort();
+        nodes
+    }
+
+    fn send(&self, body: Body) {
+        if self.tx.try_send(body).is_err() {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Publishes a push for the other nodes' connections.
+    pub(crate) fn publish_push(&self, target: Target, push: Push) {
+        self.send(Body::Push { target, push });
+    }
+
+    /// Publishes that `device` of `number` logged in here, at `at` (ms since the epoch).
+    pub(crate) fn publish_register(&self, number: &str, device: &Jid, at: u64) {
+        self.send(Body::Register {
+            number: number.to_owned(),
+            device: device.clone(),
+            at,
+        });
+    }
+
+    /// Publishes that the phone of `number` left this node.
+    pub(crate) fn publish_phone_gone(&self, number: &str) {
+        self.send(Body::PhoneGone {
+            number: number.to_owned(),
+        });
+    }
+
+    /// Starts the tasks: the publisher, the receiver, the heartbeat.
+    pub(crate) fn spawn(self: &Arc<Bus>, shared: &Arc<Shared>, pending: Pending) -> BusTasks {
+        let (stop, stopped) = watch::channel(false);
+        let Pending {
+            client,
+            subscriber,
+            rx,
+        } = pending;
+        let handles = vec![
+            tokio::spawn(publisher(
+                Arc::clone(self),
+                client.clone(),
+                rx,
+                stopped.clone(),
+            )),
+            tokio::spawn(receiver(
+                Arc::clone(self),
+                Arc::clone(shared),
+                subscriber,
+                stopped.clone(),
+            )),
+            tokio::spawn(heartbeat(Arc::clone(self), Arc::clone(shared), stopped)),
+        ];
+        BusTasks { stop, handles }
+    }
+
+    /// Handles one envelope from another node: applies what it says to this node's switchboard.
+    fn receive(&self, shared: &Shared, envelope: Envelope) {
+        for effect in self.apply(envelope, Instant::now()) {
+            match effect {
+                Effect::Deliver(target, push) => shared.board.deliver(&target, push),
+                Effect::PhoneElsewhere(number, online) => {
+                    shared.board.phone_elsewhere(&number, online);
+                }
+                Effect::Evict {
+                    number,
+                    device,
+                    at,
+                    node,
+                } => shared.board.evict_if_older(&number, &device, (at, &node)),
+            }
+        }
+    }
+
+    /// What an envelope from another node means for this one (its own are nothing), with the
+    /// cluster view updated.
+    fn apply(&self, envelope: Envelope, now: Instant) -> Vec<Effect> {
+        if envelope.node == self.node {
+            return Vec::new();
+        }
+        let node = envelope.node;
+        self.lock_view().nodes.insert(node.clone(), now);
+        match envelope.body {
+            Body::Push { target, push } => vec![Effect::Deliver(target, push)],
+            Body::Register { number, device, at } => {
+                let mut out = Vec::new();
+                // Online elsewhere first: a phone moving here is no "phone gone" for its web
+                // clients on this node.
+                if wa_wire::ids::device_of(&device) == 0 && self.phone_seen(&number, &node, now) {
+                    out.push(Effect::PhoneElsewhere(number.clone(), true));
+                }
+                out.push(Effect::Evict {
+                    number,
+                    device,
+                    at,
+                    node,
+                });
+                out
+            }
+            Body::PhoneGone { number } => {
+                let mut view = self.lock_view();
+                let offline = match view.phones.get_mut(&number) {
+                    Some(nodes) => nodes.remove(&node).is_some() && nodes.is_empty(),
+                    None => false,
+                };
+                if offline {
+                    view.phones.remove(&number);
+                    vec![Effect::PhoneElsewhere(number, false)]
+                } else {
+                    Vec::new()
+                }
+            }
+            Body::Heartbeat { phones } => phones
+                .into_iter()
+                .filter(|number| self.phone_seen(number, &node, now))
+                .map(|number| Effect::PhoneElsewhere(number, true))
+                .collect(),
+        }
+    }
+
+    /// Records that `node` announced the phone of `number`; whether it was offline everywhere
+    /// else before.
+    fn phone_seen(&self, number: &str, node: &str, now: Instant) -> bool {
+        let mut view = self.lock_view();
+        let nodes = view.phones.entry(number.to_owned()).or_default();
+        let was_offline = nodes.is_empty();
+        nodes.insert(node.to_owned(), now);
+        was_offline
+    }
+
+    /// Forgets phones not announced within the expiry time: the numbers now offline elsewhere.
+    fn expire(&self, now: Instant) -> Vec<String> {
+        let expiry = self.config.expiry;
+        let mut view = self.lock_view();
+        let mut gone = Vec::new();
+        view.phones.retain(|number, nodes| {
+            nodes.retain(|_, at| now.saturating_duration_since(*at) <= expiry);
+            if nodes.is_empty() {
+                gone.push(number.clone());
+                false
+            } else {
+                true
+            }
+        });
+        view.nodes
+            .retain(|_, at| now.saturating_duration_since(*at) <= expiry.saturating_mul(10));
+        gone
+    }
+
+    fn lock_view(&self) -> std::sync::MutexGuard<'_, View> {
+        self.view.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Serializes and publishes queued envelopes until stopped (then publishes what is left and
+/// flushes).
+async fn publisher(
+    bus: Arc<Bus>,
+    client: async_nats::Client,
+    mut rx: mpsc::Receiver<Body>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let max_payload = client.server_info().max_payload;
+    let publish = |body: Body| {
+        let subject = format!("{}.{}", bus.prefix, body.subject());
+        let envelope = Envelope {
+            node: bus.node.clone(),
+            body,
+        };
+        let bytes = serde_json::to_vec(&envelope).ok();
+        (subject, bytes)
+    };
+    loop {
+        let body = tokio::select! {
+            body = rx.recv() => body,
+            _ = stopped.changed() => None,
+        };
+        let Some(body) = body else { break };
+        let (subject, bytes) = publish(body);
+        let Some(mut bytes) = bytes else { continue };
+        if max_payload > 0 && bytes.len() > max_payload {
+            bus.stats.too_large.fetch_add(1, Ordering::Relaxed);
+            // A message too large to carry: its device's node is told to have the device read
+            // its queue, where the message is.
+            let Some(resync) = resync_for(&bytes) else {
+                continue;
+            };
+            tracing::debug!(
+                len = bytes.len(),
+                max_payload,
+                "a message too large for the bus: its device reads it from its queue"
+            );
+            bytes = resync;
+        }
+        match client.publish(subject, bytes.into()).await {
+            Ok(()) => {
+                bus.stats.published.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                bus.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "publishing on the bus failed");
+            }
+        }
+    }
+    // Stopping: what was queued before (the phones that left at shutdown) still goes out.
+    while let Ok(body) = rx.try_recv() {
+        let (subject, bytes) = publish(body);
+        if let Some(bytes) = bytes
+            && client.publish(subject, bytes.into()).await.is_ok()
+        {
+            bus.stats.published.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
+}
+
+/// For a serialized envelope of a [`Push::Deliver`]: the envelope of a [`Push::Resync`] to the
+/// same target (the message is in the target's queue). Anything else: `None` (dropped).
+fn resync_for(bytes: &[u8]) -> Option<Vec<u8>> {
+    let envelope: Envelope = serde_json::from_slice(bytes).ok()?;
+    let Body::Push {
+        target,
+        push: Push::Deliver { .. },
+    } = envelope.body
+    else {
+        return None;
+    };
+    serde_json::to_vec(&Envelope {
+        node: envelope.node,
+        body: Body::Push {
+            target,
+            push: Push::Resync,
+        },
+    })
+    .ok()
+}
+
+/// Hands what other nodes publish to this node's switchboard until stopped.
+async fn receiver(
+    bus: Arc<Bus>,
+    shared: Arc<Shared>,
+    mut subscriber: async_nats::Subscriber,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let message = tokio::select! {
+            m = subscriber.next() => m,
+            _ = stopped.changed() => None,
+        };
+        let Some(message) = message else { break };
+        bus.stats.received.fetch_add(1, Ordering::Relaxed);
+        match serde_json::from_slice::<Envelope>(&message.payload) {
+            Ok(envelope) => bus.receive(&shared, envelope),
+            Err(e) => {
+                bus.stats.undecodable.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(subject = %message.subject, error = %e, "an envelope on the bus does not decode: ignored");
+            }
+        }
+    }
+    let _ = subscriber.unsubscribe().await;
+}
+
+/// Announces this node and its phones every heartbeat, and expires phones of nodes gone
+/// silent, until stopped.
+async fn heartbeat(bus: Arc<Bus>, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(bus.config.heartbeat.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let phones = shared.board.local_phones();
+        if phones.is_empty() {
+            bus.send(Body::Heartbeat { phones });
+        } else {
+            for chunk in phones.chunks(HEARTBEAT_CHUNK) {
+                bus.send(Body::Heartbeat {
+                    phones: chunk.to_vec(),
+                });
+            }
+        }
+        for number in bus.expire(Instant::now()) {
+            shared.board.phone_elsewhere(&number, false);
+        }
+    }
+}
+
+/// The time of a registration, for comparing with one on another node.
+pub(crate) fn registration_time() -> u64 {
+    millis_now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_credentials() {
+        let config = BusConfig::new("nats://user:s3cret@bus.internal:4222", "prod");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("bus.internal:4222"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn cluster_names_are_one_subject_token() {
+        assert!(valid_cluster("prod-eu_1"));
+        assert!(!valid_cluster(""));
+        assert!(!valid_cluster("a.b"));
+        assert!(!valid_cluster("a*"));
+        assert!(!valid_cluster("a>"));
+        assert!(!valid_cluster(&"x".repeat(65)));
+    }
+
+    fn bus(node: &str) -> Bus {
+        let (tx, _rx) = mpsc::channel(8);
+        let mut config = BusConfig::new("nats://127.0.0.1:4222", "t");
+        config.expiry = Duration::from_secs(6);
+        Bus {
+            node: node.to_owned(),
+            prefix: "wa.t".to_owned(),
+            config,
+            tx,
+            view: Mutex::new(View::default()),
+            stats: BusStats::default(),
+        }
+    }
+
+    fn from(node: &str, body: Body) -> Envelope {
+        Envelope {
+            node: node.to_owned(),
+            body,
+        }
+    }
+
+    #[test]
+    fn the_view_of_other_nodes_phones() {
+        let me = bus("n1");
+        let t0 = Instant::now();
+        let phone = wa_wire::ids::user_jid("15550001111").unwrap();
+        let web = wa_wire::ids::device_jid(&phone, 3);
+        let number = "15550001111".to_owned();
+        let register = |device: &Jid, at| Body::Register {
+            number: number.clone(),
+            device: device.clone(),
+            at,
+        };
+        // Our own envelopes are nothing.
+        assert!(me.apply(from("n1", register(&phone, 5)), t0).is_empty());
+        // A phone logs in on n2: online elsewhere, and an older connection here goes.
+        assert_eq!(
+            me.apply(from("n2", register(&phone, 5)), t0),
+            vec![
+                Effect::PhoneElsewhere(number.clone(), true),
+                Effect::Evict {
+                    number: number.clone(),
+                    device: phone.clone(),
+                    at: 5,
+                    node: "n2".into()
+                }
+            ]
+        );
+        // A web device: only the eviction.
+        assert_eq!(me.apply(from("n2", register(&web, 6)), t0).len(), 1);
+        // Announced again by n3 (it moved): still online, no news.
+        let beat = |phones: Vec<String>| Body::Heartbeat { phones };
+        assert!(
+            me.apply(from("n3", beat(vec![number.clone()])), t0)
+                .is_empty()
+        );
+        // n2 says it left: n3 still has it.
+        let gone = || Body::PhoneGone {
+            number: number.clone(),
+        };
+        assert!(me.apply(from("n2", gone()), t0).is_empty());
+        assert_eq!(me.nodes_alive(), vec!["n2".to_owned(), "n3".to_owned()]);
+        // n3 dies: nothing until the expiry, then offline.
+        let later = t0 + Duration::from_secs(5);
+        assert!(me.expire(later).is_empty());
+        assert_eq!(me.expire(t0 + Duration::from_secs(7)), vec![number.clone()]);
+        // A heartbeat brings it back; a departure takes it away at once.
+        assert_eq!(
+            me.apply(from("n3", beat(vec![number.clone()])), later),
+            vec![Effect::PhoneElsewhere(number.clone(), true)]
+        );
+        assert_eq!(
+            me.apply(from("n3", gone()), later),
+            vec![Effect::PhoneElsewhere(number.clone(), false)]
+        );
+        assert!(me.apply(from("n3", gone()), later).is_empty());
+        // Pushes are handed on as they came.
+        assert_eq!(
+            me.apply(
+                from(
+                    "n2",
+                    Body::Push {
+                        target: Target::Ref("r".into()),
+                        push: Push::PhoneReachable(true)
+                    }
+                ),
+                later
+            ),
+            vec![Effect::Deliver(
+                Target::Ref("r".into()),
+                Push::PhoneReachable(true)
+            )]
+        );
+    }
+
+    #[test]
+    fn envelopes_round_trip_as_json() {
+        let user = wa_wire::ids::user_jid("15550001111").unwrap();
+        let envelope = Envelope {
+            node: "n1".into(),
+            body: Body::Push {
+                target: Target::Device(user.clone()),
+                push: Push::PhoneReachable(true),
+            },
+        };
+        let bytes = serde_json::to_vec(&envelope).unwrap();
+        let back: Envelope = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back.node, "n1");
+        match back.body {
+            Body::Push { target, push } => {
+                assert_eq!(target, Target::Device(user));
+                assert_eq!(push, Push::PhoneReachable(true));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(serde_json::from_slice::<Envelope>(b"{\"node\":1}").is_err());
+    }
+}

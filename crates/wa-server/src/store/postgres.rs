@@ -1,0 +1,732 @@
+//! The cluster's store: the core's [`Store`] on PostgreSQL, shared by every node.
+//!
+//! **Why the synchronous client on dedicated threads.** The [`Store`] trait is synchronous: a
+//! job's closure calls `get` and `range` inline and decides what to write from what it read,
+//! so a job holds one database connection for its whole run. The `postgres` crate (a blocking
+//! front end over `tokio-postgres`, each client with its own small runtime) gives exactly that
+//! on plain threads, without touching the server's runtime; `tokio-postgres` would need a
+//! `block_on` per statement on those same threads and win nothing.
+//!
+//! **Layout.** Every store lives in one PostgreSQL *schema* (a name the caller gives; `public`
+//! by default), so that tests and clusters side by side never see each other's data. The
+//! schema holds one table `kv (tbl smallint, k bytea, v bytea, primary key (tbl, k))` (the
+//! core's tables by their position in [`Table::ALL`]), a sequence for message numbers, and
+//! `schema_migrations`. Migrations are the SQL files of `crates/wa-server/migrations/`,
+//! compiled in, applied at open inside one transaction under an advisory lock (nodes starting
+//! together apply them once); a schema migrated by a newer server is refused.
+//!
+//! **Isolation.** Write jobs run in `SERIALIZABLE` transactions: whatever several nodes do to
+//! the same records, the outcome is that of some order of the jobs. A serialization failure
+//! (SQLSTATE 40001) or a deadlock (40P01) re-runs the job, up to [`MAX_ATTEMPTS`] times with a
+//! growing, jittered pause, then reports [`StoreError::Conflict`]. A writer thread ([`WRITERS`])
+//! with its own connection takes queued jobs in order and commits up to [`MAX_BATCH`] waiting
+//! ones in one transaction (group commit: one commit, one WAL flush); if that batch fails for
+//! any reason each of its jobs is run again alone, in order (with its own retries), so one
+//! job's conflict or error never fails another. Reads run in `REPEATABLE READ READ ONLY` transactions (one snapshot)
+//! on a small pool of connections ([`MAX_READERS`]).
+//!
+//! **Durability.** `done` gets `Ok(())` after `COMMIT` returned, with PostgreSQL's default
+//! `synchronous_commit = on`: the commit is in the write-ahead log on disk.
+//!
+//! **Failures.** A connection that fails is dropped; the job gets [`StoreError::Backend`] with
+//! the cause, and the next job connects again. Connections use no TLS (`NoTls`): the store is
+//! meant for loopback or a private network; put PostgreSQL behind a TLS tunnel otherwise.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
+
+use super::{Entry, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn};
+
+/// The most jobs committed together in one transaction.
+pub const MAX_BATCH: usize = 64;
+
+/// Writer threads (each with one connection). One, as for [`super::RedbStore`]: a node's
+/// jobs commit in the order they were queued, so a connection's requests keep their order (a
+/// relay queued right after a group's creation finds the group; a device's messages are pushed
+/// in the order they were sent). Nodes write concurrently; that is what the isolation is for.
+pub const WRITERS: usize = 1;
+
+/// Read connections open at most (more readers wait for one).
+pub const MAX_READERS: usize = 8;
+
+/// Runs of one job at most when it keeps conflicting with other writers.
+pub const MAX_ATTEMPTS: u32 = 24;
+
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema migrations, in order: `(version, name, SQL)`. The files are in
+/// `crates/wa-server/migrations/`; a new one gets the next number and is never edited once
+/// released.
+pub const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "kv", include_str!("../../migrations/0001_kv.sql"))];
+
+/// The schema version this code knows (the last migration's).
+pub fn schema_version() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+fn backend(context: &str, e: &postgres::Error) -> StoreError {
+    // The database's own message (with its SQLSTATE) when it sent one, else the client's.
+    let detail = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
+    StoreError::Backend(format!("postgresql: {context}: {detail}"))
+}
+
+/// Whether the connection is of no more use after `e`: no answer from the server (IO, closed),
+/// or the server ending the session (FATAL, PANIC, connection exceptions `08`, operator
+/// intervention `57`: a shutdown, `pg_terminate_backend`). An ordinary `ERROR` leaves it
+/// usable.
+fn breaks_connection(e: &postgres::Error) -> bool {
+    match e.as_db_error() {
+        None => true,
+        Some(db) => {
+            let code = db.code().code();
+            matches!(db.severity(), "FATAL" | "PANIC")
+                || code.starts_with("08")
+                || code.starts_with("57")
+        }
+    }
+}
+
+/// Whether the error asks for the transaction to be run again.
+fn is_conflict(e: &postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+/// A schema name the store accepts: a lowercase SQL identifier that needs no quoting
+/// (`[a-z_][a-z0-9_]*`, at most 63 bytes).
+pub fn valid_schema(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+        && name.len() <= 63
+}
+
+/// Where a [`PgStore`] lives.
+#[derive(Clone)]
+struct Target {
+    config: postgres::Config,
+    schema: String,
+}
+
+impl Target {
+    fn connect(&self) -> Result<Conn, StoreError> {
+        let mut client = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| backend("connecting", &e))?;
+        client
+            .batch_execute(&format!("SET search_path TO {}", self.schema))
+            .map_err(|e| backend("setting the schema", &e))?;
+        let stmts = Stmts::prepare(&mut client)?;
+        Ok(Conn { client, stmts })
+    }
+}
+
+/// The statements every connection prepares once.
+struct Stmts {
+    get: Statement,
+    range_asc: Statement,
+    range_desc: Statement,
+    len: Statement,
+    put: Statement,
+    delete: Statement,
+    next_seq: Statement,
+}
+
+impl Stmts {
+    fn prepare(client: &mut Client) -> Result<Stmts, StoreError> {
+        let mut p = |sql: &str| client.prepare(sql).map_err(|e| backend("preparing", &e));
+        Ok(Stmts {
+            get: p("SELECT v FROM kv WHERE tbl = $1 AND k = $2")?,
+            range_asc: p(
+                "SELECT k, v FROM kv WHERE tbl = $1 AND k >= $2 AND k < $3 ORDER BY k ASC LIMIT $4",
+            )?,
+            range_desc: p(
+                "SELECT k, v FROM kv WHERE tbl = $1 AND k >= $2 AND k < $3 ORDER BY k DESC LIMIT $4",
+            )?,
+            len: p("SELECT count(*) FROM kv WHERE tbl = $1")?,
+            put: p(
+                "INSERT INTO kv (tbl, k, v) VALUES ($1, $2, $3) ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
+            )?,
+            delete: p("DELETE FROM kv WHERE tbl = $1 AND k = $2")?,
+            next_seq: p("SELECT nextval('msg_seq')")?,
+        })
+    }
+}
+
+/// One connection and its statements.
+struct Conn {
+    client: Client,
+    stmts: Stmts,
+}
+
+/// The read connections: idle ones, and how many are open.
+struct Pool {
+    state: Mutex<PoolState>,
+    freed: Condvar,
+}
+
+struct PoolState {
+    idle: Vec<Conn>,
+    open: usize,
+    closed: bool,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An idle connection, a new one, or (all [`MAX_READERS`] in use) the next one freed.
+    fn take(&self, target: &Target) -> Result<Conn, StoreError> {
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return Err(StoreError::Closed);
+            }
+            if let Some(conn) = state.idle.pop() {
+                if conn.client.is_closed() {
+                    state.open = state.open.saturating_sub(1);
+                    continue;
+                }
+                return Ok(conn);
+            }
+            if state.open < MAX_READERS {
+                state.open += 1;
+                drop(state);
+                return target.connect().inspect_err(|_| self.gone());
+            }
+            state = self
+                .freed
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    fn put_back(&self, conn: Conn) {
+        let mut state = self.lock();
+        if state.closed || conn.client.is_closed() {
+            state.open = state.open.saturating_sub(1);
+        } else {
+            state.idle.push(conn);
+        }
+        drop(state);
+        self.freed.notify_one();
+    }
+
+    /// A connection taken was dropped (failed).
+    fn gone(&self) {
+        let mut state = self.lock();
+        state.open = state.open.saturating_sub(1);
+        drop(state);
+        self.freed.notify_one();
+    }
+
+    fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.open = state.open.saturating_sub(state.idle.len());
+        let idle = std::mem::take(&mut state.idle);
+        drop(state);
+        self.freed.notify_all();
+        // A client's drop blocks on its own runtime, which panics on an async worker (the
+        // store may be dropped there): let them go on a thread of their own.
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("wa-server-pg-close".to_owned())
+                .spawn(move || drop(idle));
+        }
+    }
+}
+
+/// A [`Store`] in a schema of a PostgreSQL database, shared by the nodes of a cluster. See the
+/// [module docs](self).
+pub struct PgStore {
+    target: Target,
+    readers: Pool,
+    queue: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: only the schema is shown.
+        f.debug_struct("PgStore")
+            .field("schema", &self.target.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`, or the key=value
+    /// form; without a user, as `postgres`), creates `schema` if needed, applies the
+    /// migrations it lacks, and starts the writer thread. Blocks: call it from a thread that
+    /// may block (`spawn_blocking`), and use the store from such threads (the server does:
+    /// reads on the blocking pool, writes on the store's thread).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the URL does not parse, the schema name is not a plain
+    /// lowercase identifier, the database does not answer, a migration fails, or the schema was
+    /// migrated by a newer version of the server.
+    pub fn open(url: &str, schema: &str) -> Result<PgStore, StoreError> {
+        if !valid_schema(schema) {
+            return Err(StoreError::Backend(format!(
+                "postgresql: schema name {schema:?} is not a lowercase identifier ([a-z_][a-z0-9_]*, at most 63 bytes)"
+            )));
+        }
+        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+            StoreError::Backend(format!("postgresql: the URL does not parse: {e}"))
+        })?;
+        config.connect_timeout(CONNECT_TIMEOUT);
+        if config.get_user().is_none() {
+            config.user("postgres");
+        }
+        // Which store a session belongs to, for operators (`pg_stat_activity`).
+        config.application_name(&format!("wa-server/{schema}"));
+        let target = Target {
+            config,
+            schema: schema.to_owned(),
+        };
+        migrate(&target)?;
+        let (tx, rx) = mpsc::channel::<WriteJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut writers = Vec::new();
+        for i in 0..WRITERS {
+            let rx = Arc::clone(&rx);
+            let target = target.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("wa-server-pg-writer-{i}"))
+                .spawn(move || writer_loop(&target, &rx))
+                .map_err(|e| StoreError::Backend(format!("starting a writer thread: {e}")))?;
+            writers.push(handle);
+        }
+        Ok(PgStore {
+            target,
+            readers: Pool {
+                state: Mutex::new(PoolState {
+                    idle: Vec::new(),
+                    open: 0,
+                    closed: false,
+                }),
+                freed: Condvar::new(),
+            },
+            queue: Mutex::new(Some(tx)),
+            writers: Mutex::new(writers),
+        })
+    }
+
+    /// The schema the store lives in.
+    pub fn schema(&self) -> &str {
+        &self.target.schema
+    }
+
+    /// Removes `schema` and everything in it (`DROP SCHEMA ... CASCADE`), for tests and
+    /// demos that made one of their own. Blocks.
+    ///
+    /// # Errors
+    /// As [`PgStore::open`].
+    pub fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+        if !valid_schema(schema) {
+            return Err(StoreError::Backend(format!(
+                "postgresql: schema name {schema:?} is not a lowercase identifier"
+            )));
+        }
+        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+            StoreError::Backend(format!("postgresql: the URL does not parse: {e}"))
+        })?;
+        config.connect_timeout(CONNECT_TIMEOUT);
+        if config.get_user().is_none() {
+            config.user("postgres");
+        }
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|e| backend("connecting", &e))?;
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .map_err(|e| backend("dropping the schema", &e))
+    }
+}
+
+/// Creates the schema and applies the missing migrations, in one transaction under an advisory
+/// lock per schema.
+fn migrate(target: &Target) -> Result<(), StoreError> {
+    let mut client = target
+        .config
+        .connect(NoTls)
+        .map_err(|e| backend("connecting", &e))?;
+    let schema = &target.schema;
+    let mut txn = client
+        .transaction()
+        .map_err(|e| backend("starting the migration", &e))?;
+    txn.execute(
+        "SELECT pg_advisory_xact_lock(7765, hashtext($1))",
+        &[&schema.as_str()],
+    )
+    .map_err(|e| backend("locking for the migration", &e))?;
+    txn.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         SET LOCAL search_path TO {schema};
+         CREATE TABLE IF NOT EXISTS schema_migrations (
+             version integer PRIMARY KEY,
+             name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );"
+    ))
+    .map_err(|e| backend("creating the schema", &e))?;
+    let current: i32 = txn
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .map_err(|e| backend("reading the schema version", &e))?
+        .get(0);
+    let known = schema_version();
+    if current > known {
+        return Err(StoreError::Backend(format!(
+            "postgresql: schema {schema} is at version {current}, newer than this server knows ({known}): upgrade the server"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS {
+        if *version <= current {
+            continue;
+        }
+        txn.batch_execute(sql)
+            .map_err(|e| backend(&format!("migration {version:04}_{name}"), &e))?;
+        txn.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .map_err(|e| backend("recording a migration", &e))?;
+        tracing::info!(schema, version, name, "schema migration applied");
+    }
+    txn.commit()
+        .map_err(|e| backend("committing the migration", &e))
+}
+
+/// A transaction of either kind, with the connection's statements. It remembers a conflict
+/// reported by any statement: the transaction is then aborted whatever the job makes of the
+/// error, and the job runs again.
+struct PgTxn<'a, 'c> {
+    txn: &'a mut Transaction<'c>,
+    stmts: &'a Stmts,
+    conflict: bool,
+    broken: bool,
+}
+
+impl PgTxn<'_, '_> {
+    fn fail(&mut self, context: &str, e: &postgres::Error) -> StoreError {
+        if is_conflict(e) {
+            self.conflict = true;
+            StoreError::Conflict
+        } else {
+            if breaks_connection(e) {
+                self.broken = true;
+            }
+            backend(context, e)
+        }
+    }
+}
+
+fn tbl(table: Table) -> i16 {
+    i16::try_from(table.index()).unwrap_or(i16::MAX)
+}
+
+impl ReadTxn for PgTxn<'_, '_> {
+    fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.txn.query_opt(&self.stmts.get, &[&tbl(table), &key]) {
+            Ok(row) => Ok(row.map(|r| r.get::<_, Vec<u8>>(0))),
+            Err(e) => Err(self.fail("get", &e)),
+        }
+    }
+
+    fn range(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        to: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        if from >= to || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let stmt = if reverse {
+            &self.stmts.range_desc
+        } else {
+            &self.stmts.range_asc
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match self.txn.query(stmt, &[&tbl(table), &from, &to, &limit]) {
+            Ok(rows) => Ok(rows
+                .into_iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+                .collect()),
+            Err(e) => Err(self.fail("range", &e)),
+        }
+    }
+
+    fn len(&mut self, table: Table) -> Result<u64, StoreError> {
+        match self.txn.query_one(&self.stmts.len, &[&tbl(table)]) {
+            Ok(row) => Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)),
+            Err(e) => Err(self.fail("count", &e)),
+        }
+    }
+}
+
+impl WriteTxn for PgTxn<'_, '_> {
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        match self
+            .txn
+            .execute(&self.stmts.put, &[&tbl(table), &key, &value])
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.fail("put", &e)),
+        }
+    }
+
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        match self.txn.execute(&self.stmts.delete, &[&tbl(table), &key]) {
+            Ok(n) => Ok(n > 0),
+            Err(e) => Err(self.fail("delete", &e)),
+        }
+    }
+
+    fn next_seq(&mut self) -> Result<u64, StoreError> {
+        match self.txn.query_one(&self.stmts.next_seq, &[]) {
+            Ok(row) => u64::try_from(row.get::<_, i64>(0))
+                .map_err(|_| StoreError::Backend("postgresql: msg_seq is negative".to_owned())),
+            Err(e) => Err(self.fail("nextval", &e)),
+        }
+    }
+}
+
+impl Store for PgStore {
+    fn read(
+        &self,
+        work: &mut dyn FnMut(&mut dyn ReadTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.readers.take(&self.target)?;
+        let (result, broken) = read_in(&mut conn, work);
+        if broken || conn.client.is_closed() {
+            drop(conn);
+            self.readers.gone();
+        } else {
+            self.readers.put_back(conn);
+        }
+        result
+    }
+
+    fn write(&self, job: WriteJob) {
+        let queue = self.queue.lock().ok().and_then(|q| q.clone());
+        match queue {
+            Some(queue) => {
+                if let Err(mpsc::SendError(job)) = queue.send(job) {
+                    job.finish(Err(StoreError::Closed));
+                }
+            }
+            None => job.finish(Err(StoreError::Closed)),
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.take();
+        }
+        let writers = self
+            .writers
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default();
+        for writer in writers {
+            let _ = writer.join();
+        }
+        self.readers.close();
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Runs `work` in a read-only snapshot; whether the connection broke.
+fn read_in(
+    conn: &mut Conn,
+    work: &mut dyn FnMut(&mut dyn ReadTxn) -> Result<(), StoreError>,
+) -> (Result<(), StoreError>, bool) {
+    let Conn { client, stmts } = conn;
+    let mut txn = match client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+    {
+        Ok(txn) => txn,
+        Err(e) => return (Err(backend("starting a read", &e)), breaks_connection(&e)),
+    };
+    let (result, broken) = {
+        let mut r = PgTxn {
+            txn: &mut txn,
+            stmts,
+            conflict: false,
+            broken: false,
+        };
+        let result = work(&mut r);
+        (result, r.broken)
+    };
+    // Nothing to keep: end the snapshot either way.
+    match txn.rollback() {
+        Ok(()) => (result, broken),
+        Err(e) => (
+            result.and(Err(backend("ending a read", &e))),
+            broken || breaks_connection(&e),
+        ),
+    }
+}
+
+fn writer_loop(target: &Target, rx: &Mutex<mpsc::Receiver<WriteJob>>) {
+    let mut conn: Option<Conn> = None;
+    loop {
+        let batch = {
+            let Ok(rx) = rx.lock() else { return };
+            let Ok(first) = rx.recv() else { return };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        run_batch(target, &mut conn, batch);
+    }
+}
+
+fn run_batch(target: &Target, conn: &mut Option<Conn>, mut batch: Vec<WriteJob>) {
+    if batch.len() > 1 {
+        match commit(target, conn, &mut batch) {
+            Ok(()) => {
+                for job in batch {
+                    job.finish(Ok(()));
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, jobs = batch.len(), "batch failed: running its jobs one by one");
+            }
+        }
+    }
+    for mut job in batch {
+        let result = run_alone(target, conn, &mut job);
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "store write failed");
+        }
+        job.finish(result);
+    }
+}
+
+/// Runs one job until it commits, fails for another reason than a conflict, or has conflicted
+/// [`MAX_ATTEMPTS`] times.
+fn run_alone(
+    target: &Target,
+    conn: &mut Option<Conn>,
+    job: &mut WriteJob,
+) -> Result<(), StoreError> {
+    let mut attempt = 0;
+    loop {
+        match commit(target, conn, std::slice::from_mut(job)) {
+            Err(StoreError::Conflict) if attempt + 1 < MAX_ATTEMPTS => {
+                attempt += 1;
+                std::thread::sleep(backoff(attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A pause before run `attempt` (1, 2, ...): up to 1 ms doubled each time, capped at 64 ms, a
+/// random point of it, so that writers that collided do not collide again in step.
+fn backoff(attempt: u32) -> Duration {
+    let cap_us = 1000u64 << attempt.min(6);
+    let random = getrandom::u64().unwrap_or(u64::from(attempt).wrapping_mul(7919));
+    Duration::from_micros(cap_us / 2 + random % (cap_us / 2).max(1))
+}
+
+/// Runs `jobs` in one serializable transaction and commits it.
+fn commit(
+    target: &Target,
+    slot: &mut Option<Conn>,
+    jobs: &mut [WriteJob],
+) -> Result<(), StoreError> {
+    if slot.as_ref().is_some_and(|c| c.client.is_closed()) {
+        *slot = None;
+    }
+    if slot.is_none() {
+        *slot = Some(target.connect()?);
+    }
+    let Some(Conn { client, stmts }) = slot.as_mut() else {
+        return Err(StoreError::Closed);
+    };
+    let result = (|| {
+        let mut txn = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::Serializable)
+            .start()
+            .map_err(|e| (backend("starting a write", &e), breaks_connection(&e)))?;
+        let (outcome, conflict, broken) = {
+            let mut w = PgTxn {
+                txn: &mut txn,
+                stmts,
+                conflict: false,
+                broken: false,
+            };
+            let mut outcome = Ok(());
+            for job in jobs.iter_mut() {
+                outcome = job.run(&mut w);
+                if outcome.is_err() {
+                    break;
+                }
+            }
+            (outcome, w.conflict, w.broken)
+        };
+        if conflict {
+            return Err((StoreError::Conflict, false));
+        }
+        if let Err(e) = outcome {
+            // Dropping the transaction rolls it back.
+            return Err((e, broken));
+        }
+        txn.commit().map_err(|e| {
+            if is_conflict(&e) {
+                (StoreError::Conflict, false)
+            } else {
+                (backend("committing", &e), breaks_connection(&e))
+            }
+        })
+    })();
+    match result {
+        Ok(()) => Ok(()),
+        Err((e, broken)) => {
+            if broken || slot.as_ref().is_some_and(|c| c.client.is_closed()) {
+                *slot = None;
+            }
+            Err(e)
+        }
+    }
+}

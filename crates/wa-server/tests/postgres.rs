@@ -1,0 +1,418 @@
+//! [`PgStore`] against a real PostgreSQL (127.0.0.1:5432, database `test`; skipped with a
+//! notice when it does not answer, unless `WA_CLUSTER_TESTS=require`): migrations applied once
+//! and a newer schema refused; the store's semantics (ordered ranges both ways, limits, counts,
+//! rollback of a failed job, the sequence); no lost update when two stores on one schema and
+//! several threads increment one record; the core's flows on two servers sharing one schema,
+//! with receipts for the same messages raced on both: each recipient account's ack 2 once.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use support::services::{self, Schema};
+use support::*;
+use wa_server::store::{PgStore, Store, StoreError, Table, WriteJob, WriteTxn, read};
+use wa_server::{Config, StoreKind};
+use wa_wire::phone::PhoneEvent;
+
+/// Writes through the store's queue and waits, without a runtime.
+fn write_sync(
+    store: &dyn Store,
+    work: impl FnMut(&mut dyn WriteTxn) -> Result<(), StoreError> + Send + 'static,
+) -> Result<(), StoreError> {
+    let (tx, rx) = mpsc::channel();
+    store.write(WriteJob::new(work, move |r| {
+        let _ = tx.send(r);
+    }));
+    rx.recv_timeout(WAIT).expect("the job finishes in time")
+}
+
+fn raw_client() -> postgres::Client {
+    postgres::Client::connect(&services::postgres_url(), postgres::NoTls).unwrap()
+}
+
+#[test]
+fn migrations_apply_once_and_a_newer_schema_is_refused() {
+    if !services::available("migrations_apply_once_and_a_newer_schema_is_refused", false) {
+        return;
+    }
+    let schema = Schema::new();
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    store.close();
+    // Again: nothing to apply, nothing applied twice.
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    store.close();
+    let mut client = raw_client();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT version, name FROM {}.schema_migrations ORDER BY version",
+                schema.name
+            ),
+            &[],
+        )
+        .unwrap();
+    let applied: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        applied,
+        wa_server::store::postgres::MIGRATIONS
+            .iter()
+            .map(|(v, n, _)| (*v, (*n).to_owned()))
+            .collect::<Vec<_>>()
+    );
+    // A newer server migrated it: this one refuses to touch it.
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {}.schema_migrations (version, name) VALUES (9999, 'future')",
+                schema.name
+            ),
+            &[],
+        )
+        .unwrap();
+    let err = PgStore::open(&schema.url, &schema.name).unwrap_err();
+    assert!(err.to_string().contains("newer than this server"), "{err}");
+    // Names that would need quoting are refused before anything is sent.
+    let err = PgStore::open(&schema.url, "Robert'); DROP TABLE x; --").unwrap_err();
+    assert!(
+        err.to_string().contains("not a lowercase identifier"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ranges_counts_rollback_and_the_sequence() {
+    if !services::available("ranges_counts_rollback_and_the_sequence", false) {
+        return;
+    }
+    let schema = Schema::new();
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    // Keys whose byte order differs from their text order and from their length order.
+    let keys: Vec<Vec<u8>> = vec![
+        vec![0x00],
+        vec![0x00, 0x00],
+        vec![0x01],
+        vec![0x7F, 0xFF],
+        vec![0x80],
+        vec![0xFF],
+        vec![0xFF, 0x00],
+    ];
+    let written = keys.clone();
+    write_sync(&store, move |txn| {
+        for (i, k) in written.iter().enumerate() {
+            txn.put(Table::Inbox, k, &[u8::try_from(i).unwrap()])?;
+        }
+        // Same key in another table: tables are apart.
+        txn.put(Table::Meta, &[0x01], b"other")?;
+        Ok(())
+    })
+    .unwrap();
+    let all = read(&store, |txn| {
+        txn.range(Table::Inbox, &[], &[0xFF, 0xFF], false, 100)
+    })
+    .unwrap();
+    assert_eq!(all.iter().map(|e| e.0.clone()).collect::<Vec<_>>(), keys);
+    let last_two = read(&store, |txn| {
+        txn.range(Table::Inbox, &[0x01], &[0xFF, 0x01], true, 2)
+    })
+    .unwrap();
+    assert_eq!(last_two[0].0, vec![0xFF, 0x00]);
+    assert_eq!(last_two[1].0, vec![0xFF]);
+    let none = read(&store, |txn| {
+        txn.range(Table::Inbox, &[0x80], &[0x80], false, 10)
+    })
+    .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(read(&store, |txn| txn.len(Table::Inbox)).unwrap(), 7);
+    assert_eq!(
+        read(&store, |txn| txn.get(Table::Meta, &[0x01])).unwrap(),
+        Some(b"other".to_vec())
+    );
+    // A job that fails leaves nothing behind.
+    let err = write_sync(&store, |txn| {
+        txn.delete(Table::Inbox, &[0x00])?;
+        txn.put(Table::Inbox, b"new", b"1")?;
+        Err(StoreError::Backend("boom".into()))
+    })
+    .unwrap_err();
+    assert_eq!(err, StoreError::Backend("boom".into()));
+    assert_eq!(read(&store, |txn| txn.len(Table::Inbox)).unwrap(), 7);
+    // Deleting says whether it was there; the sequence only grows.
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let slot = Arc::clone(&seen);
+    write_sync(&store, move |txn| {
+        let gone = txn.delete(Table::Inbox, &[0x00])?;
+        let again = txn.delete(Table::Inbox, &[0x00])?;
+        let a = txn.next_seq()?;
+        let b = txn.next_seq()?;
+        *slot.lock().unwrap() = Some((gone, again, a, b));
+        Ok(())
+    })
+    .unwrap();
+    let (gone, again, a, b) = seen.lock().unwrap().unwrap();
+    assert!(gone && !again);
+    assert!(b > a && a >= 1);
+    // Reads see committed writes only: a job's value was committed before `done`.
+    assert_eq!(read(&store, |txn| txn.len(Table::Inbox)).unwrap(), 6);
+    store.close();
+    assert_eq!(
+        write_sync(&store, |_| Ok(())).unwrap_err(),
+        StoreError::Closed
+    );
+}
+
+#[test]
+fn a_lost_connection_fails_one_job_and_the_next_reconnects() {
+    if !services::available(
+        "a_lost_connection_fails_one_job_and_the_next_reconnects",
+        false,
+    ) {
+        return;
+    }
+    let schema = Schema::new();
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    write_sync(&store, |txn| txn.put(Table::Meta, b"a", b"1")).unwrap();
+    assert!(
+        read(&store, |txn| txn.get(Table::Meta, b"a"))
+            .unwrap()
+            .is_some()
+    );
+    // The database ends every session of this store (a restart, a failover, a network cut).
+    let mut admin = raw_client();
+    let ended: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) t",
+            &[&format!("wa-server/{}", schema.name)],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ended >= 2, "the writer's and a reader's sessions: {ended}");
+    // A job on a dead connection fails with the cause (or, if the client noticed first,
+    // reconnects at once); the next one connects again either way.
+    for attempt in 0..2 {
+        let result = write_sync(&store, |txn| txn.put(Table::Meta, b"b", b"2"));
+        match result {
+            Ok(()) => break,
+            Err(StoreError::Backend(cause)) if attempt == 0 => {
+                assert!(cause.starts_with("postgresql:"), "{cause}");
+            }
+            Err(e) => panic!("attempt {attempt}: {e}"),
+        }
+    }
+    for attempt in 0..2 {
+        match read(&store, |txn| txn.get(Table::Meta, b"b")) {
+            Ok(value) => {
+                assert_eq!(value, Some(b"2".to_vec()));
+                break;
+            }
+            Err(StoreError::Backend(_)) if attempt == 0 => {}
+            Err(e) => panic!("attempt {attempt}: {e}"),
+        }
+    }
+    assert_eq!(
+        read(&store, |txn| txn.get(Table::Meta, b"a")).unwrap(),
+        Some(b"1".to_vec())
+    );
+}
+
+#[test]
+fn two_stores_on_one_schema_lose_no_update() {
+    if !services::available("two_stores_on_one_schema_lose_no_update", false) {
+        return;
+    }
+    let schema = Schema::new();
+    let stores: Vec<Arc<PgStore>> = (0..2)
+        .map(|_| Arc::new(PgStore::open(&schema.url, &schema.name).unwrap()))
+        .collect();
+    const THREADS: usize = 4;
+    const INCREMENTS: u64 = 25;
+    // Each thread of each store increments one counter, read and written in the job: under
+    // anything weaker than serializable (with the job re-run on conflict) updates get lost.
+    let handles: Vec<_> = (0..THREADS * stores.len())
+        .map(|i| {
+            let store = Arc::clone(&stores[i % stores.len()]);
+            std::thread::spawn(move || {
+                for _ in 0..INCREMENTS {
+                    write_sync(&*store, |txn| {
+                        let n = txn
+                            .get(Table::Meta, b"counter")?
+                            .map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap()));
+                        txn.put(Table::Meta, b"counter", &(n + 1).to_be_bytes())
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let total = read(&*stores[0], |txn| txn.get(Table::Meta, b"counter"))
+        .unwrap()
+        .map(|v| u64::from_be_bytes(v.try_into().unwrap()));
+    assert_eq!(total, Some(INCREMENTS * (THREADS * stores.len()) as u64));
+}
+
+#[test]
+fn a_check_then_set_raced_on_two_stores_is_won_once() {
+    if !services::available("a_check_then_set_raced_on_two_stores_is_won_once", false) {
+        return;
+    }
+    let schema = Schema::new();
+    let stores: Vec<Arc<PgStore>> = (0..2)
+        .map(|_| Arc::new(PgStore::open(&schema.url, &schema.name).unwrap()))
+        .collect();
+    // The shape of a receipt: "not marked yet? mark it and tell the sender". Both jobs read
+    // before either writes (a barrier on their first run forces it), so a store that let both
+    // commit would tell the sender twice.
+    for round in 0..5u8 {
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let key = vec![b'k', round];
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let (store, barrier, key) = (Arc::clone(store), Arc::clone(&barrier), key.clone());
+                std::thread::spawn(move || {
+                    let won = Arc::new(std::sync::Mutex::new(false));
+                    let slot = Arc::clone(&won);
+                    let mut first_run = true;
+                    write_sync(&*store, move |txn| {
+                        let marked = txn.get(Table::Receipts, &key)?.is_some();
+                        if std::mem::take(&mut first_run) {
+                            barrier.wait();
+                        }
+                        *slot.lock().unwrap() = !marked;
+                        if !marked {
+                            txn.put(Table::Receipts, &key, b"delivered")?;
+                        }
+                        Ok(())
+                    })
+                    .unwrap();
+                    *won.lock().unwrap()
+                })
+            })
+            .collect();
+        let wins = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|w| *w)
+            .count();
+        assert_eq!(wins, 1, "round {round}");
+    }
+}
+
+/// Two servers on one schema, no bus: the store alone keeps them consistent.
+async fn two_nodes(schema: &Schema) -> (TestServer, TestServer) {
+    let start = || {
+        TestServer::start(|config: &mut Config| {
+            config.store = StoreKind::Postgres {
+                url: schema.url.clone(),
+                schema: schema.name.clone(),
+            };
+        })
+    };
+    let a = start().await;
+    let b = start().await;
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_raced_on_two_nodes_give_each_account_one_ack_2() {
+    if !services::available(
+        "receipts_raced_on_two_nodes_give_each_account_one_ack_2",
+        false,
+    ) {
+        return;
+    }
+    let schema = Schema::new();
+    let (mut a, mut b) = two_nodes(&schema).await;
+    // The core's flows on PostgreSQL: registration, keys, directory, groups, relays, receipts.
+    let mut alice_a = a.phone("15550000101", 101).await;
+    let bob_reg = a.phone("15550000102", 102).await;
+    let carol_reg = b.phone("15550000103", 103).await;
+    let (alice, bob, carol) = (alice_a.jid(), bob_reg.jid(), carol_reg.jid());
+    bob_reg.close().await;
+    carol_reg.close().await;
+    // Every account on both nodes at once (without a bus nobody is replaced).
+    let mut alice_b = Phone::login(&b.server.phone_url(), "15550000101", 101).await;
+    let mut bob_a = Phone::login(&a.server.phone_url(), "15550000102", 102).await;
+    let mut bob_b = Phone::login(&b.server.phone_url(), "15550000102", 102).await;
+    let mut carol_a = Phone::login(&a.server.phone_url(), "15550000103", 103).await;
+    let mut carol_b = Phone::login(&b.server.phone_url(), "15550000103", 103).await;
+    let group = alice_a
+        .create_group("race", vec![bob.clone(), carol.clone()])
+        .await;
+
+    const MESSAGES: usize = 20;
+    for i in 0..MESSAGES {
+        let id = format!("RACE{i}");
+        let stored = alice_a
+            .relay_to_group(
+                &group,
+                vec![alice.clone(), bob.clone(), carol.clone()],
+                &id,
+                &[7; 64],
+            )
+            .await
+            .unwrap();
+        assert!(stored.t > 0);
+        // Four receipts for one message at once: two accounts, each from both nodes.
+        let mut sent = Vec::new();
+        for phone in [&mut bob_a, &mut bob_b, &mut carol_a, &mut carol_b] {
+            let rid = phone
+                .send(Phone::receipt_request(&group, Some(alice.clone()), &id))
+                .await;
+            sent.push(rid);
+        }
+        for (phone, rid) in [&mut bob_a, &mut bob_b, &mut carol_a, &mut carol_b]
+            .into_iter()
+            .zip(sent)
+        {
+            let _: serde_json::Value = phone.answer(rid).await.unwrap();
+        }
+    }
+    // A barrier per node: a message from bob, pushed on each node to alice's connection
+    // there, after every ack those receipts caused (one queue per connection, in order).
+    bob_a.relay_to(&alice, "BARRIER_A", b"a").await.unwrap();
+    bob_b.relay_to(&alice, "BARRIER_B", b"b").await.unwrap();
+    let mut acks: HashMap<(String, String), usize> = HashMap::new();
+    for (phone, barrier) in [(&mut alice_a, "BARRIER_A"), (&mut alice_b, "BARRIER_B")] {
+        loop {
+            match phone.event().await {
+                PhoneEvent::Ack { ack } if ack.level == 2 => {
+                    let who = ack.participant.map(|p| p.to_string()).unwrap_or_default();
+                    *acks.entry((ack.id, who)).or_default() += 1;
+                }
+                PhoneEvent::Message { message } if message.id == barrier => break,
+                _ => {}
+            }
+        }
+    }
+    for i in 0..MESSAGES {
+        for who in [&bob, &carol] {
+            assert_eq!(
+                acks.get(&(format!("RACE{i}"), who.to_string())),
+                Some(&1),
+                "ack 2 of RACE{i} for {who}: {acks:?}"
+            );
+        }
+    }
+    assert_eq!(acks.len(), MESSAGES * 2, "{acks:?}");
+    // No lost update: every queue entry retired, on both nodes' view of the one store (the
+    // barriers are still waiting for alice's receipts).
+    for node in [&a, &b] {
+        assert_eq!(
+            status(node.server.local_addr()).await["messages"]["queued"],
+            2
+        );
+    }
+}
