@@ -23,8 +23,10 @@ use wa_proto::web_message_info::Status;
 use wa_vault::KeySource;
 use wa_wire::ids::user_of;
 use wa_wire::json::GroupMetadata;
+use wa_wire::legacy::{ActionPush, Add, ChatEntry, ContactEntry, Direction};
 use wa_wire::msg::{GroupAction, GroupOp};
 use wa_wire::phone::{Linked, LinkedDevice, MediaAuth, Ready};
+use wa_wire::web::{Query, ServerNode};
 use wa_wire::{Chat, Jid, Time};
 
 use crate::error::{Error, random32};
@@ -180,13 +182,15 @@ impl Phone {
             None => random32()?,
         };
         let loaded = Arc::clone(&store);
-        let (pickle_key, parts) = tokio::task::spawn_blocking(move || {
+        let (pickle_key, parts, mirrors) = tokio::task::spawn_blocking(move || {
             let key = loaded.pickle_key()?;
             if register {
-                loaded.apply(vec![Op::ClearE2e])?;
-                return Ok::<_, Error>((key, Vec::new()));
+                // A new registration is a new identity: the server unlinks every device,
+                // mirror clients included.
+                loaded.apply(vec![Op::ClearE2e, Op::Mirrors(Vec::new())])?;
+                return Ok::<_, Error>((key, Vec::new(), Vec::new()));
             }
-            Ok((key, loaded.e2e_parts()?))
+            Ok((key, loaded.e2e_parts()?, loaded.mirrors()?))
         })
         .await??;
         let clock = Clock::new();
@@ -199,6 +203,7 @@ impl Phone {
                 return Err(Error::NotRegistered);
             }
             let mut session = PhoneSession::restore(config.phone, seed, parts, pickle_key)?;
+            session.restore_mirrors(mirrors);
             session.login(clock.now())?;
             session
         };
@@ -227,6 +232,7 @@ impl Phone {
             outbox,
             store,
             export: config.export_history.then(|| phone.clone_weak()),
+            mirror_work: Vec::new(),
         };
         tokio::spawn(driver.run(commands_rx));
         Ok((phone, events))
@@ -650,6 +656,88 @@ struct Driver {
     outbox: Outbox<PhoneEvent>,
     store: Arc<Store>,
     export: Option<Exporter>,
+    /// Mirror clients waiting for what the store knows: lists after they log in, queries.
+    mirror_work: Vec<MirrorWork>,
+}
+
+/// What a mirror client waits for from the phone's store.
+#[derive(Debug)]
+enum MirrorWork {
+    /// It logged in: its chat list, contacts and the latest messages.
+    Online(Jid),
+    /// It asked (chats, contacts or a chat's messages) under `tag`.
+    Query(Jid, String, Query),
+}
+
+/// Messages a mirror client gets at login: the latest of each chat, at most.
+const MIRROR_LAST_PER_CHAT: usize = 20;
+/// Chats whose latest messages a mirror client gets at login, most recent first.
+const MIRROR_LAST_CHATS: usize = 50;
+/// Messages one mirror query returns at most, whatever it asks.
+const MIRROR_QUERY_MAX: usize = 300;
+
+/// Builds what a mirror client waits for from the store (on the blocking pool): the nodes to
+/// push, or to answer under a tag.
+fn mirror_nodes(store: &Store, work: &MirrorWork) -> Result<Vec<ServerNode>, Error> {
+    let chats = |store: &Store| -> Result<Vec<ChatEntry>, Error> {
+        Ok(store
+            .chats()?
+            .into_iter()
+            .map(|c| ChatEntry {
+                jid: c.jid,
+                name: c.name,
+                count: Some(c.unread),
+                t: Some(c.last_activity),
+                extra: Vec::new(),
+            })
+            .collect())
+    };
+    let contacts = |store: &Store| -> Result<Vec<ContactEntry>, Error> {
+        Ok(store
+            .contacts()?
+            .into_iter()
+            .map(|c| ContactEntry {
+                jid: c.jid,
+                name: c.name,
+                notify: c.notify,
+                extra: Vec::new(),
+            })
+            .collect())
+    };
+    match work {
+        MirrorWork::Online(_) => {
+            let list = chats(store)?;
+            let mut last = Vec::new();
+            for chat in list.iter().take(MIRROR_LAST_CHATS) {
+                last.extend(store.history(&chat.jid, MIRROR_LAST_PER_CHAT)?);
+            }
+            Ok(vec![
+                ServerNode::Chats(list),
+                ServerNode::Contacts(contacts(store)?),
+                ServerNode::Action(ActionPush::messages(Add::Last, last)),
+            ])
+        }
+        MirrorWork::Query(_, _, Query::Chats) => Ok(vec![ServerNode::Chats(chats(store)?)]),
+        MirrorWork::Query(_, _, Query::Contacts) => {
+            Ok(vec![ServerNode::Contacts(contacts(store)?)])
+        }
+        MirrorWork::Query(_, _, Query::Messages(query)) => {
+            let limit =
+                usize::try_from(query.count).map_or(MIRROR_QUERY_MAX, |n| n.min(MIRROR_QUERY_MAX));
+            let messages = store.history_from(
+                query.chat.jid(),
+                query.index.as_ref().map(|(id, _)| id.as_str()),
+                query.direction == Direction::Before,
+                limit,
+            )?;
+            Ok(vec![ServerNode::Action(ActionPush::messages(
+                Add::Before,
+                messages,
+            ))])
+        }
+        // The session only asks the store for the three above.
+        MirrorWork::Query(..) => Ok(Vec::new()),
+    }
 }
 
 impl Driver {
@@ -766,6 +854,10 @@ impl Driver {
                     Err(e) => self.outbox.push(PhoneEvent::StoreFailed(Error::Task(e))),
                 }
             }
+            for work in std::mem::take(&mut self.mirror_work) {
+                moved = true;
+                self.serve_mirror(work).await;
+            }
             while let Some(transmit) = self.session.poll_transmit() {
                 moved = true;
                 self.transmit(transmit).await;
@@ -836,6 +928,29 @@ impl Driver {
                     });
                 }
             }
+            PhoneSessionEvent::MirrorSent(ref info) => {
+                ops.push(Op::Message {
+                    info: info.clone(),
+                    unread: false,
+                });
+            }
+            PhoneSessionEvent::MirrorsChanged(ref mirrors) => {
+                ops.push(Op::Mirrors(mirrors.clone()));
+            }
+            PhoneSessionEvent::MirrorOnline { ref device } => {
+                self.mirror_work.push(MirrorWork::Online(device.clone()));
+            }
+            PhoneSessionEvent::MirrorQuery {
+                ref device,
+                ref tag,
+                ref query,
+            } => {
+                self.mirror_work.push(MirrorWork::Query(
+                    device.clone(),
+                    tag.clone(),
+                    query.clone(),
+                ));
+            }
             PhoneSessionEvent::Linked(ref linked) => {
                 if let Some(exporter) = self.export.clone() {
                     tokio::spawn(exporter.export_to(linked.device.clone(), self.outbox.sender()));
@@ -844,6 +959,45 @@ impl Driver {
             _ => {}
         }
         self.outbox.push(PhoneEvent::Session(event));
+    }
+
+    /// Reads what a mirror client waits for from the store and sends it (sealed with the
+    /// client's keys by the session). A store that fails is reported, and the client gets an
+    /// error answer (a query) or nothing (the lists at login: it asks again).
+    async fn serve_mirror(&mut self, work: MirrorWork) {
+        let store = Arc::clone(&self.store);
+        let (work, nodes) = match tokio::task::spawn_blocking(move || {
+            let nodes = mirror_nodes(&store, &work);
+            (work, nodes)
+        })
+        .await
+        {
+            Ok(done) => done,
+            Err(e) => {
+                self.outbox.push(PhoneEvent::StoreFailed(Error::Task(e)));
+                return;
+            }
+        };
+        let now = self.clock.now();
+        let nodes = match nodes {
+            Ok(nodes) => nodes,
+            Err(e) => {
+                self.outbox.push(PhoneEvent::StoreFailed(e));
+                return;
+            }
+        };
+        let result = match &work {
+            MirrorWork::Online(device) => nodes
+                .iter()
+                .try_for_each(|node| self.session.mirror_push(now, device, node)),
+            MirrorWork::Query(device, tag, _) => nodes
+                .iter()
+                .try_for_each(|node| self.session.mirror_reply(now, device, tag, node)),
+        };
+        if let Err(e) = result {
+            // The client was unlinked meanwhile, or the phone went offline: nothing to send.
+            tracing::debug!(error = %e, "mirror client not served");
+        }
     }
 
     async fn transmit(&mut self, transmit: PhoneTransmit) {

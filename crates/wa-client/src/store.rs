@@ -16,6 +16,7 @@
 //! first stored under, so a message seen live and again in a history export (or imported
 //! twice) stays one entry. No key holds message content.
 
+use std::ops::Bound;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,8 @@ const CONTACTS: Table = Table::new("contacts");
 
 const CREDENTIALS: &str = "credentials";
 const PICKLE_KEY: &str = "pickle-key";
+/// The phone's mirror-mode clients (their keys: secrets, sealed like every value).
+const MIRRORS: &str = "mirrors";
 const ARRIVALS: &str = "arrivals";
 
 /// A chat as the local store knows it.
@@ -108,6 +111,8 @@ pub(crate) enum Op {
         ids: Vec<String>,
         status: Status,
     },
+    /// The phone's mirror-mode clients, all of them (none: forget them).
+    Mirrors(Vec<wa_phone::MirrorClient>),
 }
 
 /// The local store: an encrypted vault (see the module docs for the layout).
@@ -318,6 +323,13 @@ impl Store {
                         set_status(&mut txn, &chat, id, status)?;
                     }
                 }
+                Op::Mirrors(mirrors) if mirrors.is_empty() => {
+                    txn.delete(META, MIRRORS)?;
+                }
+                Op::Mirrors(mirrors) => {
+                    let bytes = zeroize::Zeroizing::new(json(&mirrors, "mirror clients")?);
+                    txn.put(META, MIRRORS, bytes.as_slice())?;
+                }
             }
         }
         txn.commit()?;
@@ -433,6 +445,65 @@ impl Store {
         match find_message(&read, chat, id)? {
             Some((_, info)) => Ok(Some(info)),
             None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` messages of `chat` older (`before`) or newer than the message `index`, or
+    /// the latest when `index` is `None` or unknown; oldest first.
+    ///
+    /// # Errors
+    /// When the store cannot be read or holds a message that does not decode.
+    pub fn history_from(
+        &self,
+        chat: &Jid,
+        index: Option<&str>,
+        before: bool,
+        limit: usize,
+    ) -> Result<Vec<wa_proto::WebMessageInfo>, Error> {
+        let read = self.vault.read()?;
+        let from = match index {
+            Some(id) => find_message(&read, chat, id)?.map(|(key, _)| key),
+            None => None,
+        };
+        let Some(from) = from else {
+            drop(read);
+            return self.history(chat, limit);
+        };
+        let prefix = chat_prefix(chat);
+        // The chat's keys are `jid 0 ...`: `jid 1` is the first key after all of them.
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last = 1;
+        }
+        let (scan, newest_first) = if before {
+            let scan = Scan::bounds(
+                Bound::Included(prefix.as_slice()),
+                Bound::Excluded(from.as_slice()),
+            );
+            (scan.reverse().limit(limit), true)
+        } else {
+            let scan = Scan::bounds(
+                Bound::Excluded(from.as_slice()),
+                Bound::Excluded(end.as_slice()),
+            );
+            (scan.limit(limit), false)
+        };
+        let mut messages = read
+            .range(MESSAGES, &scan)?
+            .into_iter()
+            .map(|(_, value)| decode_message(&value))
+            .collect::<Result<Vec<_>, _>>()?;
+        if newest_first {
+            messages.reverse();
+        }
+        Ok(messages)
+    }
+
+    /// The phone's mirror-mode clients.
+    pub(crate) fn mirrors(&self) -> Result<Vec<wa_phone::MirrorClient>, Error> {
+        match self.vault.read()?.get(META, MIRRORS)? {
+            Some(bytes) => from_json(&zeroize::Zeroizing::new(bytes), "mirror clients"),
+            None => Ok(Vec::new()),
         }
     }
 

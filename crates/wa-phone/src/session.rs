@@ -172,6 +172,9 @@ pub enum PhoneSessionEvent {
         /// What it asks.
         query: Query,
     },
+    /// A mirror client's message was stored by the server (sent end to end by this phone):
+    /// keep it in the phone's history, as sent by this account.
+    MirrorSent(Box<wa_proto::WebMessageInfo>),
     /// A mirror client logged in: send it its chat and contact lists and recent messages with
     /// [`PhoneSession::mirror_push`].
     MirrorOnline {
@@ -257,7 +260,9 @@ pub struct PhoneSession {
     /// Mirror links approved, waiting for their device address: by client id.
     linking_mirrors: Vec<MirrorClient>,
     /// Messages mirror clients sent: message id → `(client, tag)`.
-    mirror_sends: HashMap<String, (Jid, String)>,
+    /// Messages mirror clients sent, until the server stored them: the client, its tag, and
+    /// the message (for the phone's own history).
+    mirror_sends: HashMap<String, (Jid, String, Box<wa_proto::WebMessageInfo>)>,
     next_mirror_tag: u64,
 }
 
@@ -992,7 +997,11 @@ impl PhoneSession {
                 };
                 match self.endpoint.send(&to, id.clone(), kind, &envelope) {
                     Ok(()) => {
-                        self.mirror_sends.insert(id, (device.clone(), tag));
+                        let mut kept = (*info).clone();
+                        kept.key.from_me = Some(true);
+                        kept.key.participant = None;
+                        self.mirror_sends
+                            .insert(id, (device.clone(), tag, Box::new(kept)));
                         self.pump(now);
                     }
                     Err(e) => self.mirror_text(
@@ -1380,13 +1389,16 @@ impl PhoneSession {
                     .push_back(PhoneSessionEvent::Undecryptable { from, id, error });
             }
             EndpointEvent::Sent { id, t } => {
-                if let Some((device, tag)) = self.mirror_sends.remove(&id) {
+                if let Some((device, tag, mut info)) = self.mirror_sends.remove(&id) {
                     self.mirror_text(
                         now,
                         &device,
                         &tag,
                         &serde_json::json!({"status": 200, "t": t}),
                     );
+                    info.message_timestamp = Some(t);
+                    info.status = Some(wa_proto::web_message_info::Status::ServerAck as i32);
+                    self.events.push_back(PhoneSessionEvent::MirrorSent(info));
                 }
                 if let Some(command) = self.sends.remove(&id) {
                     self.events.push_back(PhoneSessionEvent::Answer {
@@ -1396,7 +1408,7 @@ impl PhoneSession {
                 }
             }
             EndpointEvent::SendFailed { id, error } => {
-                if let Some((device, tag)) = self.mirror_sends.remove(&id) {
+                if let Some((device, tag, _)) = self.mirror_sends.remove(&id) {
                     self.mirror_text(
                         now,
                         &device,
