@@ -24,3 +24,8 @@ pub use crate::session::{
 };
 pub use wa_e2e::endpoint::Received;
 pub use wa_wire::Time;
+
+/// The examples of the crate's README.md, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

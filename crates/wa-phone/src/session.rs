@@ -1461,6 +1461,7 @@ impl PhoneSession {
         let full = base.saturating_mul(1 << self.attempts.min(30)).min(cap);
         let delay = Duration::from_millis(full / 2 + self.rng.next_u64() % (full / 2 + 1));
         self.attempts = self.attempts.saturating_add(1);
+        self.ping_at = None;
         // Registration does not resume by itself: only a login does.
         if self.goal == Goal::Register && self.state != State::Ready {
             self.events
@@ -1471,7 +1472,6 @@ impl PhoneSession {
             return;
         }
         self.state = State::Backoff;
-        self.ping_at = None;
         self.reconnect_at = Some(now + delay);
         self.events.push_back(PhoneSessionEvent::Disconnected {
             reconnect_in: Some(delay),

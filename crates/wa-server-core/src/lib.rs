@@ -93,3 +93,8 @@ pub fn logout_offline(
 pub fn sweep(now: Time, batch: usize) -> Job {
     jobs::relay::sweep(now, batch)
 }
+
+/// The examples of the crate's README.md, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -62,3 +62,8 @@ pub mod web;
 pub use crate::error::WireError;
 pub use crate::ids::{Chat, Jid};
 pub use crate::time::Time;
+
+/// The examples of the crate's README.md, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
