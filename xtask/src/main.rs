@@ -15,6 +15,7 @@ mod checks;
 mod codegen;
 mod fuzz;
 mod services;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
