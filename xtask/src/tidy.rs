@@ -86,10 +86,11 @@ fn dependencies(manifest: &str) -> Vec<String> {
             in_table = line == "[dependencies]";
             continue;
         }
-        if in_table && !line.starts_with('#') {
-            if let Some((name, _)) = line.split_once('=') {
-                names.push(name.trim().trim_end_matches(".workspace").to_owned());
-            }
+        if in_table
+            && !line.starts_with('#')
+            && let Some((name, _)) = line.split_once('=')
+        {
+            names.push(name.trim().trim_end_matches(".workspace").to_owned());
         }
     }
     names
