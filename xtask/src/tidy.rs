@@ -4,6 +4,9 @@
 //! - Only the drivers (`wa-client`, `wa-server`) and the command (`wa-cli`) depend on tokio.
 //! - The state machines and the formats below them do no IO and read no clock: no sockets, no
 //!   files, no sleeping, no `Instant::now`/`SystemTime::now`, no OS randomness in their code.
+//! - No protocol shape is spelled by hand outside the vocabulary crates (`wa-wire`, and the
+//!   codec and framing crates under it): no `Node::new("..")`, no `json!({"status"..})`, no
+//!   `json!(["Kind", ..])` in any other crate's code.
 //! - Every source file starts with a `//!` comment saying what it is for (generated files
 //!   excepted).
 
@@ -145,6 +148,34 @@ fn the_state_machines_do_no_io_and_read_no_clock() {
         }
     }
     assert!(checked > 50, "checked only {checked} files");
+}
+
+/// Crates where nodes and JSON shapes are defined.
+const VOCABULARY: [&str; 3] = ["wa-wire", "wa-binary", "wa-frame"];
+
+/// How a hand-spelled protocol shape starts.
+const HAND_SPELLED: [&str; 3] = ["Node::new(\"", "json!({\"status\"", "json!([\""];
+
+#[test]
+fn protocol_shapes_are_spelled_only_in_the_vocabulary() {
+    let mut found = Vec::new();
+    for (name, dir) in crates() {
+        if VOCABULARY.contains(&name.as_str()) {
+            continue;
+        }
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files);
+        for file in files {
+            let code = code_outside_tests(&std::fs::read_to_string(&file).unwrap());
+            let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+            for shape in HAND_SPELLED {
+                if compact.contains(shape) {
+                    found.push(format!("{}: `{shape}`", file.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "shapes outside wa-wire: {found:#?}");
 }
 
 #[test]

@@ -134,16 +134,11 @@ async fn read_upload_reply(response: reqwest::Response) -> Result<Uploaded, Erro
     let bytes = read_limited(response, 64 * 1024).await?;
     let reply: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|_| Error::UnexpectedReply("a JSON upload answer"))?;
-    let url = reply
-        .get("url")
-        .and_then(|u| u.as_str())
-        .ok_or(Error::UnexpectedReply("an upload answer with a url"))?;
+    let reply = wa_wire::json::MediaUploaded::from_value(&reply)
+        .map_err(|_| Error::UnexpectedReply("an upload answer with a url"))?;
     Ok(Uploaded {
-        url: url.to_owned(),
-        direct_path: reply
-            .get("direct_path")
-            .and_then(|p| p.as_str())
-            .map(str::to_owned),
+        url: reply.url,
+        direct_path: reply.direct_path,
     })
 }
 

@@ -1394,7 +1394,7 @@ impl PhoneSession {
                         now,
                         &device,
                         &tag,
-                        &serde_json::json!({"status": 200, "t": t}),
+                        &wa_wire::json::RelayReply::Stored { t }.to_json(),
                     );
                     info.message_timestamp = Some(t);
                     info.status = Some(wa_proto::web_message_info::Status::ServerAck as i32);

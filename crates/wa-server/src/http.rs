@@ -148,7 +148,7 @@ async fn logout(
             for (target, push) in effects {
                 shared.board.deliver(&target, push);
             }
-            let body = serde_json::json!({"status": 200}).to_string();
+            let body = wa_wire::json::status(200, None).to_string();
             (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -167,9 +167,9 @@ async fn logout(
     }
 }
 
-/// A JSON error `{"status": N, "error": "..."}`.
+/// A JSON error `{"status": N, "reason": "..."}` (the protocol's status reply).
 pub(crate) fn error(status: StatusCode, reason: &str) -> Response {
-    let body = serde_json::json!({"status": status.as_u16(), "error": reason}).to_string();
+    let body = wa_wire::json::status(status.as_u16(), Some(reason)).to_string();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 

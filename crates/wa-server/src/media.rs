@@ -188,10 +188,11 @@ pub(crate) async fn upload(
     Metrics::add(&shared.metrics.media_bytes, len);
     tracing::debug!(%id, len, "media uploaded");
     let direct_path = format!("/d/{id}?cap={cap}");
-    let body = serde_json::json!({
-        "url": format!("http://{}{direct_path}", shared.media_host),
-        "direct_path": direct_path,
-    });
+    let body = wa_wire::json::MediaUploaded {
+        url: format!("http://{}{direct_path}", shared.media_host),
+        direct_path: Some(direct_path),
+    }
+    .to_json();
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde_json::Value;
 use wa_binary::{Node, Policy};
 use wa_crypto::{LoginSecret, SessionKeys};
 use wa_frame::{Direction, Frame, OutMessage, Request, WsMessage};
@@ -350,21 +350,30 @@ impl FakeServer {
     pub fn conn(&mut self, secret: Option<String>) -> String {
         self.conns += 1;
         self.token_generation += 1;
-        let mut conn = json!({
-            "battery": 87,
-            "browserToken": format!("browser-token-{}", self.token_generation),
-            "clientToken": format!("client-token-{}", self.token_generation),
-            "serverToken": format!("server-token-{}", self.token_generation),
-            "wid": self.wid,
-            "pushname": "Alex Example",
-            "platform": "android",
-            "phone": {"wa_version": "2.20.123", "device_manufacturer": "ExamplePhone", "device_model": "EP1"},
-            "connected": true,
-        });
-        if let (Some(secret), Some(map)) = (secret, conn.as_object_mut()) {
-            map.insert("secret".to_owned(), Value::String(secret));
-        }
-        json!(["Conn", conn]).to_string()
+        let tokens = [
+            format!("client-token-{}", self.token_generation),
+            format!("server-token-{}", self.token_generation),
+            format!("browser-token-{}", self.token_generation),
+        ];
+        let wid: wa_wire::Jid = self.wid.parse().unwrap();
+        let mut phone = wa_wire::phone::PhoneInfo::default();
+        phone.platform = Some("android".to_owned());
+        phone.wa_version = Some("2.20.123".to_owned());
+        phone.device_manufacturer = Some("ExamplePhone".to_owned());
+        phone.device_model = Some("EP1".to_owned());
+        wa_wire::json::conn(&wa_wire::json::ConnFields {
+            client_token: &tokens[0],
+            server_token: &tokens[1],
+            browser_token: &tokens[2],
+            secret: secret.as_deref(),
+            wid: &wid,
+            pushname: "Alex Example",
+            phone: &phone,
+            connected: true,
+            r#ref: None,
+            device: None,
+        })
+        .to_string()
     }
 
     fn saw_qr(&mut self, text: &str) {
@@ -419,9 +428,7 @@ impl FakeServer {
         match Request::from_json(payload) {
             Request::Init(_) => {
                 let r = self.refs.get(self.next_ref).cloned().unwrap_or_default();
-                vec![reply(
-                    json!({"status": 200, "ref": r, "ttl": 20000, "update": false}),
-                )]
+                vec![reply(wa_wire::json::init_reply(&r, 20_000, "", 0))]
             }
             Request::Reref => match self.reref_statuses.pop_front().unwrap_or(200) {
                 200 => {
@@ -431,10 +438,9 @@ impl FakeServer {
                         .get(self.next_ref)
                         .cloned()
                         .unwrap_or_else(|| format!("1@ref{}", self.next_ref));
-                    vec![reply(json!({"status": 200, "ref": r, "ttl": 20000}))]
+                    vec![reply(wa_wire::json::reref_reply(200, Some(&r), 20_000))]
                 }
-                304 => vec![reply(json!({"status": 304, "ttl": 20000}))],
-                status => vec![reply(json!({"status": status}))],
+                status => vec![reply(wa_wire::json::reref_reply(status, None, 20_000))],
             },
             Request::Login(_) => match self.login.clone() {
                 LoginScript::Accept => {
@@ -442,17 +448,17 @@ impl FakeServer {
                     let conn = self.conn(None);
                     vec![
                         ServerFrame::Text(format!("s1,{conn}")),
-                        reply(json!({"status": 200})),
+                        reply(wa_wire::json::status(200, None)),
                     ]
                 }
                 LoginScript::Challenge => {
                     let challenge = STANDARD.encode([7u8; 32]);
                     vec![ServerFrame::Text(format!(
                         "s1,{}",
-                        json!(["Cmd", {"type": "challenge", "challenge": challenge}])
+                        wa_wire::json::challenge(&challenge)
                     ))]
                 }
-                LoginScript::Status(status) => vec![reply(json!({"status": status}))],
+                LoginScript::Status(status) => vec![reply(wa_wire::json::status(status, None))],
             },
             Request::Challenge(answer) => {
                 let expected = self
@@ -462,16 +468,22 @@ impl FakeServer {
                 if answer.answer == expected {
                     let conn = self.conn(None);
                     vec![
-                        reply(json!({"status": 200})),
+                        reply(wa_wire::json::status(200, None)),
                         ServerFrame::Text(format!("s2,{conn}")),
                     ]
                 } else {
-                    vec![reply(json!({"status": 401}))]
+                    vec![reply(wa_wire::json::status(401, None))]
                 }
             }
             Request::Query(args) if args.iter().any(|a| a.as_str() == Some("mediaConn")) => {
                 vec![reply(
-                    json!({"status": 200, "media_conn": {"auth": "auth-token", "ttl": 300, "hosts": [{"hostname": "media.example"}]}}),
+                    wa_wire::json::MediaConn {
+                        auth: "auth-token".to_owned(),
+                        ttl: 300,
+                        hosts: vec!["media.example".to_owned()],
+                        max_bytes: None,
+                    }
+                    .to_json(),
                 )]
             }
             _ => Vec::new(),
@@ -504,7 +516,7 @@ impl FakeServer {
         if is_send && self.ack_sends {
             return vec![ServerFrame::Text(format!(
                 "{tag},{}",
-                json!({"status": 200})
+                wa_wire::json::RelayReply::Stored { t: 0 }.to_json()
             ))];
         }
         Vec::new()

@@ -182,6 +182,53 @@ impl RelayReply {
     }
 }
 
+/// The media service's answer to an upload (PROTOCOL.md §6, the 2020 form):
+/// `{"url": "...", "direct_path": "..."}`. The URL carries a capability; the direct path is the
+/// same without the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaUploaded {
+    /// Where the encrypted body can be downloaded.
+    pub url: String,
+    /// The path part of `url`.
+    pub direct_path: Option<String>,
+}
+
+impl MediaUploaded {
+    /// The longest URL accepted.
+    pub const MAX_URL: usize = 2048;
+
+    /// The JSON object.
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("url".to_owned(), json!(self.url));
+        if let Some(path) = &self.direct_path {
+            map.insert("direct_path".to_owned(), json!(path));
+        }
+        Value::Object(map)
+    }
+
+    /// Reads an upload answer.
+    ///
+    /// # Errors
+    /// When `url` is missing, not a string or longer than [`MediaUploaded::MAX_URL`], or
+    /// `direct_path` is not a string.
+    pub fn from_value(value: &Value) -> Result<MediaUploaded, WireError> {
+        const SHAPE: &str = "media upload reply";
+        let text = |field: &'static str| -> Result<Option<String>, WireError> {
+            match value.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.len() <= MediaUploaded::MAX_URL => Ok(Some(s.clone())),
+                Some(Value::String(_)) => Err(WireError::bad(SHAPE, field, "too long")),
+                Some(_) => Err(WireError::bad(SHAPE, field, "not a string")),
+            }
+        };
+        Ok(MediaUploaded {
+            url: text("url")?.ok_or_else(|| WireError::bad(SHAPE, "url", "missing"))?,
+            direct_path: text("direct_path")?,
+        })
+    }
+}
+
 /// The answer to a key upload: `{"status":200,"count":n}`, the one-time keys the server now
 /// holds for the device.
 pub fn keys_reply(count: u32) -> Value {
