@@ -417,51 +417,62 @@ fn a_new_phone_for_a_number_is_an_identity_change_everyone_sees() {
     assert_ne!(after.digits(), before.digits());
 }
 
+/// The attacks of the end-to-end issue on accounts, each on its own world of two accounts.
+fn victim() -> (Net, Vec<(usize, usize)>, String) {
+    let (net, people) = world(2);
+    let number = net.user(people[0].0).user().unwrap().to_owned();
+    (net, people, number)
+}
+
+fn refused_with(events: &[PhoneSessionEvent], status: u16) -> bool {
+    events.iter().any(|e| {
+        matches!(e, PhoneSessionEvent::Failed(wa_phone::PhoneError::Status { status: s, .. }) if *s == status)
+    })
+}
+
 #[test]
-fn attacks_on_accounts_are_refused() {
-    let (mut net, people) = world(2);
+fn a_phone_that_says_hello_for_someone_elses_number_cannot_log_in() {
+    let (mut net, people, number) = victim();
     let (a_phone, a_web) = people[0];
-    let a_number = net.user(a_phone).user().unwrap().to_owned();
-    // 1. A phone that says hello for someone else's number cannot log in (it cannot sign).
-    let thief = net.add_phone(&a_number, "Thief");
+    let thief = net.add_phone(&number, "Thief");
     let now = net.now;
     net.phone(thief).session.login(now).unwrap();
     net.drive();
     let events = net.phone_events(thief);
     assert!(
-        events.iter().any(|e| matches!(
-            e,
-            PhoneSessionEvent::Failed(wa_phone::PhoneError::Status { status: 401, .. })
-        )),
-        "{events:#?}"
+        refused_with(&events, 401),
+        "it cannot sign the challenge: {events:#?}"
     );
     assert!(!net.phone(thief).session.is_ready());
-    // 2. Registering the number without the code (a wrong guess) is refused, and the owner
-    //    still logs in.
-    let guesser = net.add_phone(&a_number, "Guesser");
+    // The owner's phone and web client noticed nothing.
+    assert!(net.phone(a_phone).session.is_ready());
+    assert!(net.web(a_web).session.is_connected());
+}
+
+#[test]
+fn a_wrong_code_takes_nothing_and_the_owner_still_logs_in() {
+    let (mut net, people, number) = victim();
+    let (a_phone, _) = people[0];
+    let guesser = net.add_phone(&number, "Guesser");
     let now = net.now;
     net.phone(guesser).session.register(now).unwrap();
     net.drive();
     net.phone(guesser).session.verify(now, "000000").unwrap();
     net.drive();
     let events = net.phone_events(guesser);
-    assert!(
-        events.iter().any(|e| matches!(
-            e,
-            PhoneSessionEvent::Failed(wa_phone::PhoneError::Status { status: 401, .. })
-        )),
-        "{events:#?}"
-    );
+    assert!(refused_with(&events, 401), "{events:#?}");
+    // No lockout: the owner's phone logs in again with its own key.
     net.drop_phone_socket(a_phone);
     net.advance(std::time::Duration::from_secs(120));
     assert!(
         net.phone(a_phone).session.is_ready(),
         "the owner's phone logs in again"
     );
-    // 3. A web client that shows the victim's client id, approved by another account's phone,
-    //    is refused: a client id belongs to one device.
-    let (b_phone, _) = people[1];
-    let victim_id = net.web(a_web).session.client_id().to_owned();
+}
+
+/// A web client of another account showing the victim's client id in its QR code.
+fn impostor_qr(net: &mut Net, victim_web: usize) -> (usize, String) {
+    let victim_id = net.web(victim_web).session.client_id().to_owned();
     let impostor = net.add_session(
         wa_session::Session::new(Config::default(), [5; 32], net.now)
             .with_identity(&victim_id, [6; 32]),
@@ -477,7 +488,16 @@ fn attacks_on_accounts_are_refused() {
             _ => None,
         })
         .unwrap();
+    (impostor, qr)
+}
+
+#[test]
+fn a_client_id_belongs_to_one_device_and_cannot_be_taken_over() {
+    let (mut net, people, _) = victim();
+    let ((_, a_web), (b_phone, _)) = (people[0], people[1]);
+    let (impostor, qr) = impostor_qr(&mut net, a_web);
     net.phone_events(b_phone);
+    let now = net.now;
     let command = net.phone(b_phone).session.link(now, &qr).unwrap();
     net.drive();
     let events = net.phone_events(b_phone);
@@ -490,6 +510,25 @@ fn attacks_on_accounts_are_refused() {
         net.web(a_web).session.is_connected(),
         "the victim stays connected"
     );
-    // 4. A phone that is not logged in approves nothing.
+    let victim_events = net.web_events(a_web);
+    assert!(
+        !victim_events
+            .iter()
+            .any(|e| matches!(e, Event::Disconnected { .. })),
+        "the victim was not told `replaced`: {victim_events:#?}"
+    );
+    assert!(!net.web(impostor).session.is_connected());
+}
+
+#[test]
+fn only_the_accounts_logged_in_phone_approves_qr_codes() {
+    let (mut net, people, number) = victim();
+    let (_, a_web) = people[0];
+    let (_, qr) = impostor_qr(&mut net, a_web);
+    // A phone that is not logged in (it could not sign) approves nothing.
+    let thief = net.add_phone(&number, "Thief");
+    let now = net.now;
+    net.phone(thief).session.login(now).unwrap();
+    net.drive();
     assert!(net.phone(thief).session.link(now, &qr).is_err());
 }
