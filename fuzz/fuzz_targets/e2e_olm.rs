@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    wa_e2e::fuzzing::decrypt_olm(data);;
+    wa_e2e::fuzzing::decrypt_olm(data);
 });

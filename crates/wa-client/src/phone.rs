@@ -952,7 +952,13 @@ impl Driver {
                 ));
             }
             PhoneSessionEvent::Linked(ref linked) => {
-                if let Some(exporter) = self.export.clone() {
+                // A mirror client reads the phone's store through the phone: no export.
+                let mirror = self
+                    .session
+                    .mirrors()
+                    .iter()
+                    .any(|m| m.device == linked.device);
+                if let Some(exporter) = self.export.clone().filter(|_| !mirror) {
                     tokio::spawn(exporter.export_to(linked.device.clone(), self.outbox.sender()));
                 }
             }

@@ -5,6 +5,11 @@
 //! feed arbitrary bytes to Bob as ciphertexts from Alice. Decrypting must never panic, and must
 //! never succeed with anything but a plaintext Alice really encrypted (all of which start with
 //! [`SEED_PREFIX`]).
+//!
+//! Under `cargo fuzz` (`--cfg fuzzing`) vodozemac skips its MAC and signature checks by design,
+//! to let the fuzzer past them: there a forged message decrypts to garbage, and the hooks check
+//! only that nothing panics. The authenticity half of the property is checked where those
+//! checks are on: the corpus replays of `cargo test` and the tamper tests.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -95,7 +100,10 @@ pub fn decrypt_olm(data: &[u8]) -> bool {
         let curve = fx.alice.identity_keys().curve25519;
         match fx.bob.decrypt(&fx.alice_jid, &curve, &ciphertext) {
             Ok(plain) => {
-                assert!(plain.starts_with(SEED_PREFIX), "forged Olm plaintext");
+                assert!(
+                    cfg!(fuzzing) || plain.starts_with(SEED_PREFIX),
+                    "forged Olm plaintext"
+                );
                 true
             }
             Err(_) => false,
@@ -110,7 +118,10 @@ pub fn decrypt_group(data: &[u8]) -> bool {
         let group = fx.group.clone();
         match fx.bob.group_decrypt(&group, &fx.alice_jid, &ciphertext) {
             Ok(plain) => {
-                assert!(plain.starts_with(SEED_PREFIX), "forged group plaintext");
+                assert!(
+                    cfg!(fuzzing) || plain.starts_with(SEED_PREFIX),
+                    "forged group plaintext"
+                );
                 true
             }
             Err(_) => false,
@@ -177,7 +188,10 @@ pub fn incoming_node(data: &[u8]) {
     while let Some(event) = bob.poll_event() {
         if let crate::endpoint::EndpointEvent::Message(received) = event {
             // Only Alice's fixture could have made a message that opens.
-            assert!(received.from.user() == Some("15551234567"), "forged sender");
+            assert!(
+                cfg!(fuzzing) || received.from.user() == Some("15551234567"),
+                "forged sender"
+            );
         }
     }
 }

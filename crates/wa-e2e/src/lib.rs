@@ -62,8 +62,10 @@
 //! # Device attestations
 //!
 //! The phone attests each linked device's identity keys by signing
-//! [`device_attestation_message`]: `b"wa-rs device attestation v1\0" ‖ device JID ‖
-//! curve25519 ‖ ed25519`, checked with [`verify_signature`] against the phone's Ed25519 key.
+//! [`device_attestation_message`]: `b"wa-rs device attestation v1\0" ‖ user JID (display
+//! form) ‖ 0x00 ‖ curve25519 ‖ ed25519`, checked with [`verify_signature`] against the phone's
+//! Ed25519 key. It binds the keys to the account, not to a device number (the server assigns
+//! numbers; the phone vouches for keys).
 //!
 //! # Security codes
 //!

@@ -1381,10 +1381,10 @@ impl PhoneSession {
                 self.events.push_back(PhoneSessionEvent::Message(received));
             }
             EndpointEvent::Undecryptable { from, id, error } => {
+                // Retire it (it will never open): the server finds it by sender and id, this
+                // account's own messages included.
                 let chat = user_of(&from);
-                if chat != self.user {
-                    self.receipt(now, &chat, &id, &from);
-                }
+                self.receipt(now, &chat, &id, &from);
                 self.events
                     .push_back(PhoneSessionEvent::Undecryptable { from, id, error });
             }

@@ -33,7 +33,7 @@ pub struct Config {
     /// The oldest web client version accepted by `admin init`; older ones get `Cmd update`.
     /// Default `[0, 3, 0]`.
     pub min_client_version: [u64; 3],
-    /// The web version the server announces (`curr` of the init reply, `Stream update`).
+    /// The server's version, announced in `["Stream","update",false,version]` after a `Conn`.
     pub server_version: String,
     /// How long a registration code stays valid. Default 10 minutes.
     pub code_ttl: Duration,

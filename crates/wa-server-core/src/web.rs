@@ -42,6 +42,10 @@ use crate::rate::Limiter;
 use crate::store::StoreError;
 use wa_wire::Time;
 
+/// The web client version the init reply announces as current (`curr`), as the real service
+/// did in 2021; clients only show it.
+const CURRENT_WEB_VERSION: &str = "2.2142.12";
+
 /// Queue entries a connection remembers having delivered, to drop the second copy of an entry
 /// that came both from the queue and live; beyond this the memory starts over (a duplicate is
 /// then possible, never a loss).
@@ -575,7 +579,7 @@ impl WebConnection {
             features,
         });
         self.new_ref(now, tag, |r, ttl, time| {
-            json::init_reply(r, ttl, "2.2142.12", time)
+            json::init_reply(r, ttl, CURRENT_WEB_VERSION, time)
         });
     }
 

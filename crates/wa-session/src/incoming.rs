@@ -240,12 +240,12 @@ impl Session {
         self.auto_receipt(now, chat, id, participant.as_ref());
     }
 
-    /// The chat an undecryptable message was in, as far as the session can tell: the sender's
-    /// user (a group message that does not open is retired when it expires).
+    /// The chat to name in the receipt that retires an undecryptable message: the sender's
+    /// user. The server finds the message by sender and id whatever the chat was (a group's,
+    /// or this account's own message copied to its other devices), so this retires those too.
     fn chat_of_undecryptable(&self, from: &Jid) -> Option<Jid> {
-        let own = self.own_jid()?;
-        let user = user_of(from);
-        (user != *own).then_some(user)
+        self.own_jid()?;
+        Some(user_of(from))
     }
 }
 

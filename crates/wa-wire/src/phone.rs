@@ -358,7 +358,9 @@ pub enum PhoneEvent {
 pub struct MirrorLink {
     /// Base64 of the 144-byte secret.
     pub secret: String,
-    /// SHA-256 (hex) of `HMAC-SHA256(mac_key, enc_key)`.
+    /// SHA-256 (hex) of the logout token: the base64 text of `HMAC-SHA256(mac_key, enc_key)`,
+    /// as the client sends it in `m` (PROTOCOL.md §2.6), so the server can check an offline
+    /// logout without the keys.
     pub logout_hash: String,
 }
 
