@@ -1029,6 +1029,10 @@ impl PhoneSession {
                     );
                 }
             }
+            // The phone keeps no status lines either: an empty answer (PROTOCOL.md §3.4).
+            WebRequest::Query(Query::Status) => {
+                let _ = self.mirror_sealed(now, device, &tag, &ServerNode::Statuses(Vec::new()));
+            }
             WebRequest::Query(query @ (Query::Chats | Query::Contacts | Query::Messages(_))) => {
                 self.events.push_back(PhoneSessionEvent::MirrorQuery {
                     device: device.clone(),

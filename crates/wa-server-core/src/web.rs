@@ -1046,6 +1046,10 @@ impl WebConnection {
             BinRequest::Query(Query::Contacts) => {
                 self.reply_node(&reply_to, &ServerNode::Contacts(Vec::new()))
             }
+            // Nor status lines (PROTOCOL.md §3.4): an empty answer, not an error.
+            BinRequest::Query(Query::Status) => {
+                self.reply_node(&reply_to, &ServerNode::Statuses(Vec::new()))
+            }
             BinRequest::Query(Query::Messages(_)) => self.reply_node(
                 &reply_to,
                 &ServerNode::Action(wa_wire::legacy::ActionPush::messages(

@@ -248,6 +248,15 @@ impl Session {
         self.send_request(now, Request::Query(Query::Chats), UserKind::Chats, None)
     }
 
+    /// Asks for the contacts' status lines (PROTOCOL.md §3.4):
+    /// [`Reply::Statuses`](crate::Reply::Statuses).
+    ///
+    /// # Errors
+    /// When not connected or too many requests wait.
+    pub fn query_statuses(&mut self, now: Time) -> Result<RequestId, CommandError> {
+        self.send_request(now, Request::Query(Query::Status), UserKind::Statuses, None)
+    }
+
     /// Asks for the contact list: [`Reply::Contacts`](crate::Reply::Contacts).
     ///
     /// # Errors

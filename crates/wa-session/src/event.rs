@@ -164,6 +164,8 @@ pub enum Reply {
     Contacts(Vec<ContactEntry>),
     /// Messages answering [`Session::query_messages`](crate::Session::query_messages).
     Messages(Vec<Box<wa_proto::WebMessageInfo>>),
+    /// Status lines answering [`Session::query_statuses`](crate::Session::query_statuses).
+    Statuses(Vec<wa_wire::legacy::StatusEntry>),
     /// The media connection: where to upload and with which auth token.
     MediaConn(MediaConn),
 }

@@ -268,9 +268,11 @@ pub(crate) fn node_reply(
                 })
                 .collect(),
         )),
-        (UserKind::Chats | UserKind::Contacts | UserKind::Messages, Err(e)) => {
-            Err(RequestError::BadReply(e.to_string()))
-        }
+        (UserKind::Statuses, Ok(ServerNode::Statuses(statuses))) => Ok(Reply::Statuses(statuses)),
+        (
+            UserKind::Chats | UserKind::Contacts | UserKind::Messages | UserKind::Statuses,
+            Err(e),
+        ) => Err(RequestError::BadReply(e.to_string())),
         _ => Ok(Reply::Node(node)),
     }
 }
@@ -299,7 +301,9 @@ pub(crate) fn json_reply(kind: UserKind, response: Response) -> Result<Reply, Re
             }
             Ok(Reply::Json(Value::Object(fields)))
         }
-        UserKind::Chats | UserKind::Contacts | UserKind::Messages => Ok(Reply::Done),
+        UserKind::Chats | UserKind::Contacts | UserKind::Messages | UserKind::Statuses => {
+            Ok(Reply::Done)
+        }
     }
 }
 

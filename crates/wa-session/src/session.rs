@@ -154,6 +154,7 @@ pub(crate) enum UserKind {
     SendMessage(String),
     Chats,
     Contacts,
+    Statuses,
     Messages,
     MediaConn,
     /// Anything: the raw reply.

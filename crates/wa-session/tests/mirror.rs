@@ -257,6 +257,24 @@ fn a_mirror_client_sends_and_receives_with_ticks_and_the_server_reads_nothing() 
     store.serve(&mut net, a_phone);
     assert_eq!(texts(&net.web_events(a_web)), ["to the mirror 9e2b"]);
     // The legacy client's read receipt (it sends no delivery receipts) reaches Bob as blue ticks.
+    let got = net
+        .deliveries()
+        .into_iter()
+        .find(|(device, _)| wa_wire::ids::user_of(device) == a_user)
+        .map(|(_, m)| m.id)
+        .unwrap();
+    let now = net.now;
+    net.web(a_web)
+        .session
+        .mark_read(now, &b_user, &got, None)
+        .unwrap();
+    net.drive();
+    store.serve(&mut net, a_phone);
+    let blue = net
+        .web_events(b_web)
+        .into_iter()
+        .any(|e| matches!(e, Event::Ack { ids, level: AckLevel::Read, .. } if ids.contains(&got)));
+    assert!(blue, "Bob sees his message read");
     let dump = net.store().dump();
     for text in ["from the mirror 5c1d", "to the mirror 9e2b"] {
         assert!(
@@ -403,4 +421,90 @@ fn a_group_with_a_mirror_member_and_end_to_end_members() {
     store.serve(&mut net, a_phone);
     assert_eq!(texts(&net.web_events(b_web)), ["from the mirror"]);
     assert_eq!(texts(&net.web_events(c_web)), ["from the mirror"]);
+}
+
+/// PROTOCOL.md §2.4: on a restore, real clients read the `s1` Conn first and the login tag's
+/// status after it.
+#[test]
+fn a_restore_gets_the_s1_conn_before_the_status_of_its_login() {
+    let (mut net, mut store, [a_phone, a_web, _, _]) = setup();
+    let credentials = net
+        .web_events(a_web)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Credentials(c) => Some(*c),
+            _ => None,
+        })
+        .last()
+        .unwrap();
+    let restored = net.add_session(Session::new(legacy(), [8; 32], net.now));
+    let now = net.now;
+    net.web(restored).session.restore(now, credentials).unwrap();
+    net.drive();
+    store.serve(&mut net, a_phone);
+    assert!(net.web(restored).session.is_connected());
+    let login_tag = net
+        .web(restored)
+        .sent
+        .iter()
+        .find(|t| t.contains(r#"["admin","login""#))
+        .and_then(|t| t.split(',').next())
+        .unwrap()
+        .to_owned();
+    let received = &net.web(restored).received;
+    let conn = received
+        .iter()
+        .position(|t| t.starts_with(r#"s1,["Conn""#))
+        .unwrap_or_else(|| panic!("{received:#?}"));
+    let status = received
+        .iter()
+        .position(|t| t.starts_with(&format!("{login_tag},")))
+        .unwrap_or_else(|| panic!("{received:#?}"));
+    assert!(conn < status, "s1 Conn before the status: {received:#?}");
+    assert!(received[status].contains(r#""status":200"#));
+}
+
+/// PROTOCOL.md §3.4: the `status` query (binary, metric QUERY_STATUS) is answered, not 400:
+/// by the phone for a mirror client, by the server for an end-to-end one; and the JSON
+/// `["query","Status",jid]` gets a status line.
+#[test]
+fn the_status_queries_are_answered() {
+    let (mut net, mut store, [a_phone, a_web, b_phone, b_web]) = setup();
+    let b_user = net.user(b_phone);
+    for (web, mirror) in [(a_web, true), (b_web, false)] {
+        net.web_events(web);
+        let now = net.now;
+        let request = net.web(web).session.query_statuses(now).unwrap();
+        net.drive();
+        if mirror {
+            store.serve(&mut net, a_phone);
+        }
+        let events = net.web_events(web);
+        assert!(
+            events.iter().any(|e| matches!(e, Event::Reply { id, result: Ok(Reply::Statuses(s)) } if *id == request && s.is_empty())),
+            "mirror {mirror}: {events:#?}"
+        );
+    }
+    let now = net.now;
+    let request = net
+        .web(b_web)
+        .session
+        .send_json(
+            now,
+            serde_json::json!(["query", "Status", b_user.to_wire_string()]),
+        )
+        .unwrap();
+    net.drive();
+    let events = net.web_events(b_web);
+    let reply = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Reply { id, result } if *id == request => Some(result.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    let Ok(Reply::Json(value)) = reply else {
+        panic!("{reply:?}")
+    };
+    assert!(value["status"].is_string(), "a status line: {value}");
 }

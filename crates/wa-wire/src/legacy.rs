@@ -257,6 +257,54 @@ impl ContactEntry {
     }
 }
 
+/// One contact's status line in the answer to the status query (PROTOCOL.md §3.4, metric
+/// QUERY_STATUS): `["status", {jid, t?}, "<text>"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusEntry {
+    /// The contact.
+    pub jid: Jid,
+    /// The status line.
+    pub text: String,
+    /// When it was set (Unix seconds).
+    pub t: Option<u64>,
+}
+
+impl StatusEntry {
+    const SHAPE: &'static str = "status";
+
+    /// The longest status line read (the real service allowed 139 characters).
+    pub const MAX_TEXT: usize = 1024;
+
+    /// The node.
+    pub fn to_node(&self) -> Node<'static> {
+        let mut node = Node::new("status").with_attr("jid", self.jid.to_wire_string());
+        if let Some(t) = self.t {
+            node = node.with_attr("t", t.to_string());
+        }
+        node.with_string(self.text.clone())
+    }
+
+    /// Reads the node.
+    ///
+    /// # Errors
+    /// On a missing or malformed `jid` or `t`, a text that is not UTF-8 or longer than
+    /// [`StatusEntry::MAX_TEXT`].
+    pub fn from_node(node: &Node<'_>) -> Result<StatusEntry, WireError> {
+        read::expect_tag(node, Self::SHAPE, "status")?;
+        let text = node.bytes().unwrap_or_default();
+        if text.len() > Self::MAX_TEXT {
+            return Err(WireError::new(Self::SHAPE, "status text too long"));
+        }
+        let text = std::str::from_utf8(text)
+            .map_err(|_| WireError::new(Self::SHAPE, "status text is not UTF-8"))?;
+        Ok(StatusEntry {
+            jid: parse_jid(Self::SHAPE, "jid", read::attr(node, Self::SHAPE, "jid")?)?,
+            text: text.to_owned(),
+            t: read::opt_num(node, Self::SHAPE, "t")?,
+        })
+    }
+}
+
 /// Which way a history query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {

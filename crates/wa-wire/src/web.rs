@@ -11,7 +11,7 @@ use wa_frame::{Flags, Metric};
 use crate::error::WireError;
 use crate::ids::{Jid, parse_device, parse_user, user_of};
 use crate::keys::{Claimed, DeviceList, KeyUpload};
-use crate::legacy::{self, ActionPush, ChatEntry, ContactEntry, MessagesQuery};
+use crate::legacy::{self, ActionPush, ChatEntry, ContactEntry, MessagesQuery, StatusEntry};
 use crate::msg::{GroupAction, Incoming, Notification, PresenceSet, Receipt, ReceiptKind, Relay};
 use crate::read;
 
@@ -70,6 +70,8 @@ pub enum Query {
     /// `{type: "prekeys"}, [["device", {jid}], ...]`: claim one one-time key per device
     /// (metric QUERY_IDENTITY).
     PreKeys(Vec<Jid>),
+    /// `{type: "status"}`: the contacts' status lines (metric QUERY_STATUS).
+    Status,
 }
 
 /// Children one `action set` may hold at most.
@@ -108,6 +110,7 @@ impl Request {
                 let node = match query {
                     Query::Chats => node.with_attr("type", "chat"),
                     Query::Contacts => node.with_attr("type", "contacts"),
+                    Query::Status => node.with_attr("type", "status"),
                     Query::Messages(q) => q.write(node.with_attr("type", "message")),
                     Query::Devices(users) => node.with_attr("type", "devices").with_children(
                         users
@@ -182,6 +185,7 @@ impl Request {
                 let query = match kind {
                     "chat" => Query::Chats,
                     "contacts" => Query::Contacts,
+                    "status" => Query::Status,
                     "message" => Query::Messages(MessagesQuery::read(node)?),
                     "devices" => Query::Devices(items(node, "user", |jid| {
                         parse_user("query devices", "jid", jid)
@@ -221,6 +225,7 @@ impl Request {
                 Query::Chats => Metric::QUERY_CHAT,
                 Query::Contacts => Metric::QUERY_CONTACTS,
                 Query::Messages(_) => Metric::QUERY_MESSAGES,
+                Query::Status => Metric::QUERY_STATUS,
                 Query::Devices(_) | Query::PreKeys(_) => Metric::QUERY_IDENTITY,
             },
         }
@@ -281,6 +286,8 @@ pub enum ServerNode {
     Devices(Vec<DeviceList>),
     /// Claimed pre-keys: `["response", {type: "prekeys"}, [device, ...]]`.
     PreKeys(Vec<Claimed>),
+    /// Status lines: `["response", {type: "status"}, [status, ...]]`.
+    Statuses(Vec<StatusEntry>),
     /// A key-directory notification.
     Notification(Notification),
 }
@@ -311,6 +318,10 @@ impl ServerNode {
             ServerNode::PreKeys(claimed) => {
                 response("prekeys", claimed.iter().map(Claimed::to_node).collect())
             }
+            ServerNode::Statuses(statuses) => response(
+                "status",
+                statuses.iter().map(StatusEntry::to_node).collect(),
+            ),
             ServerNode::Notification(n) => n.to_node(),
         }
     }
@@ -343,6 +354,9 @@ impl ServerNode {
             }
             ("response", Some("prekeys")) => {
                 list(node, Claimed::from_node).map(ServerNode::PreKeys)
+            }
+            ("response", Some("status")) => {
+                list(node, StatusEntry::from_node).map(ServerNode::Statuses)
             }
             ("notification", _) => Notification::from_node(node).map(ServerNode::Notification),
             (tag, kind) => Err(WireError::new(

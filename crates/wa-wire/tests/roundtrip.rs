@@ -226,6 +226,7 @@ fn query() -> impl Strategy<Value = Query> {
     prop_oneof![
         Just(Query::Chats),
         Just(Query::Contacts),
+        Just(Query::Status),
         (
             chat(),
             any::<bool>(),
@@ -401,6 +402,17 @@ fn server_node() -> impl Strategy<Value = ServerNode> {
         }),
         vec(device_list(), 0..3).prop_map(ServerNode::Devices),
         vec(claimed(), 0..3).prop_map(ServerNode::PreKeys),
+        vec((user(), "\\PC{0,40}", option::of(any::<u32>())), 0..4).prop_map(|s| {
+            ServerNode::Statuses(
+                s.into_iter()
+                    .map(|(jid, text, t)| wa_wire::legacy::StatusEntry {
+                        jid,
+                        text,
+                        t: t.map(u64::from),
+                    })
+                    .collect(),
+            )
+        }),
         notification().prop_map(ServerNode::Notification),
     ]
 }
