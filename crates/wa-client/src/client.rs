@@ -99,6 +99,7 @@ enum Command {
         message: Box<wa_proto::Message>,
         reply: oneshot::Sender<Result<String, Error>>,
     },
+    SecurityCode(Jid, oneshot::Sender<Option<wa_session::SecurityCode>>),
     Logout(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -514,6 +515,22 @@ impl Client {
         }
     }
 
+    /// The security code with `user` (PROTOCOL.md "Security codes"), once both identities are
+    /// known (this account's phone's and theirs: after a message in either direction); `None`
+    /// before.
+    ///
+    /// # Errors
+    /// When the client has stopped.
+    pub async fn security_code(
+        &self,
+        user: &Jid,
+    ) -> Result<Option<wa_session::SecurityCode>, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::SecurityCode(user_of(user), tx))
+            .await?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
     /// Logs out and stops: with a connection, the server is told (it unlinks this device);
     /// the store forgets the credentials and the end-to-end state either way (messages stay).
     ///
@@ -710,6 +727,9 @@ impl Driver {
                         let _ = reply.send(Err(e.into()));
                     }
                 }
+            }
+            Command::SecurityCode(user, reply) => {
+                let _ = reply.send(self.session.security_code(&user));
             }
             Command::Logout(done) => {
                 self.session.logout(now);

@@ -126,6 +126,7 @@ enum Command {
     },
     Verify(String, oneshot::Sender<Result<Ready, Error>>),
     WaitReady(oneshot::Sender<Result<Ready, Error>>),
+    SecurityCode(Jid, oneshot::Sender<Option<wa_session::SecurityCode>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -516,6 +517,21 @@ impl Phone {
         tokio::task::spawn_blocking(move || store.history(&chat, limit)).await?
     }
 
+    /// The security code with `user` (PROTOCOL.md "Security codes"), once their identity is
+    /// known (after a message in either direction); `None` before.
+    ///
+    /// # Errors
+    /// When the phone has stopped.
+    pub async fn security_code(
+        &self,
+        user: &Jid,
+    ) -> Result<Option<wa_session::SecurityCode>, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::SecurityCode(user_of(user), tx))
+            .await?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
     /// Stops the phone, closing its socket. The store is released once this returns and
     /// every clone of this `Phone` is dropped.
     pub async fn shutdown(self) {
@@ -833,6 +849,9 @@ impl Driver {
                 }
                 _ => self.ready_waiters.push(reply),
             },
+            Command::SecurityCode(user, reply) => {
+                let _ = reply.send(self.session.security_code(&user));
+            }
             Command::Shutdown(_) => {}
         }
     }
