@@ -532,6 +532,7 @@ pub(crate) fn expiry_key(expires: u64, seq: u64) -> Vec<u8> {
     KeyBuf::new().u64(expires).u64(seq).build()
 }
 
+/// Message `seq`'s record, without its group body (see [`message_body`]).
 pub(crate) fn message(
     txn: &mut dyn ReadTxn,
     seq: u64,
@@ -539,11 +540,33 @@ pub(crate) fn message(
     get_json(txn, Table::Messages, &message_key(seq))
 }
 
+/// Message `seq`'s group body, while some device still has to get it: from the bodies table,
+/// or from the record itself (records written before the bodies table kept it inline).
+pub(crate) fn message_body(
+    txn: &mut dyn ReadTxn,
+    seq: u64,
+    record: &MessageRecord,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    if record.body.is_some() {
+        return Ok(record.body.clone());
+    }
+    txn.get(Table::Bodies, &message_key(seq))
+}
+
+/// Writes message `seq`: the record, and its group body (if any) raw in the bodies table.
 pub(crate) fn put_message(
     txn: &mut dyn WriteTxn,
     seq: u64,
     record: &MessageRecord,
 ) -> Result<(), StoreError> {
+    if let Some(body) = &record.body {
+        txn.put(Table::Bodies, &message_key(seq), body)?;
+        let record = MessageRecord {
+            body: None,
+            ..record.clone()
+        };
+        return put_json(txn, Table::Messages, &message_key(seq), &record);
+    }
     put_json(txn, Table::Messages, &message_key(seq), record)
 }
 
@@ -594,6 +617,7 @@ pub(crate) fn retire(
         // Delivered everywhere: nothing of the content stays.
         txn.delete(Table::Expiry, &expiry_key(record.expires, seq))?;
         record.body = None;
+        txn.delete(Table::Bodies, &message_key(seq))?;
         record.expires = record.expires.min(receipts_until);
         txn.put(Table::Expiry, &expiry_key(record.expires, seq), &[])?;
         put_message(txn, seq, &record)?;
@@ -650,6 +674,7 @@ pub(crate) fn delete_message(
         txn.delete(Table::Receipts, &key)?;
     }
     txn.delete(Table::Messages, &message_key(seq))?;
+    txn.delete(Table::Bodies, &message_key(seq))?;
     if sent_seq(txn, &record.sender, &record.id)? == Some(seq) {
         txn.delete(Table::SentIds, &sent_key(&record.sender, &record.id))?;
     }

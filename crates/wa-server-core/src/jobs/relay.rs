@@ -550,7 +550,7 @@ pub(crate) fn queue(device: Jid, limit: usize) -> Job {
                     id: record.id.clone(),
                     t: record.t,
                     kind: record.kind.clone(),
-                    group: record.body.clone(),
+                    group: model::message_body(txn, seq, &record)?,
                     olm: entry.olm,
                 },
             ));

@@ -72,11 +72,15 @@ pub enum Table {
     /// Web clients' current browser tokens (their SHA-256) → `(number, device)`: the offline
     /// logout (PROTOCOL.md §2.6) finds its device by it.
     BrowserTokens,
+    /// Group ciphertexts by message sequence number, as raw bytes (kept apart from the
+    /// message's record, so that the body is written once, unencoded, and receipts do not read
+    /// it), until every device has the message.
+    Bodies,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 21] = [
+    pub const ALL: [Table; 22] = [
         Table::Meta,
         Table::Accounts,
         Table::Devices,
@@ -98,6 +102,7 @@ impl Table {
         Table::Timers,
         Table::Counters,
         Table::BrowserTokens,
+        Table::Bodies,
     ];
 
     /// A stable name (the backend's table name).
@@ -124,6 +129,7 @@ impl Table {
             Table::Timers => "timers",
             Table::Counters => "counters",
             Table::BrowserTokens => "browser_tokens",
+            Table::Bodies => "bodies",
         }
     }
 
