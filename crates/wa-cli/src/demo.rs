@@ -400,6 +400,8 @@ pub(crate) struct World {
     phone: Vec<String>,
     /// Every text sent, and the other secrets the scan looks for.
     secrets: Vec<(String, Vec<u8>)>,
+    /// Every text sent (also among the secrets).
+    texts: Vec<String>,
     /// Whether a QR code was drawn already.
     qr_drawn: bool,
 }
@@ -408,6 +410,7 @@ impl World {
     fn secret_text(&mut self, text: &str) {
         self.secrets
             .push((format!("text {text:?}"), text.as_bytes().to_vec()));
+        self.texts.push(text.to_owned());
     }
 
     fn ws_url(&self, node: usize) -> String {
@@ -741,6 +744,7 @@ async fn story(out: &Out, root: &Path, backend: Backend) -> anyhow::Result<Strin
         ws,
         phone,
         secrets: Vec::new(),
+        texts: Vec::new(),
         qr_drawn: false,
     };
     let told = chapters(out, &mut world, &mut servers).await;
@@ -773,7 +777,8 @@ async fn story(out: &Out, root: &Path, backend: Backend) -> anyhow::Result<Strin
             }
         ),
         json!({"event": "scan", "files": report.files, "bytes": report.bytes, "stores": report.stores,
-               "server_files": report.server_files, "secrets": world.secrets.len(), "found": found}),
+               "server_files": report.server_files, "secrets": world.secrets.len(), "found": found,
+               "texts": world.texts}),
     )?;
     if found > 0 {
         bail!("{found} secrets were found in clear on disk");
@@ -1276,7 +1281,7 @@ async fn chapters(out: &Out, world: &mut World, servers: &mut Servers) -> anyhow
         handset.phone.shutdown().await;
     }
     Ok(format!(
-        "4 phones registered; 6 web clients linked by QR (one mirror-mode); texts with sent → \
+        "4 phones registered; 5 web clients linked by QR (one mirror-mode); texts with sent → \
          delivered → read; equal security codes; a {} byte image verified end to end; a group \
          message to 4 accounts on {} devices; Android and iOS history imported; a message waited \
          for an offline phone.",
