@@ -30,6 +30,10 @@ use crate::store::{Imported, Op, Store, StoredChat, StoredContact, default_key_f
 pub struct ClientConfig {
     /// The server's WebSocket URL, e.g. `ws://127.0.0.1:8080/ws`.
     pub server_url: String,
+    /// Other nodes of the same cluster, tried in turn when the current one does not answer
+    /// (every connection attempt tries each URL once, from the last one that answered).
+    /// Default none.
+    pub fallback_urls: Vec<String>,
     /// The session's configuration.
     pub session: wa_session::Config,
     /// The local store (credentials, end-to-end state, messages, chats, contacts); `None`
@@ -52,6 +56,7 @@ impl ClientConfig {
     pub fn new(server_url: impl Into<String>) -> ClientConfig {
         ClientConfig {
             server_url: server_url.into(),
+            fallback_urls: Vec::new(),
             session: wa_session::Config::default(),
             store: None,
             key: None,
@@ -185,7 +190,7 @@ impl Client {
         let driver = Driver {
             session,
             clock,
-            url: config.server_url,
+            urls: net::Urls::new(config.server_url, config.fallback_urls),
             connect_timeout: config.connect_timeout,
             socket: None,
             replies: HashMap::new(),
@@ -624,7 +629,7 @@ type SentMessage = (
 struct Driver {
     session: Session,
     clock: Clock,
-    url: String,
+    urls: net::Urls,
     connect_timeout: Duration,
     socket: Option<Socket>,
     replies: HashMap<RequestId, oneshot::Sender<Result<Reply, Error>>>,
@@ -895,7 +900,7 @@ impl Driver {
     /// Carries out one instruction of the session.
     async fn transmit(&mut self, transmit: Transmit) {
         match transmit {
-            Transmit::Connect => match net::connect(&self.url, self.connect_timeout).await {
+            Transmit::Connect => match self.urls.connect(self.connect_timeout).await {
                 Some(socket) => {
                     self.socket = Some(socket);
                     self.session.handle_connected(self.clock.now());

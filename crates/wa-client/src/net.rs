@@ -73,6 +73,39 @@ pub(crate) async fn connect(url: &str, timeout: Duration) -> Option<Socket> {
     }
 }
 
+/// The server URLs a driver connects to: the configured one, then the fallbacks, tried in turn
+/// from the last one that answered.
+#[derive(Debug)]
+pub(crate) struct Urls {
+    urls: Vec<String>,
+    current: usize,
+}
+
+impl Urls {
+    pub(crate) fn new(primary: String, fallbacks: Vec<String>) -> Urls {
+        let mut urls = vec![primary];
+        urls.extend(fallbacks);
+        Urls { urls, current: 0 }
+    }
+
+    /// Opens a socket to the first URL that answers, starting from the last one that did; each
+    /// is tried once.
+    pub(crate) async fn connect(&mut self, timeout: Duration) -> Option<Socket> {
+        let count = self.urls.len();
+        for k in 0..count {
+            let index = (self.current + k) % count;
+            let Some(url) = self.urls.get(index) else {
+                continue;
+            };
+            if let Some(socket) = connect(url, timeout).await {
+                self.current = index;
+                return Some(socket);
+            }
+        }
+        None
+    }
+}
+
 /// The next message of the socket; never, without one.
 pub(crate) async fn next_message(
     socket: &mut Option<Socket>,

@@ -41,6 +41,10 @@ use crate::store::{Op, Store, StoredChat, StoredContact, default_key_file};
 pub struct PhoneConfig {
     /// The server's phone socket URL, e.g. `ws://127.0.0.1:8080/phone`.
     pub server_url: String,
+    /// Other nodes of the same cluster, tried in turn when the current one does not answer
+    /// (every connection attempt tries each URL once, from the last one that answered).
+    /// Default none.
+    pub fallback_urls: Vec<String>,
     /// The phone session's configuration (number, name, timers).
     pub phone: wa_phone::PhoneConfig,
     /// The phone's store.
@@ -71,6 +75,7 @@ impl PhoneConfig {
     ) -> PhoneConfig {
         PhoneConfig {
             server_url: server_url.into(),
+            fallback_urls: Vec::new(),
             phone: wa_phone::PhoneConfig::new(number, name),
             store: store.into(),
             key: None,
@@ -223,7 +228,7 @@ impl Phone {
         let driver = Driver {
             session,
             clock,
-            url: config.server_url,
+            urls: net::Urls::new(config.server_url, config.fallback_urls),
             connect_timeout: config.connect_timeout,
             socket: None,
             answers: HashMap::new(),
@@ -662,7 +667,7 @@ fn received_message(received: &Received) -> Option<wa_proto::WebMessageInfo> {
 struct Driver {
     session: PhoneSession,
     clock: Clock,
-    url: String,
+    urls: net::Urls,
     connect_timeout: Duration,
     socket: Option<Socket>,
     answers: HashMap<CommandId, oneshot::Sender<Result<Answer, Error>>>,
@@ -1027,7 +1032,7 @@ impl Driver {
 
     async fn transmit(&mut self, transmit: PhoneTransmit) {
         match transmit {
-            PhoneTransmit::Connect => match net::connect(&self.url, self.connect_timeout).await {
+            PhoneTransmit::Connect => match self.urls.connect(self.connect_timeout).await {
                 Some(socket) => {
                     self.socket = Some(socket);
                     self.session.handle_connected(self.clock.now());
