@@ -195,6 +195,7 @@ impl Client {
             socket: None,
             replies: HashMap::new(),
             sends: HashMap::new(),
+            acked: Vec::new(),
             outbox,
             store: store.clone(),
             http: http.clone(),
@@ -619,6 +620,12 @@ fn status_of(level: AckLevel) -> Option<Status> {
     }
 }
 
+/// A sent message the server acked: who waits for its id, and the answer.
+type AckedSend = (
+    oneshot::Sender<Result<String, Error>>,
+    Result<String, Error>,
+);
+
 /// A message sent and not yet acked: its stored form and who waits for its id.
 type SentMessage = (
     Box<wa_proto::WebMessageInfo>,
@@ -635,6 +642,8 @@ struct Driver {
     replies: HashMap<RequestId, oneshot::Sender<Result<Reply, Error>>>,
     /// Messages sent and not yet acked: stored once the server has them.
     sends: HashMap<RequestId, SentMessage>,
+    /// Sent messages the server acked, answered once their store commit is done.
+    acked: Vec<AckedSend>,
     outbox: Outbox<Event>,
     store: Option<Arc<Store>>,
     http: reqwest::Client,
@@ -760,6 +769,10 @@ impl Driver {
             if !ops.is_empty() {
                 self.commit(ops).await;
             }
+            // A sent message's id goes to its caller once the message is in the store.
+            for (reply, answer) in self.acked.drain(..) {
+                let _ = reply.send(answer);
+            }
             while let Some(transmit) = self.session.poll_transmit() {
                 moved = true;
                 self.transmit(transmit).await;
@@ -801,7 +814,7 @@ impl Driver {
                         Ok(_) => Err(Error::UnexpectedReply("a sent message")),
                         Err(e) => Err(e.into()),
                     };
-                    let _ = reply.send(answer);
+                    self.acked.push((reply, answer));
                 } else if let Some(reply) = self.replies.remove(&id) {
                     let _ = reply.send(result.map_err(Error::from));
                 }
