@@ -431,6 +431,7 @@ impl World {
         let mut config = ClientConfig::new(self.ws_url(node))
             .with_store(self.stores.join(format!("{store}.redb")));
         config.connect_timeout = Duration::from_secs(5);
+        config.fallback_urls = others(&self.ws, node);
         config
     }
 
@@ -443,6 +444,7 @@ impl World {
                 .join(format!("phone-{}.redb", name.to_lowercase())),
         );
         config.connect_timeout = Duration::from_secs(5);
+        config.fallback_urls = others(&self.phone, node);
         config
     }
 
@@ -460,6 +462,14 @@ impl World {
         .await
         .map_err(|_| anyhow!("timed out waiting for the verification code of +{number}"))?
     }
+}
+
+/// The URLs of the nodes after `node`, in turn (a cluster's fallbacks; none alone).
+fn others(urls: &[String], node: usize) -> Vec<String> {
+    let count = urls.len();
+    (1..count)
+        .filter_map(|k| urls.get((node + k) % count).cloned())
+        .collect()
 }
 
 /// An account's phone.
@@ -748,6 +758,15 @@ async fn story(out: &Out, root: &Path, backend: Backend) -> anyhow::Result<Strin
         qr_drawn: false,
     };
     let told = chapters(out, &mut world, &mut servers).await;
+    if matches!(servers, Servers::Cluster(_)) {
+        // The schema's dump shows binary columns in hex.
+        let hex: Vec<_> = world
+            .secrets
+            .iter()
+            .map(|(what, bytes)| (format!("{what} (hex)"), hex::encode(bytes).into_bytes()))
+            .collect();
+        world.secrets.extend(hex);
+    }
     let shut = servers.shutdown(out).await;
     let summary = told?;
     shut?;
@@ -764,7 +783,7 @@ async fn story(out: &Out, root: &Path, backend: Backend) -> anyhow::Result<Strin
     }
     out.say(
         format_args!(
-            "\nScanned {} files ({} bytes) of the server and of the {} stores for {} secrets \
+            "\nScanned {} files ({} bytes) of the server side and of the {} stores for {} secrets \
              (every text sent, the image's media key and pixels): {}.",
             report.files,
             report.bytes,
@@ -1100,7 +1119,8 @@ async fn chapters(out: &Out, world: &mut World, servers: &mut Servers) -> anyhow
     )?;
 
     // A node dies (a cluster only): the story goes on.
-    if let Some(node) = servers.kill_one(out)? {
+    let killed = servers.kill_one(out)?;
+    if let Some(node) = killed {
         let text = "Sent after a node died.";
         world.secret_text(text);
         let id = step(
@@ -1280,11 +1300,18 @@ async fn chapters(out: &Out, world: &mut World, servers: &mut Servers) -> anyhow
     for handset in [alice_phone, bob_phone, carol_phone, dave_phone] {
         handset.phone.shutdown().await;
     }
+    let cluster = match killed {
+        Some(node) => format!(
+            " On {nodes} nodes, node {node} killed with SIGKILL mid-story: every message still \
+             arrived."
+        ),
+        None => String::new(),
+    };
     Ok(format!(
         "4 phones registered; 5 web clients linked by QR (one mirror-mode); texts with sent → \
          delivered → read; equal security codes; a {} byte image verified end to end; a group \
          message to 4 accounts on {} devices; Android and iOS history imported; a message waited \
-         for an offline phone.",
+         for an offline phone; a mirror-mode client.{cluster}",
         image.len(),
         reached.len()
     ))
