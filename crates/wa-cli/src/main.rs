@@ -1,12 +1,15 @@
 //! `wa`: the command-line face of wa-rs.
 //!
-//! Exit status: 0 on success, 1 when the input or an operation failed (one line on stderr
-//! says what and where), 2 for a usage error (clap prints the help).
+//! Exit status: 0 on success (and when the reader of standard output goes away, as in
+//! `wa listen | head -1`), 1 when the input or an operation failed (one line on stderr says
+//! what and where), 2 for a usage error (clap prints the help).
 
 mod client;
+mod common;
 mod demo;
 mod frame;
 mod input;
+mod ipc;
 mod keys;
 mod media;
 mod node;
@@ -52,19 +55,27 @@ enum Command {
     Media(media::Command),
     /// Link this computer to an account by QR code (or restore the saved session).
     Login(client::LoginArgs),
-    /// List the chats.
-    Chats(client::ChatsArgs),
+    /// Print incoming messages, ticks, presence and history imports until Ctrl-C; meanwhile
+    /// other `wa` commands on the same store go through it.
+    Listen(client::ListenArgs),
     /// Send a text message.
     Send(client::SendArgs),
-    /// Send a file as an image, video, audio or document message.
+    /// Send a file as an image, video, audio or document message (encrypted end to end).
     SendMedia(client::SendMediaArgs),
-    /// Print incoming messages and acks as they come.
-    Listen(client::ListenArgs),
-    /// Log out and forget the saved session.
+    /// Decrypt the media of a received message (by its id) into a file.
+    Download(client::DownloadArgs),
+    /// List the chats in the local store.
+    Chats(client::ChatsArgs),
+    /// Print the last messages of a chat from the local store.
+    History(client::HistoryArgs),
+    /// Print the security code with a contact (compare it with theirs).
+    Verify(client::VerifyArgs),
+    /// Log out: the server unlinks this device and the store forgets the link.
     Logout(client::LogoutArgs),
-    /// Run the reference server.
-    Server(server::Args),
-    /// Act as a phone: approve a QR code, send and receive messages.
+    /// Run the reference server (the `wa-server` binary's options).
+    #[command(after_help = server::AFTER_HELP)]
+    Server(Box<server::Args>),
+    /// Act as a phone: register a number, approve QR codes, send and receive messages.
     #[command(subcommand)]
     Phone(phone::Command),
 }
@@ -78,16 +89,21 @@ fn main() -> ExitCode {
         Command::Frame(cmd) => frame::run(cmd),
         Command::Media(cmd) => media::run(cmd),
         Command::Login(args) => client::login(args),
-        Command::Chats(args) => client::chats(args),
+        Command::Listen(args) => client::listen(args),
         Command::Send(args) => client::send(args),
         Command::SendMedia(args) => client::send_media(args),
-        Command::Listen(args) => client::listen(args),
+        Command::Download(args) => client::download(args),
+        Command::Chats(args) => client::chats(args),
+        Command::History(args) => client::history(args),
+        Command::Verify(args) => client::verify(args),
         Command::Logout(args) => client::logout(args),
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => server::run(*args),
         Command::Phone(cmd) => phone::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `wa listen | head -1`: the reader went away, which is how such pipes end.
+        Err(err) if common::is_output_closed(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // `{:#}` prints the whole context chain on one line.
             eprintln!("wa: {err:#}");

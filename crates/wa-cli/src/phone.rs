@@ -1,287 +1,697 @@
-//! `wa phone`: the primary device of an account, against a `wa server`: approve a web
-//! client's QR code, send messages, listen, manage linked clients.
+//! `wa phone`: the primary device of an account, over [`wa_client::phone::Phone`]: register
+//! a number with the code the server sends, approve a web client's QR code, send, listen,
+//! manage linked web clients, read its history. Its store (`--store`, `WA_PHONE_STORE`) keeps
+//! the identity, the end-to-end sessions and every message across runs; a small file next to
+//! it (`<store>.json`) remembers the number, the name and the platform.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Subcommand};
-use wa_server::phone::{Phone, PhoneEvent, PhoneOptions};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use wa_client::Store;
+use wa_client::phone::{Phone, PhoneConfig, PhoneEvent, PhoneEvents};
+use wa_phone::PhoneSessionEvent;
+use wa_wire::Jid;
 
-/// Who the phone is and where its server is.
-#[derive(Debug, Args)]
-pub(crate) struct Who {
-    /// The server: `ws://host:port` or `http://host:port`.
-    #[arg(long, default_value = "ws://127.0.0.1:8080")]
+use crate::client::{describe, message_json, tagged};
+use crate::common::{self, DEFAULT_SERVER, LOGIN_TIMEOUT, ServerUrl, out, parse_jid};
+
+/// The environment variable of the phone store's passphrase.
+const PASSPHRASE_VAR: &str = "WA_PHONE_STORE_PASSPHRASE";
+
+/// How long `wa phone link` waits for the history export to reach the new client.
+const HISTORY_WAIT: Duration = Duration::from_secs(30);
+
+/// Where the server is and where the phone keeps its store.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Where {
+    /// The server's base URL (`http://host:port`; `ws://host:port` works too).
+    #[arg(long, env = "WA_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
-    /// The phone number, digits only (the account is created on first use).
-    #[arg(long)]
+    /// The phone's store (identity, sessions, messages; encrypted, key `<store>.key` or the
+    /// passphrase in WA_PHONE_STORE_PASSPHRASE). Default `$XDG_DATA_HOME/wa-rs/phone.redb`.
+    #[arg(long, env = "WA_PHONE_STORE", value_name = "PATH")]
+    store: Option<PathBuf>,
+}
+
+impl Where {
+    fn store_path(&self) -> PathBuf {
+        self.store
+            .clone()
+            .unwrap_or_else(|| common::data_dir().join("phone.redb"))
+    }
+
+    fn profile_path(&self) -> PathBuf {
+        let mut name = self.store_path().into_os_string();
+        name.push(".json");
+        PathBuf::from(name)
+    }
+
+    fn profile(&self) -> anyhow::Result<Profile> {
+        let path = self.profile_path();
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                anyhow::anyhow!(
+                    "no phone registered in {}: run `wa phone register --number N` first",
+                    self.store_path().display()
+                )
+            } else {
+                anyhow::Error::new(e).context(format!("reading {}", path.display()))
+            }
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+    }
+
+    fn config(&self, profile: &Profile) -> anyhow::Result<PhoneConfig> {
+        let server = ServerUrl::parse(&self.server)?;
+        let path = self.store_path();
+        let mut config =
+            PhoneConfig::new(server.phone_url(), &profile.number, &profile.name, &path);
+        config.key = Some(common::store_key(&path, PASSPHRASE_VAR)?);
+        config.platform = profile.platform.format();
+        Ok(config)
+    }
+
+    fn open_store(&self) -> anyhow::Result<Store> {
+        let path = self.store_path();
+        self.profile()?;
+        Store::open(&path, common::store_key(&path, PASSPHRASE_VAR)?)
+            .with_context(|| format!("opening the phone's store {}", path.display()))
+    }
+}
+
+/// What `wa phone register` remembers next to the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Profile {
     number: String,
-    /// The display name others see.
-    #[arg(long, default_value = "wa phone")]
     name: String,
-    /// A secret that guards the account: set when it is created, required afterwards.
-    #[arg(long)]
-    secret: Option<String>,
+    platform: Platform,
+}
+
+/// The phone's platform: it decides the format of the history export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Platform {
+    /// A JSON document like Android's `msgstore.db`.
+    Android,
+    /// A binary property list like iOS's `ChatStorage.sqlite`.
+    Ios,
+}
+
+impl Platform {
+    fn format(self) -> wa_history::Format {
+        match self {
+            Platform::Android => wa_history::Format::Android,
+            Platform::Ios => wa_history::Format::Ios,
+        }
+    }
 }
 
 /// `wa phone` subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Approve the QR code a web client shows: it becomes linked to this account.
-    Link {
+    /// Register a number: the server sends a code (the reference server prints it on its
+    /// standard error); this command takes it from --code or asks for it.
+    Register {
         #[command(flatten)]
-        who: Who,
-        /// The QR code's text, `ref,public key,client id`.
-        qr: String,
-    },
-    /// Send a text message to a user (number or `n@c.us`) or a group (`...@g.us`).
-    Send {
-        #[command(flatten)]
-        who: Who,
-        /// The recipient.
+        at: Where,
+        /// The phone number, digits only (`+` allowed).
         #[arg(long)]
-        to: String,
-        /// The text.
-        text: String,
-        /// Wait until a device of the recipient has it (two ticks), at most this many seconds.
-        #[arg(long, value_name = "SECS")]
-        wait: Option<u64>,
+        number: String,
+        /// The name others see.
+        #[arg(long, default_value = "wa phone")]
+        name: String,
+        /// The platform (the format of the history this phone exports to linked clients).
+        #[arg(long, value_enum, default_value_t = Platform::Android)]
+        platform: Platform,
+        /// The verification code, when known (otherwise it is asked for on standard input).
+        #[arg(long)]
+        code: Option<String>,
     },
     /// Print incoming messages, ticks, presence and group changes until Ctrl-C.
     Listen {
         #[command(flatten)]
-        who: Who,
+        at: Where,
         /// Mark incoming messages read (their senders see blue ticks).
         #[arg(long)]
         read: bool,
-        /// Stop after this many messages.
-        #[arg(long, value_name = "N")]
-        count: Option<usize>,
-        /// One JSON object per line instead of text.
+        /// One JSON object a line.
         #[arg(long)]
         json: bool,
     },
-    /// List the linked web clients.
-    Devices {
+    /// Send a text message.
+    Send {
         #[command(flatten)]
-        who: Who,
+        at: Where,
+        /// The recipient: a phone number, a user JID or a group JID.
+        #[arg(long, value_name = "JID")]
+        to: String,
+        /// The text; `-` or nothing reads it from standard input.
+        text: Option<String>,
     },
-    /// Unlink a web client: it is disconnected and its saved session stops working.
+    /// Approve the QR code a web client shows (`wa login` prints it): it becomes linked, and
+    /// gets this phone's history.
+    Link {
+        #[command(flatten)]
+        at: Where,
+        /// The QR code's text.
+        qr: String,
+    },
+    /// List the linked web clients.
+    Linked {
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Unlink a web client (its saved session stops working).
     Unlink {
         #[command(flatten)]
-        who: Who,
-        /// Its client id (see `wa phone devices`).
+        at: Where,
+        /// Its client id (see `wa phone linked`).
         client_id: String,
+    },
+    /// List the chats in the phone's store.
+    Chats {
+        #[command(flatten)]
+        at: Where,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the last messages of a chat from the phone's store.
+    History {
+        #[command(flatten)]
+        at: Where,
+        /// The chat: a phone number, a user JID or a group JID.
+        chat: String,
+        /// The last N messages.
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: usize,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark a chat read up to a message (default: its latest incoming one): blue ticks.
+    Read {
+        #[command(flatten)]
+        at: Where,
+        /// The chat.
+        chat: String,
+        /// The message id.
+        id: Option<String>,
+    },
+    /// Print the security code with a contact (compare it with theirs).
+    Verify {
+        #[command(flatten)]
+        at: Where,
+        /// The contact: a phone number or user JID.
+        jid: String,
+    },
+    /// Create a group; prints its JID.
+    GroupCreate {
+        #[command(flatten)]
+        at: Where,
+        /// The subject.
+        subject: String,
+        /// The members (phone numbers or JIDs).
+        #[arg(required = true)]
+        members: Vec<String>,
     },
 }
 
 /// Runs a `wa phone` subcommand.
 pub(crate) fn run(cmd: Command) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    common::runtime()?.block_on(async {
         match cmd {
-            Command::Link { who, qr } => {
-                let phone = connect(&who).await?;
-                let linked = phone.link(&qr).await.context("approving the QR code")?;
-                println!(
-                    "linked {} ({}) to {}",
-                    linked.client_id,
-                    linked.browser,
-                    phone.wid()
-                );
-                Ok(())
-            }
-            Command::Send {
-                who,
-                to,
-                text,
-                wait,
-            } => {
-                let mut phone = connect(&who).await?;
-                let id = phone
-                    .send_text(&to, &text)
-                    .await
-                    .with_context(|| format!("sending to {to}"))?;
-                println!("sent {id} (stored by the server ✓)");
-                if let Some(secs) = wait {
-                    wait_delivered(&mut phone, &id, Duration::from_secs(secs)).await?;
-                    println!("delivered {id} ✓✓");
-                }
-                Ok(())
-            }
-            Command::Listen {
-                who,
-                read,
-                count,
-                json,
-            } => listen(&who, read, count, json).await,
-            Command::Devices { who } => {
-                let phone = connect(&who).await?;
-                let devices = phone.devices().await.context("listing devices")?;
-                if devices.is_empty() {
-                    println!("no linked web clients");
-                }
-                for d in devices {
-                    println!("{}  {}  linked at {}", d.client_id, d.browser, d.linked_at);
-                }
-                Ok(())
-            }
-            Command::Unlink { who, client_id } => {
-                let phone = connect(&who).await?;
-                phone
-                    .unlink(&client_id)
-                    .await
-                    .with_context(|| format!("unlinking {client_id}"))?;
-                println!("unlinked {client_id}");
-                Ok(())
-            }
-        }
-    })
-}
-
-async fn connect(who: &Who) -> anyhow::Result<Phone> {
-    let mut options = PhoneOptions::new(&who.server, &who.number, &who.name);
-    options.secret.clone_from(&who.secret);
-    let phone = Phone::connect_with(options).await.with_context(|| {
-        format!(
-            "connecting as the phone of {} to {}",
-            who.number, who.server
-        )
-    })?;
-    if phone.created() {
-        eprintln!("account {} created", phone.wid());
-    }
-    Ok(phone)
-}
-
-async fn wait_delivered(phone: &mut Phone, id: &str, limit: Duration) -> anyhow::Result<()> {
-    let delivered = tokio::time::timeout(limit, async {
-        while let Some(event) = phone.next_event().await {
-            if let PhoneEvent::Ack {
-                id: acked, level, ..
-            } = &event
-                && acked == id
-                && *level >= 2
-            {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    match delivered {
-        Ok(true) => Ok(()),
-        Ok(false) => bail!("the connection closed before {id} was delivered"),
-        Err(_) => bail!("{id} was not delivered within {} s", limit.as_secs()),
-    }
-}
-
-async fn listen(who: &Who, read: bool, count: Option<usize>, json: bool) -> anyhow::Result<()> {
-    let mut phone = connect(who).await?;
-    if !json {
-        eprintln!("listening as {} (Ctrl-C stops)", phone.wid());
-    }
-    let mut messages = 0usize;
-    loop {
-        let event = tokio::select! {
-            event = phone.next_event() => event,
-            stop = tokio::signal::ctrl_c() => {
-                stop.context("waiting for Ctrl-C")?;
-                return Ok(());
-            }
-        };
-        let Some(event) = event else {
-            bail!("the server closed the connection");
-        };
-        match &event {
-            PhoneEvent::Message(m) => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"event": "message", "id": m.id, "chat": m.chat,
-                            "sender": m.sender, "from_me": m.from_me, "text": m.text, "t": m.timestamp})
-                    );
-                } else {
-                    let text = m.text.as_deref().unwrap_or("(not a text message)");
-                    let from = if m.from_me { "me" } else { m.sender.as_str() };
-                    println!("[{}] {from}: {text}", m.chat);
-                }
-                if read && !m.from_me {
-                    phone
-                        .read(&m.chat, &m.id)
+            Command::Register {
+                at,
+                number,
+                name,
+                platform,
+                code,
+            } => register(&at, &number, &name, platform, code).await,
+            Command::Listen { at, read, json } => listen(&at, read, json).await,
+            Command::Send { at, to, text } => {
+                let to = parse_jid(&to)?;
+                let text = common::message_text(text.as_deref())?;
+                with_phone(&at, |phone, _| async move {
+                    let id = phone
+                        .send_text(&to, &text)
                         .await
-                        .context("marking a message read")?;
-                }
-                messages += 1;
-                if count.is_some_and(|n| messages >= n) {
-                    return Ok(());
-                }
+                        .with_context(|| format!("sending to {to}"))?;
+                    out(id)
+                })
+                .await
             }
-            PhoneEvent::Ack {
-                id,
-                level,
-                from,
-                to,
+            Command::Link { at, qr } => link(&at, &qr).await,
+            Command::Linked { at } => {
+                with_phone(&at, |phone, _| async move {
+                    let devices = phone.linked().await.context("listing linked clients")?;
+                    if devices.is_empty() {
+                        eprintln!("no linked web clients");
+                    }
+                    for d in devices {
+                        out(format!(
+                            "{}  {}  {}  linked at {}{}",
+                            d.client_id,
+                            d.device,
+                            d.browser,
+                            d.linked_at,
+                            if d.mirror { "  (mirror)" } else { "" }
+                        ))?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
+            Command::Unlink { at, client_id } => {
+                with_phone(&at, |phone, _| async move {
+                    phone
+                        .unlink(&client_id)
+                        .await
+                        .with_context(|| format!("unlinking {client_id}"))?;
+                    out(format!("unlinked {client_id}"))
+                })
+                .await
+            }
+            Command::Chats { at, json } => {
+                let store = at.open_store()?;
+                let chats = store.chats().context("reading the chats")?;
+                if chats.is_empty() && !json {
+                    eprintln!("no chats yet");
+                }
+                for c in chats {
+                    if json {
+                        out(
+                            json!({"jid": c.jid.to_string(), "name": c.name, "unread": c.unread,
+                                   "last_activity": c.last_activity, "archived": c.archived}),
+                        )?;
+                    } else {
+                        out(format!(
+                            "{:<32} {:>4} unread  {}",
+                            c.jid.to_string(),
+                            c.unread,
+                            c.name.as_deref().unwrap_or("")
+                        ))?;
+                    }
+                }
+                Ok(())
+            }
+            Command::History {
+                at,
+                chat,
+                limit,
+                json,
             } => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"event": "ack", "id": id, "level": level, "from": from, "to": to})
-                    );
-                } else {
-                    let ticks = match level {
-                        1 => "sent ✓",
-                        2 => "delivered ✓✓",
-                        3 => "read ✓✓ (blue)",
-                        _ => "ack",
-                    };
-                    println!("{id}: {ticks}");
+                let chat = parse_jid(&chat)?;
+                let store = at.open_store()?;
+                let messages = store
+                    .history(&chat, limit)
+                    .with_context(|| format!("reading the history of {chat}"))?;
+                for m in &messages {
+                    if json {
+                        out(message_json(m))?;
+                    } else {
+                        let who = if m.key.from_me == Some(true) {
+                            "me".to_owned()
+                        } else {
+                            m.key
+                                .participant
+                                .clone()
+                                .or_else(|| m.key.remote_jid.clone())
+                                .unwrap_or_default()
+                        };
+                        out(format!(
+                            "{} {who}: {}",
+                            m.key.id.as_deref().unwrap_or(""),
+                            describe(m.message.as_ref())
+                        ))?;
+                    }
+                }
+                Ok(())
+            }
+            Command::Read { at, chat, id } => {
+                let chat = parse_jid(&chat)?;
+                let id = match id {
+                    Some(id) => id,
+                    None => {
+                        let store = at.open_store()?;
+                        let messages = store.history(&chat, 200).context("reading the history")?;
+                        drop(store);
+                        messages
+                            .iter()
+                            .rev()
+                            .find(|m| m.key.from_me != Some(true))
+                            .and_then(|m| m.key.id.clone())
+                            .with_context(|| format!("no incoming message from {chat}"))?
+                    }
+                };
+                with_phone(&at, |phone, _| async move {
+                    phone
+                        .read(&chat, &id)
+                        .await
+                        .with_context(|| format!("marking {id} read"))?;
+                    out(format!("read {id}"))
+                })
+                .await
+            }
+            Command::Verify { at, jid } => {
+                let user = parse_jid(&jid)?;
+                let profile = at.profile()?;
+                let (phone, _events) = Phone::login(at.config(&profile)?)
+                    .await
+                    .context("opening the phone")?;
+                let code = phone.security_code(&user).await;
+                phone.shutdown().await;
+                match code? {
+                    Some(code) => {
+                        out(format!("security code with {user}:"))?;
+                        out(code)
+                    }
+                    None => bail!(
+                        "no security code with {user} yet: their identity is learnt with the \
+                         first message between you"
+                    ),
                 }
             }
-            PhoneEvent::Presence { jid, kind, chat } => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"event": "presence", "jid": jid, "type": kind, "chat": chat})
-                    );
-                } else {
-                    println!("{jid} is {kind}");
-                }
-            }
-            PhoneEvent::Group {
-                jid,
-                op,
-                author,
-                participants,
+            Command::GroupCreate {
+                at,
                 subject,
+                members,
             } => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"event": "group", "jid": jid, "op": op, "author": author,
-                            "participants": participants, "subject": subject})
-                    );
-                } else {
-                    println!(
-                        "group {jid}: {author} {op} {}{}",
-                        participants.join(", "),
-                        subject
-                            .as_deref()
-                            .map(|s| format!(" \"{s}\""))
-                            .unwrap_or_default()
-                    );
-                }
+                let members = members
+                    .iter()
+                    .map(|m| parse_jid(m))
+                    .collect::<anyhow::Result<Vec<Jid>>>()?;
+                with_phone(&at, |phone, _| async move {
+                    let group = phone
+                        .group_create(&subject, &members)
+                        .await
+                        .context("creating the group")?;
+                    out(group)
+                })
+                .await
             }
-            PhoneEvent::Disconnected { replaced } => {
-                if *replaced {
-                    bail!("another connection took over as this phone");
-                }
-                bail!("the server closed the connection");
-            }
-            _ => {}
         }
+    })
+}
+
+/// Logs in as the registered phone, waits until it is in, runs `f`, stops.
+async fn with_phone<F, Fut>(at: &Where, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Phone, PhoneEvents) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let (phone, events) = logged_in(at).await?;
+    let result = f(phone.clone(), events).await;
+    phone.shutdown().await;
+    result
+}
+
+/// Logs in as the phone of the store and waits until it is in.
+async fn logged_in(at: &Where) -> anyhow::Result<(Phone, PhoneEvents)> {
+    let profile = at.profile()?;
+    let server = ServerUrl::parse(&at.server)?;
+    server.probe().await?;
+    let (phone, events) = Phone::login(at.config(&profile)?)
+        .await
+        .with_context(|| format!("opening the phone's store {}", at.store_path().display()))?;
+    let ready = tokio::time::timeout(LOGIN_TIMEOUT, phone.ready()).await;
+    let failure = match ready {
+        Ok(Ok(_)) => return Ok((phone, events)),
+        Ok(Err(e)) => anyhow::Error::new(e).context(format!("logging in as +{}", profile.number)),
+        Err(_) => anyhow::anyhow!("no login within {} s at {server}", LOGIN_TIMEOUT.as_secs()),
+    };
+    phone.shutdown().await;
+    Err(failure)
+}
+
+async fn register(
+    at: &Where,
+    number: &str,
+    name: &str,
+    platform: Platform,
+    code: Option<String>,
+) -> anyhow::Result<()> {
+    let number: String = number
+        .trim_start_matches('+')
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .collect();
+    if !wa_wire::ids::valid_number(&number) {
+        bail!("{number:?} is not a phone number (5 to 20 digits)");
+    }
+    let server = ServerUrl::parse(&at.server)?;
+    server.probe().await?;
+    let profile = Profile {
+        number: number.clone(),
+        name: name.to_owned(),
+        platform,
+    };
+    let (phone, mut events) = Phone::register(at.config(&profile)?)
+        .await
+        .with_context(|| format!("opening the phone's store {}", at.store_path().display()))?;
+    let result = async {
+        // The server answers the registration once it sent the code.
+        let sent = tokio::time::timeout(LOGIN_TIMEOUT, async {
+            while let Some(event) = events.next().await {
+                match event {
+                    PhoneEvent::Session(PhoneSessionEvent::CodeSent) => return Ok(()),
+                    PhoneEvent::Session(PhoneSessionEvent::Failed(e)) => {
+                        bail!("the server refused the registration: {e}")
+                    }
+                    PhoneEvent::Session(PhoneSessionEvent::Disconnected { .. }) => {
+                        bail!("the server closed the connection")
+                    }
+                    _ => {}
+                }
+            }
+            bail!("the phone stopped")
+        })
+        .await
+        .context("no verification code was sent in time")?;
+        sent?;
+        let code = match code {
+            Some(code) => code,
+            None => {
+                eprintln!(
+                    "a verification code was sent for +{number} (the reference server prints it \
+                     on its standard error); type it:"
+                );
+                let line = tokio::task::spawn_blocking(|| {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).map(|_| line)
+                })
+                .await
+                .context("reading the code")?
+                .context("reading the code from standard input")?;
+                line.trim().to_owned()
+            }
+        };
+        if code.is_empty() {
+            bail!("no code given");
+        }
+        let ready = tokio::time::timeout(LOGIN_TIMEOUT, phone.verify(&code))
+            .await
+            .context("the server did not answer the code in time")?
+            .context("the code was refused")?;
+        Ok(ready)
+    }
+    .await;
+    phone.shutdown().await;
+    let ready = result?;
+    let path = at.profile_path();
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&profile).context("encoding the profile")?,
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
+    out(format!(
+        "registered {} ({name}){}; store {}",
+        ready.wid,
+        if ready.created { ", a new account" } else { "" },
+        at.store_path().display()
+    ))
+}
+
+async fn link(at: &Where, qr: &str) -> anyhow::Result<()> {
+    let (phone, mut events) = logged_in(at).await?;
+    let result = async {
+        let linked = phone.link(qr).await.context("approving the QR code")?;
+        out(format!("linked {} as {}", linked.client_id, linked.device))?;
+        // The phone sends the new client its history: wait until it went out.
+        let sent = tokio::time::timeout(HISTORY_WAIT, async {
+            while let Some(event) = events.next().await {
+                match event {
+                    PhoneEvent::HistorySent {
+                        device,
+                        chats,
+                        messages,
+                    } if device == linked.device => return Ok((chats, messages)),
+                    PhoneEvent::HistoryFailed { device, error } if device == linked.device => {
+                        return Err(error);
+                    }
+                    _ => {}
+                }
+            }
+            Err(wa_client::Error::Stopped)
+        })
+        .await;
+        match sent {
+            Ok(Ok((chats, messages))) => {
+                out(format!("history sent: {chats} chats, {messages} messages"))
+            }
+            Ok(Err(e)) => {
+                eprintln!("wa: the history export failed: {e}");
+                Ok(())
+            }
+            Err(_) => {
+                eprintln!("wa: the history export did not finish in time");
+                Ok(())
+            }
+        }
+    }
+    .await;
+    phone.shutdown().await;
+    result
+}
+
+async fn listen(at: &Where, read: bool, json: bool) -> anyhow::Result<()> {
+    let (phone, mut events) = logged_in(at).await?;
+    let stop = common::stop_signal();
+    tokio::pin!(stop);
+    eprintln!(
+        "wa phone listen: logged in as {} (Ctrl-C stops)",
+        phone.user()
+    );
+    let result = async {
+        loop {
+            let event = tokio::select! {
+                () = &mut stop => return Ok(()),
+                event = events.next() => event,
+            };
+            let Some(event) = event else {
+                bail!("the phone stopped");
+            };
+            show(&phone, &event, read, json).await?;
+        }
+    }
+    .await;
+    phone.shutdown().await;
+    result
+}
+
+async fn show(phone: &Phone, event: &PhoneEvent, read: bool, json: bool) -> anyhow::Result<()> {
+    let line: Option<(Value, String)> = match event {
+        PhoneEvent::Session(PhoneSessionEvent::Message(m)) => {
+            let info = m.to_web_message();
+            let text = describe(info.message.as_ref());
+            let value = tagged(message_json(&info), "message");
+            let from = if m.from_me {
+                "me".to_owned()
+            } else {
+                wa_wire::ids::user_of(&m.from).to_string()
+            };
+            if read
+                && !m.from_me
+                && let Err(e) = phone.read(&m.chat, &m.id).await
+            {
+                eprintln!("wa: marking {} read: {e}", m.id);
+            }
+            Some((value, format!("{} [{}] {from}: {text}", m.id, m.chat)))
+        }
+        PhoneEvent::Session(PhoneSessionEvent::Ack(ack)) => {
+            let ticks = match ack.level {
+                1 => "✓ sent",
+                2 => "✓✓ delivered",
+                3 => "✓✓ read (blue)",
+                4 => "✓✓ played (blue)",
+                _ => "ack",
+            };
+            Some((
+                json!({"event": "ack", "id": ack.id, "level": ack.level,
+                       "chat": ack.chat.to_string(), "sender": ack.sender.to_string(),
+                       "participant": ack.participant.as_ref().map(ToString::to_string)}),
+                format!("{} {ticks}", ack.id),
+            ))
+        }
+        PhoneEvent::Session(PhoneSessionEvent::Presence(p)) => {
+            let state = format!("{:?}", p.state).to_lowercase();
+            Some((
+                json!({"event": "presence", "jid": p.jid.to_string(), "state": state,
+                       "group": p.group.as_ref().map(ToString::to_string)}),
+                format!("{} is {state}", p.jid),
+            ))
+        }
+        PhoneEvent::Session(PhoneSessionEvent::Group(g)) => {
+            let members: Vec<String> = g.participants.iter().map(ToString::to_string).collect();
+            let op = format!("{:?}", g.op).to_lowercase();
+            Some((
+                json!({"event": "group", "group": g.group.to_string(), "op": op,
+                       "author": g.author.to_string(), "participants": members,
+                       "subject": g.subject}),
+                format!(
+                    "group {}: {} {op} {}{}",
+                    g.group,
+                    g.author,
+                    members.join(", "),
+                    g.subject
+                        .as_deref()
+                        .map(|s| format!(" “{s}”"))
+                        .unwrap_or_default()
+                ),
+            ))
+        }
+        PhoneEvent::Session(PhoneSessionEvent::IdentityChanged { jid }) => Some((
+            json!({"event": "identity-changed", "jid": jid.to_string()}),
+            format!("{jid} has a new identity: their security code changed"),
+        )),
+        PhoneEvent::Session(PhoneSessionEvent::Linked(l)) => Some((
+            json!({"event": "linked", "client_id": l.client_id, "device": l.device.to_string()}),
+            format!("linked {} as {}", l.client_id, l.device),
+        )),
+        PhoneEvent::Session(PhoneSessionEvent::Undecryptable { from, id, error }) => {
+            eprintln!("wa: message {id} from {from} did not decrypt: {error}");
+            None
+        }
+        PhoneEvent::HistorySent {
+            device,
+            chats,
+            messages,
+        } => Some((
+            json!({"event": "history-sent", "device": device.to_string(), "chats": chats,
+                   "messages": messages}),
+            format!("history sent to {device}: {chats} chats, {messages} messages"),
+        )),
+        PhoneEvent::HistoryFailed { device, error } => {
+            eprintln!("wa: the history export to {device} failed: {error}");
+            None
+        }
+        PhoneEvent::StoreFailed(e) => {
+            eprintln!("wa: the store could not keep something: {e}");
+            None
+        }
+        PhoneEvent::Session(PhoneSessionEvent::Replaced) => {
+            bail!("another connection took over as this phone")
+        }
+        PhoneEvent::Session(PhoneSessionEvent::Failed(e)) => bail!("the phone failed: {e}"),
+        PhoneEvent::Session(PhoneSessionEvent::Disconnected { reconnect_in }) => {
+            match reconnect_in {
+                Some(delay) => eprintln!(
+                    "wa: disconnected; reconnecting in {:.1} s",
+                    delay.as_secs_f32()
+                ),
+                None => bail!("disconnected for good"),
+            }
+            None
+        }
+        _ => None,
+    };
+    match line {
+        Some((value, _)) if json => out(value),
+        Some((_, text)) => out(text),
+        None => Ok(()),
     }
 }

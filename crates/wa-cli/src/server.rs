@@ -1,8 +1,8 @@
-//! `wa server`: runs the reference server (`wa-server`) until Ctrl-C.
-
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+//! `wa server`: the reference server (`wa-server`), with the same options as the `wa-server`
+//! binary ([`wa_server::cli::ServerArgs`]) and the same `listening ...` line; it stops
+//! gracefully on SIGTERM or Ctrl-C. Unlike `wa_server::cli::run`, it watches the signals
+//! before it prints that line, so a SIGTERM sent as soon as the line appears stops it
+//! gracefully too (status 0) instead of killing it.
 
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
@@ -10,68 +10,71 @@ use clap::Args as ClapArgs;
 /// Arguments of `wa server`.
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Args {
-    /// Where web clients (`/ws`) and phones (`/phone`) connect, and `/status` is served.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Where the media HTTP service listens (default: on --listen).
-    #[arg(long, value_name = "ADDR")]
-    media_listen: Option<SocketAddr>,
-    /// The `host:port` clients reach the media service at, when it differs from the address
-    /// it listens on (behind a proxy, or listening on 0.0.0.0).
-    #[arg(long, value_name = "HOST:PORT")]
-    media_host: Option<String>,
-    /// The data directory (default: `$XDG_DATA_HOME/wa-rs/server`).
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
-    /// How long an undelivered message is kept, in seconds (default 30 days).
-    #[arg(long, value_name = "SECS", default_value_t = 30 * 24 * 3600)]
-    message_ttl: u64,
-    /// How long uploaded media stay downloadable, in seconds (default 30 days).
-    #[arg(long, value_name = "SECS", default_value_t = 30 * 24 * 3600)]
-    media_ttl: u64,
-    /// Messages kept per chat for the history linked clients ask for (0: none).
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    history: usize,
+    #[command(flatten)]
+    server: wa_server::cli::ServerArgs,
 }
 
-/// Runs `wa server`.
+/// Where `wa server --help` says how phones get their registration codes.
+pub(crate) const AFTER_HELP: &str = "\
+Once it accepts connections it prints one line on standard output:
+  listening <ws url> <phone url> <media url> <status url> <node id>
+Web clients (`wa login`, ...) and phones (`wa phone ...`) take the base URL
+(WA_SERVER=http://<listen address>).
+
+Registration codes: this server has no SMS gateway. When a phone registers
+(`wa phone register --number N`), the code is printed on the server's standard error
+as `verification code for +N: 123456` (and logged); give it to `wa phone register`
+(it prompts for it, or takes --code).
+
+SIGTERM or Ctrl-C stops it gracefully (exit status 0).";
+
+/// Runs `wa server` until SIGTERM or Ctrl-C.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
-    // Logs on stderr: `info` unless `RUST_LOG` says otherwise.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-    let data = args
-        .data
-        .unwrap_or_else(|| crate::client::data_dir().join("server"));
-    let mut config = wa_server::Config::new(&data);
-    config.listen = args.listen;
-    config.media_listen = args.media_listen;
-    config.media_host = args.media_host;
-    config.message_ttl = Duration::from_secs(args.message_ttl);
-    config.media_ttl = Duration::from_secs(args.media_ttl);
-    config.history_per_chat = args.history;
+    wa_server::cli::init_logging();
+    let config = args.server.config();
+    let data_dir = config.data_dir.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
+        .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let stop = stop_signal()?;
         let server = wa_server::Server::start(config)
             .await
-            .with_context(|| format!("starting the server (data in {})", data.display()))?;
-        println!("wa server: data in {}", data.display());
-        println!("  web clients  {}", server.ws_url());
-        println!("  phones       {}", server.phone_url());
-        println!("  media        {}", server.media_url());
-        println!("  status       {}", server.status_url());
-        println!("Ctrl-C stops it.");
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
+            .with_context(|| format!("cannot start the server (data in {})", data_dir.display()))?;
+        // Standard output may be gone (`wa server | head -1`): the server runs on regardless.
+        let _ = crate::common::out(format_args!(
+            "listening {} {} {} {} {}",
+            server.ws_url(),
+            server.phone_url(),
+            server.media_url(),
+            server.status_url(),
+            server.node_id()
+        ));
+        stop.await;
         server.shutdown().await;
-        println!("stopped");
         Ok(())
     })
+}
+
+/// Starts watching SIGTERM and Ctrl-C at once; the future ends at either.
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot watch Ctrl-C")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => eprintln!("wa server: SIGTERM, stopping"),
+                _ = int.recv() => eprintln!("wa server: interrupted, stopping"),
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }

@@ -1,164 +1,186 @@
-//! `wa login`, `wa send`, `wa chats`, `wa listen` and `wa logout` as a person runs them, against
-//! a reference server the test starts on loopback (the phone approves the QR code the command
-//! prints).
+//! The web client commands as a person runs them, each a `wa` process against a `wa server`
+//! process: `wa login` (QR line approved by `wa phone link`), `wa listen` serving `wa send`
+//! (text from standard input), `wa send-media`, `wa download`, `wa chats`, `wa history` and
+//! `wa verify` over its socket at the same time, a closed standard output ending `wa listen`
+//! quietly, then the same commands on the store directly, and `wa logout`.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
     reason = "tests: a panic is a failed test"
 )]
 
+mod support;
+
+use std::io::Write as _;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::Instant;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-use wa_server::phone::Phone;
+use serde_json::Value;
+use support::{Running, Server, WAIT, lines, ok, run, wait_line};
 
-fn wa(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wa"));
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
+const ALICE: &str = "15550000021";
+const BOB: &str = "15550000022";
+const BOB_JID: &str = "15550000022@s.whatsapp.net";
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
-async fn output(args: &[&str]) -> (bool, String, String) {
-    let out = tokio::time::timeout(Duration::from_secs(30), wa(args).output())
-        .await
-        .unwrap()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_send_chats_listen_logout() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = wa_server::Server::start(wa_server::Config::new(dir.path().join("server")))
-        .await
-        .unwrap();
-    let url = server.ws_url();
-    let session = dir.path().join("cli.redb");
-    let session = session.to_str().unwrap();
-    let phone = Phone::connect(&server.phone_url(), "15550000041", "Cli")
-        .await
-        .unwrap();
-    let mut friend = Phone::connect(&server.phone_url(), "15550000042", "Friend")
-        .await
-        .unwrap();
+#[test]
+fn login_listen_and_commands_through_the_socket() {
+    let started = Instant::now();
+    let server = Server::start();
+    server.register("alice.redb", ALICE, "Alice");
+    server.register("bob.redb", BOB, "Bob");
+    ok(server.phone(
+        "bob.redb",
+        &["send", "--to", ALICE, "zebra before the link"],
+    ));
 
     // Before login, commands say what to do.
-    let (ok, _, err) = output(&["chats", "--server", &url, "--session", session]).await;
-    assert!(!ok && err.contains("run `wa login` first"), "{err}");
+    let (success, _, err) = run(server.wa("web.redb", &["chats"]));
+    assert!(!success && err.contains("run `wa login` first"), "{err}");
 
-    // `wa login` prints the QR text on stderr; the phone scans it.
-    let mut login = wa(&["login", "--server", &url, "--session", session])
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(login.stderr.take().unwrap()).lines();
-    let qr = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = stderr.next_line().await.unwrap() {
-            if let Some(rest) = line.split("wa phone link --number N '").nth(1) {
-                return rest.trim_end_matches("'):").to_owned();
-            }
-        }
-        panic!("no QR text printed")
-    })
-    .await
-    .unwrap();
-    phone.link(&qr).await.unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(20), login.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("logged in as 15550000041@c.us"));
+    // `wa login` prints the QR text (not a terminal: one line); Alice's phone approves it.
+    let mut login = Running::spawn(&mut server.wa("web.redb", &["login"]));
+    let login_out = lines(login.stdout.take().unwrap());
+    let qr = wait_line(&login_out, "the QR line", |l| l.starts_with("qr "));
+    let linked = ok(server.phone("alice.redb", &["link", qr.strip_prefix("qr ").unwrap()]));
+    assert!(linked.contains("linked "), "{linked}");
+    wait_line(&login_out, "the login", |l| l.starts_with("logged in as"));
+    assert!(login.wait(WAIT).success());
+    // Logging in again restores the saved session.
+    let again = ok(server.wa("web.redb", &["login"]));
+    assert!(again.contains("restored"), "{again}");
 
-    // Send with the saved session: the friend's phone gets it.
-    let (ok, id, err) = output(&[
-        "send",
-        "--server",
-        &url,
-        "--session",
-        session,
-        "--to",
-        "15550000042@c.us",
-        "hi from the cli",
-    ])
-    .await;
-    assert!(ok, "{err}");
+    // `wa listen` serves the store's socket.
+    let socket = server.path("web.redb.sock");
+    let mut listen = Running::spawn(&mut server.wa("web.redb", &["listen", "--json"]));
+    let listen_out = lines(listen.stdout.take().unwrap());
+    let listen_err = lines(listen.stderr.take().unwrap());
+    wait_line(&listen_err, "the listener", |l| {
+        l.contains("wa listen: connected")
+    });
+    assert!(socket.exists());
+
+    // `wa send` with the text on standard input goes through it, at the same time.
+    let mut send = server.wa("web.redb", &["send", "--to", BOB, "-"]);
+    let mut sending = Running::spawn(send.stdin(Stdio::piped()));
+    writeln!(sending.stdin.take().unwrap(), "zebra from the web").unwrap();
+    assert!(sending.wait(WAIT).success());
+    let (id, _) = support::finish(sending);
     let id = id.trim().to_owned();
-    let got = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(wa_server::phone::PhoneEvent::Message(m)) = friend.next_event().await
-                && m.id == id
-            {
-                return m.text;
-            }
-        }
-    })
-    .await
-    .unwrap();
-    assert_eq!(got.as_deref(), Some("hi from the cli"));
-
-    let (ok, chats, err) =
-        output(&["chats", "--server", &url, "--session", session, "--json"]).await;
-    assert!(ok, "{err}");
-    assert!(chats.contains("15550000042"), "{chats}");
-
-    // `wa listen --json` prints what arrives while it runs.
-    let listen = wa(&[
-        "listen",
-        "--server",
-        &url,
-        "--session",
-        session,
-        "--json",
-        "--seconds",
-        "4",
-    ])
-    .spawn()
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    friend
-        .send_text("15550000041@c.us", "answer from the friend")
-        .await
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(20), listen.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ack = wait_line(&listen_out, "the ack of the sent message", |l| {
+        l.contains("\"ack\"") && l.contains(&id)
+    });
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ack.contains("\"sent\"") || ack.contains("delivered"),
+        "{ack}"
     );
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.contains("\"event\":\"message\"") && l.contains("answer from the friend")),
-        "{stdout}"
+    ok(server.phone("bob.redb", &["send", "--to", ALICE, "zebra live"]));
+    let got = wait_line(&listen_out, "Bob's live message", |l| {
+        l.contains("zebra live")
+    });
+    assert_eq!(
+        serde_json::from_str::<Value>(&got).unwrap()["chat"],
+        BOB_JID
     );
 
-    let (ok, out, err) = output(&["logout", "--server", &url, "--session", session]).await;
-    assert!(ok && out.contains("logged out"), "{err}");
-    let (ok, _, err) = output(&[
-        "send",
-        "--server",
-        &url,
-        "--session",
-        session,
-        "--to",
-        "15550000042@c.us",
-        "x",
-    ])
-    .await;
-    assert!(!ok && err.contains("wa login"), "after logout: {err}");
-    server.shutdown().await;
+    // Media: sent from a file, decrypted back by its id.
+    let file = server.path("notes.txt");
+    let body: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &body).unwrap();
+    let media_id = ok(server.wa(
+        "web.redb",
+        &["send-media", "--to", BOB, file.to_str().unwrap()],
+    ));
+    let media_id = media_id.trim().to_owned();
+    let back = server.path("back.bin");
+    ok(server.wa("web.redb", &["download", &media_id, back.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&back).unwrap(), body);
+
+    // Chats, history and the security code through the socket.
+    let chats = json_lines(&ok(server.wa("web.redb", &["chats", "--json"])));
+    assert!(
+        chats
+            .iter()
+            .any(|c| c["jid"].as_str().is_some_and(|j| j.starts_with(BOB))),
+        "{chats:?}"
+    );
+    let history = json_lines(&ok(server.wa("web.redb", &["history", BOB, "--json"])));
+    let texts: Vec<&str> = history
+        .iter()
+        .filter_map(|m| m["summary"].as_str())
+        .collect();
+    for expected in ["zebra before the link", "zebra from the web", "zebra live"] {
+        assert!(texts.contains(&expected), "{expected}: {texts:?}");
+    }
+    let media = history
+        .iter()
+        .find(|m| m["id"] == media_id.as_str())
+        .unwrap();
+    assert_eq!(media["media"], "document");
+    // (A document carries no caption in this protocol version.)
+    assert_eq!(media["summary"], "[document, 5000 bytes]", "{media}");
+    let code = ok(server.wa("web.redb", &["verify", BOB]));
+    let bob_code = ok(server.phone("bob.redb", &["verify", ALICE]));
+    assert_eq!(
+        code.lines().nth(1),
+        bob_code.lines().nth(1),
+        "{code} / {bob_code}"
+    );
+
+    // The reader of `wa listen` goes away: the next line ends it quietly, socket removed.
+    drop(listen_out);
+    ok(server.phone("bob.redb", &["send", "--to", ALICE, "zebra after the pipe"]));
+    let status = listen.wait(WAIT);
+    let (_, rest) = support::finish(listen);
+    let rest: String = listen_err
+        .try_iter()
+        .chain(rest.lines().map(str::to_owned))
+        .collect();
+    assert!(status.success(), "{status:?}: {rest}");
+    assert!(
+        !rest.contains("panicked") && !rest.contains("Broken pipe"),
+        "{rest}"
+    );
+    assert!(!socket.exists());
+
+    // Without a listener the commands open the store: what arrived meanwhile is there.
+    let history = ok(server.wa("web.redb", &["history", BOB]));
+    assert!(history.contains("zebra after the pipe"), "{history}");
+    let sent = ok(server.wa("web.redb", &["send", "--to", BOB, "zebra direct"]));
+    assert!(!sent.trim().is_empty());
+
+    // Logout: the phone no longer lists the client.
+    let out = ok(server.wa("web.redb", &["logout"]));
+    assert!(out.contains("logged out"), "{out}");
+    let (success, _, err) = run(server.wa("web.redb", &["send", "--to", BOB, "x"]));
+    assert!(!success && err.contains("run `wa login` first"), "{err}");
+    let linked = run(server.phone("alice.redb", &["linked"]));
+    assert!(linked.2.contains("no linked web clients"), "{linked:?}");
+    eprintln!("web client commands: {:.1?}", started.elapsed());
+}
+
+#[test]
+fn a_stale_socket_file_is_ignored() {
+    let server = Server::start();
+    server.register("alice.redb", "15550000031", "Alice");
+    let mut login = Running::spawn(&mut server.wa("web.redb", &["login"]));
+    let login_out = lines(login.stdout.take().unwrap());
+    let qr = wait_line(&login_out, "the QR line", |l| l.starts_with("qr "));
+    ok(server.phone("alice.redb", &["link", qr.strip_prefix("qr ").unwrap()]));
+    assert!(login.wait(WAIT).success());
+    // A socket file nobody listens on (left by a killed `wa listen`).
+    let socket = server.path("web.redb.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let chats = run(server.wa("web.redb", &["chats"]));
+    assert!(chats.0, "{chats:?}");
+    assert!(!socket.exists());
 }

@@ -1,160 +1,152 @@
-//! `wa server` and `wa phone` as processes: a server on a free port, two phones talking
-//! through it (send with ticks, listen), and the errors a user sees.
+//! `wa server` and `wa phone` as processes: a server on a free port stopped by SIGTERM with
+//! status 0; commands failing fast with a clear message when no server answers; two phones
+//! registered with the codes the server prints, talking with ticks, keeping their history
+//! across runs, making a group.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
+    clippy::panic,
     reason = "tests: a panic is a failed test"
 )]
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod support;
 
-const WA: &str = env!("CARGO_BIN_EXE_wa");
-const WAIT: Duration = Duration::from_secs(20);
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-/// A child process killed when dropped.
-struct Running(Child);
+use support::{Running, Server, WA, WAIT, free_port, lines, ok, run, wait_line};
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The lines a stream prints, as they come.
-fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_line(rx: &mpsc::Receiver<String>, what: &str, f: impl Fn(&str) -> bool) -> String {
-    loop {
-        let line = rx
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("no line for {what}"));
-        if f(&line) {
-            return line;
-        }
-    }
-}
-
-fn phone(url: &str, number: &str, args: &[&str]) -> std::process::Output {
-    Command::new(WA)
-        .args(["phone"])
-        .args(&args[..1])
-        .args(["--server", url, "--number", number])
-        .args(&args[1..])
-        .output()
-        .unwrap()
+#[test]
+fn sigterm_stops_the_server_with_status_0() {
+    let mut server = Server::start();
+    let started = Instant::now();
+    server.process.terminate();
+    let status = server.process.wait(WAIT);
+    assert!(status.success(), "{status:?}");
+    eprintln!("stopped in {:.1?}", started.elapsed());
 }
 
 #[test]
-fn server_and_two_phones() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(WA)
-        .args(["server", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = lines(server.stdout.take().unwrap());
-    let server = Running(server);
-    let line = wait_line(&out, "the web client URL", |l| l.contains("web clients"));
-    let url = line.split_whitespace().last().unwrap().to_owned();
-    assert!(
-        url.starts_with("ws://127.0.0.1:") && url.ends_with("/ws"),
-        "{line}"
-    );
-    let phones = wait_line(&out, "the phone URL", |l| l.contains("phones"));
-    assert!(phones.ends_with("/phone"), "{phones}");
-
-    // Sending to a number nobody uses fails with one line on stderr.
-    let failed = phone(
-        &url,
-        "15550000081",
-        &["send", "--to", "15550000082", "hello?"],
-    );
-    assert_eq!(failed.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&failed.stderr);
-    assert!(
-        stderr.contains("wa: sending to 15550000082") && stderr.contains("404"),
-        "{stderr}"
-    );
-
-    // Bob listens (creating his account); Alice sends and waits for two ticks.
-    let mut listener = Command::new(WA)
-        .args([
-            "phone",
-            "listen",
-            "--server",
-            &url,
-            "--number",
-            "15550000082",
-            "--name",
-            "Bob",
-        ])
-        .args(["--count", "1", "--read"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let heard = lines(listener.stdout.take().unwrap());
-    let said = lines(listener.stderr.take().unwrap());
-    let listener = Running(listener);
-    wait_line(&said, "Bob listening", |l| {
-        l.starts_with("listening as 15550000082@c.us")
+fn server_help_says_where_registration_codes_go() {
+    let out = ok({
+        let mut cmd = Command::new(WA);
+        cmd.args(["server", "--help"]);
+        cmd
     });
-    let sent = phone(
-        &url,
-        "15550000081",
-        &[
-            "send",
-            "--name",
-            "Alice",
-            "--to",
-            "15550000082@c.us",
-            "hello Bob",
-            "--wait",
-            "10",
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&sent.stdout);
+    assert!(out.contains("verification code for +N"), "{out}");
     assert!(
-        sent.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&sent.stderr)
+        out.contains("--data-dir") && out.contains("--media-listen"),
+        "{out}"
     );
-    assert!(
-        stdout.contains("sent 3EB0") && stdout.contains("delivered"),
-        "{stdout}"
-    );
-    let line = wait_line(&heard, "Bob's message", |l| l.contains("hello Bob"));
-    assert_eq!(line, "[15550000081@c.us] 15550000081@c.us: hello Bob");
-    let mut listener = listener;
-    let status = listener.0.wait().unwrap();
-    assert!(status.success(), "listen stops after --count messages");
+}
 
-    // Devices: none linked; unlinking an unknown client fails; a bad QR code fails.
-    let devices = phone(&url, "15550000082", &["devices"]);
-    assert!(String::from_utf8_lossy(&devices.stdout).contains("no linked web clients"));
-    let unlink = phone(&url, "15550000082", &["unlink", "AAAA"]);
-    assert_eq!(unlink.status.code(), Some(1));
-    let link = phone(&url, "15550000082", &["link", "1@nope,AAAA,BBBB"]);
-    assert_eq!(link.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&link.stderr).starts_with("wa: approving the QR code"));
-    drop(server);
+#[test]
+fn commands_fail_fast_when_no_server_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let cases: [&[&str]; 3] = [
+        &["login"],
+        &["phone", "register", "--number", "15550000001"],
+        &["listen"],
+    ];
+    for args in cases {
+        let started = Instant::now();
+        let mut cmd = Command::new(WA);
+        cmd.args(args)
+            .env("WA_SERVER", &url)
+            .env("WA_STORE", dir.path().join("web.redb"))
+            .env("WA_PHONE_STORE", dir.path().join("phone.redb"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (ok, _, err) = run(cmd);
+        let took = started.elapsed();
+        assert!(!ok, "{args:?} succeeded");
+        assert!(took < Duration::from_secs(10), "{args:?} took {took:?}");
+        let expected = if args == ["listen"] {
+            "run `wa login` first"
+        } else {
+            "cannot reach the server at http://127.0.0.1:"
+        };
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        eprintln!("{args:?}: failed in {took:.1?}: {}", err.trim());
+    }
+}
+
+#[test]
+fn two_phones_register_talk_and_keep_their_history() {
+    let server = Server::start();
+    server.register("alice.redb", "15550000011", "Alice");
+    server.register("bob.redb", "15550000012", "Bob");
+    let mut listen = Running::spawn(&mut server.phone("bob.redb", &["listen", "--read"]));
+    let bob_out = lines(listen.stdout.take().unwrap());
+    let bob_err = lines(listen.stderr.take().unwrap());
+    wait_line(&bob_err, "Bob's listener", |l| l.contains("logged in as"));
+
+    // Alice sends from standard input.
+    let mut send = server.phone("alice.redb", &["send", "--to", "+1 555 000 0012", "-"]);
+    let mut sending = Running::spawn(send.stdin(Stdio::piped()));
+    {
+        use std::io::Write as _;
+        let mut stdin = sending.stdin.take().unwrap();
+        writeln!(stdin, "zebra hello bob").unwrap();
+    }
+    assert!(sending.wait(WAIT).success());
+    let (id, _) = support::finish(sending);
+    let id = id.trim().to_owned();
+    assert!(!id.is_empty());
+    let got = wait_line(&bob_out, "the message at Bob", |l| {
+        l.contains("zebra hello bob")
+    });
+    assert!(got.starts_with(&id), "{got}");
+
+    // Bob answers while Alice is offline; she gets it when she listens again.
+    // (The store opens in one process at a time: Bob's listener stops first.)
+    listen.terminate();
+    assert!(listen.wait(WAIT).success());
+    ok(server.phone(
+        "bob.redb",
+        &["send", "--to", "15550000011", "zebra hi alice"],
+    ));
+    let mut alice = Running::spawn(&mut server.phone("alice.redb", &["listen", "--json"]));
+    let alice_out = lines(alice.stdout.take().unwrap());
+    let got = wait_line(&alice_out, "Bob's answer", |l| l.contains("zebra hi alice"));
+    let got: serde_json::Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(got["event"], "message");
+    assert_eq!(got["chat"], "15550000012@s.whatsapp.net");
+    assert_eq!(got["push_name"], "Bob");
+    alice.terminate();
+    assert!(alice.wait(WAIT).success());
+
+    // Her store kept both across runs.
+    let history = ok(server.phone("alice.redb", &["history", "15550000012", "--json"]));
+    let texts: Vec<String> = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        ["\"zebra hello bob\"", "\"zebra hi alice\""],
+        "{history}"
+    );
+    let chats = ok(server.phone("alice.redb", &["chats"]));
+    assert!(chats.contains("15550000012@"), "{chats}");
+    // Both see the same security code.
+    let code_a = ok(server.phone("alice.redb", &["verify", "15550000012"]));
+    let code_b = ok(server.phone("bob.redb", &["verify", "15550000011"]));
+    assert_eq!(
+        code_a.lines().nth(1),
+        code_b.lines().nth(1),
+        "{code_a} / {code_b}"
+    );
+    assert_eq!(code_a.lines().nth(1).unwrap().len(), 71, "{code_a}");
+
+    let group = ok(server.phone("alice.redb", &["group-create", "zebras", "15550000012"]));
+    assert!(group.trim().ends_with("@g.us"), "{group}");
+    let linked = run(server.phone("alice.redb", &["linked"]));
+    assert!(linked.0, "{linked:?}");
+    assert!(linked.2.contains("no linked web clients"), "{linked:?}");
 }
