@@ -731,18 +731,25 @@ pub(crate) fn listen(args: ListenArgs) -> anyhow::Result<()> {
             async move { handle(&client, request).await }
         })
         .await;
+        let stop = common::stop_signal();
         let bound = match bound {
-            Ok(bound) => bound,
+            Ok(bound) => {
+                eprintln!(
+                    "wa listen: connected; other wa commands on this store go through {} \
+                     (Ctrl-C stops)",
+                    socket.display()
+                );
+                Some(bound)
+            }
             Err(e) => {
-                client.shutdown().await;
-                return Err(e);
+                // Listening still works; the other commands wait for the store instead.
+                eprintln!(
+                    "wa listen: connected (Ctrl-C stops); other wa commands cannot use this \
+                     store meanwhile: {e:#}"
+                );
+                None
             }
         };
-        let stop = common::stop_signal();
-        eprintln!(
-            "wa listen: connected; other wa commands on this store go through {} (Ctrl-C stops)",
-            socket.display()
-        );
         let result = listen_loop(&client, events, args.json, args.read, stop).await;
         drop(bound);
         client.shutdown().await;

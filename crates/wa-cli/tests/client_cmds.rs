@@ -103,6 +103,15 @@ fn login_listen_and_commands_through_the_socket() {
     let back = server.path("back.bin");
     ok(server.wa("web.redb", &["download", &media_id, back.to_str().unwrap()]));
     assert_eq!(std::fs::read(&back).unwrap(), body);
+    let (success, piped, err) = {
+        let output = server
+            .wa("web.redb", &["download", "--chat", BOB, &media_id, "-"])
+            .output()
+            .unwrap();
+        (output.status.success(), output.stdout, output.stderr)
+    };
+    assert!(success, "{}", String::from_utf8_lossy(&err));
+    assert_eq!(piped, body);
 
     // Chats, history and the security code through the socket.
     let chats = json_lines(&ok(server.wa("web.redb", &["chats", "--json"])));
@@ -168,19 +177,53 @@ fn login_listen_and_commands_through_the_socket() {
 }
 
 #[test]
-fn a_stale_socket_file_is_ignored() {
+fn a_stale_socket_a_passphrase_and_a_server_gone() {
     let server = Server::start();
     server.register("alice.redb", "15550000031", "Alice");
-    let mut login = Running::spawn(&mut server.wa("web.redb", &["login"]));
+    let (url, store) = (server.url.clone(), server.path("web.redb"));
+    let wa = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(support::WA);
+        cmd.args(args)
+            .env("WA_SERVER", &url)
+            .env("WA_STORE", &store)
+            .env("WA_STORE_PASSPHRASE", "zebra passphrase")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let mut login = Running::spawn(&mut wa(&["login"]));
     let login_out = lines(login.stdout.take().unwrap());
     let qr = wait_line(&login_out, "the QR line", |l| l.starts_with("qr "));
     ok(server.phone("alice.redb", &["link", qr.strip_prefix("qr ").unwrap()]));
     assert!(login.wait(WAIT).success());
-    // A socket file nobody listens on (left by a killed `wa listen`).
+    // The passphrase is the key: no key file, and without it the store does not open.
+    assert!(!server.path("web.redb.key").exists());
+    let (success, _, err) = run(server.wa("web.redb", &["chats"]));
+    assert!(!success, "{err}");
+
+    // A socket file nobody listens on (left by a killed `wa listen`) is removed.
     let socket = server.path("web.redb.sock");
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     assert!(socket.exists());
-    let chats = run(server.wa("web.redb", &["chats"]));
+    let chats = run(wa(&["chats"]));
     assert!(chats.0, "{chats:?}");
     assert!(!socket.exists());
+
+    // The server goes away: commands that need it fail fast and clearly; the store stays
+    // readable; logout keeps the link unless told otherwise.
+    let mut server = server;
+    server.process.terminate();
+    assert!(server.process.wait(WAIT).success());
+    let started = Instant::now();
+    let (success, _, err) = run(wa(&["send", "--to", "15550000032", "hello?"]));
+    assert!(!success && err.contains("cannot reach the server"), "{err}");
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    assert!(run(wa(&["chats"])).0);
+    let (success, _, err) = run(wa(&["logout"]));
+    assert!(!success && err.contains("--local"), "{err}");
+    let out = ok(wa(&["logout", "--local"]));
+    assert!(out.contains("logged out locally"), "{out}");
+    let (success, _, err) = run(wa(&["send", "--to", "15550000032", "hello?"]));
+    assert!(!success && err.contains("run `wa login` first"), "{err}");
 }
