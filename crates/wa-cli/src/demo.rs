@@ -10,6 +10,11 @@
 //! for it; links a legacy (mirror-mode) client next to the end-to-end ones; and at the end scans
 //! every file of the server and of every store for what was sent: none may be found.
 //!
+//! With `--nodes N --store postgres://... --bus nats://...` the servers are N child processes of
+//! this binary (`wa server`) sharing a fresh PostgreSQL schema and NATS cluster name
+//! ([`cluster`]); accounts and clients are spread over the nodes, each with the others as
+//! fallback URLs; one node is killed with SIGKILL mid-story and every message still arrives.
+//!
 //! Output is one line per step for people, or one JSON object per line with `--json`. A closed
 //! standard output (`wa demo | head`) ends the demo quietly with success. Every wait is bounded
 //! ([`STEP`]); a failed or timed-out step fails the demo with a message saying which.
@@ -102,7 +107,13 @@ fn run_inner(out: &Out, args: DemoArgs) -> anyhow::Result<()> {
         (Some(nodes), Some(store), Some(bus)) => Backend::Cluster { nodes, store, bus },
         _ => Backend::InProcess,
     };
-    let result = runtime.block_on(story(out, &root, backend));
+    // Ctrl-C drops the story: its servers, cluster nodes and schema go with it.
+    let result = runtime.block_on(async {
+        tokio::select! {
+            told = story(out, &root, backend) => told,
+            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+        }
+    });
     runtime.shutdown_timeout(Duration::from_secs(2));
     let summary = result?;
     if let Some(dir) = &args.keep_data {
@@ -524,7 +535,7 @@ async fn register(
     .await?;
     out.say(
         format_args!(
-            "[{name}'s phone] verified: account {} ({} phone, history exports in the {platform} format)",
+            "[{name}'s phone] verified: account {} ({}, history exports in the {platform} format)",
             ready.wid,
             platform_name(platform)
         ),
@@ -542,7 +553,7 @@ async fn register(
 
 fn platform_name(format: Format) -> &'static str {
     match format {
-        Format::Android => "an Android",
+        Format::Android => "an Android phone",
         _ => "an iPhone",
     }
 }

@@ -156,15 +156,19 @@ impl Cluster {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             let node = spawn(command, name, codes_tx.clone()).await?;
-            out.say(
-                format_args!(
-                    "[{}] `wa server` (pid {}) listens on {}",
-                    node.name, node.pid, node.ws
-                ),
-                json!({"event": "node", "index": index, "name": node.name, "pid": node.pid,
-                       "ws": node.ws, "phone": node.phone}),
-            )?;
+            let (shown, pid, ws, phone) = (
+                node.name.clone(),
+                node.pid,
+                node.ws.clone(),
+                node.phone.clone(),
+            );
+            // Kept first: the cluster stops it whatever happens next.
             cluster.nodes.push(node);
+            out.say(
+                format_args!("[{shown}] `wa server` (pid {pid}) listens on {ws}"),
+                json!({"event": "node", "index": index, "name": shown, "pid": pid,
+                       "ws": ws, "phone": phone}),
+            )?;
         }
         Ok(cluster)
     }
