@@ -239,3 +239,54 @@ impl<T> Outbox<T> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is a failed test")]
+
+    use super::Urls;
+    use std::time::Duration;
+
+    /// A WebSocket server on loopback accepting `count` connections; its URL.
+    async fn server(count: usize) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut sockets = Vec::new();
+            for _ in 0..count {
+                let (tcp, _) = listener.accept().await.unwrap();
+                sockets.push(tokio_tungstenite::accept_async(tcp).await.unwrap());
+            }
+            // Kept open until the test ends.
+            std::future::pending::<()>().await;
+        });
+        format!("ws://{addr}/ws")
+    }
+
+    /// A loopback URL where nothing listens.
+    async fn nobody() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        format!("ws://{addr}/ws")
+    }
+
+    #[tokio::test]
+    async fn the_fallbacks_are_tried_in_turn_from_the_last_that_answered() {
+        let timeout = Duration::from_secs(5);
+        let (dead, live) = (nobody().await, server(2).await);
+        let mut urls = Urls::new(dead.clone(), vec![live]);
+        assert!(urls.connect(timeout).await.is_some());
+        assert_eq!(urls.current, 1);
+        // The next attempt starts from the one that answered.
+        assert!(urls.connect(timeout).await.is_some());
+        assert_eq!(urls.current, 1);
+        // Nobody anywhere: no socket, each tried once.
+        let mut none = Urls::new(dead, vec![nobody().await]);
+        assert!(none.connect(timeout).await.is_none());
+        assert_eq!(none.current, 0);
+        // Alone (no fallbacks), as before.
+        let mut alone = Urls::new(server(1).await, Vec::new());
+        assert!(alone.connect(timeout).await.is_some());
+    }
+}
