@@ -107,6 +107,10 @@ fn run_inner(out: &Out, args: DemoArgs) -> anyhow::Result<()> {
         (Some(nodes), Some(store), Some(bus)) => Backend::Cluster { nodes, store, bus },
         _ => Backend::InProcess,
     };
+    let servers_kept = match backend {
+        Backend::InProcess => "the server's data in server/",
+        Backend::Cluster { .. } => "the nodes' media and the schema's dump in nodes/",
+    };
     // Ctrl-C drops the story: its servers, cluster nodes and schema go with it.
     let result = runtime.block_on(async {
         tokio::select! {
@@ -119,8 +123,8 @@ fn run_inner(out: &Out, args: DemoArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.keep_data {
         out.say(
             format_args!(
-                "\nEverything is kept in {}: the server's data in server/, the stores in \
-                 stores/ (their keys next to them, *.key).",
+                "\nEverything is kept in {}: {servers_kept}, the stores in stores/ (their keys \
+                 next to them, *.key).",
                 dir.display()
             ),
             json!({"event": "kept", "dir": dir}),
