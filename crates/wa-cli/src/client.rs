@@ -317,7 +317,7 @@ pub(crate) fn tagged(mut value: Value, name: &str) -> Value {
 }
 
 /// A message as one line of text.
-fn message_line(value: &Value) -> String {
+pub(crate) fn message_line(value: &Value) -> String {
     let s = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or("");
     let from_me = value.get("from_me").and_then(Value::as_bool) == Some(true);
     let from = if from_me {
@@ -342,7 +342,7 @@ fn message_line(value: &Value) -> String {
 }
 
 /// The chats of a store as JSON, the most recently active first.
-fn chats_json(store: &Store) -> anyhow::Result<Value> {
+pub(crate) fn chats_json(store: &Store) -> anyhow::Result<Value> {
     let chats = store.chats().context("reading the chats")?;
     Ok(Value::Array(
         chats
@@ -356,7 +356,7 @@ fn chats_json(store: &Store) -> anyhow::Result<Value> {
 }
 
 /// The last `limit` messages of a chat as JSON, oldest first.
-fn history_json(store: &Store, chat: &str, limit: usize) -> anyhow::Result<Value> {
+pub(crate) fn history_json(store: &Store, chat: &str, limit: usize) -> anyhow::Result<Value> {
     let jid = parse_jid(chat)?;
     let messages = store
         .history(&jid, limit)
@@ -980,25 +980,46 @@ pub(crate) fn download(args: DownloadArgs) -> anyhow::Result<()> {
 pub(crate) fn chats(args: ChatsArgs) -> anyhow::Result<()> {
     common::runtime()?.block_on(async {
         let chats = read_only(&args.connection, Request::Chats).await?;
-        let chats = chats.as_array().cloned().unwrap_or_default();
-        if chats.is_empty() && !args.json {
-            eprintln!("no chats yet");
-        }
-        for chat in chats {
-            if args.json {
-                out(chat)?;
-            } else {
-                let s = |k: &str| chat.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-                let unread = chat.get("unread").and_then(Value::as_u64).unwrap_or(0);
-                out(format!(
-                    "{:<32} {unread:>4} unread  {}",
-                    s("jid"),
-                    s("name")
-                ))?;
-            }
-        }
-        Ok(())
+        print_chats(&chats, args.json)
     })
+}
+
+/// Prints chats (as [`chats_json`] makes them): one line each, or one JSON object each.
+pub(crate) fn print_chats(chats: &Value, json: bool) -> anyhow::Result<()> {
+    let chats = chats.as_array().cloned().unwrap_or_default();
+    if chats.is_empty() && !json {
+        eprintln!("no chats yet");
+    }
+    for chat in chats {
+        if json {
+            out(chat)?;
+        } else {
+            let s = |k: &str| chat.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            let unread = chat.get("unread").and_then(Value::as_u64).unwrap_or(0);
+            out(format!(
+                "{:<32} {unread:>4} unread  {}",
+                s("jid"),
+                s("name")
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints messages (as [`history_json`] makes them).
+pub(crate) fn print_history(messages: &Value, chat: &str, json: bool) -> anyhow::Result<()> {
+    let messages = messages.as_array().cloned().unwrap_or_default();
+    if messages.is_empty() && !json {
+        eprintln!("no messages with {chat}");
+    }
+    for message in messages {
+        if json {
+            out(message)?;
+        } else {
+            out(message_line(&message))?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs `wa history`.
@@ -1013,18 +1034,7 @@ pub(crate) fn history(args: HistoryArgs) -> anyhow::Result<()> {
             },
         )
         .await?;
-        let messages = messages.as_array().cloned().unwrap_or_default();
-        if messages.is_empty() && !args.json {
-            eprintln!("no messages with {}", args.chat);
-        }
-        for message in messages {
-            if args.json {
-                out(message)?;
-            } else {
-                out(message_line(&message))?;
-            }
-        }
-        Ok(())
+        print_history(&messages, &args.chat, args.json)
     })
 }
 

@@ -1,8 +1,8 @@
-//! The local socket of a running `wa listen`: the store opens in one process at a time, so
-//! while `wa listen` runs it serves the other `wa` commands of the same store over the Unix
-//! socket `<store>.sock` (mode 0600 in the store's directory): one line of JSON in (a
-//! [`Request`]), one line of JSON out (`{"ok":true,"result":...}` or
-//! `{"ok":false,"error":"..."}`), then the connection closes.
+//! The local socket of a running `wa listen` (or `wa phone listen`): a store opens in one
+//! process at a time, so while the listener runs it serves the other commands of the same
+//! store over the Unix socket `<store>.sock` (mode 0600 in the store's directory): one line of
+//! JSON in (a [`Request`], or a phone request), one line of JSON out
+//! (`{"ok":true,"result":...}` or `{"ok":false,"error":"..."}`), then the connection closes.
 //!
 //! Commands try the socket first and open the store themselves only when nobody listens; a
 //! stale socket file (connection refused) is removed.
@@ -20,7 +20,7 @@ const MAX_LINE: u64 = 64 * 1024;
 /// How long a request through the socket may take (a media upload included).
 const CALL_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// What one command asks a running `wa listen`.
+/// What one web client command asks a running `wa listen`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub(crate) enum Request {
@@ -98,9 +98,9 @@ async fn connect(socket: &Path) -> Option<tokio::net::UnixStream> {
 ///
 /// # Errors
 /// When the listener answered with an error, or the exchange failed.
-pub(crate) async fn call(
+pub(crate) async fn call<R: Serialize>(
     socket: &Path,
-    request: &Request,
+    request: &R,
 ) -> anyhow::Result<Option<serde_json::Value>> {
     let Some(stream) = connect(socket).await else {
         return Ok(None);
@@ -155,9 +155,10 @@ impl Drop for Bound {
 ///
 /// # Errors
 /// When another `wa listen` serves the socket, or it cannot be bound.
-pub(crate) async fn serve<H, F>(socket: &Path, handle: H) -> anyhow::Result<Bound>
+pub(crate) async fn serve<R, H, F>(socket: &Path, handle: H) -> anyhow::Result<Bound>
 where
-    H: Fn(Request) -> F + Send + Sync + 'static,
+    R: serde::de::DeserializeOwned + Send + 'static,
+    H: Fn(R) -> F + Send + Sync + 'static,
     F: Future<Output = anyhow::Result<serde_json::Value>> + Send + 'static,
 {
     if someone_listens(socket).await {
@@ -196,7 +197,7 @@ where
                     Err(e) => {
                         serde_json::json!({"ok": false, "error": format!("reading the request: {e}")})
                     }
-                    Ok(_) => match serde_json::from_str::<Request>(line.trim()) {
+                    Ok(_) => match serde_json::from_str::<R>(line.trim()) {
                         Err(e) => {
                             serde_json::json!({"ok": false, "error": format!("bad request: {e}")})
                         }

@@ -16,8 +16,11 @@ use wa_client::phone::{Phone, PhoneConfig, PhoneEvent, PhoneEvents};
 use wa_phone::PhoneSessionEvent;
 use wa_wire::Jid;
 
-use crate::client::{describe, message_json, tagged};
+use crate::client::{
+    chats_json, describe, history_json, message_json, print_chats, print_history, tagged,
+};
 use crate::common::{self, DEFAULT_SERVER, LOGIN_TIMEOUT, ServerUrl, out, parse_jid};
+use crate::ipc;
 
 /// The environment variable of the phone store's passphrase.
 const PASSPHRASE_VAR: &str = "WA_PHONE_STORE_PASSPHRASE";
@@ -73,6 +76,10 @@ impl Where {
         config.key = Some(common::store_key(&path, PASSPHRASE_VAR)?);
         config.platform = profile.platform.format();
         Ok(config)
+    }
+
+    fn socket(&self) -> PathBuf {
+        ipc::socket_path(&self.store_path())
     }
 
     fn open_store(&self) -> anyhow::Result<Store> {
@@ -221,9 +228,168 @@ pub(crate) enum Command {
     },
 }
 
+/// What one `wa phone` command asks a running `wa phone listen` (or carries out itself).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+enum Request {
+    /// Send a text.
+    Send {
+        /// The recipient.
+        to: String,
+        /// The text.
+        text: String,
+    },
+    /// Approve a QR code.
+    Link {
+        /// Its text.
+        qr: String,
+    },
+    /// The linked web clients.
+    Linked,
+    /// Unlink a web client.
+    Unlink {
+        /// Its client id.
+        client_id: String,
+    },
+    /// The chats of the store.
+    Chats,
+    /// The last messages of a chat.
+    History {
+        /// The chat.
+        chat: String,
+        /// How many at most.
+        limit: usize,
+    },
+    /// Mark a chat read.
+    Read {
+        /// The chat.
+        chat: String,
+        /// Up to this message (default: the latest incoming one).
+        id: Option<String>,
+    },
+    /// The security code with a user.
+    Verify {
+        /// The user.
+        jid: String,
+    },
+    /// Create a group.
+    GroupCreate {
+        /// The subject.
+        subject: String,
+        /// The members.
+        members: Vec<String>,
+    },
+}
+
+/// Carries out a request with a running phone.
+async fn handle(phone: &Phone, request: Request) -> anyhow::Result<Value> {
+    match request {
+        Request::Send { to, text } => {
+            let to = parse_jid(&to)?;
+            let id = phone
+                .send_text(&to, &text)
+                .await
+                .with_context(|| format!("sending to {to}"))?;
+            Ok(json!({"id": id}))
+        }
+        Request::Link { qr } => {
+            let linked = phone.link(&qr).await.context("approving the QR code")?;
+            Ok(json!({"client_id": linked.client_id, "device": linked.device.to_string()}))
+        }
+        Request::Linked => {
+            let devices = phone.linked().await.context("listing linked clients")?;
+            Ok(Value::Array(
+                devices
+                    .iter()
+                    .map(|d| {
+                        json!({"client_id": d.client_id, "device": d.device.to_string(),
+                               "browser": d.browser, "linked_at": d.linked_at, "mirror": d.mirror})
+                    })
+                    .collect(),
+            ))
+        }
+        Request::Unlink { client_id } => {
+            phone
+                .unlink(&client_id)
+                .await
+                .with_context(|| format!("unlinking {client_id}"))?;
+            Ok(json!({"unlinked": client_id}))
+        }
+        Request::Chats => chats_json(phone.store()),
+        Request::History { chat, limit } => history_json(phone.store(), &chat, limit),
+        Request::Read { chat, id } => {
+            let chat = parse_jid(&chat)?;
+            let id = match id {
+                Some(id) => id,
+                None => phone
+                    .store()
+                    .history(&chat, 200)
+                    .context("reading the history")?
+                    .iter()
+                    .rev()
+                    .find(|m| m.key.from_me != Some(true))
+                    .and_then(|m| m.key.id.clone())
+                    .with_context(|| format!("no incoming message from {chat}"))?,
+            };
+            phone
+                .read(&chat, &id)
+                .await
+                .with_context(|| format!("marking {id} read"))?;
+            Ok(json!({"read": id}))
+        }
+        Request::Verify { jid } => {
+            let user = parse_jid(&jid)?;
+            let code = phone.security_code(&user).await?;
+            Ok(json!({"jid": wa_wire::ids::user_of(&user).to_string(),
+                      "code": code.as_ref().map(ToString::to_string)}))
+        }
+        Request::GroupCreate { subject, members } => {
+            let members = members
+                .iter()
+                .map(|m| parse_jid(m))
+                .collect::<anyhow::Result<Vec<Jid>>>()?;
+            let group = phone
+                .group_create(&subject, &members)
+                .await
+                .context("creating the group")?;
+            Ok(json!({"group": group.to_string()}))
+        }
+    }
+}
+
+/// Carries out `request` through a running `wa phone listen`, or with a phone of our own:
+/// logged in when it needs the server, else on the store alone.
+async fn request(at: &Where, request: Request) -> anyhow::Result<Value> {
+    if let Some(value) = ipc::call(&at.socket(), &request).await? {
+        return Ok(value);
+    }
+    match request {
+        Request::Chats => chats_json(&at.open_store()?),
+        Request::History { chat, limit } => history_json(&at.open_store()?, &chat, limit),
+        Request::Verify { .. } => {
+            // The identities are in the store: no server needed.
+            let profile = at.profile()?;
+            let (phone, _events) = Phone::login(at.config(&profile)?)
+                .await
+                .context("opening the phone")?;
+            let result = handle(&phone, request).await;
+            phone.shutdown().await;
+            result
+        }
+        Request::Link { qr } => link(at, &qr).await,
+        request => {
+            let (phone, _events) = logged_in(at).await?;
+            let result = handle(&phone, request).await;
+            phone.shutdown().await;
+            result
+        }
+    }
+}
+
 /// Runs a `wa phone` subcommand.
 pub(crate) fn run(cmd: Command) -> anyhow::Result<()> {
     common::runtime()?.block_on(async {
+        let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
         match cmd {
             Command::Register {
                 at,
@@ -234,70 +400,58 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<()> {
             } => register(&at, &number, &name, platform, code).await,
             Command::Listen { at, read, json } => listen(&at, read, json).await,
             Command::Send { at, to, text } => {
-                let to = parse_jid(&to)?;
+                parse_jid(&to)?;
                 let text = common::message_text(text.as_deref())?;
-                with_phone(&at, |phone, _| async move {
-                    let id = phone
-                        .send_text(&to, &text)
-                        .await
-                        .with_context(|| format!("sending to {to}"))?;
-                    out(id)
-                })
-                .await
+                let reply = request(&at, Request::Send { to, text }).await?;
+                out(field(&reply, "id"))
             }
-            Command::Link { at, qr } => link(&at, &qr).await,
-            Command::Linked { at } => {
-                with_phone(&at, |phone, _| async move {
-                    let devices = phone.linked().await.context("listing linked clients")?;
-                    if devices.is_empty() {
-                        eprintln!("no linked web clients");
-                    }
-                    for d in devices {
-                        out(format!(
-                            "{}  {}  {}  linked at {}{}",
-                            d.client_id,
-                            d.device,
-                            d.browser,
-                            d.linked_at,
-                            if d.mirror { "  (mirror)" } else { "" }
-                        ))?;
-                    }
-                    Ok(())
-                })
-                .await
-            }
-            Command::Unlink { at, client_id } => {
-                with_phone(&at, |phone, _| async move {
-                    phone
-                        .unlink(&client_id)
-                        .await
-                        .with_context(|| format!("unlinking {client_id}"))?;
-                    out(format!("unlinked {client_id}"))
-                })
-                .await
-            }
-            Command::Chats { at, json } => {
-                let store = at.open_store()?;
-                let chats = store.chats().context("reading the chats")?;
-                if chats.is_empty() && !json {
-                    eprintln!("no chats yet");
-                }
-                for c in chats {
-                    if json {
-                        out(
-                            json!({"jid": c.jid.to_string(), "name": c.name, "unread": c.unread,
-                                   "last_activity": c.last_activity, "archived": c.archived}),
-                        )?;
-                    } else {
-                        out(format!(
-                            "{:<32} {:>4} unread  {}",
-                            c.jid.to_string(),
-                            c.unread,
-                            c.name.as_deref().unwrap_or("")
-                        ))?;
-                    }
+            Command::Link { at, qr } => {
+                let reply = request(&at, Request::Link { qr }).await?;
+                out(format!(
+                    "linked {} as {}",
+                    field(&reply, "client_id"),
+                    field(&reply, "device")
+                ))?;
+                if let Some(chats) = reply.get("history_chats") {
+                    out(format!(
+                        "history sent: {chats} chats, {} messages",
+                        reply.get("history_messages").cloned().unwrap_or_default()
+                    ))?;
                 }
                 Ok(())
+            }
+            Command::Linked { at } => {
+                let devices = request(&at, Request::Linked).await?;
+                let devices = devices.as_array().cloned().unwrap_or_default();
+                if devices.is_empty() {
+                    eprintln!("no linked web clients");
+                }
+                for d in devices {
+                    let mirror = d.get("mirror").and_then(Value::as_bool) == Some(true);
+                    out(format!(
+                        "{}  {}  {}  linked at {}{}",
+                        field(&d, "client_id"),
+                        field(&d, "device"),
+                        field(&d, "browser"),
+                        d.get("linked_at").and_then(Value::as_u64).unwrap_or(0),
+                        if mirror { "  (mirror)" } else { "" }
+                    ))?;
+                }
+                Ok(())
+            }
+            Command::Unlink { at, client_id } => {
+                request(
+                    &at,
+                    Request::Unlink {
+                        client_id: client_id.clone(),
+                    },
+                )
+                .await?;
+                out(format!("unlinked {client_id}"))
+            }
+            Command::Chats { at, json } => {
+                let chats = request(&at, Request::Chats).await?;
+                print_chats(&chats, json)
             }
             Command::History {
                 at,
@@ -305,73 +459,32 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<()> {
                 limit,
                 json,
             } => {
-                let chat = parse_jid(&chat)?;
-                let store = at.open_store()?;
-                let messages = store
-                    .history(&chat, limit)
-                    .with_context(|| format!("reading the history of {chat}"))?;
-                for m in &messages {
-                    if json {
-                        out(message_json(m))?;
-                    } else {
-                        let who = if m.key.from_me == Some(true) {
-                            "me".to_owned()
-                        } else {
-                            m.key
-                                .participant
-                                .clone()
-                                .or_else(|| m.key.remote_jid.clone())
-                                .unwrap_or_default()
-                        };
-                        out(format!(
-                            "{} {who}: {}",
-                            m.key.id.as_deref().unwrap_or(""),
-                            describe(m.message.as_ref())
-                        ))?;
-                    }
-                }
-                Ok(())
+                parse_jid(&chat)?;
+                let messages = request(
+                    &at,
+                    Request::History {
+                        chat: chat.clone(),
+                        limit,
+                    },
+                )
+                .await?;
+                print_history(&messages, &chat, json)
             }
             Command::Read { at, chat, id } => {
-                let chat = parse_jid(&chat)?;
-                let id = match id {
-                    Some(id) => id,
-                    None => {
-                        let store = at.open_store()?;
-                        let messages = store.history(&chat, 200).context("reading the history")?;
-                        drop(store);
-                        messages
-                            .iter()
-                            .rev()
-                            .find(|m| m.key.from_me != Some(true))
-                            .and_then(|m| m.key.id.clone())
-                            .with_context(|| format!("no incoming message from {chat}"))?
-                    }
-                };
-                with_phone(&at, |phone, _| async move {
-                    phone
-                        .read(&chat, &id)
-                        .await
-                        .with_context(|| format!("marking {id} read"))?;
-                    out(format!("read {id}"))
-                })
-                .await
+                parse_jid(&chat)?;
+                let reply = request(&at, Request::Read { chat, id }).await?;
+                out(format!("read {}", field(&reply, "read")))
             }
             Command::Verify { at, jid } => {
-                let user = parse_jid(&jid)?;
-                let profile = at.profile()?;
-                let (phone, _events) = Phone::login(at.config(&profile)?)
-                    .await
-                    .context("opening the phone")?;
-                let code = phone.security_code(&user).await;
-                phone.shutdown().await;
-                match code? {
+                parse_jid(&jid)?;
+                let reply = request(&at, Request::Verify { jid: jid.clone() }).await?;
+                match reply.get("code").and_then(Value::as_str) {
                     Some(code) => {
-                        out(format!("security code with {user}:"))?;
+                        out(format!("security code with {}:", field(&reply, "jid")))?;
                         out(code)
                     }
                     None => bail!(
-                        "no security code with {user} yet: their identity is learnt with the \
+                        "no security code with {jid} yet: their identity is learnt with the \
                          first message between you"
                     ),
                 }
@@ -381,33 +494,14 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<()> {
                 subject,
                 members,
             } => {
-                let members = members
-                    .iter()
-                    .map(|m| parse_jid(m))
-                    .collect::<anyhow::Result<Vec<Jid>>>()?;
-                with_phone(&at, |phone, _| async move {
-                    let group = phone
-                        .group_create(&subject, &members)
-                        .await
-                        .context("creating the group")?;
-                    out(group)
-                })
-                .await
+                for m in &members {
+                    parse_jid(m)?;
+                }
+                let reply = request(&at, Request::GroupCreate { subject, members }).await?;
+                out(field(&reply, "group"))
             }
         }
     })
-}
-
-/// Logs in as the registered phone, waits until it is in, runs `f`, stops.
-async fn with_phone<F, Fut>(at: &Where, f: F) -> anyhow::Result<()>
-where
-    F: FnOnce(Phone, PhoneEvents) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
-{
-    let (phone, events) = logged_in(at).await?;
-    let result = f(phone.clone(), events).await;
-    phone.shutdown().await;
-    result
 }
 
 /// Logs in as the phone of the store and waits until it is in.
@@ -516,21 +610,26 @@ async fn register(
     ))
 }
 
-async fn link(at: &Where, qr: &str) -> anyhow::Result<()> {
+/// Links with a phone of our own, and waits (bounded) until the history export went out.
+async fn link(at: &Where, qr: &str) -> anyhow::Result<Value> {
     let (phone, mut events) = logged_in(at).await?;
     let result = async {
-        let linked = phone.link(qr).await.context("approving the QR code")?;
-        out(format!("linked {} as {}", linked.client_id, linked.device))?;
+        let mut reply = handle(&phone, Request::Link { qr: qr.to_owned() }).await?;
+        let device = reply
+            .get("device")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         // The phone sends the new client its history: wait until it went out.
         let sent = tokio::time::timeout(HISTORY_WAIT, async {
             while let Some(event) = events.next().await {
                 match event {
                     PhoneEvent::HistorySent {
-                        device,
+                        device: to,
                         chats,
                         messages,
-                    } if device == linked.device => return Ok((chats, messages)),
-                    PhoneEvent::HistoryFailed { device, error } if device == linked.device => {
+                    } if to.to_string() == device => return Ok((chats, messages)),
+                    PhoneEvent::HistoryFailed { device: to, error } if to.to_string() == device => {
                         return Err(error);
                     }
                     _ => {}
@@ -541,17 +640,15 @@ async fn link(at: &Where, qr: &str) -> anyhow::Result<()> {
         .await;
         match sent {
             Ok(Ok((chats, messages))) => {
-                out(format!("history sent: {chats} chats, {messages} messages"))
+                if let Some(object) = reply.as_object_mut() {
+                    object.insert("history_chats".to_owned(), json!(chats));
+                    object.insert("history_messages".to_owned(), json!(messages));
+                }
             }
-            Ok(Err(e)) => {
-                eprintln!("wa: the history export failed: {e}");
-                Ok(())
-            }
-            Err(_) => {
-                eprintln!("wa: the history export did not finish in time");
-                Ok(())
-            }
+            Ok(Err(e)) => eprintln!("wa: the history export failed: {e}"),
+            Err(_) => eprintln!("wa: the history export did not finish in time"),
         }
+        Ok(reply)
     }
     .await;
     phone.shutdown().await;
@@ -559,13 +656,41 @@ async fn link(at: &Where, qr: &str) -> anyhow::Result<()> {
 }
 
 async fn listen(at: &Where, read: bool, json: bool) -> anyhow::Result<()> {
+    let socket = at.socket();
+    if ipc::someone_listens(&socket).await {
+        bail!(
+            "another `wa phone listen` runs on this store ({} answers)",
+            socket.display()
+        );
+    }
     let (phone, mut events) = logged_in(at).await?;
     let stop = common::stop_signal();
     tokio::pin!(stop);
-    eprintln!(
-        "wa phone listen: logged in as {} (Ctrl-C stops)",
-        phone.user()
-    );
+    let served = phone.clone();
+    let bound = ipc::serve(&socket, move |request| {
+        let phone = served.clone();
+        async move { handle(&phone, request).await }
+    })
+    .await;
+    let _bound = match bound {
+        Ok(bound) => {
+            eprintln!(
+                "wa phone listen: logged in as {}; other wa phone commands on this store go \
+                 through {} (Ctrl-C stops)",
+                phone.user(),
+                socket.display()
+            );
+            Some(bound)
+        }
+        Err(e) => {
+            eprintln!(
+                "wa phone listen: logged in as {} (Ctrl-C stops); other wa phone commands \
+                 cannot use this store meanwhile: {e:#}",
+                phone.user()
+            );
+            None
+        }
+    };
     let result = async {
         loop {
             let event = tokio::select! {

@@ -103,14 +103,22 @@ fn two_phones_register_talk_and_keep_their_history() {
     });
     assert!(got.starts_with(&id), "{got}");
 
-    // Bob answers while Alice is offline; she gets it when she listens again.
-    // (The store opens in one process at a time: Bob's listener stops first.)
-    listen.terminate();
-    assert!(listen.wait(WAIT).success());
-    ok(server.phone(
+    // Bob answers while Alice is offline (through his running listener, which holds his
+    // store); she gets it when she listens again.
+    let socket = server.path("bob.redb.sock");
+    assert!(socket.exists());
+    let answer = ok(server.phone(
         "bob.redb",
         &["send", "--to", "15550000011", "zebra hi alice"],
     ));
+    wait_line(&bob_out, "the ack of Bob's answer", |l| {
+        l.starts_with(answer.trim())
+    });
+    let chats = ok(server.phone("bob.redb", &["chats", "--json"]));
+    assert!(chats.contains("15550000011@"), "{chats}");
+    listen.terminate();
+    assert!(listen.wait(WAIT).success());
+    assert!(!socket.exists());
     let mut alice = Running::spawn(&mut server.phone("alice.redb", &["listen", "--json"]));
     let alice_out = lines(alice.stdout.take().unwrap());
     let got = wait_line(&alice_out, "Bob's answer", |l| l.contains("zebra hi alice"));
@@ -120,6 +128,10 @@ fn two_phones_register_talk_and_keep_their_history() {
     assert_eq!(got["push_name"], "Bob");
     alice.terminate();
     assert!(alice.wait(WAIT).success());
+
+    // She marks Bob's chat read (up to his latest message).
+    let read = ok(server.phone("alice.redb", &["read", "15550000012"]));
+    assert!(read.starts_with("read "), "{read}");
 
     // Her store kept both across runs.
     let history = ok(server.phone("alice.redb", &["history", "15550000012", "--json"]));
@@ -149,4 +161,18 @@ fn two_phones_register_talk_and_keep_their_history() {
     let linked = run(server.phone("alice.redb", &["linked"]));
     assert!(linked.0, "{linked:?}");
     assert!(linked.2.contains("no linked web clients"), "{linked:?}");
+}
+
+#[test]
+fn a_wrong_registration_code_is_refused_clearly() {
+    let server = Server::start();
+    let (success, _, err) = run(server.phone(
+        "carol.redb",
+        &["register", "--number", "15550000013", "--code", "000000x"],
+    ));
+    assert!(!success, "{err}");
+    assert!(err.contains("the code was refused"), "{err}");
+    assert!(!server.path("carol.redb.json").exists());
+    let (success, _, err) = run(server.phone("carol.redb", &["send", "--to", "1555000001", "x"]));
+    assert!(!success && err.contains("wa phone register"), "{err}");
 }
