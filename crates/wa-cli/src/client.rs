@@ -703,7 +703,9 @@ async fn link(
                         "history imported: {} chats, {} messages",
                         imported.chats, imported.messages
                     ))?,
-                    Ok(Some(Err(e))) => eprintln!("wa: the phone's history did not import: {e}"),
+                    Ok(Some(Err(e))) => {
+                        crate::common::note!("wa: the phone's history did not import: {e}")
+                    }
                     _ => {}
                 }
                 return Ok(());
@@ -734,7 +736,7 @@ pub(crate) fn listen(args: ListenArgs) -> anyhow::Result<()> {
         let stop = common::stop_signal();
         let bound = match bound {
             Ok(bound) => {
-                eprintln!(
+                crate::common::note!(
                     "wa listen: connected; other wa commands on this store go through {} \
                      (Ctrl-C stops)",
                     socket.display()
@@ -743,7 +745,7 @@ pub(crate) fn listen(args: ListenArgs) -> anyhow::Result<()> {
             }
             Err(e) => {
                 // Listening still works; the other commands wait for the store instead.
-                eprintln!(
+                crate::common::note!(
                     "wa listen: connected (Ctrl-C stops); other wa commands cannot use this \
                      store meanwhile: {e:#}"
                 );
@@ -788,7 +790,7 @@ async fn listen_loop(
                 {
                     let participant = info.key.participant.as_deref().and_then(|p| p.parse().ok());
                     if let Err(e) = client.mark_read(&chat, id, participant.as_ref()).await {
-                        eprintln!("wa: marking {id} read: {e}");
+                        crate::common::note!("wa: marking {id} read: {e}");
                     }
                 }
             }
@@ -877,18 +879,24 @@ async fn listen_loop(
                     ))?;
                 }
             }
-            Event::HistoryFailed(e) => eprintln!("wa: a history export did not import: {e}"),
-            Event::StoreFailed(e) => eprintln!("wa: the store could not keep something: {e}"),
+            Event::HistoryFailed(e) => {
+                crate::common::note!("wa: a history export did not import: {e}")
+            }
+            Event::StoreFailed(e) => {
+                crate::common::note!("wa: the store could not keep something: {e}")
+            }
             Event::Session(SessionEvent::Disconnected {
                 reason,
                 reconnect_in: Some(delay),
             }) => {
-                eprintln!(
+                crate::common::note!(
                     "wa: disconnected ({reason:?}); reconnecting in {:.1} s",
                     delay.as_secs_f32()
                 );
             }
-            Event::Session(SessionEvent::Connected { .. }) => eprintln!("wa: connected again"),
+            Event::Session(SessionEvent::Connected { .. }) => {
+                crate::common::note!("wa: connected again")
+            }
             other => fail_on(other)?,
         }
     }
@@ -915,7 +923,7 @@ pub(crate) fn send_media(args: SendMediaArgs) -> anyhow::Result<()> {
     }
     let (kind, mimetype) = media_kind(&file, args.kind.as_deref(), args.mimetype.as_deref())?;
     if args.caption.is_some() && !matches!(kind.as_str(), "image" | "video" | "gif") {
-        eprintln!("wa: a {kind} carries no caption in this protocol: it is left out");
+        crate::common::note!("wa: a {kind} carries no caption in this protocol: it is left out");
     }
     common::runtime()?.block_on(async {
         let reply = request(
@@ -970,7 +978,7 @@ pub(crate) fn download(args: DownloadArgs) -> anyhow::Result<()> {
             common::out_bytes(&bytes)
         } else {
             let bytes = reply.get("bytes").and_then(Value::as_u64).unwrap_or(0);
-            eprintln!("wrote {} ({bytes} bytes)", target.display());
+            crate::common::note!("wrote {} ({bytes} bytes)", target.display());
             Ok(())
         }
     })
@@ -988,7 +996,7 @@ pub(crate) fn chats(args: ChatsArgs) -> anyhow::Result<()> {
 pub(crate) fn print_chats(chats: &Value, json: bool) -> anyhow::Result<()> {
     let chats = chats.as_array().cloned().unwrap_or_default();
     if chats.is_empty() && !json {
-        eprintln!("no chats yet");
+        crate::common::note!("no chats yet");
     }
     for chat in chats {
         if json {
@@ -1010,7 +1018,7 @@ pub(crate) fn print_chats(chats: &Value, json: bool) -> anyhow::Result<()> {
 pub(crate) fn print_history(messages: &Value, chat: &str, json: bool) -> anyhow::Result<()> {
     let messages = messages.as_array().cloned().unwrap_or_default();
     if messages.is_empty() && !json {
-        eprintln!("no messages with {chat}");
+        crate::common::note!("no messages with {chat}");
     }
     for message in messages {
         if json {
@@ -1085,12 +1093,12 @@ pub(crate) fn logout(args: LogoutArgs) -> anyhow::Result<()> {
                 let server = connection.server()?;
                 match Client::logout_offline(&server.ws_url(), &credentials).await {
                     Ok(()) | Err(wa_client::Error::HttpStatus { status: 401, .. }) => {}
-                    Err(e) => eprintln!("wa: the logout could not be confirmed: {e}"),
+                    Err(e) => crate::common::note!("wa: the logout could not be confirmed: {e}"),
                 }
                 out("logged out (the server unlinked this device; messages stay in the store)")
             }
             Err(e) => {
-                eprintln!("wa: {e:#}; trying the HTTP logout");
+                crate::common::note!("wa: {e:#}; trying the HTTP logout");
                 let server = connection.server()?;
                 let offline = Client::logout_offline(&server.ws_url(), &credentials).await;
                 let store = connection.open_store()?;
@@ -1101,7 +1109,7 @@ pub(crate) fn logout(args: LogoutArgs) -> anyhow::Result<()> {
                     }
                     Err(err) if args.local => {
                         store.forget_link().context("forgetting the link")?;
-                        eprintln!("wa: the server was not told ({err}); the link is forgotten here");
+                        crate::common::note!("wa: the server was not told ({err}); the link is forgotten here");
                         out("logged out locally")
                     }
                     Err(err) => Err(anyhow::Error::new(err).context(

@@ -158,7 +158,7 @@ pub(crate) fn message_text(arg: Option<&str>) -> anyhow::Result<String> {
         Some(text) if text != "-" => text.to_owned(),
         _ => {
             if std::io::stdin().is_terminal() {
-                eprintln!("type the message, then Ctrl-D:");
+                note!("type the message, then Ctrl-D:");
             }
             let mut text = String::new();
             std::io::stdin()
@@ -183,6 +183,16 @@ pub(crate) fn message_text(arg: Option<&str>) -> anyhow::Result<String> {
     }
     Ok(text)
 }
+
+/// Prints a line on standard error, ignoring failure (a closed pipe there must not panic the
+/// way `eprintln!` does).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use note;
 
 /// Standard output was closed by its reader (`wa listen | head -1`): the command ends quietly
 /// with status 0.
@@ -220,11 +230,9 @@ pub(crate) fn out_bytes(bytes: &[u8]) -> anyhow::Result<()> {
 
 /// Whether an error is the reader of standard output going away.
 pub(crate) fn is_output_closed(err: &anyhow::Error) -> bool {
+    // Only standard output's own broken pipe: a socket's (the listener gone mid-request) is a
+    // real failure.
     err.chain().any(|e| e.is::<OutputClosed>())
-        || err.chain().any(|e| {
-            e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-        })
 }
 
 /// The tokio runtime of one command (two workers: store reads block briefly).

@@ -106,7 +106,7 @@ fn main() -> ExitCode {
         Err(err) if common::is_output_closed(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // `{:#}` prints the whole context chain on one line.
-            eprintln!("wa: {err:#}");
+            crate::common::note!("wa: {err:#}");
             ExitCode::FAILURE
         }
     }

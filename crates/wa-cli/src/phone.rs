@@ -424,7 +424,7 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<()> {
                 let devices = request(&at, Request::Linked).await?;
                 let devices = devices.as_array().cloned().unwrap_or_default();
                 if devices.is_empty() {
-                    eprintln!("no linked web clients");
+                    crate::common::note!("no linked web clients");
                 }
                 for d in devices {
                     let mirror = d.get("mirror").and_then(Value::as_bool) == Some(true);
@@ -570,7 +570,7 @@ async fn register(
         let code = match code {
             Some(code) => code,
             None => {
-                eprintln!(
+                crate::common::note!(
                     "a verification code was sent for +{number} (the reference server prints it \
                      on its standard error); type it:"
                 );
@@ -645,8 +645,8 @@ async fn link(at: &Where, qr: &str) -> anyhow::Result<Value> {
                     object.insert("history_messages".to_owned(), json!(messages));
                 }
             }
-            Ok(Err(e)) => eprintln!("wa: the history export failed: {e}"),
-            Err(_) => eprintln!("wa: the history export did not finish in time"),
+            Ok(Err(e)) => crate::common::note!("wa: the history export failed: {e}"),
+            Err(_) => crate::common::note!("wa: the history export did not finish in time"),
         }
         Ok(reply)
     }
@@ -674,7 +674,7 @@ async fn listen(at: &Where, read: bool, json: bool) -> anyhow::Result<()> {
     .await;
     let _bound = match bound {
         Ok(bound) => {
-            eprintln!(
+            crate::common::note!(
                 "wa phone listen: logged in as {}; other wa phone commands on this store go \
                  through {} (Ctrl-C stops)",
                 phone.user(),
@@ -683,7 +683,7 @@ async fn listen(at: &Where, read: bool, json: bool) -> anyhow::Result<()> {
             Some(bound)
         }
         Err(e) => {
-            eprintln!(
+            crate::common::note!(
                 "wa phone listen: logged in as {} (Ctrl-C stops); other wa phone commands \
                  cannot use this store meanwhile: {e:#}",
                 phone.user()
@@ -723,7 +723,7 @@ async fn show(phone: &Phone, event: &PhoneEvent, read: bool, json: bool) -> anyh
                 && !m.from_me
                 && let Err(e) = phone.read(&m.chat, &m.id).await
             {
-                eprintln!("wa: marking {} read: {e}", m.id);
+                crate::common::note!("wa: marking {} read: {e}", m.id);
             }
             Some((value, format!("{} [{}] {from}: {text}", m.id, m.chat)))
         }
@@ -778,7 +778,7 @@ async fn show(phone: &Phone, event: &PhoneEvent, read: bool, json: bool) -> anyh
             format!("linked {} as {}", l.client_id, l.device),
         )),
         PhoneEvent::Session(PhoneSessionEvent::Undecryptable { from, id, error }) => {
-            eprintln!("wa: message {id} from {from} did not decrypt: {error}");
+            crate::common::note!("wa: message {id} from {from} did not decrypt: {error}");
             None
         }
         PhoneEvent::HistorySent {
@@ -791,11 +791,11 @@ async fn show(phone: &Phone, event: &PhoneEvent, read: bool, json: bool) -> anyh
             format!("history sent to {device}: {chats} chats, {messages} messages"),
         )),
         PhoneEvent::HistoryFailed { device, error } => {
-            eprintln!("wa: the history export to {device} failed: {error}");
+            crate::common::note!("wa: the history export to {device} failed: {error}");
             None
         }
         PhoneEvent::StoreFailed(e) => {
-            eprintln!("wa: the store could not keep something: {e}");
+            crate::common::note!("wa: the store could not keep something: {e}");
             None
         }
         PhoneEvent::Session(PhoneSessionEvent::Replaced) => {
@@ -804,7 +804,7 @@ async fn show(phone: &Phone, event: &PhoneEvent, read: bool, json: bool) -> anyh
         PhoneEvent::Session(PhoneSessionEvent::Failed(e)) => bail!("the phone failed: {e}"),
         PhoneEvent::Session(PhoneSessionEvent::Disconnected { reconnect_in }) => {
             match reconnect_in {
-                Some(delay) => eprintln!(
+                Some(delay) => crate::common::note!(
                     "wa: disconnected; reconnecting in {:.1} s",
                     delay.as_secs_f32()
                 ),

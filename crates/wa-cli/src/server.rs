@@ -66,8 +66,8 @@ fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
         let mut int = signal(SignalKind::interrupt()).context("cannot watch Ctrl-C")?;
         Ok(async move {
             tokio::select! {
-                _ = term.recv() => eprintln!("wa server: SIGTERM, stopping"),
-                _ = int.recv() => eprintln!("wa server: interrupted, stopping"),
+                _ = term.recv() => crate::common::note!("wa server: SIGTERM, stopping"),
+                _ = int.recv() => crate::common::note!("wa server: interrupted, stopping"),
             }
         })
     }
