@@ -84,6 +84,45 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// A registered phone with keys uploaded, connected from the local address `from` (any
+    /// `127.x.y.z`: another client address for the caps and budgets per address).
+    pub async fn phone_from(&mut self, from: std::net::IpAddr, number: &str, seed: u8) -> Phone {
+        let pending = Phone::request_code_from(&self.server.phone_url(), from, number, seed).await;
+        let code = self.code_for(number).await;
+        let mut phone = pending.verify(&code).await;
+        assert_eq!(phone.upload_keys(5).await, 5);
+        phone
+    }
+}
+
+/// A WebSocket to `url` (`ws://host:port/path`) from the local address `from`: the upgrade's
+/// error as it is (a refused connection's status is in `Error::Http`).
+pub async fn ws_from(
+    url: &str,
+    from: std::net::IpAddr,
+) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, tokio_tungstenite::tungstenite::Error> {
+    let authority = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap();
+    let addr: SocketAddr = authority.parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let stream = tokio::time::timeout(WAIT, socket.connect(addr))
+        .await
+        .unwrap()
+        .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+    tokio::time::timeout(
+        WAIT,
+        tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)),
+    )
+    .await
+    .unwrap()
+    .map(|(ws, _)| ws)
+}
+
 /// A phone's identity: an Ed25519 key from a fixed seed (tests are deterministic), and a
 /// made-up Curve25519 key (the server never uses it).
 pub fn identity(seed: u8) -> (SigningKey, IdentityKeys) {
@@ -224,6 +263,48 @@ impl Phone {
             .unwrap();
         assert_eq!(ready.wid, user_jid(number).unwrap());
         phone
+    }
+
+    /// A phone connection from the local address `from` (see [`ws_from`]), not logged in.
+    pub async fn connect_from(url: &str, from: std::net::IpAddr, number: &str, seed: u8) -> Phone {
+        let ws = ws_from(url, from).await.unwrap();
+        let (key, identity) = identity(seed);
+        Phone {
+            ws,
+            number: number.to_owned(),
+            key,
+            identity,
+            next_id: 0,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Asks for a registration code from the local address `from`.
+    pub async fn request_code_from(
+        url: &str,
+        from: std::net::IpAddr,
+        number: &str,
+        seed: u8,
+    ) -> PendingRegistration {
+        let mut phone = Phone::connect_from(url, from, number, seed).await;
+        let n = number.to_owned();
+        let _: Value = phone
+            .call(|id| PhoneRequest::Register {
+                id,
+                number: n.clone(),
+                name: String::new(),
+            })
+            .await
+            .unwrap();
+        PendingRegistration { phone }
+    }
+
+    /// Logs in again from the local address `from`.
+    pub async fn login_from(url: &str, from: std::net::IpAddr, number: &str, seed: u8) -> Phone {
+        Phone::connect_from(url, from, number, seed)
+            .await
+            .log_in()
+            .await
     }
 
     /// The phone's address.
