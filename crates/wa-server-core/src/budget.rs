@@ -101,6 +101,23 @@ impl Default for BudgetLimits {
 }
 
 impl BudgetLimits {
+    /// Budgets no one reaches: for load tests on a trusted network, never for a server that
+    /// strangers can reach (the per-connection rate and every quota still hold).
+    pub fn unlimited() -> BudgetLimits {
+        let rate = Rate {
+            per_second: 1e9,
+            burst: u32::MAX,
+        };
+        BudgetLimits {
+            send: rate,
+            receipt: rate,
+            query: rate,
+            presence: rate,
+            register: rate,
+            send_per_address: rate,
+        }
+    }
+
     fn rate(&self, who: &Who, kind: Kind) -> Rate {
         match (who, kind) {
             (Who::Address(_), Kind::Send) => self.send_per_address,
@@ -171,6 +188,14 @@ impl Budgets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unlimited_budgets_are_not_reached() {
+        let mut budgets = Budgets::new(BudgetLimits::unlimited());
+        let t0 = Time::from_secs(1000);
+        let who = Who::Address(std::net::IpAddr::from([127, 0, 0, 1]));
+        assert!((0..100_000).all(|_| budgets.allow(&who, Kind::Register, t0)));
+    }
 
     #[test]
     fn an_account_has_one_budget_whatever_its_connections() {

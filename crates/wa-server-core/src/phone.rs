@@ -231,6 +231,14 @@ impl PhoneConnection {
                         "not a phone number (5 to 20 digits)",
                     ));
                 }
+                // Codes cost the server a message to the number: budgeted per client address.
+                if !self.spend(now, None, Kind::Register) {
+                    return self.send(&PhoneEvent::error(
+                        Some(id),
+                        429,
+                        "too many registration codes asked from this address: try again later",
+                    ));
+                }
                 let code = Zeroizing::new(format!("{:06}", self.rng.next_u32() % 1_000_000));
                 let ttl = u64::try_from(self.config.code_ttl.as_millis()).unwrap_or(u64::MAX);
                 self.job(accounts::issue_code(id, number, code, now, ttl));

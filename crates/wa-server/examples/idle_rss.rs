@@ -45,6 +45,7 @@ fn start(bin: &std::path::Path, dir: &std::path::Path) -> Process {
             "100000",
             "--requests-per-second",
             "100000",
+            "--no-budgets",
             "--data-dir",
         ])
         .arg(dir)

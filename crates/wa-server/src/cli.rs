@@ -62,6 +62,11 @@ pub struct ServerArgs {
     /// Requests per second one connection may make (bursts of four times as many).
     #[arg(long, default_value_t = 100)]
     pub requests_per_second: u32,
+    /// Lift the budgets per account and per client address (sends, receipts, queries,
+    /// presence, registrations): for load tests on a trusted network only. The per-connection
+    /// rate (`--requests-per-second`) and every quota still hold.
+    #[arg(long)]
+    pub no_budgets: bool,
     /// An `Origin` allowed to open WebSockets (repeat for more; none: any).
     #[arg(long = "allowed-origin")]
     pub allowed_origins: Vec<String>,
@@ -107,6 +112,9 @@ impl ServerArgs {
         config.core.message_ttl = Duration::from_secs(self.message_ttl);
         config.core.limits.requests_per_second = self.requests_per_second;
         config.core.limits.request_burst = self.requests_per_second.saturating_mul(4);
+        if self.no_budgets {
+            config.core.limits.budgets = wa_server_core::budget::BudgetLimits::unlimited();
+        }
         config.store = if self.store == "embedded" {
             StoreKind::Embedded
         } else {
@@ -161,12 +169,15 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
 /// # Errors
 /// When the server cannot start or the signals cannot be watched.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    // The handlers are installed before the `listening` line: a SIGTERM sent as soon as a
+    // script sees it stops the server gracefully rather than killing it.
+    let stop = StopSignal::watch()?;
     let data_dir = config.data_dir.clone();
     let server = Server::start(config)
         .await
         .with_context(|| format!("cannot start the server (data in {})", data_dir.display()))?;
     announce(&server);
-    let stopped = stop_signal().await;
+    let stopped = stop.wait().await;
     server.shutdown().await;
     stopped
 }
@@ -182,25 +193,49 @@ fn announce(server: &RunningServer) {
     );
 }
 
-/// Waits for SIGTERM or Ctrl-C (SIGINT).
-async fn stop_signal() -> anyhow::Result<()> {
+/// SIGTERM and Ctrl-C (SIGINT), watched from the moment it is made.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-            c = tokio::signal::ctrl_c() => {
-                c.context("cannot watch Ctrl-C")?;
-                tracing::info!("interrupted: stopping");
-            }
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn watch() -> anyhow::Result<StopSignal> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignal {
+                term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+                interrupt: signal(SignalKind::interrupt()).context("cannot watch Ctrl-C")?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(StopSignal {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot watch Ctrl-C")?;
+
+    /// Waits for either.
+    async fn wait(self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        {
+            let StopSignal {
+                mut term,
+                mut interrupt,
+            } = self;
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = interrupt.recv() => tracing::info!("interrupted: stopping"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot watch Ctrl-C")?;
+        }
+        Ok(())
     }
-    Ok(())
 }

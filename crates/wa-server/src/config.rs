@@ -111,6 +111,9 @@ pub struct Config {
     /// Bytes of outgoing WebSocket messages gathered before they are written (a flush writes
     /// them anyway). Default 0: each message is written as it is queued.
     pub ws_write_buffer: usize,
+    /// The embedded store's page cache at most (the server's memory grows with its database up
+    /// to this). Default 64 MiB.
+    pub store_cache_bytes: usize,
     /// Downloads sent at once at most; more are answered 503. Default 64.
     pub max_downloads: usize,
     /// How long shutdown waits for connections to close. Default 5 s.
@@ -206,6 +209,7 @@ impl Default for Config {
             max_jobs_per_connection: 64,
             ws_read_buffer: 4 << 10,
             ws_write_buffer: 0,
+            store_cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             max_downloads: 64,
             shutdown_grace: Duration::from_secs(5),
             allowed_origins: Vec::new(),

@@ -364,7 +364,8 @@ impl Server {
         let path = dir.join(DATABASE_FILE);
         let opened = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || RedbStore::open(&path)).await
+            let cache = config.store_cache_bytes;
+            tokio::task::spawn_blocking(move || RedbStore::open_with_cache(&path, cache)).await
         };
         let store = match opened {
             Ok(Ok(store)) => store,

@@ -6,6 +6,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::indexing_slicing,
     reason = "a test: a panic is a failure"
 )]
 
@@ -64,6 +65,7 @@ fn defaults() -> BTreeMap<&'static str, String> {
         c.max_jobs_per_connection.to_string(),
     );
     m.insert("ws_read_buffer", bytes(c.ws_read_buffer as u64));
+    m.insert("store_cache_bytes", bytes(c.store_cache_bytes as u64));
     m.insert("max_downloads", c.max_downloads.to_string());
     m.insert("media_timeout", duration(c.media_timeout));
     m.insert("media_ttl", duration(c.media_ttl));

@@ -10,7 +10,7 @@ pub mod postgres;
 mod redb_store;
 
 pub use self::postgres::PgStore;
-pub use self::redb_store::{MAX_BATCH, RedbStore};
+pub use self::redb_store::{DEFAULT_CACHE_BYTES, MAX_BATCH, RedbStore};
 pub use wa_server_core::store::{
     Entry, KeyBuf, KeyReader, MemStore, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn,
     prefix_end, read,

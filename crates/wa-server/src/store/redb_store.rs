@@ -49,6 +49,9 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
+/// The page cache of [`RedbStore::open`]: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
 impl RedbStore {
     /// Opens the store at `path`, creating it (and its tables) if needed.
     ///
@@ -56,6 +59,15 @@ impl RedbStore {
     /// When the file cannot be created or opened, is not a redb database, or is in use by
     /// another process.
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        RedbStore::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the store at `path` with a page cache of at most `cache_bytes` (the server's
+    /// memory grows with the database up to it; redb's own default is 1 GiB).
+    ///
+    /// # Errors
+    /// As [`RedbStore::open`].
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<RedbStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(backend)?;
         }
@@ -71,7 +83,7 @@ impl RedbStore {
         }
         // A damaged file must give an error, not take the process down: redb reports what it
         // detects, and a panic on what it does not is caught here and reported the same way.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_db(path)))
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_db(path, cache_bytes)))
             .unwrap_or_else(|_| {
                 Err(StoreError::Backend(
                     "the database file is damaged or truncated (redb failed an internal check reading it)".to_owned(),
@@ -98,8 +110,11 @@ impl RedbStore {
     }
 }
 
-fn open_db(path: &Path) -> Result<Database, StoreError> {
-    let db = Database::create(path).map_err(backend)?;
+fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+    let db = redb::Builder::new()
+        .set_cache_size(cache_bytes)
+        .create(path)
+        .map_err(backend)?;
     let txn = db.begin_write().map_err(backend)?;
     for table in Table::ALL {
         txn.open_table(def(table)).map_err(backend)?;

@@ -134,7 +134,7 @@ pub fn identity(seed: u8) -> (SigningKey, IdentityKeys) {
     (key, identity)
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A phone connection.
 pub struct Phone {
@@ -263,6 +263,12 @@ impl Phone {
             .unwrap();
         assert_eq!(ready.wid, user_jid(number).unwrap());
         phone
+    }
+
+    /// The socket, for a driver of its own (the load generator), with the pushes that arrived
+    /// while requests waited for their answers.
+    pub fn into_socket(self) -> (Socket, VecDeque<PhoneEvent>) {
+        (self.ws, self.pending)
     }
 
     /// A phone connection from the local address `from` (see [`ws_from`]), not logged in.

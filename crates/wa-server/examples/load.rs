@@ -1,0 +1,582 @@
+//! Store-and-forward under load, against Redis Streams doing the same work in the same run.
+//!
+//! ```text
+//! cargo build --release -p wa-server --bins --examples
+//! target/release/examples/load [CLIENTS] [SECONDS] [WINDOW] [BYTES] [NODES]
+//! ```
+//!
+//! With NODES above 1, that many nodes of a cluster run (PostgreSQL at `WA_TEST_POSTGRES`,
+//! default `postgres://postgres@127.0.0.1:5432/test`, in a schema of the run's own, dropped at
+//! the end; NATS at `WA_TEST_NATS`), and phone `i` connects to node `i % NODES`.
+//!
+//! **wa-server**: the `wa-server` binary runs as its own process (so its CPU time is its own,
+//! read from `/proc`) on a fresh data directory, with the budgets per account lifted
+//! (`--no-budgets`: a load generator is not a person). CLIENTS phones register; phone `i`
+//! sends end-to-end relays of BYTES bytes of (made-up) ciphertext to phone `i + 1`, keeping
+//! WINDOW in flight (each is stored with fsync before its answer), for SECONDS; every phone
+//! answers each message it gets with a delivery receipt, which retires it. A copy counts once
+//! its recipient has it. The run ends when every copy arrived.
+//!
+//! **Redis Streams**: a `redis-server` of its own (a temporary directory, `appendonly yes`,
+//! `appendfsync always`: fsync before every reply) on a free port; CLIENTS producers `XADD`
+//! BYTES-byte entries to the stream of the next consumer, WINDOW in flight each, and CLIENTS
+//! consumers `XREADGROUP` them, then `XACK` and `XDEL` each batch. Messages are made before the
+//! clock starts on both sides, so the generator does little more than copy bytes.
+//!
+//! Both print delivered copies per second and the server's CPU time per copy.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::print_stdout,
+    reason = "a measuring tool: a panic is a failed run"
+)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use wa_wire::msg::{ContentKind, OlmPayload, OlmType, Receipt, ReceiptKind, Relay, RelayTarget};
+use wa_wire::phone::{PhoneEvent, PhoneRequest};
+
+/// CPU time (user + system) of process `pid` so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // The clock tick is 100 Hz on Linux (sysconf(_SC_CLK_TCK)).
+    Duration::from_millis(ticks * 10)
+}
+
+struct Figures {
+    copies: u64,
+    elapsed: Duration,
+    cpu: Duration,
+}
+
+impl Figures {
+    fn print(&self, name: &str) {
+        let per_second = self.copies as f64 / self.elapsed.as_secs_f64();
+        let cpu_per_copy = self.cpu.as_secs_f64() * 1e6 / self.copies as f64;
+        println!(
+            "| {name} | {} | {:.1} s | {per_second:.0} | {cpu_per_copy:.1} µs |",
+            self.copies,
+            self.elapsed.as_secs_f64()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// wa-server
+
+struct ServerProcess {
+    child: Child,
+    phone_url: String,
+    codes: std::sync::mpsc::Receiver<(String, String)>,
+}
+
+fn start_server(bin: &Path, dir: &Path, cluster: &[String]) -> ServerProcess {
+    let mut child = Command::new(bin)
+        .args(cluster)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--max-connections-per-address",
+            "100000",
+            "--requests-per-second",
+            "1000000",
+            "--no-budgets",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env(
+            "RUST_LOG",
+            std::env::var("LOAD_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, codes) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some((number, code)) = line
+                .strip_prefix("verification code for +")
+                .and_then(|rest| rest.split_once(": "))
+            {
+                let _ = tx.send((number.to_owned(), code.to_owned()));
+            } else {
+                eprintln!("server: {line}");
+            }
+        }
+    });
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    ServerProcess {
+        child,
+        phone_url: words[2].to_owned(),
+        codes,
+    }
+}
+
+async fn wa_server(
+    bin: &Path,
+    nodes: usize,
+    clients: usize,
+    seconds: u64,
+    window: usize,
+    bytes: usize,
+) -> Figures {
+    let dir = tempfile::tempdir().unwrap();
+    // A cluster: every node on one PostgreSQL schema and one NATS cluster name of this run's
+    // own (the schema is dropped at the end).
+    let schema = (nodes > 1).then(support::services::Schema::new);
+    let cluster: Vec<String> = match &schema {
+        Some(schema) => vec![
+            "--store".into(),
+            schema.url.clone(),
+            "--schema".into(),
+            schema.name.clone(),
+            "--bus".into(),
+            support::services::nats_url(),
+            "--cluster".into(),
+            support::services::unique("load"),
+            "--media-dir".into(),
+            dir.path().join("media").display().to_string(),
+        ],
+        None => Vec::new(),
+    };
+    let mut servers: Vec<ServerProcess> = (0..nodes)
+        .map(|n| {
+            let data = dir.path().join(format!("node{n}"));
+            std::fs::create_dir_all(&data).unwrap();
+            start_server(bin, &data, &cluster)
+        })
+        .collect();
+    let mut phones = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let number = format!("1555{:07}", 4_000_000 + i);
+        let server = &mut servers[i % nodes];
+        let pending = support::Phone::request_code(
+            &server.phone_url,
+            &number,
+            u8::try_from(i % 250).unwrap() + 1,
+        )
+        .await;
+        let (got, code) = server.codes.recv().unwrap();
+        assert_eq!(got, number);
+        phones.push(pending.verify(&code).await);
+    }
+    // Each phone's device, from the directory.
+    let users: Vec<_> = phones.iter().map(support::Phone::jid).collect();
+    let lists = phones[0].devices(users).await;
+    let devices: Vec<_> = lists
+        .into_iter()
+        .map(|l| l.devices[0].device.clone())
+        .collect();
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let received = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu = |servers: &[ServerProcess]| -> Duration {
+        servers.iter().map(|s| cpu_time(s.child.id())).sum()
+    };
+    let cpu_before = cpu(&servers);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, phone) in phones.into_iter().enumerate() {
+        let to = users_of(&devices, (i + 1) % clients);
+        let (ws, _) = phone.into_socket();
+        let (sent, received, stop) = (sent.clone(), received.clone(), stop.clone());
+        // Every relay made before the clock matters: only ids differ.
+        let body = vec![0x42_u8; bytes];
+        tasks.push(tokio::spawn(async move {
+            let (mut sink, mut stream) = ws.split();
+            let mut next_id = 1_000_u64;
+            // The relays not answered yet (receipts are answered too: not counted).
+            let mut in_flight = std::collections::HashSet::new();
+            let mut my_sent = 0_u64;
+            let relay = |n: u64, id: u64| {
+                PhoneRequest::Relay {
+                    id,
+                    relay: Relay {
+                        to: to.0.clone(),
+                        id: format!("L{i}-{n}"),
+                        kind: ContentKind::Text,
+                        group: None,
+                        targets: vec![RelayTarget {
+                            device: to.1.clone(),
+                            olm: Some(OlmPayload {
+                                kind: OlmType::Normal,
+                                body: body.clone(),
+                            }),
+                        }],
+                    },
+                }
+                .to_text()
+            };
+            loop {
+                while in_flight.len() < window && !stop.load(Ordering::Relaxed) {
+                    next_id += 1;
+                    let text = relay(my_sent, next_id);
+                    sink.send(Message::Text(text.into())).await.unwrap();
+                    in_flight.insert(next_id);
+                    my_sent += 1;
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                if stop.load(Ordering::Relaxed)
+                    && in_flight.is_empty()
+                    && received.load(Ordering::Relaxed) >= sent.load(Ordering::Relaxed)
+                {
+                    return;
+                }
+                let message =
+                    match tokio::time::timeout(Duration::from_millis(200), stream.next()).await {
+                        Ok(Some(Ok(Message::Text(text)))) => text,
+                        Ok(Some(Ok(_))) | Err(_) => continue,
+                        Ok(other) => panic!("the server closed a phone's socket: {other:?}"),
+                    };
+                match serde_json::from_str::<PhoneEvent>(message.as_str()).unwrap() {
+                    PhoneEvent::Result { id, .. } => {
+                        in_flight.remove(&id);
+                    }
+                    PhoneEvent::Message { message } => {
+                        received.fetch_add(1, Ordering::Relaxed);
+                        next_id += 1;
+                        let receipt = PhoneRequest::Receipt {
+                            id: next_id,
+                            receipt: Receipt {
+                                kind: ReceiptKind::Delivered,
+                                chat: message.chat,
+                                id: message.id,
+                                participant: None,
+                            },
+                        };
+                        sink.send(Message::Text(receipt.to_text().into()))
+                            .await
+                            .unwrap();
+                    }
+                    PhoneEvent::Error { status, error, .. } => {
+                        panic!("refused: {status} {error}")
+                    }
+                    _ => {}
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu(&servers) - cpu_before;
+    for server in &mut servers {
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+    }
+    drop(schema);
+    Figures {
+        copies: received.load(Ordering::Relaxed),
+        elapsed,
+        cpu,
+    }
+}
+
+fn users_of(devices: &[wa_wire::Jid], i: usize) -> (wa_wire::Jid, wa_wire::Jid) {
+    let device = devices[i].clone();
+    let user = wa_wire::ids::user_of(&device);
+    (user, device)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis Streams
+
+/// A RESP reply, as far as this benchmark reads them.
+#[derive(Debug)]
+enum Reply {
+    Simple,
+    Int,
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Reply>>),
+}
+
+fn command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+async fn read_reply(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Reply {
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line).await.unwrap();
+    let text = std::str::from_utf8(&line[1..line.len() - 2]).unwrap();
+    match line[0] {
+        b'+' => Reply::Simple,
+        b':' => Reply::Int,
+        b'-' => panic!("redis: {text}"),
+        b'$' => {
+            let n: i64 = text.parse().unwrap();
+            if n < 0 {
+                return Reply::Bulk(None);
+            }
+            let mut body = vec![0; usize::try_from(n).unwrap() + 2];
+            reader.read_exact(&mut body).await.unwrap();
+            body.truncate(body.len() - 2);
+            Reply::Bulk(Some(body))
+        }
+        b'*' => {
+            let n: i64 = text.parse().unwrap();
+            if n < 0 {
+                return Reply::Array(None);
+            }
+            let mut items = Vec::new();
+            for _ in 0..n {
+                items.push(Box::pin(read_reply(reader)).await);
+            }
+            Reply::Array(Some(items))
+        }
+        other => panic!("redis: unexpected reply type {other}"),
+    }
+}
+
+async fn connect(
+    port: u16,
+) -> (
+    BufReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (r, w) = stream.into_split();
+    (BufReader::new(r), w)
+}
+
+/// The entry ids of an `XREADGROUP` reply.
+fn entry_ids(reply: Reply) -> Vec<Vec<u8>> {
+    let Reply::Array(Some(streams)) = reply else {
+        return Vec::new();
+    };
+    let mut ids = Vec::new();
+    for stream in streams {
+        let Reply::Array(Some(parts)) = stream else {
+            continue;
+        };
+        let Some(Reply::Array(Some(entries))) = parts.into_iter().nth(1) else {
+            continue;
+        };
+        for entry in entries {
+            if let Reply::Array(Some(fields)) = entry
+                && let Some(Reply::Bulk(Some(id))) = fields.into_iter().next()
+            {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+async fn redis(clients: usize, seconds: u64, window: usize, bytes: usize) -> Option<Figures> {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = match Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            println!("redis-server not run ({e}): no comparison");
+            return None;
+        }
+    };
+    // Wait for it to answer.
+    let (mut r, mut w) = loop {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await {
+            drop(stream);
+            break connect(port).await;
+        }
+        tokio::task::yield_now().await;
+    };
+    for c in 0..clients {
+        let stream = format!("s{c}");
+        w.write_all(&command(&[
+            b"XGROUP",
+            b"CREATE",
+            stream.as_bytes(),
+            b"g",
+            b"$",
+            b"MKSTREAM",
+        ]))
+        .await
+        .unwrap();
+        read_reply(&mut r).await;
+    }
+    let sent = Arc::new(AtomicU64::new(0));
+    let received = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu_before = cpu_time(child.id());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        // The producer: XADD to the next consumer's stream, WINDOW in flight.
+        let target = format!("s{}", (c + 1) % clients);
+        let xadd = command(&[
+            b"XADD",
+            target.as_bytes(),
+            b"*",
+            b"m",
+            &vec![0x42_u8; bytes],
+        ]);
+        let (sent_p, stop_p) = (sent.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut r, mut w) = connect(port).await;
+            let mut in_flight = 0;
+            loop {
+                while in_flight < window && !stop_p.load(Ordering::Relaxed) {
+                    w.write_all(&xadd).await.unwrap();
+                    in_flight += 1;
+                    sent_p.fetch_add(1, Ordering::Relaxed);
+                }
+                if in_flight == 0 {
+                    return;
+                }
+                read_reply(&mut r).await;
+                in_flight -= 1;
+            }
+        }));
+        // The consumer: XREADGROUP, then XACK and XDEL what it got.
+        let (sent_c, received_c, stop_c) = (sent.clone(), received.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut r, mut w) = connect(port).await;
+            let stream = format!("s{c}");
+            loop {
+                if stop_c.load(Ordering::Relaxed)
+                    && received_c.load(Ordering::Relaxed) >= sent_c.load(Ordering::Relaxed)
+                {
+                    return;
+                }
+                w.write_all(&command(&[
+                    b"XREADGROUP",
+                    b"GROUP",
+                    b"g",
+                    b"c",
+                    b"COUNT",
+                    b"256",
+                    b"BLOCK",
+                    b"100",
+                    b"STREAMS",
+                    stream.as_bytes(),
+                    b">",
+                ]))
+                .await
+                .unwrap();
+                let ids = entry_ids(read_reply(&mut r).await);
+                if ids.is_empty() {
+                    continue;
+                }
+                received_c.fetch_add(ids.len() as u64, Ordering::Relaxed);
+                let mut ack: Vec<&[u8]> = vec![b"XACK", stream.as_bytes(), b"g"];
+                ack.extend(ids.iter().map(Vec::as_slice));
+                let mut del: Vec<&[u8]> = vec![b"XDEL", stream.as_bytes()];
+                del.extend(ids.iter().map(Vec::as_slice));
+                w.write_all(&[command(&ack), command(&del)].concat())
+                    .await
+                    .unwrap();
+                read_reply(&mut r).await;
+                read_reply(&mut r).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_time(child.id()) - cpu_before;
+    let _ = child.kill();
+    let _ = child.wait();
+    Some(Figures {
+        copies: received.load(Ordering::Relaxed),
+        elapsed,
+        cpu,
+    })
+}
+
+fn main() {
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<usize>().unwrap());
+    let clients = args.next().unwrap_or(16);
+    let seconds = u64::try_from(args.next().unwrap_or(5)).unwrap();
+    let window = args.next().unwrap_or(4);
+    let bytes = args.next().unwrap_or(300);
+    let nodes = args.next().unwrap_or(1).max(1);
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("wa-server");
+    assert!(
+        bin.exists(),
+        "build the server first: cargo build --release -p wa-server --bins --examples"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        println!(
+            "{clients} clients, window {window}, {bytes}-byte messages, {seconds} s; fsync before every ack"
+        );
+        println!("| system | copies | time | copies/s | server CPU per copy |");
+        println!("| --- | ---: | ---: | ---: | ---: |");
+        let name = if nodes == 1 {
+            "wa-server, 1 node (redb)".to_owned()
+        } else {
+            format!("wa-server, {nodes} nodes (PostgreSQL, NATS; CPU of the nodes)")
+        };
+        wa_server(&bin, nodes, clients, seconds, window, bytes)
+            .await
+            .print(&name);
+        if let Some(figures) = redis(clients, seconds, window, bytes).await {
+            figures.print("Redis Streams (appendfsync always)");
+        }
+    });
+}
