@@ -141,20 +141,16 @@ fn store(
     }
     // Quota: a device that has this many messages waiting takes no more.
     for target in &relay.targets {
-        let waiting = model::scan(
+        let waiting = model::count(
             txn,
             Table::Inbox,
             &inbox_prefix(&target.device),
             limits.max_pending_per_device as usize,
         )?;
-        if waiting.len() >= limits.max_pending_per_device as usize {
+        if waiting >= limits.max_pending_per_device as usize {
             return refuse(Refusal::new(
                 507,
-                format!(
-                    "{} has {} messages waiting: try again later",
-                    target.device,
-                    waiting.len()
-                ),
+                format!("{} has {waiting} messages waiting: try again later", target.device),
             ));
         }
     }
@@ -525,10 +521,10 @@ pub(crate) fn queue(device: Jid, limit: usize) -> Job {
             let Some(seq) = reader.str().and_then(|_| reader.u64()) else {
                 continue;
             };
-            let entry: InboxRecord =
-                serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+            let entry =
+                InboxRecord::from_bytes(&value).map_err(|detail| StoreError::Corrupt {
                     table: Table::Inbox.name(),
-                    detail: e.to_string(),
+                    detail,
                 })?;
             let Some(record) = message(txn, seq)? else {
                 continue;

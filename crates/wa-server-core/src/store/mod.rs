@@ -169,6 +169,22 @@ pub trait ReadTxn {
     /// # Errors
     /// When the backend fails.
     fn len(&mut self, table: Table) -> Result<u64, StoreError>;
+
+    /// How many entries have `from <= key < to`, counting up to `limit`. The default reads
+    /// them with [`ReadTxn::range`]; a backend that can count without copying values
+    /// overrides it.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn count(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        Ok(self.range(table, from, to, false, limit)?.len())
+    }
 }
 
 /// Writes within one atomic transaction.

@@ -140,6 +140,7 @@ struct Stmts {
     range_asc: Statement,
     range_desc: Statement,
     len: Statement,
+    count: Statement,
     put: Statement,
     delete: Statement,
     next_seq: Statement,
@@ -157,6 +158,9 @@ impl Stmts {
                 "SELECT k, v FROM kv WHERE tbl = $1 AND k >= $2 AND k < $3 ORDER BY k DESC LIMIT $4",
             )?,
             len: p("SELECT count(*) FROM kv WHERE tbl = $1")?,
+            count: p(
+                "SELECT count(*) FROM (SELECT 1 FROM kv WHERE tbl = $1 AND k >= $2 AND k < $3 LIMIT $4) AS s",
+            )?,
             put: p(
                 "INSERT INTO kv (tbl, k, v) VALUES ($1, $2, $3) ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
             )?,
@@ -482,6 +486,26 @@ impl ReadTxn for PgTxn<'_, '_> {
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
         match self.txn.query_one(&self.stmts.len, &[&tbl(table)]) {
             Ok(row) => Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)),
+            Err(e) => Err(self.fail("count", &e)),
+        }
+    }
+
+    fn count(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        if from >= to || limit == 0 {
+            return Ok(0);
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match self
+            .txn
+            .query_one(&self.stmts.count, &[&tbl(table), &from, &to, &limit])
+        {
+            Ok(row) => Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0)),
             Err(e) => Err(self.fail("count", &e)),
         }
     }

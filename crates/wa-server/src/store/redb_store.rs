@@ -255,6 +255,35 @@ impl ReadTxn for RedbRead {
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
         self.table(table)?.len().map_err(backend)
     }
+
+    fn count(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let t = self.table(table)?;
+        count(t, from, to, limit)
+    }
+}
+
+/// Counts keys only: no value is copied.
+fn count<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    t: &T,
+    from: &[u8],
+    to: &[u8],
+    limit: usize,
+) -> Result<usize, StoreError> {
+    if from >= to || limit == 0 {
+        return Ok(0);
+    }
+    let mut n = 0;
+    for item in t.range::<&[u8]>(from..to).map_err(backend)?.take(limit) {
+        item.map_err(backend)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn collect<T: ReadableTable<&'static [u8], &'static [u8]>>(
@@ -334,6 +363,17 @@ impl ReadTxn for RedbWrite<'_> {
 
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
         self.table(table)?.len().map_err(backend)
+    }
+
+    fn count(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let t = self.table(table)?;
+        count(&*t, from, to, limit)
     }
 }
 
