@@ -1001,7 +1001,12 @@ mod tests {
             let legacy = InboxRecord::from_bytes(&json).unwrap();
             assert_eq!(legacy.size, record.size);
         }
-        for bad in [&[][..], &[1, 0, 0], &[1, 0, 0, 0, 0, 0, 0, 0, 0, 9], &[2, 0]] {
+        for bad in [
+            &[][..],
+            &[1, 0, 0],
+            &[1, 0, 0, 0, 0, 0, 0, 0, 0, 9],
+            &[2, 0],
+        ] {
             assert!(InboxRecord::from_bytes(bad).is_err(), "{bad:?}");
         }
     }

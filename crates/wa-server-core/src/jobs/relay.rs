@@ -150,7 +150,10 @@ fn store(
         if waiting >= limits.max_pending_per_device as usize {
             return refuse(Refusal::new(
                 507,
-                format!("{} has {waiting} messages waiting: try again later", target.device),
+                format!(
+                    "{} has {waiting} messages waiting: try again later",
+                    target.device
+                ),
             ));
         }
     }
@@ -521,11 +524,10 @@ pub(crate) fn queue(device: Jid, limit: usize) -> Job {
             let Some(seq) = reader.str().and_then(|_| reader.u64()) else {
                 continue;
             };
-            let entry =
-                InboxRecord::from_bytes(&value).map_err(|detail| StoreError::Corrupt {
-                    table: Table::Inbox.name(),
-                    detail,
-                })?;
+            let entry = InboxRecord::from_bytes(&value).map_err(|detail| StoreError::Corrupt {
+                table: Table::Inbox.name(),
+                detail,
+            })?;
             let Some(record) = message(txn, seq)? else {
                 continue;
             };
