@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! cargo build --release -p wa-server --bins --examples
-//! target/release/examples/hostile
+//! target/release/examples/hostile            # every attack
+//! target/release/examples/hostile media      # one of: idle heads slow slow-control offline fast register media
 //! ```
 //!
 //! The attacks: 10,050 idle WebSockets that never log in (caps per address and before login
@@ -14,7 +15,8 @@
 //! heads from 60 addresses; a phone that stops reading while 10 senders push it 2,000 messages
 //! of 60 KB; 600 messages of 500 KB to an offline account (900 KB is over one relay's limit:
 //! what happens to one is shown) until its pending quota answers 507; 10 phones sending as fast
-//! as they can for 10 s. The open-file limit is raised to its hard limit (10,050 sockets need it
+//! as they can for 10 s; 20 registration codes from one address; 30 downloads of a 60 MiB
+//! media file by clients that never read. The open-file limit is raised to its hard limit (10,050 sockets need it
 //! above 10,100; `ulimit -Hn`).
 
 #![allow(
@@ -727,6 +729,67 @@ async fn many_registrations(bin: &Path) -> Row {
     ]
 }
 
+/// Downloads of a large media file by clients that never read: streamed from disk, so the
+/// server's memory does not hold the file once per download.
+async fn stalled_downloads(bin: &Path) -> Row {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let downloads = 30usize;
+    let size = 60usize << 20;
+    let p = Process::start(bin, &[]);
+    let legit = p.pair().await;
+    let mut uploader = p.register(OTHER, "15557000301", 31).await;
+    let auth = uploader.media_conn().await;
+    let body = vec![0x42u8; size];
+    let token = base64::engine::general_purpose::URL_SAFE.encode(sha2::Sha256::digest(&body));
+    let path = format!(
+        "/mms/video/{}?auth={}",
+        support::percent(&token),
+        support::percent(&auth.auth)
+    );
+    let uploaded = support::http("POST", p.addr, &path, &[], &body).await;
+    assert_eq!(uploaded.status, 200);
+    drop(body);
+    let direct = uploaded.json()["direct_path"].as_str().unwrap().to_owned();
+    let before = p.rss().await;
+    let ((held, during_rss), latency, _legit) = during(legit, async {
+        let mut held = Vec::with_capacity(downloads);
+        for _ in 0..downloads {
+            // A small receive buffer: the client takes almost nothing.
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            socket.bind(SocketAddr::new(ATTACKER, 0)).unwrap();
+            let mut stream = socket.connect(p.addr).await.unwrap();
+            let request = format!("GET {direct} HTTP/1.1\r\nhost: x\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            held.push(stream);
+        }
+        let want = u64::try_from(downloads).unwrap();
+        p.wait_for("every download started", |s| {
+            s["media"]["downloads"].as_u64() >= Some(want)
+        })
+        .await;
+        let rss = p.rss().await;
+        (held, rss)
+    })
+    .await;
+    drop(held);
+    p.stop();
+    [
+        format!(
+            "{downloads} downloads of a {} MiB media file by clients that never read",
+            size >> 20
+        ),
+        format!("all {downloads} started, streamed from disk"),
+        format!(
+            "RSS {:.1} → {:.1} MiB with the {downloads} downloads open",
+            mib(before),
+            mib(during_rss)
+        ),
+        latency.summary(),
+    ]
+}
+
 fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let exe = std::env::current_exe().unwrap();
@@ -763,6 +826,9 @@ fn main() {
         }
         if wanted("register") {
             rows.push(many_registrations(&bin).await);
+        }
+        if wanted("media") {
+            rows.push(stalled_downloads(&bin).await);
         }
         println!("| attack | what the server did | server figures | legitimate pair during it |");
         println!("| --- | --- | --- | --- |");
