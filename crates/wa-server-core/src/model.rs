@@ -515,6 +515,7 @@ impl InboxRecord {
                     .ok_or("an inbox record shorter than its header")?;
                 let kind = match kind {
                     0 if body.is_empty() => None,
+                    0 => return Err("an inbox record with bytes but no ciphertext kind".into()),
                     1 => Some(OlmType::PreKey),
                     2 => Some(OlmType::Normal),
                     other => return Err(format!("an inbox record of unknown kind {other}")),

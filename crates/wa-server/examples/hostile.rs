@@ -34,17 +34,16 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::io::BufRead as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::StreamExt as _;
 use serde_json::Value;
+use support::spawned::{Spawned, spawn};
 use support::{Phone, relay};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
@@ -53,71 +52,29 @@ use wa_wire::phone::{PhoneEvent, PhoneRequest};
 
 /// A `wa-server` process in its own data directory.
 struct Process {
-    child: Child,
-    addr: SocketAddr,
-    ws_url: String,
-    phone_url: String,
-    status: SocketAddr,
-    codes: mpsc::Receiver<(String, String)>,
+    server: Spawned,
     dir: tempfile::TempDir,
 }
 
 impl Process {
     fn start(bin: &Path, extra: &[&str]) -> Process {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0", "--status-listen", "127.0.0.1:0"])
-            .args(extra)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, codes) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some((number, code)) = line
-                    .strip_prefix("verification code for +")
-                    .and_then(|rest| rest.split_once(": "))
-                {
-                    let _ = tx.send((number.to_owned(), code.to_owned()));
-                }
-            }
-        });
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let ws_url = words[1].to_owned();
-        let addr = ws_url
-            .trim_start_matches("ws://")
-            .trim_end_matches("/ws")
-            .parse()
-            .unwrap();
+        let mut args: Vec<&std::ffi::OsStr> =
+            ["--listen", "127.0.0.1:0", "--status-listen", "127.0.0.1:0"]
+                .iter()
+                .chain(extra)
+                .chain(&["--data-dir"])
+                .map(std::ffi::OsStr::new)
+                .collect();
+        args.push(dir.path().as_os_str());
         Process {
-            child,
-            addr,
-            ws_url,
-            phone_url: words[2].to_owned(),
-            status: words[4]
-                .trim_start_matches("http://")
-                .trim_end_matches("/status")
-                .parse()
-                .unwrap(),
-            codes,
+            server: spawn(bin, args, "error", false),
             dir,
         }
     }
 
     async fn status(&self) -> Value {
-        support::status(self.status).await
+        support::status(self.server.status).await
     }
 
     async fn rss(&self) -> u64 {
@@ -139,9 +96,9 @@ impl Process {
 
     /// A registered phone with keys, connected from `from`.
     async fn register(&self, from: IpAddr, number: &str, seed: u8) -> Phone {
-        let pending = Phone::request_code_from(&self.phone_url, from, number, seed).await;
+        let pending = Phone::request_code_from(&self.server.phone_url, from, number, seed).await;
         let code = loop {
-            let (got, code) = self.codes.recv_timeout(support::WAIT).unwrap();
+            let (got, code) = self.server.codes.recv_timeout(support::WAIT).unwrap();
             if got == number {
                 break code;
             }
@@ -161,8 +118,7 @@ impl Process {
     }
 
     fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.server.stop();
     }
 }
 
@@ -258,7 +214,7 @@ async fn idle_sockets(bin: &Path) -> Row {
     );
     let legit = p.pair().await;
     let before = p.rss().await;
-    let url = p.ws_url.clone();
+    let url = p.server.ws_url.clone();
     let started = Instant::now();
     let (results, opening, mut legit) = during(
         legit,
@@ -284,7 +240,7 @@ async fn idle_sockets(bin: &Path) -> Row {
     let s = p.status().await;
     let rss = p.rss().await;
     let holding = exchanges(&mut legit, 20).await;
-    let newcomer = match support::ws_from(&p.phone_url, OTHER).await {
+    let newcomer = match support::ws_from(&p.server.phone_url, OTHER).await {
         Ok(_) => "connects".to_owned(),
         Err(WsError::Http(r)) => format!("gets {}", r.status().as_u16()),
         Err(e) => format!("fails: {e}"),
@@ -362,14 +318,14 @@ async fn unfinished_heads(bin: &Path) -> Row {
     for i in 0..heads {
         // 50 per address: under the cap per address (64), over the cap before login (1000).
         let from = addr(2, u8::try_from(i / 50 + 1).unwrap());
-        if let Some(stream) = unfinished_head(p.addr, from).await {
+        if let Some(stream) = unfinished_head(p.server.addr, from).await {
             readers.push(tokio::spawn(until_closed(stream)));
         }
     }
     let connected = readers.len();
     let s = p.status().await;
     let rss = p.rss().await;
-    let newcomer = match support::ws_from(&p.phone_url, OTHER).await {
+    let newcomer = match support::ws_from(&p.server.phone_url, OTHER).await {
         Ok(_) => "connects".to_owned(),
         Err(WsError::Http(r)) => format!("gets {}", r.status().as_u16()),
         Err(e) => format!("fails: {e}"),
@@ -435,7 +391,7 @@ async fn slow_reader(bin: &Path, stop_reading: bool) -> Row {
         );
     }
     let mut slow = if stop_reading {
-        Some(Phone::login_small_buffer(&p.phone_url, p.addr, carol, 203).await)
+        Some(Phone::login_small_buffer(&p.server.phone_url, p.server.addr, carol, 203).await)
     } else {
         None
     };
@@ -465,7 +421,7 @@ async fn slow_reader(bin: &Path, stop_reading: bool) -> Row {
     }
     // She comes back: everything acknowledged, with its bytes.
     let drain = Instant::now();
-    let mut carol_phone = Phone::login_from(&p.phone_url, OTHER, carol, 203).await;
+    let mut carol_phone = Phone::login_from(&p.server.phone_url, OTHER, carol, 203).await;
     let mut got = BTreeSet::new();
     let mut bad = 0;
     for _ in 0..expected.len() {
@@ -592,7 +548,7 @@ async fn offline_flood(bin: &Path) -> Row {
     let growth = dir_size(p.dir.path()).saturating_sub(disk_before);
     let rss = p.rss().await;
     let drain = Instant::now();
-    let mut dave_phone = Phone::login_from(&p.phone_url, OTHER, dave, 204).await;
+    let mut dave_phone = Phone::login_from(&p.server.phone_url, OTHER, dave, 204).await;
     let mut got = BTreeSet::new();
     for _ in 0..accepted {
         got.insert(dave_phone.message().await.id);
@@ -703,7 +659,7 @@ async fn many_registrations(bin: &Path) -> Row {
         let mut statuses = std::collections::BTreeMap::<String, usize>::new();
         for i in 0..attempts {
             let number = format!("155570004{i:02}");
-            let mut phone = Phone::connect_from(&p.phone_url, ATTACKER, &number, 1).await;
+            let mut phone = Phone::connect_from(&p.server.phone_url, ATTACKER, &number, 1).await;
             let answer: Result<Value, _> = phone
                 .call(|id| PhoneRequest::Register {
                     id,
@@ -747,7 +703,7 @@ async fn stalled_downloads(bin: &Path) -> Row {
         support::percent(&token),
         support::percent(&auth.auth)
     );
-    let uploaded = support::http("POST", p.addr, &path, &[], &body).await;
+    let uploaded = support::http("POST", p.server.addr, &path, &[], &body).await;
     assert_eq!(uploaded.status, 200);
     drop(body);
     let direct = uploaded.json()["direct_path"].as_str().unwrap().to_owned();
@@ -759,7 +715,7 @@ async fn stalled_downloads(bin: &Path) -> Row {
             let socket = TcpSocket::new_v4().unwrap();
             socket.set_recv_buffer_size(4096).unwrap();
             socket.bind(SocketAddr::new(ATTACKER, 0)).unwrap();
-            let mut stream = socket.connect(p.addr).await.unwrap();
+            let mut stream = socket.connect(p.server.addr).await.unwrap();
             let request = format!("GET {direct} HTTP/1.1\r\nhost: x\r\n\r\n");
             stream.write_all(request.as_bytes()).await.unwrap();
             held.push(stream);

@@ -19,72 +19,31 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::io::BufRead as _;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
 
-struct Process {
-    child: Child,
-    ws_url: String,
-    phone_url: String,
-    status: SocketAddr,
-    codes: mpsc::Receiver<(String, String)>,
-}
+use support::spawned::{Spawned, spawn};
 
-fn start(bin: &std::path::Path, dir: &std::path::Path) -> Process {
-    let mut child = Command::new(bin)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--max-connections",
-            "100000",
-            "--max-connections-per-address",
-            "100000",
-            "--max-unauthenticated",
-            "100000",
-            "--requests-per-second",
-            "100000",
-            "--no-budgets",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, codes) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some((number, code)) = line
-                .strip_prefix("verification code for +")
-                .and_then(|rest| rest.split_once(": "))
-            {
-                let _ = tx.send((number.to_owned(), code.to_owned()));
-            }
-        }
-    });
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let words: Vec<&str> = line.split_whitespace().collect();
-    Process {
-        child,
-        ws_url: words[1].to_owned(),
-        phone_url: words[2].to_owned(),
-        status: words[4]
-            .trim_start_matches("http://")
-            .trim_end_matches("/status")
-            .parse()
-            .unwrap(),
-        codes,
-    }
+fn start(bin: &Path, dir: &Path) -> Spawned {
+    let mut args: Vec<&std::ffi::OsStr> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--max-connections",
+        "100000",
+        "--max-connections-per-address",
+        "100000",
+        "--max-unauthenticated",
+        "100000",
+        "--requests-per-second",
+        "100000",
+        "--no-budgets",
+        "--data-dir",
+    ]
+    .iter()
+    .map(std::ffi::OsStr::new)
+    .collect();
+    args.push(dir.as_os_str());
+    spawn(bin, args, "warn", false)
 }
 
 async fn rss(status: SocketAddr) -> u64 {
@@ -125,8 +84,7 @@ fn main() {
             (after - before) as f64 / 1024.0 / sockets as f64
         );
         drop(held);
-        let _ = server.child.kill();
-        let _ = server.child.wait();
+        server.stop();
 
         // Phones logged in.
         let phones = (sockets / 4).max(1);
@@ -149,7 +107,6 @@ fn main() {
             after as f64 / 1048576.0,
             (after - before) as f64 / 1024.0 / phones as f64
         );
-        let _ = server.child.kill();
-        let _ = server.child.wait();
+        server.stop();
     });
 }

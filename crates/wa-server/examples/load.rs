@@ -20,8 +20,9 @@
 //! **Redis Streams**: a `redis-server` of its own (a temporary directory, `appendonly yes`,
 //! `appendfsync always`: fsync before every reply) on a free port; CLIENTS producers `XADD`
 //! BYTES-byte entries to the stream of the next consumer, WINDOW in flight each, and CLIENTS
-//! consumers `XREADGROUP` them, then `XACK` and `XDEL` each batch. Messages are made before the
-//! clock starts on both sides, so the generator does little more than copy bytes.
+//! consumers `XREADGROUP` them, then `XACK` and `XDEL` each batch. Each `XADD` command is made
+//! before the clock starts; each relay request is serialized as it is sent (its ids change),
+//! in this process, so that work is not in the server's CPU time.
 //!
 //! Both print delivered copies per second and the server's CPU time per copy.
 
@@ -36,14 +37,14 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::io::BufRead as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use support::spawned::{Spawned, spawn};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -82,16 +83,10 @@ impl Figures {
 // ---------------------------------------------------------------------------------------------
 // wa-server
 
-struct ServerProcess {
-    child: Child,
-    phone_url: String,
-    codes: std::sync::mpsc::Receiver<(String, String)>,
-}
-
-fn start_server(bin: &Path, dir: &Path, cluster: &[String]) -> ServerProcess {
-    let mut child = Command::new(bin)
-        .args(cluster)
-        .args([
+fn start_server(bin: &Path, dir: &Path, cluster: &[String]) -> Spawned {
+    let mut args: Vec<&std::ffi::OsStr> = cluster.iter().map(std::ffi::OsStr::new).collect();
+    args.extend(
+        [
             "--listen",
             "127.0.0.1:0",
             "--max-connections-per-address",
@@ -100,43 +95,12 @@ fn start_server(bin: &Path, dir: &Path, cluster: &[String]) -> ServerProcess {
             "1000000",
             "--no-budgets",
             "--data-dir",
-        ])
-        .arg(dir)
-        .env(
-            "RUST_LOG",
-            std::env::var("LOAD_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, codes) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some((number, code)) = line
-                .strip_prefix("verification code for +")
-                .and_then(|rest| rest.split_once(": "))
-            {
-                let _ = tx.send((number.to_owned(), code.to_owned()));
-            } else {
-                eprintln!("server: {line}");
-            }
-        }
-    });
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let words: Vec<&str> = line.split_whitespace().collect();
-    ServerProcess {
-        child,
-        phone_url: words[2].to_owned(),
-        codes,
-    }
+        ]
+        .map(std::ffi::OsStr::new),
+    );
+    args.push(dir.as_os_str());
+    let log = std::env::var("LOAD_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned());
+    spawn(bin, args, &log, true)
 }
 
 async fn wa_server(
@@ -166,7 +130,7 @@ async fn wa_server(
         ],
         None => Vec::new(),
     };
-    let mut servers: Vec<ServerProcess> = (0..nodes)
+    let mut servers: Vec<Spawned> = (0..nodes)
         .map(|n| {
             let data = dir.path().join(format!("node{n}"));
             std::fs::create_dir_all(&data).unwrap();
@@ -198,9 +162,8 @@ async fn wa_server(
     let sent = Arc::new(AtomicU64::new(0));
     let received = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let cpu = |servers: &[ServerProcess]| -> Duration {
-        servers.iter().map(|s| cpu_time(s.child.id())).sum()
-    };
+    let cpu =
+        |servers: &[Spawned]| -> Duration { servers.iter().map(|s| cpu_time(s.child.id())).sum() };
     let cpu_before = cpu(&servers);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -208,7 +171,7 @@ async fn wa_server(
         let to = users_of(&devices, (i + 1) % clients);
         let (ws, _) = phone.into_socket();
         let (sent, received, stop) = (sent.clone(), received.clone(), stop.clone());
-        // Every relay made before the clock matters: only ids differ.
+        // One ciphertext for all of this phone's relays; only the ids differ.
         let body = vec![0x42_u8; bytes];
         tasks.push(tokio::spawn(async move {
             let (mut sink, mut stream) = ws.split();
@@ -292,8 +255,7 @@ async fn wa_server(
     let elapsed = started.elapsed();
     let cpu = cpu(&servers) - cpu_before;
     for server in &mut servers {
-        let _ = server.child.kill();
-        let _ = server.child.wait();
+        server.stop();
     }
     drop(schema);
     Figures {

@@ -16,57 +16,13 @@
 
 mod support;
 
-use std::path::Path;
-
-use support::{Phone, TestServer};
+use support::{Phone, TestServer, dir_size, disk_use};
 use wa_server_core::budget::Rate;
 use wa_wire::Jid;
 
 const MEMBERS: usize = 257;
 const MESSAGES: usize = 20;
 const BODY: usize = 100_000;
-
-/// The disk space every file under `dir` takes, as `du` counts it: the blocks allocated (redb
-/// grows its file by doubling it, with `set_len`: the space not written yet takes no blocks).
-fn disk_use(dir: &Path) -> u64 {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        let meta = entry.metadata().unwrap();
-        if meta.is_dir() {
-            total += disk_use(&entry.path());
-        } else {
-            total += allocated(&meta);
-        }
-    }
-    total
-}
-
-#[cfg(unix)]
-fn allocated(meta: &std::fs::Metadata) -> u64 {
-    use std::os::unix::fs::MetadataExt as _;
-    meta.blocks() * 512
-}
-
-#[cfg(not(unix))]
-fn allocated(meta: &std::fs::Metadata) -> u64 {
-    meta.len()
-}
-
-/// The length of every file under `dir` (what `ls` shows; redb's file is sparse).
-fn apparent_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        let meta = entry.metadata().unwrap();
-        total += if meta.is_dir() {
-            apparent_size(&entry.path())
-        } else {
-            meta.len()
-        };
-    }
-    total
-}
 
 fn number(i: usize) -> String {
     format!("1555{:07}", 3_000_000 + i)
@@ -96,7 +52,7 @@ async fn a_group_message_is_stored_once_and_forgotten_after_delivery() {
     let group = sender.create_group("disk", members.clone()).await;
 
     let before = disk_use(server.dir.path());
-    let apparent_before = apparent_size(server.dir.path());
+    let apparent_before = dir_size(server.dir.path());
     let body = vec![0x5a_u8; BODY];
     for m in 0..MESSAGES {
         sender
@@ -105,7 +61,7 @@ async fn a_group_message_is_stored_once_and_forgotten_after_delivery() {
             .unwrap();
     }
     let after = disk_use(server.dir.path());
-    let apparent_after = apparent_size(server.dir.path());
+    let apparent_after = dir_size(server.dir.path());
 
     let sent = u64::try_from(MESSAGES * BODY).unwrap();
     let grown = after.saturating_sub(before);

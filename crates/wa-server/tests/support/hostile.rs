@@ -9,7 +9,6 @@
 )]
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wa_wire::Jid;
@@ -143,17 +142,4 @@ pub fn stored_and_refused(answers: &Answers) -> (Vec<usize>, Vec<u16>) {
     (stored, refused)
 }
 
-/// The sum of the sizes of the files under `dir`.
-pub fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
+pub use crate::support::dir_size;

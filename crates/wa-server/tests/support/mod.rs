@@ -12,6 +12,7 @@
 )]
 
 pub mod services;
+pub mod spawned;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -179,11 +180,8 @@ impl PendingRegistration {
 }
 
 impl Phone {
-    async fn connect(url: &str, number: &str, seed: u8) -> Phone {
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .unwrap()
-            .unwrap();
+    /// The phone of `number` with the identity of `seed` on `ws`, not logged in.
+    fn over(ws: Socket, number: &str, seed: u8) -> Phone {
         let (key, identity) = identity(seed);
         Phone {
             ws,
@@ -195,19 +193,31 @@ impl Phone {
         }
     }
 
+    async fn connect(url: &str, number: &str, seed: u8) -> Phone {
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .unwrap()
+            .unwrap();
+        Phone::over(ws, number, seed)
+    }
+
     /// Connects and asks for a registration code.
     pub async fn request_code(url: &str, number: &str, seed: u8) -> PendingRegistration {
-        let mut phone = Phone::connect(url, number, seed).await;
-        let n = number.to_owned();
-        let _: Value = phone
+        Phone::connect(url, number, seed).await.ask_code().await
+    }
+
+    /// Asks for a registration code for this phone's number.
+    async fn ask_code(mut self) -> PendingRegistration {
+        let number = self.number.clone();
+        let _: Value = self
             .call(|id| PhoneRequest::Register {
                 id,
-                number: n.clone(),
+                number,
                 name: String::new(),
             })
             .await
             .unwrap();
-        PendingRegistration { phone }
+        PendingRegistration { phone: self }
     }
 
     /// Logs in again with the identity of `seed`: hello, then the signed challenge.
@@ -229,16 +239,7 @@ impl Phone {
         .await
         .unwrap()
         .unwrap();
-        let (key, identity) = identity(seed);
-        let phone = Phone {
-            ws,
-            number: number.to_owned(),
-            key,
-            identity,
-            next_id: 0,
-            pending: VecDeque::new(),
-        };
-        phone.log_in().await
+        Phone::over(ws, number, seed).log_in().await
     }
 
     async fn log_in(self) -> Phone {
@@ -274,15 +275,7 @@ impl Phone {
     /// A phone connection from the local address `from` (see [`ws_from`]), not logged in.
     pub async fn connect_from(url: &str, from: std::net::IpAddr, number: &str, seed: u8) -> Phone {
         let ws = ws_from(url, from).await.unwrap();
-        let (key, identity) = identity(seed);
-        Phone {
-            ws,
-            number: number.to_owned(),
-            key,
-            identity,
-            next_id: 0,
-            pending: VecDeque::new(),
-        }
+        Phone::over(ws, number, seed)
     }
 
     /// Asks for a registration code from the local address `from`.
@@ -292,17 +285,10 @@ impl Phone {
         number: &str,
         seed: u8,
     ) -> PendingRegistration {
-        let mut phone = Phone::connect_from(url, from, number, seed).await;
-        let n = number.to_owned();
-        let _: Value = phone
-            .call(|id| PhoneRequest::Register {
-                id,
-                number: n.clone(),
-                name: String::new(),
-            })
+        Phone::connect_from(url, from, number, seed)
             .await
-            .unwrap();
-        PendingRegistration { phone }
+            .ask_code()
+            .await
     }
 
     /// Logs in again from the local address `from`.
@@ -763,4 +749,38 @@ pub async fn status(addr: SocketAddr) -> Value {
     let response = http("GET", addr, "/status", &[], b"").await;
     assert_eq!(response.status, 200);
     response.json()
+}
+
+/// The length of every file under `dir` (what `ls` shows; 0 for what cannot be read).
+pub fn dir_size(dir: &std::path::Path) -> u64 {
+    dir_total(dir, std::fs::Metadata::len)
+}
+
+/// The disk space every file under `dir` takes, as `du` counts it: the blocks allocated (redb
+/// grows its file by doubling it with `set_len`: the part not written yet takes no blocks).
+pub fn disk_use(dir: &std::path::Path) -> u64 {
+    #[cfg(unix)]
+    fn allocated(meta: &std::fs::Metadata) -> u64 {
+        use std::os::unix::fs::MetadataExt as _;
+        meta.blocks() * 512
+    }
+    #[cfg(not(unix))]
+    fn allocated(meta: &std::fs::Metadata) -> u64 {
+        meta.len()
+    }
+    dir_total(dir, allocated)
+}
+
+fn dir_total(dir: &std::path::Path, size: fn(&std::fs::Metadata) -> u64) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => dir_total(&entry.path(), size),
+            Ok(meta) => size(&meta),
+            Err(_) => 0,
+        })
+        .sum()
 }
