@@ -233,6 +233,7 @@ impl Phone {
             socket: None,
             answers: HashMap::new(),
             sends: HashMap::new(),
+            acked: Vec::new(),
             ready: None,
             ready_waiters: Vec::new(),
             outbox,
@@ -639,6 +640,12 @@ type SentMessage = (
     oneshot::Sender<Result<String, Error>>,
 );
 
+/// A sent message the server acked: who waits for its id, and the answer.
+type AckedSend = (
+    oneshot::Sender<Result<String, Error>>,
+    Result<String, Error>,
+);
+
 /// The stored form of a message the phone received.
 fn received_message(received: &Received) -> Option<wa_proto::WebMessageInfo> {
     let message = received.envelope.message.clone()?;
@@ -672,6 +679,8 @@ struct Driver {
     socket: Option<Socket>,
     answers: HashMap<CommandId, oneshot::Sender<Result<Answer, Error>>>,
     sends: HashMap<CommandId, SentMessage>,
+    /// Sent messages the server acked, answered once their store commit is done.
+    acked: Vec<AckedSend>,
     ready: Option<Ready>,
     ready_waiters: Vec<oneshot::Sender<Result<Ready, Error>>>,
     outbox: Outbox<PhoneEvent>,
@@ -878,6 +887,10 @@ impl Driver {
                     Err(e) => self.outbox.push(PhoneEvent::StoreFailed(Error::Task(e))),
                 }
             }
+            // A sent message's id goes to its caller once the message is in the store.
+            for (reply, answer) in self.acked.drain(..) {
+                let _ = reply.send(answer);
+            }
             for work in std::mem::take(&mut self.mirror_work) {
                 moved = true;
                 self.serve_mirror(work).await;
@@ -907,7 +920,7 @@ impl Driver {
                         Ok(_) => Err(Error::UnexpectedReply("a sent message")),
                         Err(e) => Err(e.into()),
                     };
-                    let _ = reply.send(answer);
+                    self.acked.push((reply, answer));
                 } else if let Some(reply) = self.answers.remove(&id) {
                     let _ = reply.send(result.map_err(Error::from));
                 }
