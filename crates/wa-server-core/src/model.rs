@@ -472,6 +472,84 @@ pub(crate) struct MessageRecord {
     pub(crate) body: Option<Vec<u8>>,
 }
 
+impl MessageRecord {
+    /// The first byte of the binary form (a JSON record, as earlier versions wrote, starts
+    /// with `{`).
+    const VERSION: u8 = 1;
+
+    /// The stored form, without the group body (in [`Table::Bodies`]):
+    /// `[1][t: u64 BE][expires: u64 BE][sender device: u8]` then the id, the sender, the chat
+    /// and the kind, each `[length: u16 BE][UTF-8]`. Read and written on every relay and
+    /// receipt: binary, because JSON cost more than the rest of the record's handling.
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
+        let chat = self.chat.to_wire_string();
+        let texts = [
+            self.id.as_str(),
+            self.sender.as_str(),
+            chat.as_str(),
+            self.kind.as_str(),
+        ];
+        let mut out = Vec::with_capacity(18 + texts.iter().map(|t| 2 + t.len()).sum::<usize>());
+        out.push(Self::VERSION);
+        out.extend_from_slice(&self.t.to_be_bytes());
+        out.extend_from_slice(&self.expires.to_be_bytes());
+        out.push(self.sender_device);
+        for text in texts {
+            let len = u16::try_from(text.len()).map_err(|_| {
+                StoreError::Backend(format!("a message field of {} bytes", text.len()))
+            })?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+        Ok(out)
+    }
+
+    /// Reads either form.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<MessageRecord, String> {
+        match bytes.split_first() {
+            Some((&Self::VERSION, rest)) => {
+                let short = || "a message record shorter than its header".to_owned();
+                let (t, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
+                let (expires, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
+                let (&sender_device, mut rest) = rest.split_first().ok_or_else(short)?;
+                let mut text = |what: &str| -> Result<String, String> {
+                    let (len, after) = rest
+                        .split_first_chunk::<2>()
+                        .ok_or_else(|| format!("a message record cut short before its {what}"))?;
+                    let len = usize::from(u16::from_be_bytes(*len));
+                    let (text, after) = after
+                        .split_at_checked(len)
+                        .ok_or_else(|| format!("a message record's {what} runs past its end"))?;
+                    rest = after;
+                    String::from_utf8(text.to_vec())
+                        .map_err(|_| format!("a message record's {what} is not UTF-8"))
+                };
+                let id = text("id")?;
+                let sender = text("sender")?;
+                let chat = text("chat")?
+                    .parse()
+                    .map_err(|e| format!("a message record's chat: {e}"))?;
+                let kind = ContentKind::from(text("kind")?);
+                if !rest.is_empty() {
+                    return Err("a message record with bytes after its kind".to_owned());
+                }
+                Ok(MessageRecord {
+                    id,
+                    sender,
+                    sender_device,
+                    chat,
+                    t: u64::from_be_bytes(*t),
+                    expires: u64::from_be_bytes(*expires),
+                    kind,
+                    body: None,
+                })
+            }
+            Some((b'{', _)) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            _ => Err("a message record of an unknown version".to_owned()),
+        }
+    }
+}
+
 /// One device's entry for a message: its own ciphertext, if the sender made one for it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct InboxRecord {
@@ -600,7 +678,14 @@ pub(crate) fn message(
     txn: &mut dyn ReadTxn,
     seq: u64,
 ) -> Result<Option<MessageRecord>, StoreError> {
-    get_json(txn, Table::Messages, &message_key(seq))
+    txn.get(Table::Messages, &message_key(seq))?
+        .map(|bytes| {
+            MessageRecord::from_bytes(&bytes).map_err(|detail| StoreError::Corrupt {
+                table: Table::Messages.name(),
+                detail,
+            })
+        })
+        .transpose()
 }
 
 /// Message `seq`'s group body, while some device still has to get it: from the bodies table,
@@ -624,13 +709,8 @@ pub(crate) fn put_message(
 ) -> Result<(), StoreError> {
     if let Some(body) = &record.body {
         txn.put(Table::Bodies, &message_key(seq), body)?;
-        let record = MessageRecord {
-            body: None,
-            ..record.clone()
-        };
-        return put_json(txn, Table::Messages, &message_key(seq), &record);
     }
-    put_json(txn, Table::Messages, &message_key(seq), record)
+    txn.put(Table::Messages, &message_key(seq), &record.to_bytes()?)
 }
 
 /// The next message sequence number (the store's counter: [`WriteTxn::next_seq`]).
@@ -961,6 +1041,49 @@ mod tests {
         assert_eq!((a, b, c), (254, 255, 1));
         account.linked = (1..=255).collect();
         assert_eq!(account.allocate_device(), None);
+    }
+
+    #[test]
+    fn message_records_round_trip_and_earlier_json_ones_still_read() {
+        let record = MessageRecord {
+            id: "3EB0ABCDEF".to_owned(),
+            sender: "15551234567".to_owned(),
+            sender_device: 3,
+            chat: "120363-1700000000@g.us".parse().unwrap(),
+            t: 1_700_000_000,
+            expires: 1_702_592_000,
+            kind: ContentKind::Other("poll_vote".to_owned()),
+            body: None,
+        };
+        let bytes = record.to_bytes().unwrap();
+        let back = MessageRecord::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&record).unwrap()
+        );
+        // Records written as JSON by earlier versions, the group body inline, still read.
+        let legacy = MessageRecord {
+            body: Some(vec![9; 40]),
+            ..record.clone()
+        };
+        let json = serde_json::to_vec(&legacy).unwrap();
+        assert_eq!(
+            MessageRecord::from_bytes(&json).unwrap().body,
+            Some(vec![9; 40])
+        );
+        // Every cut of the binary form is an error, not a panic; so is a trailing byte.
+        for cut in 0..bytes.len() {
+            assert!(
+                MessageRecord::from_bytes(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(MessageRecord::from_bytes(&longer).is_err());
+        let mut bad_utf8 = bytes;
+        bad_utf8[20] = 0xFF;
+        assert!(MessageRecord::from_bytes(&bad_utf8).is_err());
     }
 
     #[test]

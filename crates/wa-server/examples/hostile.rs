@@ -518,7 +518,7 @@ async fn offline_flood(bin: &Path) -> Row {
                 .await,
         );
     }
-    let disk_before = dir_size(p.dir.path());
+    let disk_before = stored_bytes(p.dir.path());
     let started = Instant::now();
     let (answers, latency, _legit) = during(
         legit,
@@ -545,7 +545,7 @@ async fn offline_flood(bin: &Path) -> Row {
         })
         .await["messages"]["queued"]
         .clone();
-    let growth = dir_size(p.dir.path()).saturating_sub(disk_before);
+    let growth = stored_bytes(p.dir.path()).saturating_sub(disk_before);
     let rss = p.rss().await;
     let drain = Instant::now();
     let mut dave_phone = Phone::login_from(&p.server.phone_url, OTHER, dave, 204).await;

@@ -24,7 +24,10 @@
 //! before the clock starts; each relay request is serialized as it is sent (its ids change),
 //! in this process, so that work is not in the server's CPU time.
 //!
-//! Both print delivered copies per second and the server's CPU time per copy.
+//! Both print delivered copies per second and the server's CPU time per copy (for wa-server,
+//! also the part of it spent in the store's threads). With `LOAD_BASELINE` set to the path
+//! of another build's `wa-server` binary, that build runs too, in the same run, for a before and
+//! after.
 
 #![allow(
     clippy::unwrap_used,
@@ -62,20 +65,51 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// CPU time of the store's threads of process `pid` so far (the redb store's writer
+/// `wa-server-store` and flusher `wa-server-flush`, PostgreSQL's `wa-server-pg-writer-N`; Linux
+/// cuts names to 15 bytes).
+fn writer_cpu_time(pid: u32) -> Duration {
+    let mut ticks = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
+            continue; // the thread ended
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = &stat[open + 1..close];
+        if !["wa-server-store", "wa-server-flush", "wa-server-pg-wr"]
+            .iter()
+            .any(|n| name.starts_with(n))
+        {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
+    Duration::from_millis(ticks * 10)
+}
+
 struct Figures {
     copies: u64,
     elapsed: Duration,
     cpu: Duration,
+    /// Of `cpu`, the store's threads' (wa-server only).
+    writer: Option<Duration>,
 }
 
 impl Figures {
     fn print(&self, name: &str) {
         let per_second = self.copies as f64 / self.elapsed.as_secs_f64();
-        let cpu_per_copy = self.cpu.as_secs_f64() * 1e6 / self.copies as f64;
+        let per_copy = |d: Duration| d.as_secs_f64() * 1e6 / self.copies as f64;
+        let writer = self
+            .writer
+            .map_or("–".to_owned(), |w| format!("{:.1} µs", per_copy(w)));
         println!(
-            "| {name} | {} | {:.1} s | {per_second:.0} | {cpu_per_copy:.1} µs |",
+            "| {name} | {} | {:.1} s | {per_second:.0} | {:.1} µs | {writer} |",
             self.copies,
-            self.elapsed.as_secs_f64()
+            self.elapsed.as_secs_f64(),
+            per_copy(self.cpu),
         );
     }
 }
@@ -164,7 +198,10 @@ async fn wa_server(
     let stop = Arc::new(AtomicBool::new(false));
     let cpu =
         |servers: &[Spawned]| -> Duration { servers.iter().map(|s| cpu_time(s.child.id())).sum() };
-    let cpu_before = cpu(&servers);
+    let writer = |servers: &[Spawned]| -> Duration {
+        servers.iter().map(|s| writer_cpu_time(s.child.id())).sum()
+    };
+    let (cpu_before, writer_before) = (cpu(&servers), writer(&servers));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (i, phone) in phones.into_iter().enumerate() {
@@ -254,6 +291,7 @@ async fn wa_server(
     }
     let elapsed = started.elapsed();
     let cpu = cpu(&servers) - cpu_before;
+    let writer = writer(&servers) - writer_before;
     for server in &mut servers {
         server.stop();
     }
@@ -261,6 +299,7 @@ async fn wa_server(
     Figures {
         copies: received.load(Ordering::Relaxed),
         elapsed,
+        writer: Some(writer),
         cpu,
     }
 }
@@ -500,6 +539,7 @@ async fn redis(clients: usize, seconds: u64, window: usize, bytes: usize) -> Opt
         copies: received.load(Ordering::Relaxed),
         elapsed,
         cpu,
+        writer: None,
     })
 }
 
@@ -527,8 +567,10 @@ fn main() {
         println!(
             "{clients} clients, window {window}, {bytes}-byte messages, {seconds} s; fsync before every ack"
         );
-        println!("| system | copies | time | copies/s | server CPU per copy |");
-        println!("| --- | ---: | ---: | ---: | ---: |");
+        println!(
+            "| system | copies | time | copies/s | server CPU per copy | of which the store's threads |"
+        );
+        println!("| --- | ---: | ---: | ---: | ---: | ---: |");
         let name = if nodes == 1 {
             "wa-server, 1 node (redb)".to_owned()
         } else {
@@ -537,6 +579,13 @@ fn main() {
         wa_server(&bin, nodes, clients, seconds, window, bytes)
             .await
             .print(&name);
+        // Another build of the server in the same run (before and after a change).
+        if let Some(baseline) = std::env::var_os("LOAD_BASELINE") {
+            let baseline = std::path::PathBuf::from(baseline);
+            wa_server(&baseline, nodes, clients, seconds, window, bytes)
+                .await
+                .print(&format!("{name}, baseline {}", baseline.display()));
+        }
         if let Some(figures) = redis(clients, seconds, window, bytes).await {
             figures.print("Redis Streams (appendfsync always)");
         }

@@ -108,12 +108,17 @@ pub struct Config {
     /// The WebSocket read buffer (bytes read from the socket at once; larger messages grow it
     /// up to the frame limit while they are read). Default 4 KiB.
     pub ws_read_buffer: usize,
-    /// Bytes of outgoing WebSocket messages gathered before they are written (a flush writes
-    /// them anyway). Default 0: each message is written as it is queued.
+    /// Bytes of outgoing WebSocket messages gathered before they are written; the connection
+    /// flushes after each turn anyway, so this only lets the messages of one turn (an answer,
+    /// its ack, the deliveries that were waiting) go out in one write. Default 16 KiB.
     pub ws_write_buffer: usize,
     /// The embedded store's page cache at most (the server's memory grows with its database up
     /// to this). Default 64 MiB.
     pub store_cache_bytes: usize,
+    /// The embedded store's writes held in memory (durable in its log) before a flusher thread
+    /// writes them to its file (meanwhile the next ones gather); while the file cannot be
+    /// written, writes are refused past four times this. Default 32 MiB.
+    pub store_overlay_bytes: usize,
     /// Downloads sent at once at most; more are answered 503. Default 64.
     pub max_downloads: usize,
     /// How long shutdown waits for connections to close. Default 5 s.
@@ -208,8 +213,9 @@ impl Default for Config {
             push_queue_bytes: 8 << 20,
             max_jobs_per_connection: 64,
             ws_read_buffer: 4 << 10,
-            ws_write_buffer: 0,
+            ws_write_buffer: 16 << 10,
             store_cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
+            store_overlay_bytes: crate::store::DEFAULT_OVERLAY_BYTES,
             max_downloads: 64,
             shutdown_grace: Duration::from_secs(5),
             allowed_origins: Vec::new(),

@@ -19,9 +19,10 @@
 //! - **The hub**: the core's [`wa_server_core::Hub`] next to each connection's bounded push
 //!   queue, behind one lock that is never held across an `.await`.
 //! - **The store**: [`store::RedbStore`] implements the core's [`store::Store`] (one `redb`
-//!   file, mode 0600; a writer thread commits waiting jobs together, up to 256 per fsync; a
-//!   failed batch is retried job by job). A write job's outcome reaches the connection only once
-//!   it is durable, so ack 1 survives `kill -9`. In cluster mode, [`store::PgStore`] instead
+//!   file and its write-ahead log, mode 0600; a writer thread runs waiting jobs together, up to
+//!   256 per fsync of the log, and writes to the file in bulk; a failing job fails no other). A
+//!   write job's outcome reaches the connection only once it is durable, so ack 1 survives
+//!   `kill -9`. In cluster mode, [`store::PgStore`] instead
 //!   (PostgreSQL, shared by the nodes).
 //! - **Cluster mode** (optional): several nodes on one PostgreSQL schema and one NATS
 //!   [`bus`]; see [below](#cluster-mode).
@@ -143,6 +144,8 @@
 //!   and `tower-http` (`TimeoutLayer`, `RequestBodyLimitLayer`), `http-body-util` (to tell the
 //!   body limit's error apart), `bytes`, `futures-util` (the WebSocket as stream and sink).
 //! - `redb`: embedded, pure Rust, ACID with fsync'd commits.
+//! - `crc32fast`: the checksums of the store's write-ahead log records (SIMD CRC-32, no
+//!   dependencies of its own).
 //! - `postgres` (the synchronous client over `tokio-postgres`, without TLS): the cluster's
 //!   shared store; synchronous because the core's [`store::Store`] trait is (a job reads and
 //!   decides inline), run on the store's own threads.

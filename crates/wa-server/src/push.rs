@@ -141,6 +141,18 @@ impl PushQueue {
         }
     }
 
+    /// The next push if one is waiting (none once the queue is lagged: [`PushQueue::recv`]
+    /// reports that).
+    pub(crate) fn try_recv(&self) -> Option<Push> {
+        let mut state = self.state.lock().ok()?;
+        if state.lagged {
+            return None;
+        }
+        let (push, cost) = state.items.pop_front()?;
+        state.bytes = state.bytes.saturating_sub(cost);
+        Some(push)
+    }
+
     /// Completes once the queue is lagged (raced against a blocked socket write). Only the
     /// connection's task may wait, and not while it waits in [`PushQueue::recv`].
     pub(crate) async fn lagged(&self) {

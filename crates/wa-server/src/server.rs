@@ -364,8 +364,9 @@ impl Server {
         let path = dir.join(DATABASE_FILE);
         let opened = {
             let path = path.clone();
-            let cache = config.store_cache_bytes;
-            tokio::task::spawn_blocking(move || RedbStore::open_with_cache(&path, cache)).await
+            let (cache, overlay) = (config.store_cache_bytes, config.store_overlay_bytes);
+            tokio::task::spawn_blocking(move || RedbStore::open_with_limits(&path, cache, overlay))
+                .await
         };
         let store = match opened {
             Ok(Ok(store)) => store,

@@ -35,6 +35,10 @@ use crate::server::Shared;
 /// How long a closed connection waits for the outcomes of its running jobs.
 const JOBS_AFTER_CLOSE: Duration = Duration::from_secs(30);
 
+/// How many waiting pushes and job outcomes one turn of a connection's task takes at most
+/// before it writes what they send.
+const COALESCE: usize = 64;
+
 /// How long a close frame may take to be written.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -265,6 +269,7 @@ impl Driver {
                     m.push(now(), Push::Disconnect(DisconnectKind::Shutdown));
                 }
             }
+            self.take_ready(m, queue, &mut done_rx);
         }
         // The socket is gone: release its permits, leave the hub, and see its jobs through.
         self.socket = None;
@@ -288,6 +293,27 @@ impl Driver {
                     );
                     break;
                 }
+            }
+        }
+    }
+
+    /// Hands the core the pushes and job outcomes that are already waiting (up to
+    /// [`COALESCE`]), so that what they send goes out in one flush: under load, one write to
+    /// the socket carries several messages instead of one each.
+    fn take_ready(
+        &mut self,
+        m: &mut dyn Machine,
+        queue: &PushQueue,
+        done_rx: &mut mpsc::UnboundedReceiver<Done>,
+    ) {
+        for _ in 0..COALESCE {
+            if let Ok((id, result)) = done_rx.try_recv() {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                m.job(now(), id, result);
+            } else if let Some(push) = queue.try_recv() {
+                m.push(now(), push);
+            } else {
+                return;
             }
         }
     }

@@ -276,7 +276,7 @@ async fn a_flood_to_an_offline_account_is_refused_at_its_quotas_and_disk_stays_b
     let dave_jid = wa_wire::ids::user_jid(&dave).unwrap();
     let erin_jid = wa_wire::ids::user_jid(&erin).unwrap();
     let mut mallory = t.phone_from(ATTACKER, "15550100007", 107).await;
-    let disk_before = dir_size(t.dir.path());
+    let disk_before = stored_bytes(t.dir.path());
 
     // 200 messages of 32 KiB (6.25 MiB) to Dave: his 1 MiB of pending bytes takes 32.
     // 100 small ones to Erin: her device's 40 pending messages.
@@ -304,7 +304,7 @@ async fn a_flood_to_an_offline_account_is_refused_at_its_quotas_and_disk_stays_b
     // The data directory grew by at most 4 times what was accepted, and far less than what was
     // sent (6.26 MiB).
     let accepted = 32 * (32 << 10) + 40 * 100;
-    let growth = dir_size(t.dir.path()).saturating_sub(disk_before);
+    let growth = stored_bytes(t.dir.path()).saturating_sub(disk_before);
     eprintln!("the data directory grew by {growth} bytes for {accepted} accepted");
     let sent = 200 * (32 << 10) + 100 * 100;
     assert!(

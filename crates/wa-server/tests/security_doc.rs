@@ -66,6 +66,8 @@ fn defaults() -> BTreeMap<&'static str, String> {
     );
     m.insert("ws_read_buffer", bytes(c.ws_read_buffer as u64));
     m.insert("store_cache_bytes", bytes(c.store_cache_bytes as u64));
+    m.insert("store_overlay_bytes", bytes(c.store_overlay_bytes as u64));
+    m.insert("ws_write_buffer", bytes(c.ws_write_buffer as u64));
     m.insert("max_downloads", c.max_downloads.to_string());
     m.insert("media_timeout", duration(c.media_timeout));
     m.insert("media_ttl", duration(c.media_ttl));

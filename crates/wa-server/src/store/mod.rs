@@ -6,11 +6,13 @@
 //! write of the job survives a crash of the process, and for [`RedbStore`] of the machine (the
 //! commit is fsync'd). The server answers "stored" (ack 1) only after that.
 
+mod overlay;
 pub mod postgres;
 mod redb_store;
+pub mod wal;
 
 pub use self::postgres::PgStore;
-pub use self::redb_store::{DEFAULT_CACHE_BYTES, MAX_BATCH, RedbStore};
+pub use self::redb_store::{DEFAULT_CACHE_BYTES, DEFAULT_OVERLAY_BYTES, MAX_BATCH, RedbStore};
 pub use wa_server_core::store::{
     Entry, KeyBuf, KeyReader, MemStore, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn,
     prefix_end, read,

@@ -142,4 +142,4 @@ pub fn stored_and_refused(answers: &Answers) -> (Vec<usize>, Vec<u16>) {
     (stored, refused)
 }
 
-pub use crate::support::dir_size;
+pub use crate::support::stored_bytes;

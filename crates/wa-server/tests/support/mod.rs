@@ -771,6 +771,46 @@ pub fn disk_use(dir: &std::path::Path) -> u64 {
     dir_total(dir, allocated)
 }
 
+/// What the server's files under `dir` hold: of the store's write-ahead log segments
+/// (`*.wal`, `*.wal.old`), the records written (not the zeros a segment is grown by ahead of
+/// them); of every other file, the disk space it takes ([`disk_use`]).
+pub fn stored_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => stored_bytes(&path),
+                Ok(meta) if name.ends_with(".wal") || name.ends_with(".wal.old") => {
+                    std::fs::read(&path)
+                        .ok()
+                        .and_then(|bytes| wa_server::store::wal::decode(&bytes).ok())
+                        .map_or(meta.len(), |log| log.valid_len)
+                }
+                Ok(_) => disk_use_of(&path),
+                Err(_) => 0,
+            }
+        })
+        .sum()
+}
+
+/// [`disk_use`] of one file.
+fn disk_use_of(path: &std::path::Path) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(path).map_or(0, |m| m.blocks() * 512)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+}
+
 fn dir_total(dir: &std::path::Path, size: fn(&std::fs::Metadata) -> u64) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
