@@ -416,3 +416,113 @@ async fn receipts_raced_on_two_nodes_give_each_account_one_ack_2() {
         );
     }
 }
+
+/// A small seeded generator (xorshift64*), so that the model test is the same every run.
+struct Seeded(u64);
+
+impl Seeded {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// Runs `ops` (kind, table, a, b) in `txn`, noting what each read saw.
+fn model_ops(
+    txn: &mut dyn WriteTxn,
+    ops: &[(u64, bool, u8, u8)],
+    seen: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    for &(kind, inbox, a, b) in ops {
+        let t = if inbox { Table::Inbox } else { Table::Meta };
+        let note = match kind {
+            0..=3 => format!("{:?}", txn.put(t, &[a], &[b; 3])),
+            4..=6 => format!("{:?}", txn.delete(t, &[a])),
+            7 => format!("{:?}", txn.get(t, &[a])),
+            8 => format!(
+                "{:?}",
+                txn.range(t, &[a], &[b], a % 2 == 0, usize::from(b % 5))
+            ),
+            9 => format!("{:?}", txn.count(t, &[a], &[b], usize::from(a % 6))),
+            10 => format!("{:?}", txn.len(t)),
+            _ => return Err(StoreError::Backend("the job gives up".into())),
+        };
+        seen.push(note);
+    }
+    Ok(())
+}
+
+/// The PostgreSQL store, which keeps a transaction's writes and sends them before the commit,
+/// answers every read inside jobs and after them as the plain in-memory store does: many jobs
+/// queued at once (so that they share transactions), some failing.
+#[test]
+fn kept_writes_read_back_as_the_memory_store_does() {
+    if !services::available("kept_writes_read_back_as_the_memory_store_does", false) {
+        return;
+    }
+    let schema = Schema::new();
+    let pg = PgStore::open(&schema.url, &schema.name).unwrap();
+    let model = wa_server::store::MemStore::new();
+    let mut rng = Seeded(0x5EED_1234_ABCD_0001);
+    for round in 0..12 {
+        let jobs: Vec<Vec<(u64, bool, u8, u8)>> = (0..1 + rng.below(12))
+            .map(|_| {
+                (0..rng.below(8))
+                    .map(|_| {
+                        let kind = rng.below(12);
+                        let inbox = rng.below(2) == 0;
+                        let a = u8::try_from(rng.below(12)).unwrap();
+                        let b = u8::try_from(rng.below(13)).unwrap();
+                        (kind, inbox, a, b)
+                    })
+                    .collect()
+            })
+            .collect();
+        let run = |store: &dyn Store| -> Vec<String> {
+            let waits: Vec<_> = jobs
+                .iter()
+                .map(|ops| {
+                    let ops = ops.clone();
+                    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+                    let mine = Arc::clone(&seen);
+                    let (tx, rx) = mpsc::channel();
+                    store.write(WriteJob::new(
+                        move |txn| {
+                            let mut notes = Vec::new();
+                            let result = model_ops(txn, &ops, &mut notes);
+                            *mine.lock().unwrap() = notes;
+                            result
+                        },
+                        move |r| {
+                            let _ = tx.send(r);
+                        },
+                    ));
+                    (rx, seen)
+                })
+                .collect();
+            let mut out: Vec<String> = waits
+                .into_iter()
+                .map(|(rx, seen)| {
+                    let result = rx.recv_timeout(WAIT).unwrap();
+                    format!("{result:?} {:?}", seen.lock().unwrap())
+                })
+                .collect();
+            for t in [Table::Meta, Table::Inbox] {
+                out.push(format!(
+                    "{:?}",
+                    read(store, |txn| Ok((
+                        txn.range(t, &[], &[0xFF], false, 100)?,
+                        txn.len(t)?,
+                        txn.count(t, &[2], &[9], 3)?
+                    )))
+                    .unwrap()
+                ));
+            }
+            out
+        };
+        assert_eq!(run(&pg), run(&model), "round {round}");
+    }
+    pg.close();
+}

@@ -25,6 +25,12 @@
 //! job's conflict or error never fails another. Reads run in `REPEATABLE READ READ ONLY` transactions (one snapshot)
 //! on a small pool of connections ([`MAX_READERS`]).
 //!
+//! **Round trips.** Each `get`, `range` and `count` is a statement; puts and deletes are kept
+//! in the transaction (its reads see them first) and sent in two statements before the commit
+//! (`unnest` of arrays: one upsert, one delete), so a batch of jobs writes in two round trips
+//! however many records it touches. A delete still asks whether the row exists (its answer is
+//! part of the trait).
+//!
 //! **Durability.** `done` gets `Ok(())` after `COMMIT` returned, with PostgreSQL's default
 //! `synchronous_commit = on`: the commit is in the write-ahead log on disk.
 //!
@@ -40,6 +46,7 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
 
+use super::overlay::{self, Layer, Slot};
 use super::{Entry, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn};
 
 /// The most jobs committed together in one transaction.
@@ -141,8 +148,10 @@ struct Stmts {
     range_desc: Statement,
     len: Statement,
     count: Statement,
-    put: Statement,
-    delete: Statement,
+    range_keys: Statement,
+    exists: Statement,
+    put_many: Statement,
+    delete_many: Statement,
     next_seq: Statement,
 }
 
@@ -161,10 +170,17 @@ impl Stmts {
             count: p(
                 "SELECT count(*) FROM (SELECT 1 FROM kv WHERE tbl = $1 AND k >= $2 AND k < $3 LIMIT $4) AS s",
             )?,
-            put: p(
-                "INSERT INTO kv (tbl, k, v) VALUES ($1, $2, $3) ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
+            range_keys: p(
+                "SELECT k FROM kv WHERE tbl = $1 AND k >= $2 AND k < $3 ORDER BY k ASC LIMIT $4",
             )?,
-            delete: p("DELETE FROM kv WHERE tbl = $1 AND k = $2")?,
+            exists: p("SELECT 1 FROM kv WHERE tbl = $1 AND k = $2")?,
+            put_many: p(
+                "INSERT INTO kv (tbl, k, v) SELECT * FROM unnest($1::int2[], $2::bytea[], $3::bytea[]) \
+                 ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
+            )?,
+            delete_many: p(
+                "DELETE FROM kv WHERE (tbl, k) IN (SELECT * FROM unnest($1::int2[], $2::bytea[]))",
+            )?,
             next_seq: p("SELECT nextval('msg_seq')")?,
         })
     }
@@ -424,14 +440,81 @@ fn migrate(target: &Target) -> Result<(), StoreError> {
 /// A transaction of either kind, with the connection's statements. It remembers a conflict
 /// reported by any statement: the transaction is then aborted whatever the job makes of the
 /// error, and the job runs again.
+///
+/// Puts and deletes are kept until the transaction's jobs are done, then sent in two
+/// statements ([`PgTxn::send_writes`]) before the commit: a statement is a round trip, and a
+/// relay writes some fifteen records. The jobs' reads see the kept writes first.
 struct PgTxn<'a, 'c> {
     txn: &'a mut Transaction<'c>,
     stmts: &'a Stmts,
     conflict: bool,
     broken: bool,
+    /// The writes not sent yet (`in_file` unused).
+    pending: Layer,
 }
 
-impl PgTxn<'_, '_> {
+impl<'a, 'c> PgTxn<'a, 'c> {
+    fn new(txn: &'a mut Transaction<'c>, stmts: &'a Stmts) -> PgTxn<'a, 'c> {
+        PgTxn {
+            txn,
+            stmts,
+            conflict: false,
+            broken: false,
+            pending: Layer::default(),
+        }
+    }
+
+    /// Sends the kept writes: the deletes in one statement, the puts in another.
+    fn send_writes(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let (mut put_t, mut put_k, mut put_v) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut del_t, mut del_k) = (Vec::new(), Vec::new());
+        for (table, key, slot) in pending.iter() {
+            match &slot.value {
+                Some(value) => {
+                    put_t.push(tbl(table));
+                    put_k.push(key.as_slice());
+                    put_v.push(value.as_slice());
+                }
+                None => {
+                    del_t.push(tbl(table));
+                    del_k.push(key.as_slice());
+                }
+            }
+        }
+        if !del_k.is_empty()
+            && let Err(e) = self.txn.execute(&self.stmts.delete_many, &[&del_t, &del_k])
+        {
+            return Err(self.fail("delete", &e));
+        }
+        if !put_k.is_empty()
+            && let Err(e) = self
+                .txn
+                .execute(&self.stmts.put_many, &[&put_t, &put_k, &put_v])
+        {
+            return Err(self.fail("put", &e));
+        }
+        Ok(())
+    }
+
+    /// Kept writes in `[from, to)` of `table`: how many are deletions (they may hide stored
+    /// rows), and whether there is any.
+    fn pending_in(&self, table: Table, from: &[u8], to: &[u8]) -> (usize, bool) {
+        let mut deletions = 0;
+        let mut any = false;
+        for (_, slot) in self.pending.table(table).range::<[u8], _>((
+            std::ops::Bound::Included(from),
+            std::ops::Bound::Excluded(to),
+        )) {
+            any = true;
+            deletions += usize::from(slot.value.is_none());
+        }
+        (deletions, any)
+    }
+
     fn fail(&mut self, context: &str, e: &postgres::Error) -> StoreError {
         if is_conflict(e) {
             self.conflict = true;
@@ -451,6 +534,9 @@ fn tbl(table: Table) -> i16 {
 
 impl ReadTxn for PgTxn<'_, '_> {
     fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(slot) = self.pending.get(table, key) {
+            return Ok(slot.value.clone());
+        }
         match self.txn.query_opt(&self.stmts.get, &[&tbl(table), &key]) {
             Ok(row) => Ok(row.map(|r| r.get::<_, Vec<u8>>(0))),
             Err(e) => Err(self.fail("get", &e)),
@@ -473,17 +559,36 @@ impl ReadTxn for PgTxn<'_, '_> {
         } else {
             &self.stmts.range_asc
         };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        match self.txn.query(stmt, &[&tbl(table), &from, &to, &limit]) {
-            Ok(rows) => Ok(rows
+        // Kept deletions may hide stored rows: read that many more.
+        let (deletions, any) = self.pending_in(table, from, to);
+        let rows_limit = i64::try_from(limit.saturating_add(deletions)).unwrap_or(i64::MAX);
+        let rows: Vec<Entry> = match self
+            .txn
+            .query(stmt, &[&tbl(table), &from, &to, &rows_limit])
+        {
+            Ok(rows) => rows
                 .into_iter()
                 .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
-                .collect()),
-            Err(e) => Err(self.fail("range", &e)),
+                .collect(),
+            Err(e) => return Err(self.fail("range", &e)),
+        };
+        if !any {
+            return Ok(rows);
         }
+        let layers = [self.pending.table(table)];
+        overlay::merge(
+            &layers,
+            Box::new(rows.into_iter().map(Ok)),
+            from,
+            to,
+            reverse,
+            limit,
+            true,
+        )
     }
 
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
+        self.send_writes()?;
         match self.txn.query_one(&self.stmts.len, &[&tbl(table)]) {
             Ok(row) => Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)),
             Err(e) => Err(self.fail("count", &e)),
@@ -500,6 +605,32 @@ impl ReadTxn for PgTxn<'_, '_> {
         if from >= to || limit == 0 {
             return Ok(0);
         }
+        let (deletions, any) = self.pending_in(table, from, to);
+        if any {
+            // The stored keys, merged with the kept writes.
+            let rows_limit = i64::try_from(limit.saturating_add(deletions)).unwrap_or(i64::MAX);
+            let keys: Vec<Entry> = match self.txn.query(
+                &self.stmts.range_keys,
+                &[&tbl(table), &from, &to, &rows_limit],
+            ) {
+                Ok(rows) => rows
+                    .into_iter()
+                    .map(|r| (r.get::<_, Vec<u8>>(0), Vec::new()))
+                    .collect(),
+                Err(e) => return Err(self.fail("count", &e)),
+            };
+            let layers = [self.pending.table(table)];
+            return Ok(overlay::merge(
+                &layers,
+                Box::new(keys.into_iter().map(Ok)),
+                from,
+                to,
+                false,
+                limit,
+                false,
+            )?
+            .len());
+        }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         match self
             .txn
@@ -513,20 +644,34 @@ impl ReadTxn for PgTxn<'_, '_> {
 
 impl WriteTxn for PgTxn<'_, '_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        match self
-            .txn
-            .execute(&self.stmts.put, &[&tbl(table), &key, &value])
-        {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.fail("put", &e)),
-        }
+        self.pending.insert(
+            table,
+            key.to_vec(),
+            Slot {
+                value: Some(value.to_vec()),
+                in_file: false,
+            },
+        );
+        Ok(())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
-        match self.txn.execute(&self.stmts.delete, &[&tbl(table), &key]) {
-            Ok(n) => Ok(n > 0),
-            Err(e) => Err(self.fail("delete", &e)),
-        }
+        let existed = match self.pending.get(table, key) {
+            Some(slot) => slot.value.is_some(),
+            None => match self.txn.query_opt(&self.stmts.exists, &[&tbl(table), &key]) {
+                Ok(row) => row.is_some(),
+                Err(e) => return Err(self.fail("delete", &e)),
+            },
+        };
+        self.pending.insert(
+            table,
+            key.to_vec(),
+            Slot {
+                value: None,
+                in_file: false,
+            },
+        );
+        Ok(existed)
     }
 
     fn next_seq(&mut self) -> Result<u64, StoreError> {
@@ -604,12 +749,7 @@ fn read_in(
         Err(e) => return (Err(backend("starting a read", &e)), breaks_connection(&e)),
     };
     let (result, broken) = {
-        let mut r = PgTxn {
-            txn: &mut txn,
-            stmts,
-            conflict: false,
-            broken: false,
-        };
+        let mut r = PgTxn::new(&mut txn, stmts);
         let result = work(&mut r);
         (result, r.broken)
     };
@@ -714,18 +854,16 @@ fn commit(
             .start()
             .map_err(|e| (backend("starting a write", &e), breaks_connection(&e)))?;
         let (outcome, conflict, broken) = {
-            let mut w = PgTxn {
-                txn: &mut txn,
-                stmts,
-                conflict: false,
-                broken: false,
-            };
+            let mut w = PgTxn::new(&mut txn, stmts);
             let mut outcome = Ok(());
             for job in jobs.iter_mut() {
                 outcome = job.run(&mut w);
                 if outcome.is_err() {
                     break;
                 }
+            }
+            if outcome.is_ok() {
+                outcome = w.send_writes();
             }
             (outcome, w.conflict, w.broken)
         };
