@@ -356,7 +356,11 @@ impl Writer {
         }
         let due = bytes >= self.overlay_bytes
             || self.wal.len() >= (self.overlay_bytes as u64).saturating_mul(2);
-        if due && !self.flushing && !self.wal.is_broken() {
+        // A frozen overlay that nobody writes (the flusher is gone) keeps its log segment:
+        // never freeze over it, and hold writes as when the flusher fails.
+        if !self.flushing && self.shared.layers().frozen.is_some() {
+            self.failing = true;
+        } else if due && !self.flushing && !self.wal.is_broken() {
             self.freeze();
         }
         // Writes wait in memory for the file at most so long: past four times the bound, while
