@@ -10,6 +10,7 @@
 //! reading the file.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry as Slotted;
 use std::ops::Bound;
 
 use super::{Entry, StoreError, Table};
@@ -19,7 +20,8 @@ use super::{Entry, StoreError, Table};
 pub(super) struct Slot {
     /// The value, or `None` for a deletion.
     pub(super) value: Option<Vec<u8>>,
-    /// Whether the `redb` file has the key.
+    /// Whether what lies below the overlay that takes this slot has the key: the `redb` file,
+    /// under a frozen overlay if one is being written to it (see `redb_store`).
     pub(super) in_file: bool,
 }
 
@@ -124,16 +126,27 @@ impl Overlay {
             };
             let mut change = 0;
             for (key, slot) in table {
-                let before = mine.get(&key).map_or(slot.in_file, |s| s.value.is_some());
-                change += i64::from(slot.value.is_some()) - i64::from(before);
-                if let Some(old) = mine.get(&key) {
-                    self.bytes = self.bytes.saturating_sub(weight(&key, old));
-                }
-                if slot.value.is_none() && !slot.in_file {
-                    mine.remove(&key);
-                } else {
-                    self.bytes += weight(&key, &slot);
-                    mine.insert(key, slot);
+                let keep = slot.value.is_some() || slot.in_file;
+                let after = i64::from(slot.value.is_some());
+                // One search of the map per key: this runs for every write of every batch.
+                match mine.entry(key) {
+                    Slotted::Occupied(mut old) => {
+                        change += after - i64::from(old.get().value.is_some());
+                        self.bytes = self.bytes.saturating_sub(weight(old.key(), old.get()));
+                        if keep {
+                            self.bytes += weight(old.key(), &slot);
+                            old.insert(slot);
+                        } else {
+                            old.remove();
+                        }
+                    }
+                    Slotted::Vacant(new) => {
+                        change += after - i64::from(slot.in_file);
+                        if keep {
+                            self.bytes += weight(new.key(), &slot);
+                            new.insert(slot);
+                        }
+                    }
                 }
             }
             if let Some(c) = self.len_change.get_mut(index) {

@@ -500,6 +500,15 @@ impl<'a, 'c> PgTxn<'a, 'c> {
         Ok(())
     }
 
+    /// Keeps a write until [`PgTxn::send_writes`].
+    fn keep(&mut self, table: Table, key: &[u8], value: Option<Vec<u8>>) {
+        let slot = Slot {
+            value,
+            in_file: false,
+        };
+        self.pending.insert(table, key.to_vec(), slot);
+    }
+
     /// Kept writes in `[from, to)` of `table`: how many are deletions (they may hide stored
     /// rows), and whether there is any.
     fn pending_in(&self, table: Table, from: &[u8], to: &[u8]) -> (usize, bool) {
@@ -513,6 +522,49 @@ impl<'a, 'c> PgTxn<'a, 'c> {
             deletions += usize::from(slot.value.is_none());
         }
         (deletions, any)
+    }
+
+    /// Up to `limit` rows of `[from, to)` read with `stmt` (keys, and values when `values`),
+    /// with the kept writes over them: `deletions` more rows are read, as many as kept
+    /// deletions may hide.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a range query's parts, passed through"
+    )]
+    fn under_kept(
+        &mut self,
+        stmt: &Statement,
+        table: Table,
+        (from, to): (&[u8], &[u8]),
+        reverse: bool,
+        limit: usize,
+        deletions: usize,
+        values: bool,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let rows_limit = i64::try_from(limit.saturating_add(deletions)).unwrap_or(i64::MAX);
+        let rows: Vec<Entry> = match self
+            .txn
+            .query(stmt, &[&tbl(table), &from, &to, &rows_limit])
+        {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|r| {
+                    let value = if values { r.get(1) } else { Vec::new() };
+                    (r.get::<_, Vec<u8>>(0), value)
+                })
+                .collect(),
+            Err(e) => return Err(self.fail("range", &e)),
+        };
+        let layers = [self.pending.table(table)];
+        overlay::merge(
+            &layers,
+            Box::new(rows.into_iter().map(Ok)),
+            from,
+            to,
+            reverse,
+            limit,
+            values,
+        )
     }
 
     fn fail(&mut self, context: &str, e: &postgres::Error) -> StoreError {
@@ -554,37 +606,14 @@ impl ReadTxn for PgTxn<'_, '_> {
         if from >= to || limit == 0 {
             return Ok(Vec::new());
         }
+        let stmts = self.stmts;
         let stmt = if reverse {
-            &self.stmts.range_desc
+            &stmts.range_desc
         } else {
-            &self.stmts.range_asc
+            &stmts.range_asc
         };
-        // Kept deletions may hide stored rows: read that many more.
-        let (deletions, any) = self.pending_in(table, from, to);
-        let rows_limit = i64::try_from(limit.saturating_add(deletions)).unwrap_or(i64::MAX);
-        let rows: Vec<Entry> = match self
-            .txn
-            .query(stmt, &[&tbl(table), &from, &to, &rows_limit])
-        {
-            Ok(rows) => rows
-                .into_iter()
-                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
-                .collect(),
-            Err(e) => return Err(self.fail("range", &e)),
-        };
-        if !any {
-            return Ok(rows);
-        }
-        let layers = [self.pending.table(table)];
-        overlay::merge(
-            &layers,
-            Box::new(rows.into_iter().map(Ok)),
-            from,
-            to,
-            reverse,
-            limit,
-            true,
-        )
+        let (deletions, _) = self.pending_in(table, from, to);
+        self.under_kept(stmt, table, (from, to), reverse, limit, deletions, true)
     }
 
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
@@ -608,28 +637,10 @@ impl ReadTxn for PgTxn<'_, '_> {
         let (deletions, any) = self.pending_in(table, from, to);
         if any {
             // The stored keys, merged with the kept writes.
-            let rows_limit = i64::try_from(limit.saturating_add(deletions)).unwrap_or(i64::MAX);
-            let keys: Vec<Entry> = match self.txn.query(
-                &self.stmts.range_keys,
-                &[&tbl(table), &from, &to, &rows_limit],
-            ) {
-                Ok(rows) => rows
-                    .into_iter()
-                    .map(|r| (r.get::<_, Vec<u8>>(0), Vec::new()))
-                    .collect(),
-                Err(e) => return Err(self.fail("count", &e)),
-            };
-            let layers = [self.pending.table(table)];
-            return Ok(overlay::merge(
-                &layers,
-                Box::new(keys.into_iter().map(Ok)),
-                from,
-                to,
-                false,
-                limit,
-                false,
-            )?
-            .len());
+            let stmt = &self.stmts.range_keys;
+            return Ok(self
+                .under_kept(stmt, table, (from, to), false, limit, deletions, false)?
+                .len());
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         match self
@@ -644,14 +655,7 @@ impl ReadTxn for PgTxn<'_, '_> {
 
 impl WriteTxn for PgTxn<'_, '_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.pending.insert(
-            table,
-            key.to_vec(),
-            Slot {
-                value: Some(value.to_vec()),
-                in_file: false,
-            },
-        );
+        self.keep(table, key, Some(value.to_vec()));
         Ok(())
     }
 
@@ -663,14 +667,7 @@ impl WriteTxn for PgTxn<'_, '_> {
                 Err(e) => return Err(self.fail("delete", &e)),
             },
         };
-        self.pending.insert(
-            table,
-            key.to_vec(),
-            Slot {
-                value: None,
-                in_file: false,
-            },
-        );
+        self.keep(table, key, None);
         Ok(existed)
     }
 

@@ -65,10 +65,13 @@ struct Layers {
 }
 
 impl Layers {
-    /// The frozen overlay, unless a snapshot that counts `flushed` overlays in the file
-    /// already has it.
-    fn frozen(&self, flushed: u64) -> Option<&Overlay> {
-        self.frozen.as_deref().filter(|f| f.number() > flushed)
+    /// The frozen overlay, unless `file`, a snapshot taken under the lock these layers were
+    /// read under, already has it. The file's count is read only when there is one.
+    fn frozen_over(&self, file: &mut FileRead) -> Result<Option<&Overlay>, StoreError> {
+        match self.frozen.as_deref() {
+            Some(frozen) if frozen.number() > file.flushed()? => Ok(Some(frozen)),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -272,27 +275,20 @@ fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
 }
 
 /// Writes a log's records into the file, in one durable commit that counts segment `last` as
-/// written.
+/// written: each key's last write, as a flush of an overlay holding them would.
 fn replay(db: &Database, records: Vec<Vec<wal::Write>>, last: u64) -> Result<(), StoreError> {
-    let txn = db.begin_write().map_err(backend)?;
-    {
-        let mut tables: Vec<_> = Table::ALL
-            .iter()
-            .map(|&t| txn.open_table(def(t)).map_err(backend))
-            .collect::<Result<_, _>>()?;
-        for (table, key, value) in records.into_iter().flatten() {
-            let t = tables.get_mut(table.index()).ok_or(StoreError::Closed)?;
-            match value {
-                Some(v) => drop(t.insert(key.as_slice(), v.as_slice()).map_err(backend)?),
-                None => drop(t.remove(key.as_slice()).map_err(backend)?),
-            }
-        }
+    let mut layer = Layer::default();
+    for (table, key, value) in records.into_iter().flatten() {
+        layer.insert(
+            table,
+            key,
+            Slot {
+                value,
+                in_file: false,
+            },
+        );
     }
-    txn.open_table(STATE)
-        .map_err(backend)?
-        .insert("flushed", last)
-        .map_err(backend)?;
-    txn.commit().map_err(backend)
+    commit_layer(db, &layer, last).map(drop)
 }
 
 impl Drop for RedbStore {
@@ -436,7 +432,7 @@ impl Writer {
             let number = layers.active.number();
             drop(layers);
             // Everything is in the file: a fresh segment, the old ones gone.
-            if let Err(e) = Wal::create(&self.wal_path(), number) {
+            if let Err(e) = Wal::create(self.wal.path(), number) {
                 tracing::error!(error = %e, "emptying the write-ahead log failed");
             }
         }
@@ -452,10 +448,6 @@ impl Writer {
         }
     }
 
-    fn wal_path(&self) -> PathBuf {
-        self.wal.path().to_owned()
-    }
-
     fn run_batch(&mut self, jobs: Vec<WriteJob>) {
         if let Some(e) = &self.refusing {
             for job in jobs {
@@ -468,18 +460,12 @@ impl Writer {
         let mut failed = Vec::new();
         {
             let layers = self.shared.layers();
-            let mut file = match FileRead::begin(&self.shared.db) {
-                Ok(file) => file,
-                Err(e) => {
-                    drop(layers);
-                    for job in jobs {
-                        job.finish(Err(e.clone()));
-                    }
-                    return;
-                }
-            };
-            let frozen = match file.flushed() {
-                Ok(flushed) => layers.frozen(flushed),
+            let view = FileRead::begin(&self.shared.db).and_then(|mut file| {
+                let frozen = layers.frozen_over(&mut file)?;
+                Ok((file, frozen))
+            });
+            let (mut file, frozen) = match view {
+                Ok(view) => view,
                 Err(e) => {
                     drop(layers);
                     for job in jobs {
@@ -489,7 +475,7 @@ impl Writer {
                 }
             };
             for mut job in jobs {
-                let mut txn = LayeredWrite {
+                let mut txn = Layered {
                     job: Layer::default(),
                     batch: &batch,
                     active: &layers.active,
@@ -615,11 +601,15 @@ impl Store for RedbStore {
     ) -> Result<(), StoreError> {
         let layers = self.shared.layers();
         let mut file = FileRead::begin(&self.shared.db)?;
-        let frozen = layers.frozen(file.flushed()?);
-        let mut r = LayeredRead {
+        let frozen = layers.frozen_over(&mut file)?;
+        // A read is a job's view with no writes of its own and no batch.
+        let no_batch = Layer::default();
+        let mut r = Layered {
+            job: Layer::default(),
+            batch: &no_batch,
             active: &layers.active,
             frozen,
-            file,
+            file: &mut file,
         };
         work(&mut r)
     }
@@ -733,76 +723,21 @@ impl FileRead {
     }
 }
 
-/// A reader's view: the active overlay over the frozen one (unless the snapshot has it) over a
-/// snapshot of the file.
-struct LayeredRead<'o> {
-    active: &'o Overlay,
-    frozen: Option<&'o Overlay>,
-    file: FileRead,
-}
-
-impl LayeredRead<'_> {
-    fn slot(&self, table: Table, key: &[u8]) -> Option<&Slot> {
-        self.active
-            .layer
-            .get(table, key)
-            .or_else(|| self.frozen.and_then(|f| f.layer.get(table, key)))
-    }
-}
-
-/// The overlays' tables, topmost first.
-fn overlay_tables<'o>(
+/// `table` in each layer above the file, topmost first (a free function: the caller borrows
+/// its file mutably beside them).
+fn stack<'o>(
     table: Table,
-    active: &'o Overlay,
+    layers: [&'o Layer; 3],
     frozen: Option<&'o Overlay>,
 ) -> Vec<&'o std::collections::BTreeMap<Vec<u8>, Slot>> {
-    let mut layers = vec![active.layer.table(table)];
-    layers.extend(frozen.map(|f| f.layer.table(table)));
-    layers
-}
-
-impl ReadTxn for LayeredRead<'_> {
-    fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.slot(table, key) {
-            Some(slot) => Ok(slot.value.clone()),
-            None => self.file.get(table, key),
-        }
-    }
-
-    fn range(
-        &mut self,
-        table: Table,
-        from: &[u8],
-        to: &[u8],
-        reverse: bool,
-        limit: usize,
-    ) -> Result<Vec<Entry>, StoreError> {
-        let layers = overlay_tables(table, self.active, self.frozen);
-        let file = self.file.entries(table, from, to, reverse, true)?;
-        overlay::merge(&layers, file, from, to, reverse, limit, true)
-    }
-
-    fn len(&mut self, table: Table) -> Result<u64, StoreError> {
-        let change = self.active.len_change(table) + self.frozen.map_or(0, |f| f.len_change(table));
-        Ok(self.file.len(table)?.saturating_add_signed(change))
-    }
-
-    fn count(
-        &mut self,
-        table: Table,
-        from: &[u8],
-        to: &[u8],
-        limit: usize,
-    ) -> Result<usize, StoreError> {
-        let layers = overlay_tables(table, self.active, self.frozen);
-        let file = self.file.entries(table, from, to, false, false)?;
-        Ok(overlay::merge(&layers, file, from, to, false, limit, false)?.len())
-    }
+    let mut stack: Vec<_> = layers.iter().map(|l| l.table(table)).collect();
+    stack.extend(frozen.map(|f| f.layer.table(table)));
+    stack
 }
 
 /// A job's view while it runs: its own writes, over its batch's, over the overlays, over the
-/// file.
-struct LayeredWrite<'a> {
+/// file. A read is the same view with no writes and no batch.
+struct Layered<'a> {
     job: Layer,
     batch: &'a Layer,
     active: &'a Overlay,
@@ -810,7 +745,7 @@ struct LayeredWrite<'a> {
     file: &'a mut FileRead,
 }
 
-impl LayeredWrite<'_> {
+impl Layered<'_> {
     /// The topmost slot for `key` above the frozen overlay, if a layer has it.
     fn slot(&self, table: Table, key: &[u8]) -> Option<&Slot> {
         self.job
@@ -832,13 +767,12 @@ impl LayeredWrite<'_> {
     ) -> Result<bool, StoreError> {
         // `in_file` of the active overlay's slots: whether what is below it (the frozen
         // overlay, then the file) has the key.
-        let existed = match self.slot(table, key) {
-            Some(slot) => Ok((slot.value.is_some(), slot.in_file)),
-            None => Err(()),
-        };
-        let (existed, in_file) = match existed {
-            Ok(known) => known,
-            Err(()) => {
+        let known = self
+            .slot(table, key)
+            .map(|slot| (slot.value.is_some(), slot.in_file));
+        let (existed, in_file) = match known {
+            Some(known) => known,
+            None => {
                 let below = match self.frozen_slot(table, key) {
                     Some(slot) => slot.value.is_some(),
                     None => self.file.contains(table, key)?,
@@ -852,7 +786,7 @@ impl LayeredWrite<'_> {
     }
 }
 
-impl ReadTxn for LayeredWrite<'_> {
+impl ReadTxn for Layered<'_> {
     fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self
             .slot(table, key)
@@ -871,8 +805,11 @@ impl ReadTxn for LayeredWrite<'_> {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let mut layers = vec![self.job.table(table), self.batch.table(table)];
-        layers.extend(overlay_tables(table, self.active, self.frozen));
+        let layers = stack(
+            table,
+            [&self.job, self.batch, &self.active.layer],
+            self.frozen,
+        );
         let file = self.file.entries(table, from, to, reverse, true)?;
         overlay::merge(&layers, file, from, to, reverse, limit, true)
     }
@@ -895,14 +832,17 @@ impl ReadTxn for LayeredWrite<'_> {
         to: &[u8],
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let mut layers = vec![self.job.table(table), self.batch.table(table)];
-        layers.extend(overlay_tables(table, self.active, self.frozen));
+        let layers = stack(
+            table,
+            [&self.job, self.batch, &self.active.layer],
+            self.frozen,
+        );
         let file = self.file.entries(table, from, to, false, false)?;
         Ok(overlay::merge(&layers, file, from, to, false, limit, false)?.len())
     }
 }
 
-impl WriteTxn for LayeredWrite<'_> {
+impl WriteTxn for Layered<'_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.set(table, key, Some(value.to_vec())).map(drop)
     }

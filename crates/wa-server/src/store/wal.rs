@@ -67,13 +67,8 @@ pub struct Decoded {
     pub(super) records: Vec<Vec<Write>>,
     /// Where the whole records end (a torn last record starts there).
     pub valid_len: u64,
-}
-
-impl Decoded {
-    /// How many whole records there are.
-    pub fn record_count(&self) -> usize {
-        self.records.len()
-    }
+    /// Bytes after the whole records that are not all zeros: a torn last record, dropped.
+    pub torn: u64,
 }
 
 /// Reads a log's bytes: its whole records, and where they end.
@@ -128,6 +123,10 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, WalError> {
         decoded.records.push(writes);
         at = end;
         decoded.valid_len = at as u64;
+    }
+    let rest = bytes.get(at..).unwrap_or_default();
+    if !rest.iter().all(|&b| b == 0) {
+        decoded.torn = rest.len() as u64;
     }
     Ok(decoded)
 }
@@ -288,14 +287,10 @@ pub(super) fn read_segments(path: &Path) -> Result<Vec<Segment>, StoreError> {
             ))
         })?;
         if let Some(number) = decoded.number {
-            let torn = bytes.len() as u64 - decoded.valid_len;
-            let zeros = bytes
-                .get(usize::try_from(decoded.valid_len).unwrap_or(usize::MAX)..)
-                .is_some_and(|rest| rest.iter().all(|&b| b == 0));
             segments.push(Segment {
                 number,
                 records: decoded.records,
-                torn: if zeros { 0 } else { torn },
+                torn: decoded.torn,
             });
         }
     }
@@ -513,15 +508,16 @@ mod tests {
         for cut in [two + 1, two + 7, two + 8, whole.len() - 1] {
             let d = decode(&whole[..cut]).unwrap();
             assert_eq!(
-                (d.records.len(), d.valid_len),
-                (2, two as u64),
+                (d.records.len(), d.valid_len, d.torn),
+                (2, two as u64, (cut - two) as u64),
                 "cut at {cut}"
             );
         }
         // The zeros of the file's last chunk follow the records.
         let mut padded = whole.clone();
         padded.extend_from_slice(&[0; 100]);
-        assert_eq!(decode(&padded).unwrap().records.len(), 3);
+        let d = decode(&padded).unwrap();
+        assert_eq!((d.records.len(), d.torn), (3, 0));
         let mut torn = whole[..whole.len() - 5].to_vec();
         torn.extend_from_slice(&[0; 105]);
         assert_eq!(decode(&torn).unwrap().records.len(), 2);

@@ -753,65 +753,42 @@ pub async fn status(addr: SocketAddr) -> Value {
 
 /// The length of every file under `dir` (what `ls` shows; 0 for what cannot be read).
 pub fn dir_size(dir: &std::path::Path) -> u64 {
-    dir_total(dir, std::fs::Metadata::len)
+    dir_total(dir, |_, meta| meta.len())
 }
 
-/// The disk space every file under `dir` takes, as `du` counts it: the blocks allocated (redb
-/// grows its file by doubling it with `set_len`: the part not written yet takes no blocks).
-pub fn disk_use(dir: &std::path::Path) -> u64 {
+/// The disk space a file takes, as `du` counts it: the blocks allocated (redb grows its file
+/// by doubling it with `set_len`: the part not written yet takes no blocks).
+fn allocated(meta: &std::fs::Metadata) -> u64 {
     #[cfg(unix)]
-    fn allocated(meta: &std::fs::Metadata) -> u64 {
+    {
         use std::os::unix::fs::MetadataExt as _;
         meta.blocks() * 512
     }
     #[cfg(not(unix))]
-    fn allocated(meta: &std::fs::Metadata) -> u64 {
+    {
         meta.len()
     }
-    dir_total(dir, allocated)
 }
 
 /// What the server's files under `dir` hold: of the store's write-ahead log segments
 /// (`*.wal`, `*.wal.old`), the records written (not the zeros a segment is grown by ahead of
-/// them); of every other file, the disk space it takes ([`disk_use`]).
+/// them); of every other file, the disk space it takes ([`allocated`]).
 pub fn stored_bytes(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|entry| {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            match entry.metadata() {
-                Ok(meta) if meta.is_dir() => stored_bytes(&path),
-                Ok(meta) if name.ends_with(".wal") || name.ends_with(".wal.old") => {
-                    std::fs::read(&path)
-                        .ok()
-                        .and_then(|bytes| wa_server::store::wal::decode(&bytes).ok())
-                        .map_or(meta.len(), |log| log.valid_len)
-                }
-                Ok(_) => disk_use_of(&path),
-                Err(_) => 0,
-            }
-        })
-        .sum()
+    dir_total(dir, |path, meta| {
+        let name = path.to_string_lossy();
+        if name.ends_with(".wal") || name.ends_with(".wal.old") {
+            std::fs::read(path)
+                .ok()
+                .and_then(|bytes| wa_server::store::wal::decode(&bytes).ok())
+                .map_or(meta.len(), |log| log.valid_len)
+        } else {
+            allocated(meta)
+        }
+    })
 }
 
-/// [`disk_use`] of one file.
-fn disk_use_of(path: &std::path::Path) -> u64 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        std::fs::metadata(path).map_or(0, |m| m.blocks() * 512)
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::metadata(path).map_or(0, |m| m.len())
-    }
-}
-
-fn dir_total(dir: &std::path::Path, size: fn(&std::fs::Metadata) -> u64) -> u64 {
+/// `size` of every file under `dir`, summed (0 for what cannot be read).
+fn dir_total(dir: &std::path::Path, size: fn(&std::path::Path, &std::fs::Metadata) -> u64) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -819,7 +796,7 @@ fn dir_total(dir: &std::path::Path, size: fn(&std::fs::Metadata) -> u64) -> u64 
         .filter_map(Result::ok)
         .map(|entry| match entry.metadata() {
             Ok(meta) if meta.is_dir() => dir_total(&entry.path(), size),
-            Ok(meta) => size(&meta),
+            Ok(meta) => size(&entry.path(), &meta),
             Err(_) => 0,
         })
         .sum()
