@@ -19,7 +19,7 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use serde_json::Value;
-use support::{Running, Server, WAIT, lines, ok, run, wait_line};
+use support::{Running, Server, WAIT, closing_lines, lines, ok, run, wait_line};
 
 const ALICE: &str = "15550000021";
 const BOB: &str = "15550000022";
@@ -61,7 +61,7 @@ fn login_listen_and_commands_through_the_socket() {
     // `wa listen` serves the store's socket.
     let socket = server.path("web.redb.sock");
     let mut listen = Running::spawn(&mut server.wa("web.redb", &["listen", "--json"]));
-    let listen_out = lines(listen.stdout.take().unwrap());
+    let (listen_out, listen_closed) = closing_lines(listen.stdout.take().unwrap());
     let listen_err = lines(listen.stderr.take().unwrap());
     wait_line(&listen_err, "the listener", |l| {
         l.contains("wa listen: connected")
@@ -145,8 +145,17 @@ fn login_listen_and_commands_through_the_socket() {
     );
 
     // The reader of `wa listen` goes away: the next line ends it quietly, socket removed.
+    // (The test's reader closes the pipe on the next line it reads: the message after that
+    // is the listener's first write to a closed pipe.)
     drop(listen_out);
     ok(server.phone("bob.redb", &["send", "--to", ALICE, "zebra after the pipe"]));
+    listen_closed
+        .recv_timeout(WAIT)
+        .expect("the test's reader closes the pipe");
+    ok(server.phone(
+        "bob.redb",
+        &["send", "--to", ALICE, "zebra after the close"],
+    ));
     let status = listen.wait(WAIT);
     let (_, rest) = support::finish(listen);
     let rest: String = listen_err
@@ -162,9 +171,14 @@ fn login_listen_and_commands_through_the_socket() {
 
     // Without a listener the commands open the store: what arrived meanwhile is there.
     let history = ok(server.wa("web.redb", &["history", BOB]));
+    // (The message whose line met the closed pipe may not be: the listener stopped on it.)
     assert!(history.contains("zebra after the pipe"), "{history}");
     let sent = ok(server.wa("web.redb", &["send", "--to", BOB, "zebra direct"]));
     assert!(!sent.trim().is_empty());
+    // The message the listener stopped on came again at this connection (before the ack of
+    // the send, which the server answers after what was queued).
+    let history = ok(server.wa("web.redb", &["history", BOB]));
+    assert!(history.contains("zebra after the close"), "{history}");
 
     // Logout: the phone no longer lists the client.
     let out = ok(server.wa("web.redb", &["logout"]));

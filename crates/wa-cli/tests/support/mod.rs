@@ -96,16 +96,35 @@ impl Running {
 
 /// The lines a stream prints, as they come (a thread reads them).
 pub fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    closing_lines(stream).0
+}
+
+/// [`lines`], and a signal sent once the stream is closed: after the line receiver is dropped,
+/// the thread closes the stream on the next line it reads. A process writing to a pipe sees
+/// it closed only at its next write after that; the signal says when that is.
+pub fn closing_lines(
+    stream: impl std::io::Read + Send + 'static,
+) -> (mpsc::Receiver<String>, mpsc::Receiver<()>) {
     let (tx, rx) = mpsc::channel();
+    let (closed_tx, closed) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = line.trim_end_matches(['\n', '\r']).to_owned();
+            if tx.send(text).is_err() {
                 break;
             }
         }
+        drop(reader);
+        let _ = closed_tx.send(());
     });
-    rx
+    (rx, closed)
 }
 
 /// Waits for the first line `f` accepts; the ones before are dropped (but kept in `seen`).
