@@ -1,6 +1,8 @@
-//! The data model over the [`Store`](crate::store::Store): typed records (JSON in the store, so
-//! they can grow fields), their keys, and the multi-record updates that must happen in one
-//! transaction.
+//! The data model over the [`Store`](crate::store::Store): typed records, their keys, and the
+//! multi-record updates that must happen in one transaction. Records are JSON in the store (so
+//! they can grow fields), except the ones every relay and receipt reads and writes (messages,
+//! inbox entries, counters): those have a versioned binary form, and still read the JSON that
+//! earlier versions wrote.
 //!
 //! No record holds message content: a message is its metadata (sender, chat, id, time, kind)
 //! and ciphertext the server cannot open, kept per device until that device has it.
@@ -581,6 +583,18 @@ impl InboxRecord {
         out
     }
 
+    /// What the entry counts against its account's quota, read without copying its
+    /// ciphertext.
+    pub(crate) fn size_of(bytes: &[u8]) -> Result<u64, String> {
+        match bytes.split_first() {
+            Some((&Self::VERSION, rest)) => rest
+                .first_chunk::<8>()
+                .map(|size| u64::from_be_bytes(*size))
+                .ok_or_else(|| "an inbox record shorter than its header".to_owned()),
+            _ => Self::from_bytes(bytes).map(|record| record.size),
+        }
+    }
+
     /// Reads either form.
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<InboxRecord, String> {
         match bytes.split_first() {
@@ -626,8 +640,50 @@ pub(crate) struct Counters {
     pub(crate) sent_bytes: u64,
 }
 
+impl Counters {
+    /// The first byte of the binary form (a JSON record, as earlier versions wrote, starts
+    /// with `{`).
+    const VERSION: u8 = 1;
+
+    /// The stored form: `[1][pending bytes][day][sent bytes]`, each a u64 BE. Read and
+    /// written by every relay and every receipt.
+    pub(crate) fn to_bytes(&self) -> [u8; 25] {
+        let mut out = [0; 25];
+        out[0] = Self::VERSION;
+        out[1..9].copy_from_slice(&self.pending_bytes.to_be_bytes());
+        out[9..17].copy_from_slice(&self.day.to_be_bytes());
+        out[17..25].copy_from_slice(&self.sent_bytes.to_be_bytes());
+        out
+    }
+
+    /// Reads either form.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Counters, String> {
+        match bytes.split_first() {
+            Some((&Self::VERSION, rest)) => {
+                let wrong = || format!("a counters record of {} bytes, not 25", bytes.len());
+                let (pending, rest) = rest.split_first_chunk::<8>().ok_or_else(wrong)?;
+                let (day, rest) = rest.split_first_chunk::<8>().ok_or_else(wrong)?;
+                let sent = <[u8; 8]>::try_from(rest).map_err(|_| wrong())?;
+                Ok(Counters {
+                    pending_bytes: u64::from_be_bytes(*pending),
+                    day: u64::from_be_bytes(*day),
+                    sent_bytes: u64::from_be_bytes(sent),
+                })
+            }
+            Some((b'{', _)) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            _ => Err("a counters record of an unknown version".to_owned()),
+        }
+    }
+}
+
 pub(crate) fn counters(txn: &mut dyn ReadTxn, number: &str) -> Result<Counters, StoreError> {
-    Ok(get_json(txn, Table::Counters, &account_key(number))?.unwrap_or_default())
+    match txn.get(Table::Counters, &account_key(number))? {
+        None => Ok(Counters::default()),
+        Some(bytes) => Counters::from_bytes(&bytes).map_err(|detail| StoreError::Corrupt {
+            table: Table::Counters.name(),
+            detail,
+        }),
+    }
 }
 
 pub(crate) fn put_counters(
@@ -635,7 +691,34 @@ pub(crate) fn put_counters(
     number: &str,
     counters: &Counters,
 ) -> Result<(), StoreError> {
-    put_json(txn, Table::Counters, &account_key(number), counters)
+    txn.put(Table::Counters, &account_key(number), &counters.to_bytes())
+}
+
+/// Gives `size` bytes back to the pending quota of `device`'s account: an entry left its
+/// inbox (delivered, expired or dropped).
+fn release_pending(txn: &mut dyn WriteTxn, device: &Jid, size: u64) -> Result<(), StoreError> {
+    let Some(number) = wa_wire::ids::number_of(device).filter(|_| size > 0) else {
+        return Ok(());
+    };
+    let mut counters = counters(txn, number)?;
+    counters.pending_bytes = counters.pending_bytes.saturating_sub(size);
+    put_counters(txn, number, &counters)
+}
+
+/// Removes a device's inbox entry and gives its bytes back to the account's quota; whether
+/// it was there.
+fn take_inbox_entry(txn: &mut dyn WriteTxn, device: &Jid, seq: u64) -> Result<bool, StoreError> {
+    let key = inbox_key(device, seq);
+    let Some(entry) = txn.get(Table::Inbox, &key)? else {
+        return Ok(false);
+    };
+    let size = InboxRecord::size_of(&entry).map_err(|detail| StoreError::Corrupt {
+        table: Table::Inbox.name(),
+        detail,
+    })?;
+    txn.delete(Table::Inbox, &key)?;
+    release_pending(txn, device, size)?;
+    Ok(true)
 }
 
 /// How far a message got with one recipient account.
@@ -741,15 +824,15 @@ pub(crate) fn enqueue(
     txn.put(Table::MsgDevices, &msg_device_key(seq, device), &[])
 }
 
-/// Takes one device's entry off a message; whether it was there. When it was the last, the
-/// group body goes and the record's expiry moves to `receipts_until` (Unix seconds).
+/// Takes one device's entry off a message (its bytes back to the account's pending quota);
+/// whether it was there. When it was the last, the group body goes and the record's expiry moves to `receipts_until` (Unix seconds).
 pub(crate) fn retire(
     txn: &mut dyn WriteTxn,
     device: &Jid,
     seq: u64,
     receipts_until: u64,
 ) -> Result<bool, StoreError> {
-    if !txn.delete(Table::Inbox, &inbox_key(device, seq))? {
+    if !take_inbox_entry(txn, device, seq)? {
         return Ok(false);
     }
     txn.delete(Table::MsgDevices, &msg_device_key(seq, device))?;
@@ -809,7 +892,7 @@ pub(crate) fn delete_message(
             .and_then(|_| reader.str())
             .and_then(|d| d.parse::<Jid>().ok());
         if let Some(device) = device {
-            txn.delete(Table::Inbox, &inbox_key(&device, seq))?;
+            take_inbox_entry(txn, &device, seq)?;
         }
         txn.delete(Table::MsgDevices, &key)?;
     }

@@ -664,3 +664,191 @@ pub(crate) fn subscribe(reply_to: ReplyTo, me: Me, jid: Jid) -> Job {
         }))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a panic is a failed test"
+    )]
+
+    use std::sync::{Arc, Mutex};
+
+    use wa_wire::keys::IdentityKeys;
+    use wa_wire::msg::{ContentKind, OlmPayload, OlmType, RelayTarget};
+    use wa_wire::phone::PhoneInfo;
+
+    use super::*;
+    use crate::model::{AccountRecord, DeviceMode, DeviceRecord, counters};
+    use crate::store::{MemStore, Store as _, WriteJob};
+
+    const ALICE: &str = "15550001001";
+    const BOB: &str = "15550001002";
+    const BODY: usize = 1000;
+
+    fn write<R: Send + 'static>(
+        store: &MemStore,
+        mut work: impl FnMut(&mut dyn WriteTxn) -> Result<R, StoreError> + Send + 'static,
+    ) -> R {
+        let slot = Arc::new(Mutex::new(None));
+        let filled = Arc::clone(&slot);
+        store.write(WriteJob::new(
+            move |txn| {
+                *filled.lock().unwrap() = Some(work(txn)?);
+                Ok(())
+            },
+            |r| r.unwrap(),
+        ));
+        slot.lock().unwrap().take().unwrap()
+    }
+
+    /// An account whose phone (device 0) is its only device.
+    fn account(store: &MemStore, number: &'static str) {
+        write(store, move |txn| {
+            let keys = IdentityKeys {
+                curve25519: [1; 32],
+                ed25519: [2; 32],
+            };
+            model::put_account(
+                txn,
+                &AccountRecord {
+                    number: number.to_owned(),
+                    name: number.to_owned(),
+                    created: 0,
+                    identity: keys,
+                    identity_since: 0,
+                    phone: PhoneInfo::default(),
+                    linked: Vec::new(),
+                    next_device: 1,
+                },
+            )?;
+            model::put_device(
+                txn,
+                &DeviceRecord {
+                    number: number.to_owned(),
+                    device: 0,
+                    mode: DeviceMode::EndToEnd,
+                    client_id: None,
+                    browser: String::new(),
+                    linked_at: 0,
+                    last_login: 0,
+                    identity: Some(keys),
+                    attestation: None,
+                    tokens: None,
+                    frame_keys: None,
+                    fallback_key: None,
+                    one_time_keys: 0,
+                    logout_hash: None,
+                },
+            )
+        });
+    }
+
+    fn limits() -> RelayLimits {
+        RelayLimits {
+            ttl_secs: 1000,
+            max_pending_per_device: 100,
+            // Three messages' worth.
+            max_pending_bytes_per_account: 3 * BODY as u64,
+            daily_send_bytes: u64::MAX,
+        }
+    }
+
+    /// Alice sends message `id` to Bob's phone: `Ok` once stored, or the refusal's status.
+    fn send(store: &MemStore, id: &str, now: Time) -> Result<(), u16> {
+        let me = Me::new(ALICE, 0).unwrap();
+        let bob = Me::new(BOB, 0).unwrap();
+        let relay = Relay {
+            to: bob.user.clone(),
+            id: id.to_owned(),
+            kind: ContentKind::Text,
+            group: None,
+            targets: vec![RelayTarget {
+                device: bob.address,
+                olm: Some(OlmPayload {
+                    kind: OlmType::Normal,
+                    body: vec![7; BODY],
+                }),
+            }],
+        };
+        match write(store, move |txn| {
+            super::store(txn, &me, &relay, now, limits())
+        }) {
+            Ok(_) => Ok(()),
+            Err(RelayRefused::Refused(refusal)) => Err(refusal.status),
+            Err(RelayRefused::Mismatch { missing, extra }) => {
+                panic!("targets: missing {missing:?}, extra {extra:?}")
+            }
+        }
+    }
+
+    fn pending(store: &MemStore, number: &'static str) -> u64 {
+        write(store, move |txn| Ok(counters(txn, number)?.pending_bytes))
+    }
+
+    /// An account's pending bytes come back as its devices get their messages, or as the
+    /// messages expire: the quota bounds what waits, not what it ever received.
+    #[test]
+    fn the_pending_quota_is_given_back_on_delivery_and_on_expiry() {
+        let store = MemStore::new();
+        account(&store, ALICE);
+        account(&store, BOB);
+        let now = Time::from_millis(1_000_000);
+        for round in 0..3 {
+            for i in 0..3 {
+                send(&store, &format!("R{round}M{i}"), now).unwrap();
+            }
+            assert_eq!(pending(&store, BOB), 3 * BODY as u64);
+            assert_eq!(send(&store, &format!("R{round}FULL"), now), Err(507));
+            // Bob's phone gets them: each receipt gives its bytes back.
+            for i in 0..3 {
+                let delivered = Receipt {
+                    kind: ReceiptKind::Delivered,
+                    chat: Me::new(ALICE, 0).unwrap().user,
+                    id: format!("R{round}M{i}"),
+                    participant: None,
+                };
+                let bob = Me::new(BOB, 0).unwrap();
+                write(&store, move |txn| receipt(txn, &bob, &delivered, now, 60));
+            }
+            assert_eq!(pending(&store, BOB), 0, "round {round}");
+        }
+
+        // Undelivered messages expire: the sweep gives their bytes back too.
+        for i in 0..3 {
+            send(&store, &format!("OLD{i}"), now).unwrap();
+        }
+        let later = Time::from_millis(now.as_millis() + 2_000_000);
+        let mut job = sweep(later, 100);
+        write(&store, move |txn| job.run(txn).map(|o| o.swept_messages()));
+        assert_eq!(pending(&store, BOB), 0);
+        send(&store, "NEW", later).unwrap();
+        assert_eq!(pending(&store, BOB), BODY as u64);
+    }
+
+    #[test]
+    fn counters_read_back_in_both_forms() {
+        let counters = model::Counters {
+            pending_bytes: 1 << 40,
+            day: 20_000,
+            sent_bytes: 12_345,
+        };
+        let back = model::Counters::from_bytes(&counters.to_bytes()).unwrap();
+        assert_eq!(
+            (back.pending_bytes, back.day, back.sent_bytes),
+            (1 << 40, 20_000, 12_345)
+        );
+        let json = serde_json::to_vec(&counters).unwrap();
+        let legacy = model::Counters::from_bytes(&json).unwrap();
+        assert_eq!(legacy.sent_bytes, 12_345);
+        let bytes = counters.to_bytes();
+        for cut in 0..bytes.len() {
+            assert!(model::Counters::from_bytes(&bytes[..cut]).is_err(), "{cut}");
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(model::Counters::from_bytes(&longer).is_err());
+    }
+}
