@@ -20,6 +20,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than the system allocator, for `wa server` as for `wa-server`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Link, chat, decode and decrypt with the legacy WhatsApp Web protocol.
 #[derive(Debug, Parser)]
 #[command(
