@@ -14,7 +14,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use wa_wire::Jid;
-use wa_wire::ids::{device_jid, user_jid};
+use wa_wire::ids::{Chat, device_jid, user_jid};
 use wa_wire::keys::{IdentityKeys, OneTimeKey, Signature};
 use wa_wire::msg::{ContentKind, OlmPayload, OlmType};
 use wa_wire::phone::PhoneInfo;
@@ -328,6 +328,46 @@ pub(crate) fn endpoints(
         }
     }
     Ok(out)
+}
+
+/// Every address of an account that senders encrypt for, the phone first; `None` when there is
+/// no such account. What a relay checks its targets against: only the fields it needs are
+/// decoded (the keys and tokens in the records are skipped, not parsed).
+pub(crate) fn endpoint_addresses(
+    txn: &mut dyn ReadTxn,
+    number: &str,
+) -> Result<Option<Vec<Jid>>, StoreError> {
+    /// The part of an [`AccountRecord`] a relay reads.
+    #[derive(Deserialize)]
+    struct AccountHead {
+        #[serde(default)]
+        linked: Vec<u8>,
+    }
+    /// The part of a [`DeviceRecord`] a relay reads.
+    #[derive(Deserialize)]
+    struct DeviceHead {
+        mode: DeviceMode,
+        #[serde(default)]
+        identity: Option<serde::de::IgnoredAny>,
+    }
+    let Some(account) = get_json::<AccountHead>(txn, Table::Accounts, &account_key(number))? else {
+        return Ok(None);
+    };
+    let user = user_jid(number).map_err(|e| StoreError::Corrupt {
+        table: Table::Accounts.name(),
+        detail: format!("account {number}: {e}"),
+    })?;
+    let mut out = Vec::with_capacity(account.linked.len() + 1);
+    for d in std::iter::once(0).chain(account.linked.iter().copied()) {
+        // The same test as `DeviceRecord::is_endpoint`.
+        if let Some(head) = get_json::<DeviceHead>(txn, Table::Devices, &device_key(number, d))?
+            && head.identity.is_some()
+            && head.mode != DeviceMode::Mirror
+        {
+            out.push(device_jid(&user, d));
+        }
+    }
+    Ok(Some(out))
 }
 
 /// Removes a linked device: its record, client id, one-time keys and queued messages. Returns
@@ -825,27 +865,47 @@ pub(crate) fn enqueue(
 }
 
 /// Takes one device's entry off a message (its bytes back to the account's pending quota);
-/// whether it was there. When it was the last, the group body goes and the record's expiry moves to `receipts_until` (Unix seconds).
+/// whether it was there. When it was the last, the group body goes and the record's expiry
+/// moves to `receipts_until` (Unix seconds) if that is sooner. `known` is the message's
+/// record, if the caller has read it.
 pub(crate) fn retire(
     txn: &mut dyn WriteTxn,
     device: &Jid,
     seq: u64,
     receipts_until: u64,
+    known: Option<&MessageRecord>,
 ) -> Result<bool, StoreError> {
     if !take_inbox_entry(txn, device, seq)? {
         return Ok(false);
     }
     txn.delete(Table::MsgDevices, &msg_device_key(seq, device))?;
     let prefix = KeyBuf::new().u64(seq).build();
-    if scan(txn, Table::MsgDevices, &prefix, 1)?.is_empty()
-        && let Some(mut record) = message(txn, seq)?
-    {
-        // Delivered everywhere: nothing of the content stays.
-        txn.delete(Table::Expiry, &expiry_key(record.expires, seq))?;
-        record.body = None;
+    if !scan(txn, Table::MsgDevices, &prefix, 1)?.is_empty() {
+        return Ok(true);
+    }
+    let record = match known {
+        Some(record) => Some(record.clone()),
+        None => message(txn, seq)?,
+    };
+    let Some(mut record) = record else {
+        return Ok(true);
+    };
+    // Delivered everywhere: nothing of the content stays. Only group messages have a body in
+    // the bodies table; a record from before that table may carry its body inline.
+    let inline_body = record.body.take().is_some();
+    if !matches!(Chat::from_jid(&record.chat), Ok(Chat::User(_))) {
         txn.delete(Table::Bodies, &message_key(seq))?;
-        record.expires = record.expires.min(receipts_until);
-        txn.put(Table::Expiry, &expiry_key(record.expires, seq), &[])?;
+    }
+    // The bookkeeping stays for receipts until `receipts_until`, if that comes first (with
+    // the default settings it does not: the record is left as it is).
+    let expires = record.expires.min(receipts_until);
+    let moved = expires != record.expires;
+    if moved {
+        txn.delete(Table::Expiry, &expiry_key(record.expires, seq))?;
+        txn.put(Table::Expiry, &expiry_key(expires, seq), &[])?;
+        record.expires = expires;
+    }
+    if moved || inline_body {
         put_message(txn, seq, &record)?;
     }
     Ok(true)
@@ -915,7 +975,7 @@ pub(crate) fn drop_inbox(txn: &mut dyn WriteTxn, device: &Jid) -> Result<(), Sto
     for (key, _) in scan(txn, Table::Inbox, &prefix, usize::MAX)? {
         let mut reader = KeyReader::new(&key);
         if let Some(seq) = reader.str().and_then(|_| reader.u64()) {
-            retire(txn, device, seq, until)?;
+            retire(txn, device, seq, until, None)?;
         } else {
             txn.delete(Table::Inbox, &key)?;
         }

@@ -80,17 +80,19 @@ fn store(
         Err(e) => return refuse(Refusal::bad_request(e.to_string())),
     };
     // Who it is for: the recipient (or every member) and the sender's own other devices.
+    let mut expected = BTreeSet::new();
     let recipients: Vec<String> = match &chat {
         Chat::User(user) => {
             let Some(number) = number_of(user) else {
                 return refuse(Refusal::bad_request("not a user"));
             };
-            if model::account(txn, number)?.is_none() {
+            let Some(devices) = model::endpoint_addresses(txn, number)? else {
                 return refuse(Refusal::not_found("no such account"));
-            }
+            };
             if number == me.number {
                 Vec::new()
             } else {
+                expected.extend(devices);
                 vec![number.to_owned()]
             }
         }
@@ -116,18 +118,16 @@ fn store(
             "only group messages carry a group ciphertext"
         }));
     }
-    let mut expected = BTreeSet::new();
-    for number in recipients.iter().chain(std::iter::once(&me.number)) {
-        let Some(account) = model::account(txn, number)? else {
-            continue;
-        };
-        for device in model::endpoints(txn, &account)? {
-            let address = device.address();
-            if address != me.address {
-                expected.insert(address);
-            }
-        }
+    // (A chat with a user has its devices already.)
+    let members = if chat.is_group() {
+        &recipients[..]
+    } else {
+        &[]
+    };
+    for number in members.iter().chain(std::iter::once(&me.number)) {
+        expected.extend(model::endpoint_addresses(txn, number)?.unwrap_or_default());
     }
+    expected.remove(&me.address);
     let given: BTreeSet<Jid> = relay.targets.iter().map(|t| t.device.clone()).collect();
     let missing: Vec<Jid> = expected.difference(&given).cloned().collect();
     let extra: Vec<Jid> = given.difference(&expected).cloned().collect();
@@ -270,7 +270,7 @@ fn store(
     }
     if relay.targets.is_empty() {
         // Nobody to deliver to (a message to oneself from one's only device): nothing to keep.
-        model::retire(txn, &me.address, seq, t)?;
+        model::retire(txn, &me.address, seq, t, None)?;
     }
     for number in &recipients {
         model::add_peers(txn, &me.number, number, t)?;
@@ -330,7 +330,13 @@ pub(crate) fn receipt(
     let Some(record) = message(txn, seq)? else {
         return Ok(Vec::new());
     };
-    let retired = model::retire(txn, &me.address, seq, t.saturating_add(receipts_secs))?;
+    let retired = model::retire(
+        txn,
+        &me.address,
+        seq,
+        t.saturating_add(receipts_secs),
+        Some(&record),
+    )?;
     if record.sender == me.number {
         // The sender's own devices: nothing to tell anyone.
         return Ok(Vec::new());
@@ -816,10 +822,20 @@ mod tests {
             assert_eq!(pending(&store, BOB), 0, "round {round}");
         }
 
-        // Undelivered messages expire: the sweep gives their bytes back too.
+        // Delivered messages keep their bookkeeping for receipts (60 s here, sooner than the
+        // 1000 s of an undelivered one), then go.
+        let messages = |store: &MemStore| write(store, |txn| txn.len(Table::Messages));
+        assert_eq!(messages(&store), 9);
         for i in 0..3 {
             send(&store, &format!("OLD{i}"), now).unwrap();
         }
+        let minute = Time::from_millis(now.as_millis() + 61_000);
+        let mut job = sweep(minute, 100);
+        write(&store, move |txn| job.run(txn).map(|o| o.swept_messages()));
+        assert_eq!(messages(&store), 3, "the undelivered ones stay");
+        assert_eq!(pending(&store, BOB), 3 * BODY as u64);
+
+        // Undelivered messages expire: the sweep gives their bytes back too.
         let later = Time::from_millis(now.as_millis() + 2_000_000);
         let mut job = sweep(later, 100);
         write(&store, move |txn| job.run(txn).map(|o| o.swept_messages()));
