@@ -25,9 +25,9 @@
 //! | one-time keys | public keys for starting sessions | until claimed, or the device goes |
 //! | refs | a waiting client's id, browser and public identity | until scanned or expired (20 s) |
 //! | codes | a hash of a registration code | until verified, or 10 minutes |
-//! | messages, sent ids, expiry | metadata (sender, chat, id, time, kind) and, for groups, the Megolm ciphertext | the ciphertext until every device has it; the metadata until expiry (30 days), for receipts |
+//! | messages, sent ids, expiry | metadata (sender, chat, id, time, kind; for a message to a user, whether they got or read it) and, for groups, the Megolm ciphertext | the ciphertext until every device has it; the metadata until expiry (30 days), for receipts |
 //! | inbox, msg devices | per device: its Olm ciphertext of a message | until that device acknowledges it, or expiry |
-//! | receipts | per message and recipient: delivered or read | with the message's metadata |
+//! | receipts | per group message and member: delivered or read | with the message's metadata |
 //! | groups, member groups | members and admins, subject | until the group is empty |
 //! | peers | which accounts exchanged messages | for presence authorization and identity-change notices |
 //! | media, media auth | uploaded (client-encrypted) bodies' metadata; upload token hashes | until `media_ttl` (30 days); auth 1 hour |

@@ -512,17 +512,36 @@ pub(crate) struct MessageRecord {
     /// The group body, dropped once every device has it.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_opt")]
     pub(crate) body: Option<Vec<u8>>,
+    /// Where the recipient's receipt state is kept, in a chat with a user.
+    #[serde(skip)]
+    pub(crate) receipt: ReceiptSlot,
+}
+
+/// Where a message to a user keeps how far it got with them. A group's members each have an
+/// entry in [`Table::Receipts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum ReceiptSlot {
+    /// In [`Table::Receipts`], as records of earlier versions (JSON, binary version 1) kept it.
+    #[default]
+    InTable,
+    /// In the record itself (binary version 2): one record fewer kept per message for the
+    /// receipts' 30 days, and no read of that table on a receipt.
+    Inline(Option<ReceiptState>),
 }
 
 impl MessageRecord {
     /// The first byte of the binary form (a JSON record, as earlier versions wrote, starts
-    /// with `{`).
+    /// with `{`): version 1 keeps its receipt state in [`Table::Receipts`], version 2 in the
+    /// record.
     const VERSION: u8 = 1;
+    const VERSION_INLINE: u8 = 2;
 
     /// The stored form, without the group body (in [`Table::Bodies`]):
-    /// `[1][t: u64 BE][expires: u64 BE][sender device: u8]` then the id, the sender, the chat
-    /// and the kind, each `[length: u16 BE][UTF-8]`. Read and written on every relay and
-    /// receipt: binary, because JSON cost more than the rest of the record's handling.
+    /// `[1][t: u64 BE][expires: u64 BE][sender device: u8]`, or
+    /// `[2][t][expires][sender device][receipt: 0 none | 1 delivered | 2 read]`, then the id,
+    /// the sender, the chat and the kind, each `[length: u16 BE][UTF-8]`. Read and written on
+    /// every relay and receipt: binary, because JSON cost more than the rest of the record's
+    /// handling.
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
         let chat = self.chat.to_wire_string();
         let texts = [
@@ -531,11 +550,17 @@ impl MessageRecord {
             chat.as_str(),
             self.kind.as_str(),
         ];
-        let mut out = Vec::with_capacity(18 + texts.iter().map(|t| 2 + t.len()).sum::<usize>());
-        out.push(Self::VERSION);
+        let mut out = Vec::with_capacity(19 + texts.iter().map(|t| 2 + t.len()).sum::<usize>());
+        out.push(match self.receipt {
+            ReceiptSlot::InTable => Self::VERSION,
+            ReceiptSlot::Inline(_) => Self::VERSION_INLINE,
+        });
         out.extend_from_slice(&self.t.to_be_bytes());
         out.extend_from_slice(&self.expires.to_be_bytes());
         out.push(self.sender_device);
+        if let ReceiptSlot::Inline(state) = self.receipt {
+            out.push(state.map_or(0, |s| s as u8));
+        }
         for text in texts {
             let len = u16::try_from(text.len()).map_err(|_| {
                 StoreError::Backend(format!("a message field of {} bytes", text.len()))
@@ -549,11 +574,23 @@ impl MessageRecord {
     /// Reads either form.
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<MessageRecord, String> {
         match bytes.split_first() {
-            Some((&Self::VERSION, rest)) => {
+            Some((&version @ (Self::VERSION | Self::VERSION_INLINE), rest)) => {
                 let short = || "a message record shorter than its header".to_owned();
                 let (t, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
                 let (expires, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
                 let (&sender_device, mut rest) = rest.split_first().ok_or_else(short)?;
+                let receipt = if version == Self::VERSION_INLINE {
+                    let (&state, after) = rest.split_first().ok_or_else(short)?;
+                    rest = after;
+                    ReceiptSlot::Inline(match state {
+                        0 => None,
+                        1 => Some(ReceiptState::Delivered),
+                        2 => Some(ReceiptState::Read),
+                        other => return Err(format!("a message record's receipt state {other}")),
+                    })
+                } else {
+                    ReceiptSlot::InTable
+                };
                 let mut text = |what: &str| -> Result<String, String> {
                     let (len, after) = rest
                         .split_first_chunk::<2>()
@@ -584,6 +621,7 @@ impl MessageRecord {
                     expires: u64::from_be_bytes(*expires),
                     kind,
                     body: None,
+                    receipt,
                 })
             }
             Some((b'{', _)) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
@@ -867,13 +905,13 @@ pub(crate) fn enqueue(
 /// Takes one device's entry off a message (its bytes back to the account's pending quota);
 /// whether it was there. When it was the last, the group body goes and the record's expiry
 /// moves to `receipts_until` (Unix seconds) if that is sooner. `known` is the message's
-/// record, if the caller has read it.
+/// record, if the caller has read it: it is updated as the stored one is.
 pub(crate) fn retire(
     txn: &mut dyn WriteTxn,
     device: &Jid,
     seq: u64,
     receipts_until: u64,
-    known: Option<&MessageRecord>,
+    known: Option<&mut MessageRecord>,
 ) -> Result<bool, StoreError> {
     if !take_inbox_entry(txn, device, seq)? {
         return Ok(false);
@@ -883,12 +921,13 @@ pub(crate) fn retire(
     if !scan(txn, Table::MsgDevices, &prefix, 1)?.is_empty() {
         return Ok(true);
     }
+    let mut read = None;
     let record = match known {
-        Some(record) => Some(record.clone()),
-        None => message(txn, seq)?,
-    };
-    let Some(mut record) = record else {
-        return Ok(true);
+        Some(record) => record,
+        None => match read.insert(message(txn, seq)?) {
+            Some(record) => record,
+            None => return Ok(true),
+        },
     };
     // Delivered everywhere: nothing of the content stays. Only group messages have a body in
     // the bodies table; a record from before that table may carry its body inline.
@@ -906,7 +945,7 @@ pub(crate) fn retire(
         record.expires = expires;
     }
     if moved || inline_body {
-        put_message(txn, seq, &record)?;
+        put_message(txn, seq, record)?;
     }
     Ok(true)
 }
@@ -1197,6 +1236,7 @@ mod tests {
             expires: 1_702_592_000,
             kind: ContentKind::Other("poll_vote".to_owned()),
             body: None,
+            receipt: ReceiptSlot::InTable,
         };
         let bytes = record.to_bytes().unwrap();
         let back = MessageRecord::from_bytes(&bytes).unwrap();
@@ -1204,6 +1244,40 @@ mod tests {
             serde_json::to_value(&back).unwrap(),
             serde_json::to_value(&record).unwrap()
         );
+        assert_eq!(back.receipt, ReceiptSlot::InTable);
+        // Version 2 keeps the receipt state; version 1 (above) says it is in the table.
+        for state in [
+            None,
+            Some(ReceiptState::Delivered),
+            Some(ReceiptState::Read),
+        ] {
+            let inline = MessageRecord {
+                receipt: ReceiptSlot::Inline(state),
+                ..record.clone()
+            };
+            let bytes = inline.to_bytes().unwrap();
+            assert_eq!(bytes[0], 2);
+            let back = MessageRecord::from_bytes(&bytes).unwrap();
+            assert_eq!(back.receipt, ReceiptSlot::Inline(state));
+            assert_eq!(
+                (back.id, back.t, back.expires),
+                (record.id.clone(), record.t, record.expires)
+            );
+            for cut in 0..bytes.len() {
+                assert!(
+                    MessageRecord::from_bytes(&bytes[..cut]).is_err(),
+                    "v2 cut at {cut}"
+                );
+            }
+        }
+        let mut bad_state = MessageRecord {
+            receipt: ReceiptSlot::Inline(None),
+            ..record.clone()
+        }
+        .to_bytes()
+        .unwrap();
+        bad_state[18] = 3;
+        assert!(MessageRecord::from_bytes(&bad_state).is_err());
         // Records written as JSON by earlier versions, the group body inline, still read.
         let legacy = MessageRecord {
             body: Some(vec![9; 40]),

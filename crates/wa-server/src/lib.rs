@@ -106,7 +106,7 @@
 //! | media body | 64 MiB (413 as soon as exceeded) | core `limits.max_media_len` |
 //! | concurrent downloads | 64 (503 beyond) | [`Config::max_downloads`] |
 //! | WebSocket message and frame | 1 MiB | core `limits.frame` |
-//! | WebSocket read buffer / write buffer | 4 KiB / 0 (written at once) | [`Config::ws_read_buffer`], [`Config::ws_write_buffer`] |
+//! | WebSocket read buffer / write buffer | 4 KiB / 16 KiB (a turn's messages in one write) | [`Config::ws_read_buffer`], [`Config::ws_write_buffer`] |
 //! | a batch of writes to a socket | 10 s, then closed | [`Config::write_timeout`] |
 //! | pushes queued per connection: entries / bytes (estimated from ciphertext) | 4096 / 8 MiB, then closed (lagged) | [`Config::push_queue_len`], [`Config::push_queue_bytes`] |
 //! | store jobs running per connection (then its socket is not read) | 64 | [`Config::max_jobs_per_connection`] |

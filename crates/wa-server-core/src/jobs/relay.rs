@@ -20,8 +20,8 @@ use super::{Done, Effects, Me, ReplyTo, SetOk};
 use crate::action::{Push, Target};
 use crate::job::{Job, Outcome, Refusal};
 use crate::model::{
-    self, InboxRecord, MessageRecord, ReceiptState, enqueue, expiry_key, get_json, inbox_prefix,
-    message, put_message, receipt_state, sent_key, sent_seq, set_receipt_state,
+    self, InboxRecord, MessageRecord, ReceiptSlot, ReceiptState, enqueue, expiry_key, get_json,
+    inbox_prefix, message, put_message, receipt_state, sent_key, sent_seq, set_receipt_state,
 };
 use crate::store::{KeyReader, StoreError, Table, WriteTxn};
 use wa_wire::Time;
@@ -226,6 +226,7 @@ fn store(
         expires,
         kind: relay.kind.clone(),
         body: relay.group.clone(),
+        receipt: ReceiptSlot::Inline(None),
     };
     put_message(txn, seq, &record)?;
     txn.put(
@@ -327,7 +328,7 @@ pub(crate) fn receipt(
     let Some(seq) = found else {
         return Ok(Vec::new());
     };
-    let Some(record) = message(txn, seq)? else {
+    let Some(mut record) = message(txn, seq)? else {
         return Ok(Vec::new());
     };
     let retired = model::retire(
@@ -335,7 +336,7 @@ pub(crate) fn receipt(
         &me.address,
         seq,
         t.saturating_add(receipts_secs),
-        Some(&record),
+        Some(&mut record),
     )?;
     if record.sender == me.number {
         // The sender's own devices: nothing to tell anyone.
@@ -352,7 +353,16 @@ pub(crate) fn receipt(
     if !recipient {
         return Ok(Vec::new());
     }
-    let state = receipt_state(txn, seq, &me.number)?;
+    // A message to a user keeps their state in its record (records of earlier versions, and
+    // group messages, in the receipts table).
+    let inline = match record.receipt {
+        ReceiptSlot::Inline(state) if !chat.is_group() => Some(state),
+        _ => None,
+    };
+    let state = match inline {
+        Some(state) => state,
+        None => receipt_state(txn, seq, &me.number)?,
+    };
     let received = retired || state.is_some();
     if !received {
         // This device never had it (or the account never got it): it counts for nothing.
@@ -377,15 +387,25 @@ pub(crate) fn receipt(
         )
     };
     let mut effects = Effects::new();
+    let mut now_at = state;
     if state.is_none() {
-        set_receipt_state(txn, seq, &me.number, ReceiptState::Delivered)?;
+        now_at = Some(ReceiptState::Delivered);
         effects.push(ack(2));
     }
     if matches!(r.kind, ReceiptKind::Read | ReceiptKind::Played)
         && state != Some(ReceiptState::Read)
     {
-        set_receipt_state(txn, seq, &me.number, ReceiptState::Read)?;
+        now_at = Some(ReceiptState::Read);
         effects.push(ack(if r.kind == ReceiptKind::Played { 4 } else { 3 }));
+    }
+    match now_at {
+        Some(_) if now_at == state => {}
+        None => {}
+        Some(new) if inline.is_some() => {
+            record.receipt = ReceiptSlot::Inline(Some(new));
+            put_message(txn, seq, &record)?;
+        }
+        Some(new) => set_receipt_state(txn, seq, &me.number, new)?,
     }
     Ok(effects)
 }
@@ -842,6 +862,51 @@ mod tests {
         assert_eq!(pending(&store, BOB), 0);
         send(&store, "NEW", later).unwrap();
         assert_eq!(pending(&store, BOB), BODY as u64);
+    }
+
+    /// Ticks 2 and 3 go to the sender once each, whether the recipient's state is in the
+    /// message's record (this version) or in the receipts table (records of earlier ones).
+    #[test]
+    fn receipts_tick_once_each_wherever_the_state_is_kept() {
+        for legacy in [false, true] {
+            let store = MemStore::new();
+            account(&store, ALICE);
+            account(&store, BOB);
+            let now = Time::from_millis(1_000_000);
+            send(&store, "M", now).unwrap();
+            if legacy {
+                write(&store, |txn| {
+                    let seq = sent_seq(txn, ALICE, "M")?.unwrap();
+                    let mut record = message(txn, seq)?.unwrap();
+                    record.receipt = ReceiptSlot::InTable;
+                    put_message(txn, seq, &record)
+                });
+            }
+            let levels = |kind: ReceiptKind| {
+                let bob = Me::new(BOB, 0).unwrap();
+                let r = Receipt {
+                    kind,
+                    chat: Me::new(ALICE, 0).unwrap().user,
+                    id: "M".to_owned(),
+                    participant: None,
+                };
+                let effects = write(&store, move |txn| receipt(txn, &bob, &r, now, 1000));
+                effects
+                    .into_iter()
+                    .map(|(_, push)| match push {
+                        Push::Ack(ack) => ack.level,
+                        other => panic!("{other:?}"),
+                    })
+                    .collect::<Vec<u8>>()
+            };
+            assert_eq!(levels(ReceiptKind::Delivered), [2], "legacy {legacy}");
+            assert_eq!(levels(ReceiptKind::Delivered), [0u8; 0]);
+            assert_eq!(levels(ReceiptKind::Read), [3]);
+            assert_eq!(levels(ReceiptKind::Read), [0u8; 0]);
+            assert_eq!(levels(ReceiptKind::Played), [0u8; 0]);
+            let in_table = write(&store, |txn| txn.len(Table::Receipts));
+            assert_eq!(in_table, u64::from(legacy));
+        }
     }
 
     #[test]

@@ -46,7 +46,8 @@ pub enum Table {
     /// The same entries by message: `(seq, device)`, so that a message's devices are found
     /// without a scan of every inbox.
     MsgDevices,
-    /// Per message and recipient account, how far it got: `(seq, number)` → delivered or read.
+    /// Per group message and member account, how far it got: `(seq, number)` → delivered or
+    /// read. (A message to a user keeps it in its record; records of earlier versions here.)
     Receipts,
     /// `(sender, message id) → seq`: receipts and duplicate sends.
     SentIds,
