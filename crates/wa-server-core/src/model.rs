@@ -707,7 +707,8 @@ impl InboxRecord {
 /// An account's quota counters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Counters {
-    /// Bytes of ciphertext waiting for the account's devices.
+    /// Bytes of ciphertext ever queued for the account's devices; less what was given back
+    /// (a record of its own), what waits for them: [`pending_bytes`].
     #[serde(default)]
     pub(crate) pending_bytes: u64,
     /// The day (Unix days) `sent_bytes` counts.
@@ -774,13 +775,47 @@ pub(crate) fn put_counters(
 
 /// Gives `size` bytes back to the pending quota of `device`'s account: an entry left its
 /// inbox (delivered, expired or dropped).
+///
+/// The bytes given back are counted in a record of their own, which only the account's own
+/// receipts (and expiry) write, while relays write [`Counters`]: in a cluster, a receipt and a
+/// relay to the same account then do not both read and write one record (a serialization
+/// conflict between nodes for every such pair).
 fn release_pending(txn: &mut dyn WriteTxn, device: &Jid, size: u64) -> Result<(), StoreError> {
     let Some(number) = wa_wire::ids::number_of(device).filter(|_| size > 0) else {
         return Ok(());
     };
-    let mut counters = counters(txn, number)?;
-    counters.pending_bytes = counters.pending_bytes.saturating_sub(size);
-    put_counters(txn, number, &counters)
+    let key = released_key(number);
+    let released = released(txn, number)?.saturating_add(size);
+    txn.put(Table::Counters, &key, &released.to_be_bytes())
+}
+
+fn released_key(number: &str) -> Vec<u8> {
+    KeyBuf::new().str(number).str("released").build()
+}
+
+/// The bytes given back to `number`'s pending quota so far.
+fn released(txn: &mut dyn ReadTxn, number: &str) -> Result<u64, StoreError> {
+    match txn.get(Table::Counters, &released_key(number))? {
+        None => Ok(0),
+        Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt {
+                table: Table::Counters.name(),
+                detail: format!("released bytes of {number}: {} bytes, not 8", bytes.len()),
+            }),
+    }
+}
+
+/// The bytes waiting for `number`'s devices: what was queued for them ([`Counters`]) less
+/// what was given back.
+pub(crate) fn pending_bytes(
+    txn: &mut dyn ReadTxn,
+    number: &str,
+    counters: &Counters,
+) -> Result<u64, StoreError> {
+    Ok(counters
+        .pending_bytes
+        .saturating_sub(released(txn, number)?))
 }
 
 /// Removes a device's inbox entry and gives its bytes back to the account's quota; whether

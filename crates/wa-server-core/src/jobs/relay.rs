@@ -193,13 +193,11 @@ fn store(
         } else {
             model::counters(txn, number)?
         };
-        if counters.pending_bytes.saturating_add(*bytes) > limits.max_pending_bytes_per_account {
+        let pending = model::pending_bytes(txn, number, &counters)?;
+        if pending.saturating_add(*bytes) > limits.max_pending_bytes_per_account {
             return refuse(Refusal::new(
                 507,
-                format!(
-                    "{number} has {} bytes waiting: try again later",
-                    counters.pending_bytes
-                ),
+                format!("{number} has {pending} bytes waiting: try again later"),
             ));
         }
         counters.pending_bytes += bytes;
@@ -811,7 +809,10 @@ mod tests {
     }
 
     fn pending(store: &MemStore, number: &'static str) -> u64 {
-        write(store, move |txn| Ok(counters(txn, number)?.pending_bytes))
+        write(store, move |txn| {
+            let counters = counters(txn, number)?;
+            model::pending_bytes(txn, number, &counters)
+        })
     }
 
     /// An account's pending bytes come back as its devices get their messages, or as the
