@@ -17,8 +17,8 @@
 //!
 //! **Isolation.** Write jobs run in `SERIALIZABLE` transactions: whatever several nodes do to
 //! the same records, the outcome is that of some order of the jobs. A serialization failure
-//! (SQLSTATE 40001) or a deadlock (40P01) re-runs the job, up to [`MAX_ATTEMPTS`] times with a
-//! growing, jittered pause, then reports [`StoreError::Conflict`]. A writer thread ([`WRITERS`])
+//! (SQLSTATE 40001) or a deadlock (40P01) re-runs the job with a growing, jittered pause, for
+//! up to [`CONFLICT_PATIENCE`], then reports [`StoreError::Conflict`]. A writer thread ([`WRITERS`])
 //! with its own connection takes queued jobs in order and commits up to [`MAX_BATCH`] waiting
 //! ones in one transaction (group commit: one commit, one WAL flush); if that batch fails for
 //! any reason each of its jobs is run again alone, in order (with its own retries), so one
@@ -41,7 +41,7 @@
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
@@ -61,8 +61,12 @@ pub const WRITERS: usize = 1;
 /// Read connections open at most (more readers wait for one).
 pub const MAX_READERS: usize = 8;
 
-/// Runs of one job at most when it keeps conflicting with other writers.
-pub const MAX_ATTEMPTS: u32 = 24;
+/// How long one job is run again while it keeps conflicting with other writers (the nodes'
+/// transactions hold PostgreSQL's predicate locks by page, and past a few dozen pages by table:
+/// under load a node's job may conflict for a second or more). A count of attempts gave up on
+/// a relay (a 500 to its sender) in a three-node load run; a time does not give up while the
+/// cluster makes progress.
+pub const CONFLICT_PATIENCE: Duration = Duration::from_secs(5);
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -803,16 +807,17 @@ fn run_batch(target: &Target, conn: &mut Option<Conn>, mut batch: Vec<WriteJob>)
 }
 
 /// Runs one job until it commits, fails for another reason than a conflict, or has conflicted
-/// [`MAX_ATTEMPTS`] times.
+/// for [`CONFLICT_PATIENCE`].
 fn run_alone(
     target: &Target,
     conn: &mut Option<Conn>,
     job: &mut WriteJob,
 ) -> Result<(), StoreError> {
+    let give_up = Instant::now() + CONFLICT_PATIENCE;
     let mut attempt = 0;
     loop {
         match commit(target, conn, std::slice::from_mut(job)) {
-            Err(StoreError::Conflict) if attempt + 1 < MAX_ATTEMPTS => {
+            Err(StoreError::Conflict) if Instant::now() < give_up => {
                 attempt += 1;
                 std::thread::sleep(backoff(attempt));
             }

@@ -92,3 +92,10 @@ impl Spawned {
         let _ = self.child.wait();
     }
 }
+
+/// A run that panics (a refused relay in a load run) leaves no server behind.
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
