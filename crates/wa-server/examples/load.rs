@@ -401,6 +401,22 @@ fn entry_ids(reply: Reply) -> Vec<Vec<u8>> {
     ids
 }
 
+/// A child process killed (and its exit collected) when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl KillOnDrop {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 async fn redis(clients: usize, seconds: u64, window: usize, bytes: usize) -> Option<Figures> {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -408,7 +424,7 @@ async fn redis(clients: usize, seconds: u64, window: usize, bytes: usize) -> Opt
         .local_addr()
         .unwrap()
         .port();
-    let mut child = match Command::new("redis-server")
+    let child = match Command::new("redis-server")
         .args([
             "--port",
             &port.to_string(),
@@ -428,6 +444,8 @@ async fn redis(clients: usize, seconds: u64, window: usize, bytes: usize) -> Opt
             return None;
         }
     };
+    // Killed however the run ends (a panic included).
+    let mut child = KillOnDrop(child);
     // Wait for it to answer.
     let (mut r, mut w) = loop {
         if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await {
@@ -453,7 +471,7 @@ async fn redis(clients: usize, seconds: u64, window: usize, bytes: usize) -> Opt
     let sent = Arc::new(AtomicU64::new(0));
     let received = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let cpu_before = cpu_time(child.id());
+    let cpu_before = cpu_time(child.0.id());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
@@ -532,9 +550,8 @@ async fn redis(clients: usize, seconds: u64, window: usize, bytes: usize) -> Opt
         task.await.unwrap();
     }
     let elapsed = started.elapsed();
-    let cpu = cpu_time(child.id()) - cpu_before;
-    let _ = child.kill();
-    let _ = child.wait();
+    let cpu = cpu_time(child.0.id()) - cpu_before;
+    child.stop();
     Some(Figures {
         copies: received.load(Ordering::Relaxed),
         elapsed,
