@@ -131,6 +131,14 @@ pub(crate) enum DeviceMode {
     Mirror,
 }
 
+impl DeviceMode {
+    /// Whether senders encrypt for a device of this mode, with or without identity keys:
+    /// [`DeviceRecord::is_endpoint`], for readers that decode only these two fields.
+    pub(crate) fn is_endpoint(self, has_identity: bool) -> bool {
+        has_identity && self != DeviceMode::Mirror
+    }
+}
+
 /// Hashes of a web client's tokens (PROTOCOL.md §2.4): the store never keeps them in clear.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct TokenHashes {
@@ -223,7 +231,7 @@ impl DeviceRecord {
 
     /// Whether senders encrypt for it: the phone, and linked end-to-end devices with keys.
     pub(crate) fn is_endpoint(&self) -> bool {
-        self.identity.is_some() && self.mode != DeviceMode::Mirror
+        self.mode.is_endpoint(self.identity.is_some())
     }
 }
 
@@ -359,10 +367,8 @@ pub(crate) fn endpoint_addresses(
     })?;
     let mut out = Vec::with_capacity(account.linked.len() + 1);
     for d in std::iter::once(0).chain(account.linked.iter().copied()) {
-        // The same test as `DeviceRecord::is_endpoint`.
         if let Some(head) = get_json::<DeviceHead>(txn, Table::Devices, &device_key(number, d))?
-            && head.identity.is_some()
-            && head.mode != DeviceMode::Mirror
+            && head.mode.is_endpoint(head.identity.is_some())
         {
             out.push(device_jid(&user, d));
         }
@@ -708,9 +714,10 @@ impl InboxRecord {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Counters {
     /// Bytes of ciphertext ever queued for the account's devices; less what was given back
-    /// (a record of its own), what waits for them: [`pending_bytes`].
-    #[serde(default)]
-    pub(crate) pending_bytes: u64,
+    /// (a record of its own), what waits for them: [`pending_bytes`]. (Stored under its
+    /// earlier name.)
+    #[serde(default, rename = "pending_bytes")]
+    pub(crate) queued_bytes: u64,
     /// The day (Unix days) `sent_bytes` counts.
     #[serde(default)]
     pub(crate) day: u64,
@@ -724,12 +731,12 @@ impl Counters {
     /// with `{`).
     const VERSION: u8 = 1;
 
-    /// The stored form: `[1][pending bytes][day][sent bytes]`, each a u64 BE. Read and
+    /// The stored form: `[1][queued bytes][day][sent bytes]`, each a u64 BE. Read and
     /// written by every relay and every receipt.
     pub(crate) fn to_bytes(&self) -> [u8; 25] {
         let mut out = [0; 25];
         out[0] = Self::VERSION;
-        out[1..9].copy_from_slice(&self.pending_bytes.to_be_bytes());
+        out[1..9].copy_from_slice(&self.queued_bytes.to_be_bytes());
         out[9..17].copy_from_slice(&self.day.to_be_bytes());
         out[17..25].copy_from_slice(&self.sent_bytes.to_be_bytes());
         out
@@ -740,11 +747,11 @@ impl Counters {
         match bytes.split_first() {
             Some((&Self::VERSION, rest)) => {
                 let wrong = || format!("a counters record of {} bytes, not 25", bytes.len());
-                let (pending, rest) = rest.split_first_chunk::<8>().ok_or_else(wrong)?;
+                let (queued, rest) = rest.split_first_chunk::<8>().ok_or_else(wrong)?;
                 let (day, rest) = rest.split_first_chunk::<8>().ok_or_else(wrong)?;
                 let sent = <[u8; 8]>::try_from(rest).map_err(|_| wrong())?;
                 Ok(Counters {
-                    pending_bytes: u64::from_be_bytes(*pending),
+                    queued_bytes: u64::from_be_bytes(*queued),
                     day: u64::from_be_bytes(*day),
                     sent_bytes: u64::from_be_bytes(sent),
                 })
@@ -813,9 +820,7 @@ pub(crate) fn pending_bytes(
     number: &str,
     counters: &Counters,
 ) -> Result<u64, StoreError> {
-    Ok(counters
-        .pending_bytes
-        .saturating_sub(released(txn, number)?))
+    Ok(counters.queued_bytes.saturating_sub(released(txn, number)?))
 }
 
 /// Removes a device's inbox entry and gives its bytes back to the account's quota; whether

@@ -759,25 +759,9 @@ mod tests {
     )]
 
     use super::*;
-    use crate::store::{MemStore, Store as _, WriteJob};
+    use crate::store::MemStore;
 
     const NUMBER: &str = "15550001111";
-
-    fn write<R: Send + 'static>(
-        store: &MemStore,
-        mut work: impl FnMut(&mut dyn WriteTxn) -> Result<R, StoreError> + Send + 'static,
-    ) -> R {
-        let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let filled = std::sync::Arc::clone(&slot);
-        store.write(WriteJob::new(
-            move |txn| {
-                *filled.lock().unwrap() = Some(work(txn)?);
-                Ok(())
-            },
-            |r| r.unwrap(),
-        ));
-        slot.lock().unwrap().take().unwrap()
-    }
 
     fn tokens(browser: &str) -> TokenHashes {
         TokenHashes {
@@ -791,7 +775,7 @@ mod tests {
 
     /// An account with a phone and web device 1 whose browser token is `browser`.
     fn linked(store: &MemStore, browser: &'static str, enc: [u8; 32], mac: [u8; 32]) {
-        write(store, move |txn| {
+        store.write_now(move |txn| {
             let keys = IdentityKeys {
                 curve25519: [1; 32],
                 ed25519: [2; 32],
@@ -832,7 +816,7 @@ mod tests {
     }
 
     fn logout(store: &MemStore, token: &'static str, m: String) -> Result<Effects, Refusal> {
-        write(store, move |txn| {
+        store.write_now(move |txn| {
             logout_offline(txn, token, &m, Time::from_millis(1_600_000_000_000))
         })
     }
@@ -897,7 +881,7 @@ mod tests {
         let (enc, mac) = ([5; 32], [6; 32]);
         linked(&store, "old-browser", enc, mac);
         // A login rotates the tokens: the old browser token no longer names the device.
-        write(&store, |txn| {
+        store.write_now(|txn| {
             let mut device = model::device(txn, NUMBER, 1)?.unwrap();
             device.tokens = Some(tokens("new-browser"));
             model::put_device(txn, &device)

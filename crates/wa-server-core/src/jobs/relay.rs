@@ -200,9 +200,9 @@ fn store(
                 format!("{number} has {pending} bytes waiting: try again later"),
             ));
         }
-        counters.pending_bytes += bytes;
+        counters.queued_bytes += bytes;
         if *number == me.number {
-            sender.pending_bytes = counters.pending_bytes;
+            sender.queued_bytes = counters.queued_bytes;
         } else {
             updated.push((number.clone(), counters));
         }
@@ -385,25 +385,25 @@ pub(crate) fn receipt(
         )
     };
     let mut effects = Effects::new();
-    let mut now_at = state;
+    let mut reached = None;
     if state.is_none() {
-        now_at = Some(ReceiptState::Delivered);
+        reached = Some(ReceiptState::Delivered);
         effects.push(ack(2));
     }
     if matches!(r.kind, ReceiptKind::Read | ReceiptKind::Played)
         && state != Some(ReceiptState::Read)
     {
-        now_at = Some(ReceiptState::Read);
+        reached = Some(ReceiptState::Read);
         effects.push(ack(if r.kind == ReceiptKind::Played { 4 } else { 3 }));
     }
-    match now_at {
-        Some(_) if now_at == state => {}
-        None => {}
-        Some(new) if inline.is_some() => {
+    // The state is written once, however far this receipt moved it.
+    if let Some(new) = reached {
+        if inline.is_some() {
             record.receipt = ReceiptSlot::Inline(Some(new));
             put_message(txn, seq, &record)?;
+        } else {
+            set_receipt_state(txn, seq, &me.number, new)?;
         }
-        Some(new) => set_receipt_state(txn, seq, &me.number, new)?,
     }
     Ok(effects)
 }
@@ -698,39 +698,21 @@ mod tests {
         reason = "tests: a panic is a failed test"
     )]
 
-    use std::sync::{Arc, Mutex};
-
     use wa_wire::keys::IdentityKeys;
     use wa_wire::msg::{ContentKind, OlmPayload, OlmType, RelayTarget};
     use wa_wire::phone::PhoneInfo;
 
     use super::*;
     use crate::model::{AccountRecord, DeviceMode, DeviceRecord, counters};
-    use crate::store::{MemStore, Store as _, WriteJob};
+    use crate::store::MemStore;
 
     const ALICE: &str = "15550001001";
     const BOB: &str = "15550001002";
     const BODY: usize = 1000;
 
-    fn write<R: Send + 'static>(
-        store: &MemStore,
-        mut work: impl FnMut(&mut dyn WriteTxn) -> Result<R, StoreError> + Send + 'static,
-    ) -> R {
-        let slot = Arc::new(Mutex::new(None));
-        let filled = Arc::clone(&slot);
-        store.write(WriteJob::new(
-            move |txn| {
-                *filled.lock().unwrap() = Some(work(txn)?);
-                Ok(())
-            },
-            |r| r.unwrap(),
-        ));
-        slot.lock().unwrap().take().unwrap()
-    }
-
     /// An account whose phone (device 0) is its only device.
     fn account(store: &MemStore, number: &'static str) {
-        write(store, move |txn| {
+        store.write_now(move |txn| {
             let keys = IdentityKeys {
                 curve25519: [1; 32],
                 ed25519: [2; 32],
@@ -753,7 +735,7 @@ mod tests {
                 &DeviceRecord {
                     number: number.to_owned(),
                     device: 0,
-                    mode: DeviceMode::EndToEnd,
+                    mode: DeviceMode::Phone,
                     client_id: None,
                     browser: String::new(),
                     linked_at: 0,
@@ -797,9 +779,7 @@ mod tests {
                 }),
             }],
         };
-        match write(store, move |txn| {
-            super::store(txn, &me, &relay, now, limits())
-        }) {
+        match store.write_now(move |txn| super::store(txn, &me, &relay, now, limits())) {
             Ok(_) => Ok(()),
             Err(RelayRefused::Refused(refusal)) => Err(refusal.status),
             Err(RelayRefused::Mismatch { missing, extra }) => {
@@ -809,7 +789,7 @@ mod tests {
     }
 
     fn pending(store: &MemStore, number: &'static str) -> u64 {
-        write(store, move |txn| {
+        store.write_now(move |txn| {
             let counters = counters(txn, number)?;
             model::pending_bytes(txn, number, &counters)
         })
@@ -838,28 +818,28 @@ mod tests {
                     participant: None,
                 };
                 let bob = Me::new(BOB, 0).unwrap();
-                write(&store, move |txn| receipt(txn, &bob, &delivered, now, 60));
+                store.write_now(move |txn| receipt(txn, &bob, &delivered, now, 60));
             }
             assert_eq!(pending(&store, BOB), 0, "round {round}");
         }
 
         // Delivered messages keep their bookkeeping for receipts (60 s here, sooner than the
         // 1000 s of an undelivered one), then go.
-        let messages = |store: &MemStore| write(store, |txn| txn.len(Table::Messages));
+        let messages = |store: &MemStore| store.write_now(|txn| txn.len(Table::Messages));
         assert_eq!(messages(&store), 9);
         for i in 0..3 {
             send(&store, &format!("OLD{i}"), now).unwrap();
         }
         let minute = Time::from_millis(now.as_millis() + 61_000);
         let mut job = sweep(minute, 100);
-        write(&store, move |txn| job.run(txn).map(|o| o.swept_messages()));
+        store.write_now(move |txn| job.run(txn).map(|o| o.swept_messages()));
         assert_eq!(messages(&store), 3, "the undelivered ones stay");
         assert_eq!(pending(&store, BOB), 3 * BODY as u64);
 
         // Undelivered messages expire: the sweep gives their bytes back too.
         let later = Time::from_millis(now.as_millis() + 2_000_000);
         let mut job = sweep(later, 100);
-        write(&store, move |txn| job.run(txn).map(|o| o.swept_messages()));
+        store.write_now(move |txn| job.run(txn).map(|o| o.swept_messages()));
         assert_eq!(pending(&store, BOB), 0);
         send(&store, "NEW", later).unwrap();
         assert_eq!(pending(&store, BOB), BODY as u64);
@@ -876,7 +856,7 @@ mod tests {
             let now = Time::from_millis(1_000_000);
             send(&store, "M", now).unwrap();
             if legacy {
-                write(&store, |txn| {
+                store.write_now(|txn| {
                     let seq = sent_seq(txn, ALICE, "M")?.unwrap();
                     let mut record = message(txn, seq)?.unwrap();
                     record.receipt = ReceiptSlot::InTable;
@@ -891,7 +871,7 @@ mod tests {
                     id: "M".to_owned(),
                     participant: None,
                 };
-                let effects = write(&store, move |txn| receipt(txn, &bob, &r, now, 1000));
+                let effects = store.write_now(move |txn| receipt(txn, &bob, &r, now, 1000));
                 effects
                     .into_iter()
                     .map(|(_, push)| match push {
@@ -905,7 +885,7 @@ mod tests {
             assert_eq!(levels(ReceiptKind::Read), [3]);
             assert_eq!(levels(ReceiptKind::Read), [0u8; 0]);
             assert_eq!(levels(ReceiptKind::Played), [0u8; 0]);
-            let in_table = write(&store, |txn| txn.len(Table::Receipts));
+            let in_table = store.write_now(|txn| txn.len(Table::Receipts));
             assert_eq!(in_table, u64::from(legacy));
         }
     }
@@ -913,13 +893,13 @@ mod tests {
     #[test]
     fn counters_read_back_in_both_forms() {
         let counters = model::Counters {
-            pending_bytes: 1 << 40,
+            queued_bytes: 1 << 40,
             day: 20_000,
             sent_bytes: 12_345,
         };
         let back = model::Counters::from_bytes(&counters.to_bytes()).unwrap();
         assert_eq!(
-            (back.pending_bytes, back.day, back.sent_bytes),
+            (back.queued_bytes, back.day, back.sent_bytes),
             (1 << 40, 20_000, 12_345)
         );
         let json = serde_json::to_vec(&counters).unwrap();

@@ -51,6 +51,29 @@ impl MemStore {
         }
     }
 
+    /// Runs `work` as a write job and returns what it computed (the job runs before
+    /// [`Store::write`] returns): the crate's unit tests set up and inspect records with it.
+    ///
+    /// # Panics
+    /// When the job fails: a failed test.
+    #[cfg(test)]
+    pub(crate) fn write_now<R: Send + 'static>(
+        &self,
+        mut work: impl FnMut(&mut dyn super::WriteTxn) -> Result<R, StoreError> + Send + 'static,
+    ) -> R {
+        let slot = std::sync::Arc::new(Mutex::new(None));
+        let filled = std::sync::Arc::clone(&slot);
+        self.write(super::WriteJob::new(
+            move |txn| {
+                *filled.lock().unwrap() = Some(work(txn)?);
+                Ok(())
+            },
+            |r| r.unwrap(),
+        ));
+        let out = slot.lock().unwrap().take();
+        out.unwrap()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
