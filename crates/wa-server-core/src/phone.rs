@@ -203,7 +203,7 @@ impl PhoneConnection {
             self.send(&PhoneEvent::error(None, 413, "message too large"));
             return self.close();
         }
-        let request: PhoneRequest = match serde_json::from_str(text) {
+        let request = match PhoneRequest::from_text(text) {
             Ok(request) => request,
             Err(e) => {
                 return self.send(&PhoneEvent::error(

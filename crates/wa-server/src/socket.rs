@@ -3,8 +3,9 @@
 //!
 //! The task `select!`s over the socket, the connection's push queue, the outcomes of its store
 //! jobs, one timer (re-armed from `poll_timeout` after every input) and shutdown. After every
-//! `handle_*` it drains `poll_action` in order: sends are fed to the socket and flushed at the
-//! end of the batch, all within [`Config::write_timeout`](crate::Config::write_timeout) (a client
+//! `handle_*` it drains `poll_action` in order: sends are fed to the socket and flushed once the
+//! connection has nothing more at hand (after letting the other tasks run, up to
+//! [`FLUSH_ROUNDS`] times, and taking what they brought it), all within [`Config::write_timeout`](crate::Config::write_timeout) (a client
 //! that stops reading is closed); jobs go to the store (reads on the blocking pool, writes to
 //! the store's writer) with a callback that sends the outcome back to this task; pushes and
 //! registrations go to the switchboard; codes to the code sender.
@@ -38,6 +39,10 @@ const JOBS_AFTER_CLOSE: Duration = Duration::from_secs(30);
 /// How many waiting pushes and job outcomes one turn of a connection's task takes at most
 /// before it writes what they send.
 const COALESCE: usize = 64;
+
+/// How many times a connection's task lets the others run, and takes what they brought it,
+/// before it flushes what it has fed the socket.
+const FLUSH_ROUNDS: usize = 2;
 
 /// How long a close frame may take to be written.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -142,6 +147,8 @@ struct Driver {
     done_tx: mpsc::UnboundedSender<Done>,
     in_flight: usize,
     logged_in: bool,
+    /// Whether messages were fed to the socket since its last flush.
+    unflushed: bool,
 }
 
 /// Drives one upgraded socket until it ends. `permits` and `token` are released when it does.
@@ -191,6 +198,7 @@ pub(crate) async fn drive(
         done_tx,
         in_flight: 0,
         logged_in: false,
+        unflushed: false,
     };
     tracing::debug!(conn, ?kind, "connection open");
     driver.run(&mut *machine, &queue, done_rx).await;
@@ -213,9 +221,27 @@ impl Driver {
             m.push(now(), Push::Disconnect(DisconnectKind::Shutdown));
         }
         let max_jobs = self.shared.config.max_jobs_per_connection.max(1);
+        let mut rounds = 0;
         loop {
             if self.drain(m).await == Flow::Closed {
                 break;
+            }
+            if self.unflushed && !stopping {
+                // Under load, more for this socket is often a moment away: the outcome of a
+                // job in the store's current commit, a push from another connection's task.
+                // Let the other tasks run, and send what they bring in the same write (one
+                // system call, and one wake-up of the reader, for several messages).
+                if rounds < FLUSH_ROUNDS {
+                    rounds += 1;
+                    tokio::task::yield_now().await;
+                    if self.take_ready(m, queue, &mut done_rx) {
+                        continue;
+                    }
+                }
+                rounds = 0;
+                if !self.flush().await {
+                    break;
+                }
             }
             if stopping {
                 // The core had its say (a web client hears nothing, a phone may); the socket
@@ -299,29 +325,30 @@ impl Driver {
 
     /// Hands the core the pushes and job outcomes that are already waiting (up to
     /// [`COALESCE`]), so that what they send goes out in one flush: under load, one write to
-    /// the socket carries several messages instead of one each.
+    /// the socket carries several messages instead of one each. Whether it took any.
     fn take_ready(
         &mut self,
         m: &mut dyn Machine,
         queue: &PushQueue,
         done_rx: &mut mpsc::UnboundedReceiver<Done>,
-    ) {
-        for _ in 0..COALESCE {
+    ) -> bool {
+        for taken in 0..COALESCE {
             if let Ok((id, result)) = done_rx.try_recv() {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 m.job(now(), id, result);
             } else if let Some(push) = queue.try_recv() {
                 m.push(now(), push);
             } else {
-                return;
+                return taken > 0;
             }
         }
+        true
     }
 
-    /// Carries out every action the core has, in order; flushes the sends at the end.
+    /// Carries out every action the core has, in order. Sends are fed to the socket (and go
+    /// out as its write buffer fills); [`Driver::flush`] sends the rest.
     async fn drain(&mut self, m: &mut dyn Machine) -> Flow {
         let deadline = Instant::now() + self.shared.config.write_timeout;
-        let mut fed = false;
         while let Some(action) = m.action() {
             match action {
                 Action::Send(out) => {
@@ -333,11 +360,11 @@ impl Driver {
                         if !self.write(deadline, Some(message)).await {
                             return Flow::Closed;
                         }
-                        fed = true;
+                        self.unflushed = true;
                     }
                 }
                 Action::Close => {
-                    if fed && !self.write(deadline, None).await {
+                    if !self.flush().await {
                         return Flow::Closed;
                     }
                     self.close_socket(1000, "").await;
@@ -377,14 +404,21 @@ impl Driver {
                 other => tracing::warn!(?other, "an action this driver does not know: ignored"),
             }
         }
-        if fed && !self.write(deadline, None).await {
-            return Flow::Closed;
-        }
         if self.socket.is_some() {
             Flow::Open
         } else {
             Flow::Closed
         }
+    }
+
+    /// Sends what was fed to the socket, if anything was; false (and the socket dropped) if
+    /// that fails or takes longer than the write timeout.
+    async fn flush(&mut self) -> bool {
+        if !std::mem::take(&mut self.unflushed) {
+            return true;
+        }
+        let deadline = Instant::now() + self.shared.config.write_timeout;
+        self.write(deadline, None).await
     }
 
     /// Feeds `message` (or flushes, for `None`) before `deadline`; false (and the socket

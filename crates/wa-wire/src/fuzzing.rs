@@ -27,3 +27,15 @@ pub fn node(data: &[u8]) {
         );
     }
 }
+
+/// Reads `data` (as UTF-8) as a phone request both ways: [`crate::phone::PhoneRequest::from_text`]
+/// agrees with serde's general way, the value or the error message.
+pub fn phone_request(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let general =
+        serde_json::from_str::<crate::phone::PhoneRequest>(text).map_err(|e| e.to_string());
+    let fast = crate::phone::PhoneRequest::from_text(text).map_err(|e| e.to_string());
+    assert_eq!(fast, general, "from_text and serde disagree");
+}

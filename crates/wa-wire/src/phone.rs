@@ -260,6 +260,54 @@ impl PhoneRequest {
     pub fn to_text(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// Decodes a request from its JSON text: the same as `serde_json::from_str`, faster for
+    /// the two requests a busy phone sends most. serde buffers an internally tagged enum
+    /// whole (every string copied, every number boxed) before it decodes the variant the tag
+    /// names; a text that starts with the tag of a `relay` or a `receipt` (as [`Self::to_text`]
+    /// writes it) is decoded in place as that variant. Any error there, and any other text,
+    /// goes the general way, so what is accepted and each error's message are the same.
+    pub fn from_text(text: &str) -> serde_json::Result<PhoneRequest> {
+        // A variant's fields, and the tag again: a second `cmd` is an error, as in the general
+        // way.
+        #[derive(Deserialize)]
+        struct RelayFields<'a> {
+            #[serde(borrow)]
+            cmd: std::borrow::Cow<'a, str>,
+            id: u64,
+            relay: Relay,
+        }
+        #[derive(Deserialize)]
+        struct ReceiptFields<'a> {
+            #[serde(borrow)]
+            cmd: std::borrow::Cow<'a, str>,
+            id: u64,
+            receipt: Receipt,
+        }
+        let fast = if text.starts_with(r#"{"cmd":"relay","#) {
+            serde_json::from_str(text)
+                .ok()
+                .filter(|f: &RelayFields<'_>| f.cmd == "relay")
+                .map(|f| PhoneRequest::Relay {
+                    id: f.id,
+                    relay: f.relay,
+                })
+        } else if text.starts_with(r#"{"cmd":"receipt","#) {
+            serde_json::from_str(text)
+                .ok()
+                .filter(|f: &ReceiptFields<'_>| f.cmd == "receipt")
+                .map(|f| PhoneRequest::Receipt {
+                    id: f.id,
+                    receipt: f.receipt,
+                })
+        } else {
+            None
+        };
+        match fast {
+            Some(request) => Ok(request),
+            None => serde_json::from_str(text),
+        }
+    }
 }
 
 /// Server → phone.

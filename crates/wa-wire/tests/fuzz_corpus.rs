@@ -40,3 +40,21 @@ fn wire_node_corpus() {
         }) >= 1
     );
 }
+
+#[test]
+fn phone_json_corpus() {
+    assert!(
+        replay("phone_json", |data| {
+            wa_wire::fuzzing::phone_request(data);
+        }) >= 3
+    );
+    // The seeds are requests, the relay and the receipt of the kind decoded in place.
+    for seed in ["seed-relay", "seed-receipt", "seed-ping"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/fuzz/phone_json")
+            .join(seed);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let request = wa_wire::phone::PhoneRequest::from_text(&text);
+        assert!(request.is_ok(), "{seed}: {request:?}");
+    }
+}

@@ -460,7 +460,8 @@ proptest! {
         ];
         for request in requests {
             let text = request.to_text();
-            prop_assert_eq!(serde_json::from_str::<PhoneRequest>(&text).unwrap(), request);
+            prop_assert_eq!(serde_json::from_str::<PhoneRequest>(&text).unwrap(), request.clone());
+            prop_assert_eq!(PhoneRequest::from_text(&text).unwrap(), request);
         }
         let events = vec![
             PhoneEvent::Message { message: incoming },
@@ -469,6 +470,42 @@ proptest! {
         for event in events {
             let text = event.to_text();
             prop_assert_eq!(serde_json::from_str::<PhoneEvent>(&text).unwrap(), event);
+        }
+    }
+
+    /// `PhoneRequest::from_text` (in place for relays and receipts) accepts what serde's
+    /// general way accepts, decodes it the same, and fails with the same message, on texts
+    /// with one change: a byte replaced, a field added or repeated, the tag moved.
+    #[test]
+    fn phone_requests_decode_as_serde_does(
+        relay in relay(),
+        receipt in receipt(),
+        id in any::<u32>(),
+        at in any::<prop::sample::Index>(),
+        byte in prop::sample::select(&b"{}[]\",:0-9aeflnrstu\\ x\x7f"[..]),
+        extra in prop::sample::select(&[
+            r#""cmd":"ping","#, r#""cmd":"relay","#, r#""id":7,"#, r#""id":1.5,"#,
+            r#""relay":null,"#, r#""receipt":{},"#, r#""x":[1,{"y":"z"}],"#, "",
+        ][..]),
+    ) {
+        let id = u64::from(id);
+        for request in [PhoneRequest::Relay { id, relay: relay.clone() }, PhoneRequest::Receipt { id, receipt: receipt.clone() }] {
+            let text = request.to_text();
+            let mut texts = Vec::new();
+            // One byte replaced (where that leaves UTF-8).
+            let mut bytes = text.clone().into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            texts.extend(String::from_utf8(bytes).ok());
+            // A field added after the tag, and before it.
+            let tag_end = text.find(',').unwrap() + 1;
+            texts.push(format!("{}{extra}{}", &text[..tag_end], &text[tag_end..]));
+            texts.push(format!("{{{extra}{}", &text[1..]));
+            for text in texts {
+                let general = serde_json::from_str::<PhoneRequest>(&text).map_err(|e| e.to_string());
+                let fast = PhoneRequest::from_text(&text).map_err(|e| e.to_string());
+                prop_assert_eq!(fast, general, "{}", text);
+            }
         }
     }
 

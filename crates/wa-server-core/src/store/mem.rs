@@ -297,4 +297,11 @@ mod tests {
         assert_eq!(all, vec![(b"a".to_vec(), b"1".to_vec())]);
         assert_eq!(store.commits(), 1);
     }
+
+    #[test]
+    fn tables_are_indexed_in_declaration_order() {
+        for (i, table) in Table::ALL.iter().enumerate() {
+            assert_eq!(table.index(), i, "{}", table.name());
+        }
+    }
 }
