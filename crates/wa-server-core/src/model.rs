@@ -60,17 +60,6 @@ pub(crate) fn scan(
     txn.range(table, prefix, &prefix_end(prefix), false, limit)
 }
 
-/// How many entries are under a key prefix, counting up to `limit` (no value is read where the
-/// backend can help it).
-pub(crate) fn count(
-    txn: &mut dyn ReadTxn,
-    table: Table,
-    prefix: &[u8],
-    limit: usize,
-) -> Result<usize, StoreError> {
-    txn.count(table, prefix, &prefix_end(prefix), limit)
-}
-
 // ---- Accounts and devices ---------------------------------------------------------------------
 
 /// An account: a phone number bound to its phone's identity.
@@ -710,12 +699,67 @@ impl InboxRecord {
     }
 }
 
+/// Per device of an account, a count of its inbox entries, by device number. Stored as
+/// `[n][(device, count u64 BE) × n]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct DeviceCounts(Vec<(u8, u64)>);
+
+impl DeviceCounts {
+    /// The count of `device` (0 when it has none).
+    pub(crate) fn get(&self, device: u8) -> u64 {
+        self.0
+            .binary_search_by_key(&device, |(d, _)| *d)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// Adds `n` to the count of `device`.
+    pub(crate) fn add(&mut self, device: u8, n: u64) {
+        match self.0.binary_search_by_key(&device, |(d, _)| *d) {
+            Ok(i) => {
+                if let Some((_, count)) = self.0.get_mut(i) {
+                    *count = count.saturating_add(n);
+                }
+            }
+            Err(i) => self.0.insert(i, (device, n)),
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        // At most 256 devices: one per device number.
+        out.push(u8::try_from(self.0.len()).unwrap_or(u8::MAX));
+        for (device, count) in self.0.iter().take(usize::from(u8::MAX)) {
+            out.push(*device);
+            out.extend_from_slice(&count.to_be_bytes());
+        }
+    }
+
+    /// Reads the counts at the start of `bytes`; the rest.
+    fn read(bytes: &[u8]) -> Result<(DeviceCounts, &[u8]), String> {
+        let (&n, mut rest) = bytes.split_first().ok_or("device counts: no length byte")?;
+        let mut counts = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            let (&device, after) = rest.split_first().ok_or("device counts: cut short")?;
+            let (count, after) = after
+                .split_first_chunk::<8>()
+                .ok_or("device counts: cut short")?;
+            if counts.last().is_some_and(|(last, _)| *last >= device) {
+                return Err("device counts: devices out of order".to_owned());
+            }
+            counts.push((device, u64::from_be_bytes(*count)));
+            rest = after;
+        }
+        Ok((DeviceCounts(counts), rest))
+    }
+}
+
 /// An account's quota counters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Counters {
     /// Bytes of ciphertext ever queued for the account's devices; less what was given back
-    /// (a record of its own), what waits for them: [`pending_bytes`]. (Stored under its
-    /// earlier name.)
+    /// (a record of its own, [`Released`]), what waits for them: [`Released::waiting_bytes`].
+    /// (Stored under its earlier name.)
     #[serde(default, rename = "pending_bytes")]
     pub(crate) queued_bytes: u64,
     /// The day (Unix days) `sent_bytes` counts.
@@ -724,41 +768,112 @@ pub(crate) struct Counters {
     /// Bytes of ciphertext the account sent that day.
     #[serde(default)]
     pub(crate) sent_bytes: u64,
+    /// Per device, the messages ever queued for it (records of earlier versions have none);
+    /// less those given back, what waits: [`Released::waiting_entries`].
+    #[serde(skip)]
+    pub(crate) queued_entries: DeviceCounts,
 }
 
 impl Counters {
-    /// The first byte of the binary form (a JSON record, as earlier versions wrote, starts
-    /// with `{`).
-    const VERSION: u8 = 1;
+    /// The first byte of the binary form without entry counts (a JSON record, as earlier
+    /// versions wrote, starts with `{`).
+    const V1: u8 = 1;
+    /// The first byte of the binary form.
+    const VERSION: u8 = 2;
 
-    /// The stored form: `[1][queued bytes][day][sent bytes]`, each a u64 BE. Read and
-    /// written by every relay and every receipt.
-    pub(crate) fn to_bytes(&self) -> [u8; 25] {
-        let mut out = [0; 25];
-        out[0] = Self::VERSION;
-        out[1..9].copy_from_slice(&self.queued_bytes.to_be_bytes());
-        out[9..17].copy_from_slice(&self.day.to_be_bytes());
-        out[17..25].copy_from_slice(&self.sent_bytes.to_be_bytes());
+    /// The stored form: `[2][queued bytes][day][sent bytes]`, each a u64 BE, then the queued
+    /// entries per device. Read and written by every relay.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(26 + 9 * self.queued_entries.0.len());
+        out.push(Self::VERSION);
+        out.extend_from_slice(&self.queued_bytes.to_be_bytes());
+        out.extend_from_slice(&self.day.to_be_bytes());
+        out.extend_from_slice(&self.sent_bytes.to_be_bytes());
+        self.queued_entries.write(&mut out);
         out
     }
 
-    /// Reads either form.
+    /// Reads any form.
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Counters, String> {
+        let wrong = || format!("a counters record of {} bytes", bytes.len());
         match bytes.split_first() {
-            Some((&Self::VERSION, rest)) => {
-                let wrong = || format!("a counters record of {} bytes, not 25", bytes.len());
+            Some((&version @ (Self::V1 | Self::VERSION), rest)) => {
                 let (queued, rest) = rest.split_first_chunk::<8>().ok_or_else(wrong)?;
                 let (day, rest) = rest.split_first_chunk::<8>().ok_or_else(wrong)?;
-                let sent = <[u8; 8]>::try_from(rest).map_err(|_| wrong())?;
+                let (sent, rest) = rest.split_first_chunk::<8>().ok_or_else(wrong)?;
+                let (queued_entries, rest) = if version == Self::V1 {
+                    (DeviceCounts::default(), rest)
+                } else {
+                    DeviceCounts::read(rest)?
+                };
+                if !rest.is_empty() {
+                    return Err(format!("{}: {} bytes too many", wrong(), rest.len()));
+                }
                 Ok(Counters {
                     queued_bytes: u64::from_be_bytes(*queued),
                     day: u64::from_be_bytes(*day),
-                    sent_bytes: u64::from_be_bytes(sent),
+                    sent_bytes: u64::from_be_bytes(*sent),
+                    queued_entries,
                 })
             }
             Some((b'{', _)) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
             _ => Err("a counters record of an unknown version".to_owned()),
         }
+    }
+}
+
+/// What an account's devices were given back of its quotas as messages left their inboxes
+/// (delivered, expired or dropped): bytes, and per device entries. Stored as `[bytes u64 BE]`
+/// then the entries per device (earlier versions: the bytes only).
+///
+/// A record of its own, which only the account's own receipts (and expiry) write, while relays
+/// write [`Counters`]: in a cluster, a receipt and a relay to the same account then do not both
+/// read and write one record (a serialization conflict between nodes for every such pair).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Released {
+    pub(crate) bytes: u64,
+    pub(crate) entries: DeviceCounts,
+}
+
+impl Released {
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(9 + 9 * self.entries.0.len());
+        out.extend_from_slice(&self.bytes.to_be_bytes());
+        self.entries.write(&mut out);
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Released, String> {
+        let (released, rest) = bytes
+            .split_first_chunk::<8>()
+            .ok_or_else(|| format!("{} bytes, not 8 or more", bytes.len()))?;
+        let entries = if rest.is_empty() {
+            DeviceCounts::default()
+        } else {
+            match DeviceCounts::read(rest)? {
+                (entries, []) => entries,
+                (_, extra) => return Err(format!("{} bytes too many", extra.len())),
+            }
+        };
+        Ok(Released {
+            bytes: u64::from_be_bytes(*released),
+            entries,
+        })
+    }
+
+    /// The bytes waiting for the account's devices: what was queued for them less what was
+    /// given back.
+    pub(crate) fn waiting_bytes(&self, counters: &Counters) -> u64 {
+        counters.queued_bytes.saturating_sub(self.bytes)
+    }
+
+    /// The messages waiting for `device`. (Entries queued by a version that did not count them
+    /// are given back all the same: until they are gone, this may count fewer than wait.)
+    pub(crate) fn waiting_entries(&self, counters: &Counters, device: u8) -> u64 {
+        counters
+            .queued_entries
+            .get(device)
+            .saturating_sub(self.entries.get(device))
     }
 }
 
@@ -780,47 +895,31 @@ pub(crate) fn put_counters(
     txn.put(Table::Counters, &account_key(number), &counters.to_bytes())
 }
 
-/// Gives `size` bytes back to the pending quota of `device`'s account: an entry left its
-/// inbox (delivered, expired or dropped).
-///
-/// The bytes given back are counted in a record of their own, which only the account's own
-/// receipts (and expiry) write, while relays write [`Counters`]: in a cluster, a receipt and a
-/// relay to the same account then do not both read and write one record (a serialization
-/// conflict between nodes for every such pair).
-fn release_pending(txn: &mut dyn WriteTxn, device: &Jid, size: u64) -> Result<(), StoreError> {
-    let Some(number) = wa_wire::ids::number_of(device).filter(|_| size > 0) else {
+/// Gives an inbox entry of `size` bytes back to the quotas of `device`'s account: it left
+/// the inbox (delivered, expired or dropped).
+fn release_entry(txn: &mut dyn WriteTxn, device: &Jid, size: u64) -> Result<(), StoreError> {
+    let Some(number) = wa_wire::ids::number_of(device) else {
         return Ok(());
     };
-    let key = released_key(number);
-    let released = released(txn, number)?.saturating_add(size);
-    txn.put(Table::Counters, &key, &released.to_be_bytes())
+    let mut released = released(txn, number)?;
+    released.bytes = released.bytes.saturating_add(size);
+    released.entries.add(wa_wire::ids::device_of(device), 1);
+    txn.put(Table::Counters, &released_key(number), &released.to_bytes())
 }
 
 fn released_key(number: &str) -> Vec<u8> {
     KeyBuf::new().str(number).str("released").build()
 }
 
-/// The bytes given back to `number`'s pending quota so far.
-fn released(txn: &mut dyn ReadTxn, number: &str) -> Result<u64, StoreError> {
+/// What was given back to `number`'s quotas so far.
+pub(crate) fn released(txn: &mut dyn ReadTxn, number: &str) -> Result<Released, StoreError> {
     match txn.get(Table::Counters, &released_key(number))? {
-        None => Ok(0),
-        Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
-            .map(u64::from_be_bytes)
-            .map_err(|_| StoreError::Corrupt {
-                table: Table::Counters.name(),
-                detail: format!("released bytes of {number}: {} bytes, not 8", bytes.len()),
-            }),
+        None => Ok(Released::default()),
+        Some(bytes) => Released::from_bytes(&bytes).map_err(|e| StoreError::Corrupt {
+            table: Table::Counters.name(),
+            detail: format!("what was given back to {number}: {e}"),
+        }),
     }
-}
-
-/// The bytes waiting for `number`'s devices: what was queued for them ([`Counters`]) less
-/// what was given back.
-pub(crate) fn pending_bytes(
-    txn: &mut dyn ReadTxn,
-    number: &str,
-    counters: &Counters,
-) -> Result<u64, StoreError> {
-    Ok(counters.queued_bytes.saturating_sub(released(txn, number)?))
 }
 
 /// Removes a device's inbox entry and gives its bytes back to the account's quota; whether
@@ -835,7 +934,7 @@ fn take_inbox_entry(txn: &mut dyn WriteTxn, device: &Jid, seq: u64) -> Result<bo
         detail,
     })?;
     txn.delete(Table::Inbox, &key)?;
-    release_pending(txn, device, size)?;
+    release_entry(txn, device, size)?;
     Ok(true)
 }
 
@@ -1390,5 +1489,30 @@ mod tests {
         ] {
             assert!(InboxRecord::from_bytes(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn what_was_given_back_reads_in_both_forms() {
+        let mut released = Released {
+            bytes: 5 << 32,
+            entries: DeviceCounts::default(),
+        };
+        // An earlier version's record: the bytes only.
+        let old = Released::from_bytes(&released.bytes.to_be_bytes()).unwrap();
+        assert_eq!(old, released);
+        released.entries.add(2, 9);
+        released.entries.add(0, 1);
+        let bytes = released.to_bytes();
+        assert_eq!(Released::from_bytes(&bytes).unwrap(), released);
+        for cut in (0..bytes.len()).filter(|&cut| cut != 8) {
+            assert!(Released::from_bytes(&bytes[..cut]).is_err(), "{cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Released::from_bytes(&longer).is_err());
+        // Devices out of order are a corrupt record, not a count of the wrong device.
+        let mut swapped = bytes;
+        swapped[8..].copy_from_slice(&[2, 2, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert!(Released::from_bytes(&swapped).is_err());
     }
 }

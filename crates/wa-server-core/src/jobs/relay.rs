@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 
 use wa_wire::Jid;
-use wa_wire::ids::{Chat, number_of, user_jid, user_of};
+use wa_wire::ids::{Chat, device_of, number_of, user_jid, user_of};
 use wa_wire::msg::{AckNotice, Incoming, PresenceNotice, PresenceSet, Receipt, ReceiptKind, Relay};
 
 use super::{Done, Effects, Me, ReplyTo, SetOk};
@@ -129,6 +129,10 @@ fn store(
     }
     expected.remove(&me.address);
     let given: BTreeSet<Jid> = relay.targets.iter().map(|t| t.device.clone()).collect();
+    if given.len() != relay.targets.len() {
+        // (It would be queued once and counted twice against the recipient's quotas.)
+        return refuse(Refusal::bad_request("a device is named twice"));
+    }
     let missing: Vec<Jid> = expected.difference(&given).cloned().collect();
     let extra: Vec<Jid> = given.difference(&expected).cloned().collect();
     if !missing.is_empty() || !extra.is_empty() {
@@ -139,26 +143,9 @@ fn store(
             "every device of a message between two users needs its own ciphertext",
         ));
     }
-    // Quota: a device that has this many messages waiting takes no more.
-    for target in &relay.targets {
-        let waiting = model::count(
-            txn,
-            Table::Inbox,
-            &inbox_prefix(&target.device),
-            limits.max_pending_per_device as usize,
-        )?;
-        if waiting >= limits.max_pending_per_device as usize {
-            return refuse(Refusal::new(
-                507,
-                format!(
-                    "{} has {waiting} messages waiting: try again later",
-                    target.device
-                ),
-            ));
-        }
-    }
-
-    // Quotas: what the sender may send today, and what may wait for each account's devices.
+    // Quotas: what the sender may send today, and what may wait for each account's devices:
+    // bytes per account, messages per device (counted as they are queued and given back, not
+    // by a scan of each inbox).
     let group_len = relay.group.as_ref().map_or(0, Vec::len) as u64;
     let entry_size = |target: &wa_wire::msg::RelayTarget| {
         target.olm.as_ref().map_or(0, |o| o.body.len() as u64) + group_len
@@ -179,32 +166,49 @@ fn store(
             ),
         ));
     }
-    let mut per_account: std::collections::BTreeMap<String, u64> =
+    let mut per_account: std::collections::BTreeMap<&str, Vec<&wa_wire::msg::RelayTarget>> =
         std::collections::BTreeMap::new();
     for target in &relay.targets {
         if let Some(number) = number_of(&target.device) {
-            *per_account.entry(number.to_owned()).or_default() += entry_size(target);
+            per_account.entry(number).or_default().push(target);
         }
     }
     let mut updated = Vec::with_capacity(per_account.len());
-    for (number, bytes) in &per_account {
-        let mut counters = if *number == me.number {
+    for (&number, targets) in &per_account {
+        let mut counters = if number == me.number {
             sender.clone()
         } else {
             model::counters(txn, number)?
         };
-        let pending = model::pending_bytes(txn, number, &counters)?;
-        if pending.saturating_add(*bytes) > limits.max_pending_bytes_per_account {
+        let released = model::released(txn, number)?;
+        let pending = released.waiting_bytes(&counters);
+        let bytes: u64 = targets.iter().map(|t| entry_size(t)).sum();
+        if pending.saturating_add(bytes) > limits.max_pending_bytes_per_account {
             return refuse(Refusal::new(
                 507,
                 format!("{number} has {pending} bytes waiting: try again later"),
             ));
         }
+        for target in targets {
+            let device = device_of(&target.device);
+            let waiting = released.waiting_entries(&counters, device);
+            if waiting >= u64::from(limits.max_pending_per_device) {
+                return refuse(Refusal::new(
+                    507,
+                    format!(
+                        "{} has {waiting} messages waiting: try again later",
+                        target.device
+                    ),
+                ));
+            }
+            counters.queued_entries.add(device, 1);
+        }
         counters.queued_bytes += bytes;
-        if *number == me.number {
+        if number == me.number {
             sender.queued_bytes = counters.queued_bytes;
+            sender.queued_entries = counters.queued_entries;
         } else {
-            updated.push((number.clone(), counters));
+            updated.push((number, counters));
         }
     }
     sender.sent_bytes += total;
@@ -762,24 +766,34 @@ mod tests {
         }
     }
 
-    /// Alice sends message `id` to Bob's phone: `Ok` once stored, or the refusal's status.
-    fn send(store: &MemStore, id: &str, now: Time) -> Result<(), u16> {
-        let me = Me::new(ALICE, 0).unwrap();
+    /// Message `id` from Alice to Bob's phone, its ciphertext there `copies` times.
+    fn to_bob(id: &str, copies: usize) -> Relay {
         let bob = Me::new(BOB, 0).unwrap();
-        let relay = Relay {
+        let target = RelayTarget {
+            device: bob.address,
+            olm: Some(OlmPayload {
+                kind: OlmType::Normal,
+                body: vec![7; BODY],
+            }),
+        };
+        Relay {
             to: bob.user.clone(),
             id: id.to_owned(),
             kind: ContentKind::Text,
             group: None,
-            targets: vec![RelayTarget {
-                device: bob.address,
-                olm: Some(OlmPayload {
-                    kind: OlmType::Normal,
-                    body: vec![7; BODY],
-                }),
-            }],
-        };
-        match store.write_now(move |txn| super::store(txn, &me, &relay, now, limits())) {
+            targets: vec![target; copies],
+        }
+    }
+
+    /// Alice relays `relay`: `Ok` once stored, or the refusal's status.
+    fn send_relay(
+        store: &MemStore,
+        relay: Relay,
+        now: Time,
+        limits: RelayLimits,
+    ) -> Result<(), u16> {
+        let me = Me::new(ALICE, 0).unwrap();
+        match store.write_now(move |txn| super::store(txn, &me, &relay, now, limits)) {
             Ok(_) => Ok(()),
             Err(RelayRefused::Refused(refusal)) => Err(refusal.status),
             Err(RelayRefused::Mismatch { missing, extra }) => {
@@ -788,11 +802,37 @@ mod tests {
         }
     }
 
-    fn pending(store: &MemStore, number: &'static str) -> u64 {
+    /// Alice sends message `id` to Bob's phone: `Ok` once stored, or the refusal's status.
+    fn send(store: &MemStore, id: &str, now: Time) -> Result<(), u16> {
+        send_relay(store, to_bob(id, 1), now, limits())
+    }
+
+    /// Bob's phone tells Alice it got message `id`.
+    fn delivered(store: &MemStore, id: &str, now: Time) {
+        let receipt_of = Receipt {
+            kind: ReceiptKind::Delivered,
+            chat: Me::new(ALICE, 0).unwrap().user,
+            id: id.to_owned(),
+            participant: None,
+        };
+        let bob = Me::new(BOB, 0).unwrap();
+        store.write_now(move |txn| receipt(txn, &bob, &receipt_of, now, 60));
+    }
+
+    /// The bytes waiting for `number`'s devices, and the messages waiting for its phone.
+    fn waiting(store: &MemStore, number: &'static str) -> (u64, u64) {
         store.write_now(move |txn| {
             let counters = counters(txn, number)?;
-            model::pending_bytes(txn, number, &counters)
+            let released = model::released(txn, number)?;
+            Ok((
+                released.waiting_bytes(&counters),
+                released.waiting_entries(&counters, 0),
+            ))
         })
+    }
+
+    fn pending(store: &MemStore, number: &'static str) -> u64 {
+        waiting(store, number).0
     }
 
     /// An account's pending bytes come back as its devices get their messages, or as the
@@ -811,16 +851,9 @@ mod tests {
             assert_eq!(send(&store, &format!("R{round}FULL"), now), Err(507));
             // Bob's phone gets them: each receipt gives its bytes back.
             for i in 0..3 {
-                let delivered = Receipt {
-                    kind: ReceiptKind::Delivered,
-                    chat: Me::new(ALICE, 0).unwrap().user,
-                    id: format!("R{round}M{i}"),
-                    participant: None,
-                };
-                let bob = Me::new(BOB, 0).unwrap();
-                store.write_now(move |txn| receipt(txn, &bob, &delivered, now, 60));
+                delivered(&store, &format!("R{round}M{i}"), now);
             }
-            assert_eq!(pending(&store, BOB), 0, "round {round}");
+            assert_eq!(waiting(&store, BOB), (0, 0), "round {round}");
         }
 
         // Delivered messages keep their bookkeeping for receipts (60 s here, sooner than the
@@ -840,9 +873,66 @@ mod tests {
         let later = Time::from_millis(now.as_millis() + 2_000_000);
         let mut job = sweep(later, 100);
         store.write_now(move |txn| job.run(txn).map(|o| o.swept_messages()));
-        assert_eq!(pending(&store, BOB), 0);
+        assert_eq!(waiting(&store, BOB), (0, 0));
         send(&store, "NEW", later).unwrap();
-        assert_eq!(pending(&store, BOB), BODY as u64);
+        assert_eq!(waiting(&store, BOB), (BODY as u64, 1));
+    }
+
+    /// A device with `max_pending_per_device` messages waiting takes no more until it gets
+    /// one, counted as messages are queued and given back (no inbox is scanned).
+    #[test]
+    fn the_per_device_quota_counts_what_waits() {
+        let store = MemStore::new();
+        account(&store, ALICE);
+        account(&store, BOB);
+        let now = Time::from_millis(1_000_000);
+        let tight = || RelayLimits {
+            max_pending_per_device: 2,
+            max_pending_bytes_per_account: u64::MAX,
+            ..limits()
+        };
+        for round in 0..2 {
+            for i in 0..2 {
+                send_relay(&store, to_bob(&format!("R{round}M{i}"), 1), now, tight()).unwrap();
+            }
+            assert_eq!(waiting(&store, BOB).1, 2);
+            let full = send_relay(&store, to_bob(&format!("R{round}FULL"), 1), now, tight());
+            assert_eq!(full, Err(507));
+            delivered(&store, &format!("R{round}M0"), now);
+            assert_eq!(waiting(&store, BOB).1, 1);
+            // A receipt again for the same message gives nothing back twice.
+            delivered(&store, &format!("R{round}M0"), now);
+            assert_eq!(waiting(&store, BOB).1, 1);
+            send_relay(&store, to_bob(&format!("R{round}M2"), 1), now, tight()).unwrap();
+            for i in 1..3 {
+                delivered(&store, &format!("R{round}M{i}"), now);
+            }
+            assert_eq!(waiting(&store, BOB), (0, 0), "round {round}");
+        }
+        // The sweep gives back what expires undelivered.
+        for i in 0..2 {
+            send_relay(&store, to_bob(&format!("OLD{i}"), 1), now, tight()).unwrap();
+        }
+        let later = Time::from_millis(now.as_millis() + 2_000_000);
+        let mut job = sweep(later, 100);
+        store.write_now(move |txn| job.run(txn).map(|o| o.swept_messages()));
+        assert_eq!(waiting(&store, BOB), (0, 0));
+        send_relay(&store, to_bob("NEW", 1), later, tight()).unwrap();
+    }
+
+    /// A relay that names a device twice is refused: it would be queued once and counted
+    /// twice against the quotas, which nothing would give back.
+    #[test]
+    fn a_device_named_twice_is_refused() {
+        let store = MemStore::new();
+        account(&store, ALICE);
+        account(&store, BOB);
+        let now = Time::from_millis(1_000_000);
+        assert_eq!(
+            send_relay(&store, to_bob("TWICE", 2), now, limits()),
+            Err(400)
+        );
+        assert_eq!(waiting(&store, BOB), (0, 0));
     }
 
     /// Ticks 2 and 3 go to the sender once each, whether the recipient's state is in the
@@ -891,17 +981,35 @@ mod tests {
     }
 
     #[test]
-    fn counters_read_back_in_both_forms() {
-        let counters = model::Counters {
+    fn counters_read_back_in_every_form() {
+        let mut counters = model::Counters {
             queued_bytes: 1 << 40,
             day: 20_000,
             sent_bytes: 12_345,
+            queued_entries: model::DeviceCounts::default(),
         };
+        for (device, n) in [(3, 7), (0, 1 << 33), (3, 1)] {
+            counters.queued_entries.add(device, n);
+        }
         let back = model::Counters::from_bytes(&counters.to_bytes()).unwrap();
         assert_eq!(
             (back.queued_bytes, back.day, back.sent_bytes),
             (1 << 40, 20_000, 12_345)
         );
+        assert_eq!(back.queued_entries, counters.queued_entries);
+        assert_eq!(
+            (
+                back.queued_entries.get(0),
+                back.queued_entries.get(3),
+                back.queued_entries.get(1)
+            ),
+            (1 << 33, 8, 0)
+        );
+        // Version 1: the same without entry counts.
+        let mut v1 = counters.to_bytes()[..25].to_vec();
+        v1[0] = 1;
+        let old = model::Counters::from_bytes(&v1).unwrap();
+        assert_eq!((old.sent_bytes, old.queued_entries.get(0)), (12_345, 0));
         let json = serde_json::to_vec(&counters).unwrap();
         let legacy = model::Counters::from_bytes(&json).unwrap();
         assert_eq!(legacy.sent_bytes, 12_345);
