@@ -5,10 +5,11 @@
 //! jobs, one timer (re-armed from `poll_timeout` after every input) and shutdown. After every
 //! `handle_*` it drains `poll_action` in order: sends are fed to the socket and flushed once the
 //! connection has nothing more at hand (after letting the other tasks run, up to
-//! [`FLUSH_ROUNDS`] times, and taking what they brought it), all within [`Config::write_timeout`](crate::Config::write_timeout) (a client
-//! that stops reading is closed); jobs go to the store (reads on the blocking pool, writes to
-//! the store's writer) with a callback that sends the outcome back to this task; pushes and
-//! registrations go to the switchboard; codes to the code sender.
+//! [`FLUSH_ROUNDS`] times, and taking what they brought it), all within
+//! [`Config::write_timeout`](crate::Config::write_timeout) (a client that stops reading is
+//! closed); jobs go to the store (reads on the blocking pool, writes to the store's writer)
+//! with a callback that sends the outcome back to this task; pushes and registrations go to
+//! the switchboard; codes to the code sender.
 //!
 //! When the socket ends, the connection leaves the hub, its permits are released, and the task
 //! still waits for the jobs it had running: their effects (a stored message's pushes to its
