@@ -25,12 +25,15 @@
 //! | one-time keys | public keys for starting sessions | until claimed, or the device goes |
 //! | refs | a waiting client's id, browser and public identity | until scanned or expired (20 s) |
 //! | codes | a hash of a registration code | until verified, or 10 minutes |
-//! | messages, sent ids, expiry | metadata (sender, chat, id, time, kind; for a message to a user, whether they got or read it) and, for groups, the Megolm ciphertext | the ciphertext until every device has it; the metadata until expiry (30 days), for receipts |
+//! | messages, sent ids, expiry | metadata (sender, chat, id, time, kind; for a message to a user, whether they got or read it) | until expiry (30 days), for receipts |
+//! | bodies | a group message's Megolm ciphertext | until every device has it, or expiry |
 //! | inbox, msg devices | per device: its Olm ciphertext of a message | until that device acknowledges it, or expiry |
 //! | receipts | per group message and member: delivered or read | with the message's metadata |
 //! | groups, member groups | members and admins, subject | until the group is empty |
 //! | peers | which accounts exchanged messages | for presence authorization and identity-change notices |
 //! | media, media auth | uploaded (client-encrypted) bodies' metadata; upload token hashes | until `media_ttl` (30 days); auth 1 hour |
+//! | counters | per account: bytes queued for its devices, messages queued per device, bytes sent today; and what was given back as they were delivered or expired (the quotas) | for the account's life (the day's count starts over each day) |
+//! | timers | when refs, codes and media auth expire | as long as what they time |
 //! | browser tokens | the SHA-256 of each web client's current browser token → its device (for the offline logout) | until the token rotates or the device is unlinked |
 //!
 //! No message text, no history, no chat list: content exists only as ciphertext the server

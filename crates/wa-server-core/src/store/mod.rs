@@ -67,9 +67,10 @@ pub enum Table {
     /// When short-lived records expire: `(expiry ms, table, key)`, so the sweep finds refs,
     /// codes and media auth without scanning their tables.
     Timers,
-    /// Per account: bytes of ciphertext queued for its devices and bytes it sent today (the
-    /// quotas), written by relays; and under `(number, "released")` the queued bytes given
-    /// back as its devices got them, written by its receipts.
+    /// Per account: bytes of ciphertext queued for its devices, messages queued for each
+    /// device, and bytes it sent today (the quotas), written by relays; and under
+    /// `(number, "released")` the bytes and messages given back as its devices got them (or
+    /// they expired), written by its receipts and the sweep.
     Counters,
     /// Web clients' current browser tokens (their SHA-256) → `(number, device)`: the offline
     /// logout (PROTOCOL.md §2.6) finds its device by it.
