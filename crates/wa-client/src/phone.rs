@@ -239,6 +239,7 @@ impl Phone {
             outbox,
             store,
             export: config.export_history.then(|| phone.clone_weak()),
+            exports_due: Vec::new(),
             mirror_work: Vec::new(),
         };
         tokio::spawn(driver.run(commands_rx));
@@ -686,6 +687,9 @@ struct Driver {
     outbox: Outbox<PhoneEvent>,
     store: Arc<Store>,
     export: Option<Exporter>,
+    /// Newly linked devices whose history export starts once the events handled before their
+    /// link are in the store (a message that came in the same read as the link is in it).
+    exports_due: Vec<Jid>,
     /// Mirror clients waiting for what the store knows: lists after they log in, queries.
     mirror_work: Vec<MirrorWork>,
 }
@@ -891,6 +895,11 @@ impl Driver {
             for (reply, answer) in self.acked.drain(..) {
                 let _ = reply.send(answer);
             }
+            for device in std::mem::take(&mut self.exports_due) {
+                if let Some(exporter) = self.export.clone() {
+                    tokio::spawn(exporter.export_to(device, self.outbox.sender()));
+                }
+            }
             for work in std::mem::take(&mut self.mirror_work) {
                 moved = true;
                 self.serve_mirror(work).await;
@@ -995,8 +1004,9 @@ impl Driver {
                     .mirrors()
                     .iter()
                     .any(|m| m.device == linked.device);
-                if let Some(exporter) = self.export.clone().filter(|_| !mirror) {
-                    tokio::spawn(exporter.export_to(linked.device.clone(), self.outbox.sender()));
+                if self.export.is_some() && !mirror {
+                    // Started after this turn's store commit.
+                    self.exports_due.push(linked.device.clone());
                 }
             }
             _ => {}
