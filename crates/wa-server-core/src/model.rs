@@ -1055,7 +1055,7 @@ pub(crate) fn retire(
     if !take_inbox_entry(txn, device, seq)? {
         return Ok(false);
     }
-    txn.delete(Table::MsgDevices, &msg_device_key(seq, device))?;
+    txn.remove(Table::MsgDevices, &msg_device_key(seq, device))?;
     let prefix = KeyBuf::new().u64(seq).build();
     if !scan(txn, Table::MsgDevices, &prefix, 1)?.is_empty() {
         return Ok(true);

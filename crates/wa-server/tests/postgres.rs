@@ -2,7 +2,8 @@
 //! notice when it does not answer, unless `WA_CLUSTER_TESTS=require`): migrations applied once
 //! and a newer schema refused; the store's semantics (ordered ranges both ways, limits, counts,
 //! rollback of a failed job, the sequence); no lost update when two stores on one schema and
-//! several threads increment one record; the core's flows on two servers sharing one schema,
+//! several threads increment one record, with writers serialized or concurrent; serialized
+//! writers of two stores taking turns; the core's flows on two servers sharing one schema,
 //! with receipts for the same messages raced on both: each recipient account's ack 2 once.
 
 #![allow(
@@ -20,7 +21,7 @@ use std::sync::mpsc;
 
 use support::services::{self, Schema};
 use support::*;
-use wa_server::store::{PgStore, Store, StoreError, Table, WriteJob, WriteTxn, read};
+use wa_server::store::{PgStore, Store, StoreError, Table, WriteJob, WriteTxn, Writers, read};
 use wa_server::{Config, StoreKind};
 use wa_wire::phone::PhoneEvent;
 
@@ -229,9 +230,15 @@ fn two_stores_on_one_schema_lose_no_update() {
     if !services::available("two_stores_on_one_schema_lose_no_update", false) {
         return;
     }
+    for writers in [Writers::Serialized, Writers::Concurrent] {
+        increments_on_two_stores(writers);
+    }
+}
+
+fn increments_on_two_stores(writers: Writers) {
     let schema = Schema::new();
     let stores: Vec<Arc<PgStore>> = (0..2)
-        .map(|_| Arc::new(PgStore::open(&schema.url, &schema.name).unwrap()))
+        .map(|_| Arc::new(PgStore::open_with(&schema.url, &schema.name, writers).unwrap()))
         .collect();
     const THREADS: usize = 4;
     const INCREMENTS: u64 = 25;
@@ -259,7 +266,134 @@ fn two_stores_on_one_schema_lose_no_update() {
     let total = read(&*stores[0], |txn| txn.get(Table::Meta, b"counter"))
         .unwrap()
         .map(|v| u64::from_be_bytes(v.try_into().unwrap()));
-    assert_eq!(total, Some(INCREMENTS * (THREADS * stores.len()) as u64));
+    assert_eq!(
+        total,
+        Some(INCREMENTS * (THREADS * stores.len()) as u64),
+        "{writers:?}"
+    );
+}
+
+/// A transaction remembers what it read, and what it sent since must replace that: a read,
+/// a write, a `len` (which sends the kept writes), and the read again; the same for a delete,
+/// and a `remove` that does not ask.
+#[test]
+fn what_a_transaction_read_gives_way_to_its_writes() {
+    if !services::available("what_a_transaction_read_gives_way_to_its_writes", false) {
+        return;
+    }
+    let schema = Schema::new();
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    write_sync(&store, |txn| txn.put(Table::Meta, b"gone", b"x")).unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let notes = Arc::clone(&seen);
+    write_sync(&store, move |txn| {
+        let mut n = notes.lock().unwrap();
+        n.clear();
+        n.push(format!("{:?}", txn.get(Table::Meta, b"k")?));
+        txn.put(Table::Meta, b"k", b"v1")?;
+        n.push(format!("{}", txn.len(Table::Meta)?));
+        n.push(format!("{:?}", txn.get(Table::Meta, b"k")?));
+        n.push(format!("{}", txn.delete(Table::Meta, b"k")?));
+        n.push(format!("{}", txn.len(Table::Meta)?));
+        n.push(format!("{:?}", txn.get(Table::Meta, b"k")?));
+        n.push(format!("{:?}", txn.get(Table::Meta, b"gone")?));
+        txn.remove(Table::Meta, b"gone")?;
+        n.push(format!("{}", txn.len(Table::Meta)?));
+        n.push(format!("{:?}", txn.get(Table::Meta, b"gone")?));
+        n.push(format!("{}", txn.delete(Table::Meta, b"gone")?));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "None",
+            "2",
+            "Some([118, 49])",
+            "true",
+            "1",
+            "None",
+            "Some([120])",
+            "0",
+            "None",
+            "false"
+        ]
+    );
+    store.close();
+}
+
+/// The default writers take turns across stores: a job of one store that comes while another
+/// store's transaction is open waits for the write lock, and then sees all of that transaction.
+#[test]
+fn serialized_writers_of_two_stores_take_turns() {
+    if !services::available("serialized_writers_of_two_stores_take_turns", false) {
+        return;
+    }
+    let schema = Schema::new();
+    let a = PgStore::open(&schema.url, &schema.name).unwrap();
+    let b = PgStore::open(&schema.url, &schema.name).unwrap();
+    // A's job writes, then stays in its transaction until told to go on.
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let go_rx = std::sync::Mutex::new(go_rx);
+    let (a_done_tx, a_done) = mpsc::channel();
+    a.write(WriteJob::new(
+        move |txn| {
+            txn.put(Table::Meta, b"first", b"a")?;
+            let _ = started_tx.send(());
+            let _ = go_rx.lock().unwrap().recv_timeout(WAIT);
+            Ok(())
+        },
+        move |r| {
+            let _ = a_done_tx.send(r);
+        },
+    ));
+    started.recv_timeout(WAIT).expect("A's job runs");
+    // B's job, queued while A's transaction is open, notes what it finds.
+    let (b_done_tx, b_done) = mpsc::channel();
+    b.write(WriteJob::new(
+        move |txn| {
+            let seen = txn.get(Table::Meta, b"first")?;
+            txn.put(Table::Meta, b"second", &seen.unwrap_or_default())
+        },
+        move |r| {
+            let _ = b_done_tx.send(r);
+        },
+    ));
+    // B's writer waits for the lock: PostgreSQL shows one advisory lock not granted to a
+    // session of this schema.
+    let mut client = raw_client();
+    let app = format!("wa-server/{}", schema.name);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let waiting: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s USING (pid) \
+                 WHERE l.locktype = 'advisory' AND NOT l.granted AND s.application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .get(0);
+        if waiting == 1 {
+            break;
+        }
+        assert!(
+            b_done.try_recv().is_err(),
+            "B's job ended while A's transaction was open"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B's writer never waited for the lock"
+        );
+        std::thread::yield_now();
+    }
+    go.send(()).unwrap();
+    assert_eq!(a_done.recv_timeout(WAIT).unwrap(), Ok(()));
+    assert_eq!(b_done.recv_timeout(WAIT).unwrap(), Ok(()));
+    let second = read(&b, |txn| txn.get(Table::Meta, b"second")).unwrap();
+    assert_eq!(second.as_deref(), Some(&b"a"[..]), "B saw A's write");
+    a.close();
+    b.close();
 }
 
 #[test]
@@ -268,12 +402,18 @@ fn a_check_then_set_raced_on_two_stores_is_won_once() {
         return;
     }
     let schema = Schema::new();
+    // Concurrent writers: with the default (serialized) the second job could not start before
+    // the first ended, and the barrier would never open.
     let stores: Vec<Arc<PgStore>> = (0..2)
-        .map(|_| Arc::new(PgStore::open(&schema.url, &schema.name).unwrap()))
+        .map(|_| {
+            let store = PgStore::open_with(&schema.url, &schema.name, Writers::Concurrent);
+            Arc::new(store.unwrap())
+        })
         .collect();
     // The shape of a receipt: "not marked yet? mark it and tell the sender". Both jobs read
     // before either writes (a barrier on their first run forces it), so a store that let both
-    // commit would tell the sender twice.
+    // commit would tell the sender twice: PostgreSQL's serializable isolation must refuse one
+    // of them, which is then run again.
     for round in 0..5u8 {
         let barrier = Arc::new(std::sync::Barrier::new(2));
         let key = vec![b'k', round];

@@ -204,6 +204,15 @@ pub trait WriteTxn: ReadTxn {
     /// When the backend fails.
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError>;
 
+    /// Removes `key`, without saying whether it was there: a backend for which that answer
+    /// costs a round trip overrides it.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn remove(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError> {
+        self.delete(table, key).map(|_| ())
+    }
+
     /// The next message sequence number: unique across every writer of the store, and greater
     /// than every number handed out before it. Numbers need not be consecutive (a backend may
     /// skip the numbers of transactions that rolled back) nor committed in order.

@@ -11,7 +11,7 @@ pub mod postgres;
 mod redb_store;
 pub mod wal;
 
-pub use self::postgres::PgStore;
+pub use self::postgres::{PgStore, Writers};
 pub use self::redb_store::{DEFAULT_CACHE_BYTES, DEFAULT_OVERLAY_BYTES, MAX_BATCH, RedbStore};
 pub use wa_server_core::store::{
     Entry, KeyBuf, KeyReader, MemStore, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn,

@@ -48,6 +48,12 @@ impl Layer {
         }
     }
 
+    pub(super) fn remove(&mut self, table: Table, key: &[u8]) {
+        if let Some(t) = self.tables.get_mut(table.index()) {
+            t.remove(key);
+        }
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.tables.iter().all(BTreeMap::is_empty)
     }
