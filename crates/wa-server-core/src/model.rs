@@ -354,6 +354,12 @@ pub(crate) fn endpoint_addresses(
         table: Table::Accounts.name(),
         detail: format!("account {number}: {e}"),
     })?;
+    let devices: Vec<Vec<u8>> = std::iter::once(0)
+        .chain(account.linked.iter().copied())
+        .map(|d| device_key(number, d))
+        .collect();
+    let wanted: Vec<(Table, &[u8])> = devices.iter().map(|k| (Table::Devices, &k[..])).collect();
+    txn.prefetch(&wanted)?;
     let mut out = Vec::with_capacity(account.linked.len() + 1);
     for d in std::iter::once(0).chain(account.linked.iter().copied()) {
         if let Some(head) = get_json::<DeviceHead>(txn, Table::Devices, &device_key(number, d))?
@@ -907,7 +913,7 @@ fn release_entry(txn: &mut dyn WriteTxn, device: &Jid, size: u64) -> Result<(), 
     txn.put(Table::Counters, &released_key(number), &released.to_bytes())
 }
 
-fn released_key(number: &str) -> Vec<u8> {
+pub(crate) fn released_key(number: &str) -> Vec<u8> {
     KeyBuf::new().str(number).str("released").build()
 }
 

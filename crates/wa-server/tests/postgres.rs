@@ -283,7 +283,11 @@ fn what_a_transaction_read_gives_way_to_its_writes() {
     }
     let schema = Schema::new();
     let store = PgStore::open(&schema.url, &schema.name).unwrap();
-    write_sync(&store, |txn| txn.put(Table::Meta, b"gone", b"x")).unwrap();
+    write_sync(&store, |txn| {
+        txn.put(Table::Meta, b"gone", b"x")?;
+        txn.put(Table::Meta, b"there", b"y")
+    })
+    .unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let notes = Arc::clone(&seen);
     write_sync(&store, move |txn| {
@@ -301,6 +305,19 @@ fn what_a_transaction_read_gives_way_to_its_writes() {
         n.push(format!("{}", txn.len(Table::Meta)?));
         n.push(format!("{:?}", txn.get(Table::Meta, b"gone")?));
         n.push(format!("{}", txn.delete(Table::Meta, b"gone")?));
+        // Prefetched: a kept write wins over it, a write sent afterwards replaces it.
+        txn.put(Table::Meta, b"kept", b"new")?;
+        txn.prefetch(&[
+            (Table::Meta, b"kept"),
+            (Table::Meta, b"there"),
+            (Table::Meta, b"absent"),
+        ])?;
+        n.push(format!("{:?}", txn.get(Table::Meta, b"kept")?));
+        n.push(format!("{:?}", txn.get(Table::Meta, b"absent")?));
+        n.push(format!("{:?}", txn.get(Table::Meta, b"there")?));
+        txn.put(Table::Meta, b"there", b"z")?;
+        n.push(format!("{}", txn.len(Table::Meta)?));
+        n.push(format!("{:?}", txn.get(Table::Meta, b"there")?));
         Ok(())
     })
     .unwrap();
@@ -308,15 +325,20 @@ fn what_a_transaction_read_gives_way_to_its_writes() {
         *seen.lock().unwrap(),
         [
             "None",
-            "2",
+            "3",
             "Some([118, 49])",
             "true",
-            "1",
+            "2",
             "None",
             "Some([120])",
-            "0",
+            "1",
             "None",
-            "false"
+            "false",
+            "Some([110, 101, 119])",
+            "None",
+            "Some([121])",
+            "2",
+            "Some([122])"
         ]
     );
     store.close();
@@ -587,6 +609,10 @@ fn model_ops(
             ),
             9 => format!("{:?}", txn.count(t, &[a], &[b], usize::from(a % 6))),
             10 => format!("{:?}", txn.len(t)),
+            11 => format!(
+                "{:?}",
+                txn.prefetch(&[(t, &[a]), (Table::Inbox, &[b]), (t, &[a, b])])
+            ),
             _ => return Err(StoreError::Backend("the job gives up".into())),
         };
         seen.push(note);
@@ -595,8 +621,9 @@ fn model_ops(
 }
 
 /// The PostgreSQL store, which keeps a transaction's writes and sends them before the commit,
-/// answers every read inside jobs and after them as the plain in-memory store does: many jobs
-/// queued at once (so that they share transactions), some failing.
+/// and remembers what it read and prefetched, answers every read inside jobs and after them as
+/// the plain in-memory store does: many jobs queued at once (so that they share transactions),
+/// some failing.
 #[test]
 fn kept_writes_read_back_as_the_memory_store_does() {
     if !services::available("kept_writes_read_back_as_the_memory_store_does", false) {
@@ -606,12 +633,12 @@ fn kept_writes_read_back_as_the_memory_store_does() {
     let pg = PgStore::open(&schema.url, &schema.name).unwrap();
     let model = wa_server::store::MemStore::new();
     let mut rng = Seeded(0x5EED_1234_ABCD_0001);
-    for round in 0..12 {
+    for round in 0..40 {
         let jobs: Vec<Vec<(u64, bool, u8, u8)>> = (0..1 + rng.below(12))
             .map(|_| {
                 (0..rng.below(8))
                     .map(|_| {
-                        let kind = rng.below(12);
+                        let kind = rng.below(13);
                         let inbox = rng.below(2) == 0;
                         let a = u8::try_from(rng.below(12)).unwrap();
                         let b = u8::try_from(rng.below(13)).unwrap();

@@ -70,6 +70,7 @@ fn store(
 ) -> Result<Result<(u64, Effects), RelayRefused>, StoreError> {
     let refuse = |r: Refusal| Ok(Err(RelayRefused::Refused(r)));
     let t = now.as_secs();
+    prefetch_relay(txn, me, relay)?;
     // A message sent again (the sender did not hear the first answer): the same answer.
     if let Some(seq) = sent_seq(txn, &me.number, &relay.id)? {
         let t = message(txn, seq)?.map_or(t, |m| m.t);
@@ -299,6 +300,31 @@ fn store(
     Ok(Ok((t, effects)))
 }
 
+/// Announces the records a relay reads first: whether it was sent before, and the sender's
+/// and (in a chat with a user) the recipient's account, phone, counters and peer record.
+fn prefetch_relay(txn: &mut dyn WriteTxn, me: &Me, relay: &Relay) -> Result<(), StoreError> {
+    let mut keys = vec![
+        (Table::SentIds, sent_key(&me.number, &relay.id)),
+        (Table::Accounts, model::account_key(&me.number)),
+        (Table::Devices, model::device_key(&me.number, 0)),
+        (Table::Counters, model::account_key(&me.number)),
+    ];
+    if let Ok(Chat::User(user)) = relay.chat()
+        && let Some(number) = number_of(&user)
+        && number != me.number
+    {
+        keys.extend([
+            (Table::Accounts, model::account_key(number)),
+            (Table::Devices, model::device_key(number, 0)),
+            (Table::Counters, model::account_key(number)),
+            (Table::Counters, model::released_key(number)),
+            (Table::Peers, model::peer_key(&me.number, number)),
+        ]);
+    }
+    let wanted: Vec<(Table, &[u8])> = keys.iter().map(|(t, k)| (*t, &k[..])).collect();
+    txn.prefetch(&wanted)
+}
+
 /// A device's receipt: retires its entry; counts for the sender's ticks.
 pub(crate) fn receipt(
     txn: &mut dyn WriteTxn,
@@ -320,6 +346,13 @@ pub(crate) fn receipt(
             .as_ref()
             .and_then(|p| number_of(p).map(str::to_owned)),
     };
+    let sent: Vec<Vec<u8>> = named
+        .iter()
+        .chain(std::iter::once(&me.number))
+        .map(|sender| sent_key(sender, &r.id))
+        .collect();
+    let wanted: Vec<(Table, &[u8])> = sent.iter().map(|k| (Table::SentIds, &k[..])).collect();
+    txn.prefetch(&wanted)?;
     let mut found = None;
     for sender in named.iter().chain(std::iter::once(&me.number)) {
         if let Some(seq) = sent_seq(txn, sender, &r.id)? {
@@ -330,6 +363,13 @@ pub(crate) fn receipt(
     let Some(seq) = found else {
         return Ok(Vec::new());
     };
+    let (message_key, inbox_key) = (model::message_key(seq), model::inbox_key(&me.address, seq));
+    let released_key = model::released_key(&me.number);
+    txn.prefetch(&[
+        (Table::Messages, &message_key),
+        (Table::Inbox, &inbox_key),
+        (Table::Counters, &released_key),
+    ])?;
     let Some(mut record) = message(txn, seq)? else {
         return Ok(Vec::new());
     };

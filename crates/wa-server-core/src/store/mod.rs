@@ -173,6 +173,17 @@ pub trait ReadTxn {
     /// When the backend fails.
     fn len(&mut self, table: Table) -> Result<u64, StoreError>;
 
+    /// Says that the job is about to read `keys` (with [`ReadTxn::get`]), so that a backend
+    /// for which each read is a round trip can read them all in one. Reading them afterwards
+    /// gives what `get` would have given without this; the default does nothing.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn prefetch(&mut self, keys: &[(Table, &[u8])]) -> Result<(), StoreError> {
+        let _ = keys;
+        Ok(())
+    }
+
     /// How many entries have `from <= key < to`, counting up to `limit`. The default reads
     /// them with [`ReadTxn::range`]; a backend that can count without copying values
     /// overrides it.

@@ -40,9 +40,11 @@
 //! (`unnest` of arrays: one upsert, one delete), so a batch of jobs writes in two round trips
 //! however many records it touches. A transaction remembers what its `get`s answered (its
 //! snapshot does not move, and its own writes update what it remembers): the jobs of a batch
-//! read the same accounts, devices and counters, and read again they cost no statement. A
-//! `delete` asks whether the row exists, unless the transaction knows (its answer is part of
-//! the trait); `remove` does not ask.
+//! read the same accounts, devices and counters, and read again they cost no statement. The
+//! records a job announces with `prefetch` (a relay: the sender's and recipient's account,
+//! phone, counters and peer record; a receipt: the message, its inbox entry, the counters) are
+//! read in one statement. A `delete` asks whether the row exists, unless the transaction knows
+//! (its answer is part of the trait); `remove` does not ask.
 //!
 //! **Durability.** `done` gets `Ok(())` after `COMMIT` returned, with PostgreSQL's default
 //! `synchronous_commit = on`: the commit is in the write-ahead log on disk.
@@ -199,6 +201,7 @@ struct Stmts {
     count: Statement,
     range_keys: Statement,
     exists: Statement,
+    get_many: Statement,
     put_many: Statement,
     delete_many: Statement,
     next_seq: Statement,
@@ -225,6 +228,10 @@ impl Stmts {
                 "SELECT k FROM kv WHERE tbl = $1 AND k >= $2 AND k < $3 ORDER BY k ASC LIMIT $4",
             )?,
             exists: p("SELECT 1 FROM kv WHERE tbl = $1 AND k = $2")?,
+            get_many: p(
+                "SELECT w.tbl, w.k, (SELECT kv.v FROM kv WHERE kv.tbl = w.tbl AND kv.k = w.k) \
+                 FROM unnest($1::int2[], $2::bytea[]) AS w (tbl, k)",
+            )?,
             put_many: p(
                 "INSERT INTO kv (tbl, k, v) SELECT * FROM unnest($1::int2[], $2::bytea[], $3::bytea[]) \
                  ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
@@ -713,6 +720,46 @@ impl ReadTxn for PgTxn<'_, '_> {
         };
         let (deletions, _) = self.pending_in(table, from, to);
         self.under_kept(stmt, table, (from, to), reverse, limit, deletions, true)
+    }
+
+    fn prefetch(&mut self, keys: &[(Table, &[u8])]) -> Result<(), StoreError> {
+        let mut wanted: Vec<(Table, &[u8])> = Vec::with_capacity(keys.len());
+        for &(table, key) in keys {
+            if self.seen(table, key).is_none() && !wanted.contains(&(table, key)) {
+                wanted.push((table, key));
+            }
+        }
+        if wanted.len() < 2 {
+            // One key costs a statement either way: its `get` reads it.
+            return Ok(());
+        }
+        let tbls: Vec<i16> = wanted.iter().map(|&(t, _)| tbl(t)).collect();
+        let ks: Vec<&[u8]> = wanted.iter().map(|&(_, k)| k).collect();
+        let rows = match self.txn.query(&self.stmts.get_many, &[&tbls, &ks]) {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.fail("get", &e)),
+        };
+        let mut found = vec![false; wanted.len()];
+        for row in rows {
+            let (t, k): (i16, &[u8]) = (row.get(0), row.get(1));
+            let Some((i, &(table, _))) = wanted
+                .iter()
+                .enumerate()
+                .find(|(_, (wt, wk))| tbl(*wt) == t && *wk == k)
+            else {
+                continue;
+            };
+            if let Some(slot) = found.get_mut(i) {
+                *slot = true;
+            }
+            self.learn(table, k, row.get::<_, Option<&[u8]>>(2));
+        }
+        for (&(table, key), found) in wanted.iter().zip(found) {
+            if !found {
+                self.learn(table, key, None);
+            }
+        }
+        Ok(())
     }
 
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
