@@ -84,6 +84,7 @@ fn compare(rustc_version_line: &str, declared: &str) -> anyhow::Result<()> {
 /// `cargo package` and `cargo publish --dry-run` of every publishable crate, as crates.io would
 /// get them: each package must contain what it needs and build on its own.
 pub(crate) fn package() -> anyhow::Result<()> {
+    forget_unpacked_packages()?;
     let mut args = vec!["publish", "--dry-run", "--workspace"];
     for name in UNPUBLISHED {
         args.extend(["--exclude", name]);
@@ -93,6 +94,60 @@ pub(crate) fn package() -> anyhow::Result<()> {
          missing from `include` (see `cargo package -p <crate> --list`), a manifest field is \
          wrong, or a package does not build on its own",
     )
+}
+
+/// Removes what an earlier packaging check unpacked of this workspace's crates.
+///
+/// `cargo publish --dry-run --workspace` puts the packages in a temporary registry and unpacks
+/// each into `$CARGO_HOME/registry/src/-<hash>/<name>-<version>`, where the hash comes from
+/// the temporary registry's path: the same for every run from one checkout path. Cargo does
+/// not unpack a package again while its directory is there, so a second run (a clean clone at
+/// the same path, with the same versions) would build each crate against the first run's
+/// sources of the crates it depends on.
+fn forget_unpacked_packages() -> anyhow::Result<()> {
+    let out = Command::new("cargo")
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .context("running `cargo metadata`")?;
+    if !out.status.success() {
+        bail!("`cargo metadata` failed: {}", out.status);
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("reading `cargo metadata`")?;
+    let unpacked: Vec<String> = metadata
+        .get("packages")
+        .and_then(serde_json::Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| {
+            let field = |f: &str| p.get(f).and_then(serde_json::Value::as_str);
+            Some(format!("{}-{}", field("name")?, field("version")?))
+        })
+        .collect();
+    let home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => std::path::PathBuf::from(home),
+        None => {
+            std::path::PathBuf::from(std::env::var_os("HOME").context("no HOME")?).join(".cargo")
+        }
+    };
+    let Ok(registries) = std::fs::read_dir(home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        // Temporary registries are named by a hash alone; crates.io's is `index.crates.io-...`.
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for name in &unpacked {
+            let dir = registry.path().join(name);
+            if dir.is_dir() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("removing {}", dir.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -114,7 +114,7 @@
 //! | shutdown waits for connections | 5 s | [`Config::shutdown_grace`] |
 //! | cluster: envelopes waiting to be published (then dropped, counted) | 65 536 | [`bus::OUTBOX`] |
 //! | cluster: a push published on the bus | NATS `max_payload` (1 MiB by default; larger: from the store) | the NATS server |
-//! | cluster: PostgreSQL read connections / jobs per commit / runs of a conflicting job | 8 / 64 / 24 | [`store::postgres`] |
+//! | cluster: PostgreSQL read connections / jobs per commit / time a conflicting job is run again | 8 / 64 / 5 s | [`store::postgres`] |
 //! | requests per connection, relay size, pending messages, groups, keys... | see [`wa_server_core::Limits`] | [`Config::core`] |
 //!
 //! Measured (release build, `target/release/examples/idle_rss 2000`): about 18 KiB of server

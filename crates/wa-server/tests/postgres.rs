@@ -2,8 +2,9 @@
 //! notice when it does not answer, unless `WA_CLUSTER_TESTS=require`): migrations applied once
 //! and a newer schema refused; the store's semantics (ordered ranges both ways, limits, counts,
 //! rollback of a failed job, the sequence); no lost update when two stores on one schema and
-//! several threads increment one record, with writers serialized or concurrent; serialized
-//! writers of two stores taking turns; the core's flows on two servers sharing one schema,
+//! several threads increment one record, with writers serialized, concurrent or mixed;
+//! serialized writers of two stores taking turns, and the lock given back after a failed job;
+//! what a transaction remembers giving way to its writes; the core's flows on two servers sharing one schema,
 //! with receipts for the same messages raced on both: each recipient account's ack 2 once.
 
 #![allow(
@@ -230,15 +231,21 @@ fn two_stores_on_one_schema_lose_no_update() {
     if !services::available("two_stores_on_one_schema_lose_no_update", false) {
         return;
     }
-    for writers in [Writers::Serialized, Writers::Concurrent] {
+    // Both kinds of writers, and one of each (as in a cluster upgraded node by node).
+    for writers in [
+        [Writers::Serialized; 2],
+        [Writers::Concurrent; 2],
+        [Writers::Serialized, Writers::Concurrent],
+    ] {
         increments_on_two_stores(writers);
     }
 }
 
-fn increments_on_two_stores(writers: Writers) {
+fn increments_on_two_stores(writers: [Writers; 2]) {
     let schema = Schema::new();
-    let stores: Vec<Arc<PgStore>> = (0..2)
-        .map(|_| Arc::new(PgStore::open_with(&schema.url, &schema.name, writers).unwrap()))
+    let stores: Vec<Arc<PgStore>> = writers
+        .iter()
+        .map(|&w| Arc::new(PgStore::open_with(&schema.url, &schema.name, w).unwrap()))
         .collect();
     const THREADS: usize = 4;
     const INCREMENTS: u64 = 25;
@@ -342,6 +349,51 @@ fn what_a_transaction_read_gives_way_to_its_writes() {
         ]
     );
     store.close();
+}
+
+/// A failed job gives the write lock back: another store's job runs next. And a job that
+/// swallows a failed statement is not reported as committed (PostgreSQL has aborted the
+/// transaction; its `COMMIT` answers `ROLLBACK`).
+#[test]
+fn a_failed_transaction_gives_the_lock_back_and_commits_nothing() {
+    if !services::available(
+        "a_failed_transaction_gives_the_lock_back_and_commits_nothing",
+        false,
+    ) {
+        return;
+    }
+    let schema = Schema::new();
+    let a = PgStore::open(&schema.url, &schema.name).unwrap();
+    let b = PgStore::open(&schema.url, &schema.name).unwrap();
+    let refused = write_sync(&a, |txn| {
+        txn.put(Table::Meta, b"a", b"1")?;
+        Err(StoreError::Backend("the job gives up".into()))
+    });
+    assert!(
+        matches!(refused, Err(StoreError::Backend(_))),
+        "{refused:?}"
+    );
+    // A key longer than a B-tree entry may be: the statement that sends it fails.
+    let mut rng = Seeded(0x0BAD_C0FF_EE00_0001);
+    let huge: Vec<u8> = (0..10_000)
+        .map(|_| u8::try_from(rng.below(256)).unwrap())
+        .collect();
+    let swallowed = write_sync(&a, move |txn| {
+        txn.put(Table::Meta, b"x", b"1")?;
+        txn.put(Table::Meta, &huge, b"1")?;
+        let _ = txn.len(Table::Meta);
+        Ok(())
+    });
+    assert!(
+        matches!(&swallowed, Err(StoreError::Backend(m)) if m.contains("nothing of it was committed")),
+        "{swallowed:?}"
+    );
+    // B's job would wait for ever behind a lock A kept.
+    write_sync(&b, |txn| txn.put(Table::Meta, b"b", b"2")).unwrap();
+    let stored = read(&b, |txn| txn.range(Table::Meta, &[], &[0xFF], false, 10)).unwrap();
+    assert_eq!(stored, vec![(b"b".to_vec(), b"2".to_vec())]);
+    a.close();
+    b.close();
 }
 
 /// The default writers take turns across stores: a job of one store that comes while another

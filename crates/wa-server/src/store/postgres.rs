@@ -25,8 +25,11 @@
 //! the same leaf pages, so under load most concurrent batches conflict, and a conflicted batch
 //! is run again job by job. Measured with three nodes (BENCHMARKS.md), taking turns delivers
 //! 2.4 to 3.6 times as many messages. The lock is the session's: a node that dies gives it
-//! back with its connection, and one stopped inside its transaction loses its session after
-//! [`IDLE_IN_TRANSACTION`]. A serialization failure
+//! back with its connection; a writer's session stopped inside its transaction ends after
+//! [`IDLE_IN_TRANSACTION`], one stopped outside after [`IDLE_SESSION`], and one on a host that
+//! vanished after about 25 s (server-side TCP keepalives). Session locks need a session per
+//! connection: no transaction-pooling proxy (PgBouncer in transaction mode) may sit between
+//! the nodes and PostgreSQL. A serialization failure
 //! (SQLSTATE 40001) or a deadlock (40P01) re-runs the job with a growing, jittered pause, for
 //! up to [`CONFLICT_PATIENCE`], then reports [`StoreError::Conflict`]. A writer thread ([`WRITERS`])
 //! with its own connection takes queued jobs in order and commits up to [`MAX_BATCH`] waiting
@@ -70,27 +73,47 @@ pub const MAX_BATCH: usize = 64;
 /// Writer threads (each with one connection). One, as for [`super::RedbStore`]: a node's
 /// jobs commit in the order they were queued, so a connection's requests keep their order (a
 /// relay queued right after a group's creation finds the group; a device's messages are pushed
-/// in the order they were sent). Nodes write concurrently; that is what the isolation is for.
+/// in the order they were sent). The nodes' writers take turns ([`Writers::Serialized`]) or
+/// write concurrently under serializable isolation ([`Writers::Concurrent`]).
 pub const WRITERS: usize = 1;
 
 /// Read connections open at most (more readers wait for one).
 pub const MAX_READERS: usize = 8;
 
-/// How long one job is run again while it keeps conflicting with other writers (the nodes'
-/// transactions hold PostgreSQL's predicate locks by page, and past a few dozen pages by table:
-/// under load a node's job may conflict for a second or more). A count of attempts gave up on
-/// a relay (a 500 to its sender) in a three-node load run; a time does not give up while the
-/// cluster makes progress.
+/// How long one job is run again while it keeps conflicting with other writers. Serialized
+/// writers do not conflict; concurrent ones (and a cluster that mixes both while it is
+/// upgraded node by node) do, because PostgreSQL tracks their reads by B-tree page: under load
+/// a node's job may conflict for a second or more. A count of attempts gave up on a relay (a
+/// 500 to its sender) in a three-node load run; a time does not give up while the cluster
+/// makes progress.
 pub const CONFLICT_PATIENCE: Duration = Duration::from_secs(5);
 
 /// The most bytes of keys and values a write transaction remembers of what it read.
 const KNOWN_BYTES: usize = 4 << 20;
 
-/// How long a writer may sit in an open transaction without sending anything before
-/// PostgreSQL ends its session (and with it the write lock it holds): a node stopped in the
+/// How long a writer's session may sit in an open transaction without sending anything
+/// before PostgreSQL ends it (and with it the write lock it holds): a node stopped in the
 /// middle of a transaction (`SIGSTOP`, a hung host) does not stop the cluster's writes for
 /// longer than this.
 pub const IDLE_IN_TRANSACTION: &str = "30s";
+
+/// How long a writer's session may sit idle outside a transaction before PostgreSQL ends it:
+/// the same for a node stopped between taking the lock and `BEGIN`, or between `COMMIT` and
+/// giving the lock back. A writer whose session ended this way connects again at its next
+/// job.
+pub const IDLE_SESSION: &str = "60s";
+
+/// What a writer's session sets besides the schema: the two timeouts above, and TCP
+/// keepalives on the server's side, so that the session (and the lock) of a host that
+/// vanished ends in about 25 s rather than the system's default two hours.
+fn writer_settings() -> String {
+    format!(
+        "SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION}'; \
+         SET idle_session_timeout = '{IDLE_SESSION}'; \
+         SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; \
+         SET tcp_keepalives_count = 3"
+    )
+}
 
 /// The key of the write lock (`pg_advisory_lock(class, key)`), with the schema's hash as the
 /// key: the migrations' lock is class 7765.
@@ -176,17 +199,20 @@ struct Target {
 }
 
 impl Target {
-    fn connect(&self) -> Result<Conn, StoreError> {
+    /// A connection for reads, or (`writer`) for a writer thread, with its settings.
+    fn connect(&self, writer: bool) -> Result<Conn, StoreError> {
         let mut client = self
             .config
             .connect(NoTls)
             .map_err(|e| backend("connecting", &e))?;
+        let mut settings = format!("SET search_path TO {}", self.schema);
+        if writer {
+            settings.push_str("; ");
+            settings.push_str(&writer_settings());
+        }
         client
-            .batch_execute(&format!(
-                "SET search_path TO {}; SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION}'",
-                self.schema
-            ))
-            .map_err(|e| backend("setting the schema", &e))?;
+            .batch_execute(&settings)
+            .map_err(|e| backend("setting up the session", &e))?;
         let stmts = Stmts::prepare(&mut client)?;
         Ok(Conn { client, stmts })
     }
@@ -288,7 +314,7 @@ impl Pool {
             if state.open < MAX_READERS {
                 state.open += 1;
                 drop(state);
-                return target.connect().inspect_err(|_| self.gone());
+                return target.connect(false).inspect_err(|_| self.gone());
             }
             state = self
                 .freed
@@ -518,6 +544,10 @@ struct PgTxn<'a, 'c> {
     stmts: &'a Stmts,
     conflict: bool,
     broken: bool,
+    /// Whether a statement failed: PostgreSQL has aborted the transaction, and it must not be
+    /// reported as committed (its `COMMIT` would answer `ROLLBACK`), whatever the jobs made of
+    /// the error.
+    failed: bool,
     /// The writes not sent yet (`in_file` unused).
     pending: Layer,
     /// What the database holds, as far as this transaction learnt it: values its `get`s read
@@ -534,14 +564,16 @@ impl<'a, 'c> PgTxn<'a, 'c> {
             stmts,
             conflict: false,
             broken: false,
+            failed: false,
             pending: Layer::default(),
             known: Layer::default(),
             known_bytes: 0,
         }
     }
 
-    /// Sends the kept writes: the deletes in one statement, the puts in another.
-    fn send_writes(&mut self) -> Result<(), StoreError> {
+    /// Sends the kept writes: the deletes in one statement, the puts in another; and, when the
+    /// transaction goes on reading (`learn`), remembers them as what the database holds.
+    fn send_writes(&mut self, learn: bool) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -573,8 +605,10 @@ impl<'a, 'c> PgTxn<'a, 'c> {
         {
             return Err(self.fail("put", &e));
         }
-        for (table, key, slot) in pending.iter() {
-            self.learn(table, key, slot.value.as_deref());
+        if learn {
+            for (table, key, slot) in pending.iter() {
+                self.learn(table, key, slot.value.as_deref());
+            }
         }
         Ok(())
     }
@@ -670,6 +704,7 @@ impl<'a, 'c> PgTxn<'a, 'c> {
     }
 
     fn fail(&mut self, context: &str, e: &postgres::Error) -> StoreError {
+        self.failed = true;
         if is_conflict(e) {
             self.conflict = true;
             StoreError::Conflict
@@ -763,7 +798,7 @@ impl ReadTxn for PgTxn<'_, '_> {
     }
 
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
-        self.send_writes()?;
+        self.send_writes(true)?;
         match self.txn.query_one(&self.stmts.len, &[&tbl(table)]) {
             Ok(row) => Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)),
             Err(e) => Err(self.fail("count", &e)),
@@ -987,22 +1022,36 @@ fn commit(
     slot: &mut Option<Conn>,
     jobs: &mut [WriteJob],
 ) -> Result<(), StoreError> {
-    if slot.as_ref().is_some_and(|c| c.client.is_closed()) {
-        *slot = None;
-    }
-    if slot.is_none() {
-        *slot = Some(target.connect()?);
+    let serialized = target.writers == Writers::Serialized;
+    // The lock's statement is the first on the connection: a session that ended while idle
+    // (`IDLE_SESSION`) shows there, and is replaced once.
+    for retry in [true, false] {
+        if slot.as_ref().is_some_and(|c| c.client.is_closed()) {
+            *slot = None;
+        }
+        if slot.is_none() {
+            *slot = Some(target.connect(true)?);
+        }
+        let Some(Conn { client, stmts }) = slot.as_mut() else {
+            return Err(StoreError::Closed);
+        };
+        if !serialized {
+            break;
+        }
+        match client.execute(&stmts.lock, &[&WRITE_LOCK_CLASS]) {
+            Ok(_) => break,
+            Err(e) if breaks_connection(&e) => {
+                *slot = None;
+                if !retry {
+                    return Err(backend("taking the write lock", &e));
+                }
+            }
+            Err(e) => return Err(backend("taking the write lock", &e)),
+        }
     }
     let Some(Conn { client, stmts }) = slot.as_mut() else {
         return Err(StoreError::Closed);
     };
-    let serialized = target.writers == Writers::Serialized;
-    if serialized && let Err(e) = client.execute(&stmts.lock, &[&WRITE_LOCK_CLASS]) {
-        if breaks_connection(&e) {
-            *slot = None;
-        }
-        return Err(backend("taking the write lock", &e));
-    }
     let result = (|| {
         let mut txn = client
             .build_transaction()
@@ -1019,7 +1068,13 @@ fn commit(
                 }
             }
             if outcome.is_ok() {
-                outcome = w.send_writes();
+                outcome = w.send_writes(false);
+            }
+            if outcome.is_ok() && w.failed {
+                outcome = Err(StoreError::Backend(
+                    "postgresql: a statement of the transaction failed, so nothing of it was committed"
+                        .to_owned(),
+                ));
             }
             (outcome, w.conflict, w.broken)
         };
