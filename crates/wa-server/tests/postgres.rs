@@ -4,7 +4,8 @@
 //! rollback of a failed job, the sequence); no lost update when two stores on one schema and
 //! several threads increment one record, with writers serialized, concurrent or mixed;
 //! serialized writers of two stores taking turns, and the lock given back after a failed job;
-//! what a transaction remembers giving way to its writes; the core's flows on two servers sharing one schema,
+//! what a transaction remembers giving way to its writes, and what a job costs in statements
+//! (a record read again or prefetched: none); the core's flows on two servers sharing one schema,
 //! with receipts for the same messages raced on both: each recipient account's ack 2 once.
 
 #![allow(
@@ -347,6 +348,76 @@ fn what_a_transaction_read_gives_way_to_its_writes() {
             "2",
             "Some([122])"
         ]
+    );
+    store.close();
+}
+
+/// What a job costs in statements: a record read again, or announced with `prefetch`, costs
+/// none; a delete of a record the transaction knows does not ask whether it is there, and
+/// `remove` never does.
+#[test]
+fn a_record_read_again_or_prefetched_costs_no_statement() {
+    if !services::available(
+        "a_record_read_again_or_prefetched_costs_no_statement",
+        false,
+    ) {
+        return;
+    }
+    let schema = Schema::new();
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    const KEYS: [&[u8]; 5] = [b"a", b"b", b"c", b"d", b"e"];
+    write_sync(&store, |txn| {
+        for key in KEYS {
+            txn.put(Table::Meta, key, b"1")?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let cost = |work: fn(&mut dyn WriteTxn) -> Result<(), StoreError>| {
+        let before = store.statements();
+        write_sync(&store, work).unwrap();
+        store.statements() - before
+    };
+    let once = cost(|txn| txn.get(Table::Meta, b"a").map(drop));
+    let ten_times = cost(|txn| {
+        for _ in 0..10 {
+            txn.get(Table::Meta, b"a")?;
+        }
+        Ok(())
+    });
+    let each = cost(|txn| {
+        for key in KEYS {
+            txn.get(Table::Meta, key)?;
+        }
+        Ok(())
+    });
+    let prefetched = cost(|txn| {
+        let wanted: Vec<(Table, &[u8])> = KEYS.iter().map(|k| (Table::Meta, *k)).collect();
+        txn.prefetch(&wanted)?;
+        for key in KEYS {
+            txn.get(Table::Meta, key)?;
+        }
+        Ok(())
+    });
+    // A read, then the delete sent before the commit.
+    let known_delete = cost(|txn| {
+        txn.get(Table::Meta, b"a")?;
+        txn.delete(Table::Meta, b"a").map(drop)
+    });
+    // Whether it is there, then the delete.
+    let blind_delete = cost(|txn| txn.delete(Table::Meta, b"b").map(drop));
+    let remove = cost(|txn| txn.remove(Table::Meta, b"c"));
+    assert_eq!(
+        [
+            once,
+            ten_times,
+            each,
+            prefetched,
+            known_delete,
+            blind_delete,
+            remove
+        ],
+        [1, 1, 5, 1, 2, 2, 1]
     );
     store.close();
 }

@@ -56,6 +56,7 @@
 //! the cause, and the next job connects again. Connections use no TLS (`NoTls`): the store is
 //! meant for loopback or a private network; put PostgreSQL behind a TLS tunnel otherwise.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -196,6 +197,8 @@ struct Target {
     config: postgres::Config,
     schema: String,
     writers: Writers,
+    /// Statements sent inside transactions ([`PgStore::statements`]).
+    statements: Arc<AtomicU64>,
 }
 
 impl Target {
@@ -415,6 +418,7 @@ impl PgStore {
             config,
             schema: schema.to_owned(),
             writers,
+            statements: Arc::new(AtomicU64::new(0)),
         };
         migrate(&target)?;
         let (tx, rx) = mpsc::channel::<WriteJob>();
@@ -447,6 +451,13 @@ impl PgStore {
     /// The schema the store lives in.
     pub fn schema(&self) -> &str {
         &self.target.schema
+    }
+
+    /// How many statements this store has sent inside its transactions since it was opened:
+    /// reads, prefetches, and the writes sent before each commit (not `BEGIN`, `COMMIT` or the
+    /// write lock's). For monitoring, and for tests of what a job costs.
+    pub fn statements(&self) -> u64 {
+        self.target.statements.load(Ordering::Relaxed)
     }
 
     /// Removes `schema` and everything in it (`DROP SCHEMA ... CASCADE`), for tests and
@@ -544,6 +555,8 @@ struct PgTxn<'a, 'c> {
     stmts: &'a Stmts,
     conflict: bool,
     broken: bool,
+    /// Statements sent.
+    sent: u64,
     /// Whether a statement failed: PostgreSQL has aborted the transaction, and it must not be
     /// reported as committed (its `COMMIT` would answer `ROLLBACK`), whatever the jobs made of
     /// the error.
@@ -565,6 +578,7 @@ impl<'a, 'c> PgTxn<'a, 'c> {
             conflict: false,
             broken: false,
             failed: false,
+            sent: 0,
             pending: Layer::default(),
             known: Layer::default(),
             known_bytes: 0,
@@ -574,6 +588,7 @@ impl<'a, 'c> PgTxn<'a, 'c> {
     /// Sends the kept writes: the deletes in one statement, the puts in another; and, when the
     /// transaction goes on reading (`learn`), remembers them as what the database holds.
     fn send_writes(&mut self, learn: bool) -> Result<(), StoreError> {
+        let stmts = self.stmts;
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -594,14 +609,16 @@ impl<'a, 'c> PgTxn<'a, 'c> {
             }
         }
         if !del_k.is_empty()
-            && let Err(e) = self.txn.execute(&self.stmts.delete_many, &[&del_t, &del_k])
+            && let Err(e) = self
+                .counted()
+                .execute(&stmts.delete_many, &[&del_t, &del_k])
         {
             return Err(self.fail("delete", &e));
         }
         if !put_k.is_empty()
             && let Err(e) = self
-                .txn
-                .execute(&self.stmts.put_many, &[&put_t, &put_k, &put_v])
+                .counted()
+                .execute(&stmts.put_many, &[&put_t, &put_k, &put_v])
         {
             return Err(self.fail("put", &e));
         }
@@ -611,6 +628,12 @@ impl<'a, 'c> PgTxn<'a, 'c> {
             }
         }
         Ok(())
+    }
+
+    /// The transaction, to send one more statement.
+    fn counted(&mut self) -> &mut Transaction<'c> {
+        self.sent += 1;
+        self.txn
     }
 
     /// Notes that the database holds `value` (or no row) under `key`, as this transaction sees
@@ -679,7 +702,7 @@ impl<'a, 'c> PgTxn<'a, 'c> {
     ) -> Result<Vec<Entry>, StoreError> {
         let rows_limit = i64::try_from(limit.saturating_add(deletions)).unwrap_or(i64::MAX);
         let rows: Vec<Entry> = match self
-            .txn
+            .counted()
             .query(stmt, &[&tbl(table), &from, &to, &rows_limit])
         {
             Ok(rows) => rows
@@ -723,10 +746,11 @@ fn tbl(table: Table) -> i16 {
 
 impl ReadTxn for PgTxn<'_, '_> {
     fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let stmts = self.stmts;
         if let Some(slot) = self.seen(table, key) {
             return Ok(slot.value.clone());
         }
-        match self.txn.query_opt(&self.stmts.get, &[&tbl(table), &key]) {
+        match self.counted().query_opt(&stmts.get, &[&tbl(table), &key]) {
             Ok(row) => {
                 let value = row.map(|r| r.get::<_, Vec<u8>>(0));
                 self.learn(table, key, value.as_deref());
@@ -758,6 +782,7 @@ impl ReadTxn for PgTxn<'_, '_> {
     }
 
     fn prefetch(&mut self, keys: &[(Table, &[u8])]) -> Result<(), StoreError> {
+        let stmts = self.stmts;
         let mut wanted: Vec<(Table, &[u8])> = Vec::with_capacity(keys.len());
         for &(table, key) in keys {
             if self.seen(table, key).is_none() && !wanted.contains(&(table, key)) {
@@ -770,7 +795,7 @@ impl ReadTxn for PgTxn<'_, '_> {
         }
         let tbls: Vec<i16> = wanted.iter().map(|&(t, _)| tbl(t)).collect();
         let ks: Vec<&[u8]> = wanted.iter().map(|&(_, k)| k).collect();
-        let rows = match self.txn.query(&self.stmts.get_many, &[&tbls, &ks]) {
+        let rows = match self.counted().query(&stmts.get_many, &[&tbls, &ks]) {
             Ok(rows) => rows,
             Err(e) => return Err(self.fail("get", &e)),
         };
@@ -798,8 +823,9 @@ impl ReadTxn for PgTxn<'_, '_> {
     }
 
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
+        let stmts = self.stmts;
         self.send_writes(true)?;
-        match self.txn.query_one(&self.stmts.len, &[&tbl(table)]) {
+        match self.counted().query_one(&stmts.len, &[&tbl(table)]) {
             Ok(row) => Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)),
             Err(e) => Err(self.fail("count", &e)),
         }
@@ -812,6 +838,7 @@ impl ReadTxn for PgTxn<'_, '_> {
         to: &[u8],
         limit: usize,
     ) -> Result<usize, StoreError> {
+        let stmts = self.stmts;
         if from >= to || limit == 0 {
             return Ok(0);
         }
@@ -825,8 +852,8 @@ impl ReadTxn for PgTxn<'_, '_> {
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         match self
-            .txn
-            .query_one(&self.stmts.count, &[&tbl(table), &from, &to, &limit])
+            .counted()
+            .query_one(&stmts.count, &[&tbl(table), &from, &to, &limit])
         {
             Ok(row) => Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0)),
             Err(e) => Err(self.fail("count", &e)),
@@ -841,9 +868,13 @@ impl WriteTxn for PgTxn<'_, '_> {
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        let stmts = self.stmts;
         let existed = match self.seen(table, key) {
             Some(slot) => slot.value.is_some(),
-            None => match self.txn.query_opt(&self.stmts.exists, &[&tbl(table), &key]) {
+            None => match self
+                .counted()
+                .query_opt(&stmts.exists, &[&tbl(table), &key])
+            {
                 Ok(row) => row.is_some(),
                 Err(e) => return Err(self.fail("delete", &e)),
             },
@@ -858,7 +889,8 @@ impl WriteTxn for PgTxn<'_, '_> {
     }
 
     fn next_seq(&mut self) -> Result<u64, StoreError> {
-        match self.txn.query_one(&self.stmts.next_seq, &[]) {
+        let stmts = self.stmts;
+        match self.counted().query_one(&stmts.next_seq, &[]) {
             Ok(row) => u64::try_from(row.get::<_, i64>(0))
                 .map_err(|_| StoreError::Backend("postgresql: msg_seq is negative".to_owned())),
             Err(e) => Err(self.fail("nextval", &e)),
@@ -872,7 +904,7 @@ impl Store for PgStore {
         work: &mut dyn FnMut(&mut dyn ReadTxn) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut conn = self.readers.take(&self.target)?;
-        let (result, broken) = read_in(&mut conn, work);
+        let (result, broken) = read_in(&mut conn, work, &self.target.statements);
         if broken || conn.client.is_closed() {
             drop(conn);
             self.readers.gone();
@@ -920,6 +952,7 @@ impl Drop for PgStore {
 fn read_in(
     conn: &mut Conn,
     work: &mut dyn FnMut(&mut dyn ReadTxn) -> Result<(), StoreError>,
+    statements: &AtomicU64,
 ) -> (Result<(), StoreError>, bool) {
     let Conn { client, stmts } = conn;
     let mut txn = match client
@@ -934,6 +967,7 @@ fn read_in(
     let (result, broken) = {
         let mut r = PgTxn::new(&mut txn, stmts);
         let result = work(&mut r);
+        statements.fetch_add(r.sent, Ordering::Relaxed);
         (result, r.broken)
     };
     // Nothing to keep: end the snapshot either way.
@@ -1076,6 +1110,7 @@ fn commit(
                         .to_owned(),
                 ));
             }
+            target.statements.fetch_add(w.sent, Ordering::Relaxed);
             (outcome, w.conflict, w.broken)
         };
         if conflict {
