@@ -22,9 +22,10 @@
 //! transactions of a cluster never overlap and never conflict. Concurrent serializable
 //! transactions ([`Writers::Concurrent`]) are correct too, but PostgreSQL tracks their reads
 //! by B-tree page: a receipt's scan of a message's devices and a relay's new entries meet on
-//! the same leaf pages, so under load most concurrent batches conflict, and a conflicted batch
-//! is run again job by job. Measured with three nodes (BENCHMARKS.md), taking turns delivers
-//! 2.4 to 3.6 times as many messages. The lock is the session's: a node that dies gives it
+//! the same leaf pages, so under load concurrent batches often conflict, and a conflicted
+//! batch is run again job by job. Measured with three nodes (BENCHMARKS.md), taking turns
+//! delivers 2.4 to 4.8 times as many messages with 16 and 64 clients, and about as many with
+//! 4 (where conflicts were rare), at less CPU per message in both. The lock is the session's: a node that dies gives it
 //! back with its connection; a writer's session stopped inside its transaction ends after
 //! [`IDLE_IN_TRANSACTION`], one stopped outside after [`IDLE_SESSION`], and one on a host that
 //! vanished after about 25 s (server-side TCP keepalives). Session locks need a session per
