@@ -8,17 +8,25 @@ use anyhow::{Context, bail};
 /// The crates that are never published (`publish = false`), left out of the packaging check.
 const UNPUBLISHED: [&str; 2] = ["wa-test-support", "xtask"];
 
+/// What `program args` writes to its standard output; an error if it cannot run or fails.
+fn stdout_of(program: &str, args: &[&str]) -> anyhow::Result<Vec<u8>> {
+    let command = format!("`{program} {}`", args.join(" "));
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {command}"))?;
+    if !out.status.success() {
+        bail!("{command} failed: {}", out.status);
+    }
+    Ok(out.stdout)
+}
+
 /// Fails unless `rustc --version` has the major.minor of the workspace's `rust-version`: the
 /// declared minimum must be the toolchain CI actually builds with.
 pub(crate) fn rust_version() -> anyhow::Result<()> {
-    let out = Command::new("rustc")
-        .arg("--version")
-        .output()
-        .context("running `rustc --version`")?;
-    if !out.status.success() {
-        bail!("`rustc --version` failed: {}", out.status);
-    }
-    let rustc = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let rustc = String::from_utf8_lossy(&stdout_of("rustc", &["--version"])?)
+        .trim()
+        .to_owned();
     let manifest_path = crate::root().join("Cargo.toml");
     let manifest = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("reading {}", manifest_path.display()))?;
@@ -105,15 +113,9 @@ pub(crate) fn package() -> anyhow::Result<()> {
 /// the same path, with the same versions) would build each crate against the first run's
 /// sources of the crates it depends on.
 fn forget_unpacked_packages() -> anyhow::Result<()> {
-    let out = Command::new("cargo")
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .output()
-        .context("running `cargo metadata`")?;
-    if !out.status.success() {
-        bail!("`cargo metadata` failed: {}", out.status);
-    }
+    let out = stdout_of("cargo", &["metadata", "--no-deps", "--format-version", "1"])?;
     let metadata: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("reading `cargo metadata`")?;
+        serde_json::from_slice(&out).context("reading `cargo metadata`")?;
     let unpacked: Vec<String> = metadata
         .get("packages")
         .and_then(serde_json::Value::as_array)

@@ -354,15 +354,17 @@ pub(crate) fn endpoint_addresses(
         table: Table::Accounts.name(),
         detail: format!("account {number}: {e}"),
     })?;
-    let devices: Vec<Vec<u8>> = std::iter::once(0)
+    let ids: Vec<u8> = std::iter::once(0)
         .chain(account.linked.iter().copied())
-        .map(|d| device_key(number, d))
         .collect();
-    let wanted: Vec<(Table, &[u8])> = devices.iter().map(|k| (Table::Devices, &k[..])).collect();
-    txn.prefetch(&wanted)?;
-    let mut out = Vec::with_capacity(account.linked.len() + 1);
-    for d in std::iter::once(0).chain(account.linked.iter().copied()) {
-        if let Some(head) = get_json::<DeviceHead>(txn, Table::Devices, &device_key(number, d))?
+    let keys: Vec<(Table, Vec<u8>)> = ids
+        .iter()
+        .map(|&d| (Table::Devices, device_key(number, d)))
+        .collect();
+    txn.prefetch(&keys)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for (&d, (table, key)) in ids.iter().zip(&keys) {
+        if let Some(head) = get_json::<DeviceHead>(txn, *table, key)?
             && head.mode.is_endpoint(head.identity.is_some())
         {
             out.push(device_jid(&user, d));

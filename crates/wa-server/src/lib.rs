@@ -71,8 +71,8 @@
 //!   refused). Write jobs run `SERIALIZABLE`, and the nodes' write transactions take turns
 //!   under an advisory lock (no conflicts; [`store::Writers`]); a serialization failure or
 //!   deadlock re-runs a job (bounded, jittered), so two nodes racing receipts for one message
-//!   give one ack 2 per recipient account. Media bodies: files in [`Config::media_dir`], which every node must
-//!   share (a shared filesystem: bodies of up to 64 MiB stream to and from disk as on one node,
+//!   give one ack 2 per recipient account. Media bodies: files in [`Config::media_dir`], which
+//!   every node must share (a shared filesystem: bodies of up to 64 MiB stream to and from disk as on one node,
 //!   without going through PostgreSQL's WAL and memory; their records are in the store), so any
 //!   node serves any download.
 //! - **Told, not shared:** the [`bus`] (core NATS, subjects `wa.<cluster>.push`, `.device`,

@@ -316,9 +316,9 @@ fn what_a_transaction_read_gives_way_to_its_writes() {
         // Prefetched: a kept write wins over it, a write sent afterwards replaces it.
         txn.put(Table::Meta, b"kept", b"new")?;
         txn.prefetch(&[
-            (Table::Meta, b"kept"),
-            (Table::Meta, b"there"),
-            (Table::Meta, b"absent"),
+            (Table::Meta, b"kept".to_vec()),
+            (Table::Meta, b"there".to_vec()),
+            (Table::Meta, b"absent".to_vec()),
         ])?;
         n.push(format!("{:?}", txn.get(Table::Meta, b"kept")?));
         n.push(format!("{:?}", txn.get(Table::Meta, b"absent")?));
@@ -392,7 +392,8 @@ fn a_record_read_again_or_prefetched_costs_no_statement() {
         Ok(())
     });
     let prefetched = cost(|txn| {
-        let wanted: Vec<(Table, &[u8])> = KEYS.iter().map(|k| (Table::Meta, *k)).collect();
+        let wanted: Vec<(Table, Vec<u8>)> =
+            KEYS.iter().map(|k| (Table::Meta, k.to_vec())).collect();
         txn.prefetch(&wanted)?;
         for key in KEYS {
             txn.get(Table::Meta, key)?;
@@ -734,7 +735,7 @@ fn model_ops(
             10 => format!("{:?}", txn.len(t)),
             11 => format!(
                 "{:?}",
-                txn.prefetch(&[(t, &[a]), (Table::Inbox, &[b]), (t, &[a, b])])
+                txn.prefetch(&[(t, vec![a]), (Table::Inbox, vec![b]), (t, vec![a, b])])
             ),
             _ => return Err(StoreError::Backend("the job gives up".into())),
         };

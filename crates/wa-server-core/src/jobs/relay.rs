@@ -321,8 +321,7 @@ fn prefetch_relay(txn: &mut dyn WriteTxn, me: &Me, relay: &Relay) -> Result<(), 
             (Table::Peers, model::peer_key(&me.number, number)),
         ]);
     }
-    let wanted: Vec<(Table, &[u8])> = keys.iter().map(|(t, k)| (*t, &k[..])).collect();
-    txn.prefetch(&wanted)
+    txn.prefetch(&keys)
 }
 
 /// A device's receipt: retires its entry; counts for the sender's ticks.
@@ -346,13 +345,12 @@ pub(crate) fn receipt(
             .as_ref()
             .and_then(|p| number_of(p).map(str::to_owned)),
     };
-    let sent: Vec<Vec<u8>> = named
+    let sent: Vec<(Table, Vec<u8>)> = named
         .iter()
         .chain(std::iter::once(&me.number))
-        .map(|sender| sent_key(sender, &r.id))
+        .map(|sender| (Table::SentIds, sent_key(sender, &r.id)))
         .collect();
-    let wanted: Vec<(Table, &[u8])> = sent.iter().map(|k| (Table::SentIds, &k[..])).collect();
-    txn.prefetch(&wanted)?;
+    txn.prefetch(&sent)?;
     let mut found = None;
     for sender in named.iter().chain(std::iter::once(&me.number)) {
         if let Some(seq) = sent_seq(txn, sender, &r.id)? {
@@ -363,12 +361,10 @@ pub(crate) fn receipt(
     let Some(seq) = found else {
         return Ok(Vec::new());
     };
-    let (message_key, inbox_key) = (model::message_key(seq), model::inbox_key(&me.address, seq));
-    let released_key = model::released_key(&me.number);
     txn.prefetch(&[
-        (Table::Messages, &message_key),
-        (Table::Inbox, &inbox_key),
-        (Table::Counters, &released_key),
+        (Table::Messages, model::message_key(seq)),
+        (Table::Inbox, model::inbox_key(&me.address, seq)),
+        (Table::Counters, model::released_key(&me.number)),
     ])?;
     let Some(mut record) = message(txn, seq)? else {
         return Ok(Vec::new());

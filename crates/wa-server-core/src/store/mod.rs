@@ -179,7 +179,7 @@ pub trait ReadTxn {
     ///
     /// # Errors
     /// When the backend fails.
-    fn prefetch(&mut self, keys: &[(Table, &[u8])]) -> Result<(), StoreError> {
+    fn prefetch(&mut self, keys: &[(Table, Vec<u8>)]) -> Result<(), StoreError> {
         let _ = keys;
         Ok(())
     }

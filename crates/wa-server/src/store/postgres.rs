@@ -25,13 +25,13 @@
 //! the same leaf pages, so under load concurrent batches often conflict, and a conflicted
 //! batch is run again job by job. Measured with three nodes (BENCHMARKS.md), taking turns
 //! delivers 2.4 to 4.8 times as many messages with 16 and 64 clients, and about as many with
-//! 4 (where conflicts were rare), at less CPU per message in both. The lock is the session's: a node that dies gives it
-//! back with its connection; a writer's session stopped inside its transaction ends after
-//! [`IDLE_IN_TRANSACTION`], one stopped outside after [`IDLE_SESSION`], and one on a host that
-//! vanished after about 25 s (server-side TCP keepalives). Session locks need a session per
-//! connection: no transaction-pooling proxy (PgBouncer in transaction mode) may sit between
-//! the nodes and PostgreSQL. A serialization failure
-//! (SQLSTATE 40001) or a deadlock (40P01) re-runs the job with a growing, jittered pause, for
+//! 4 (where conflicts were rare), at less CPU per message in both. The lock is the session's:
+//! a node that dies gives it back with its connection; a writer's session stopped inside its
+//! transaction ends after [`IDLE_IN_TRANSACTION`], one stopped outside after
+//! [`IDLE_SESSION`], and one on a host that vanished after about 25 s (server-side TCP
+//! keepalives). Session locks need a session per connection: no transaction-pooling proxy
+//! (PgBouncer in transaction mode) may sit between the nodes and PostgreSQL. A serialization
+//! failure (SQLSTATE 40001) or a deadlock (40P01) re-runs the job with a growing, jittered pause, for
 //! up to [`CONFLICT_PATIENCE`], then reports [`StoreError::Conflict`]. A writer thread ([`WRITERS`])
 //! with its own connection takes queued jobs in order and commits up to [`MAX_BATCH`] waiting
 //! ones in one transaction (group commit: one commit, one WAL flush); if that batch fails for
@@ -782,12 +782,13 @@ impl ReadTxn for PgTxn<'_, '_> {
         self.under_kept(stmt, table, (from, to), reverse, limit, deletions, true)
     }
 
-    fn prefetch(&mut self, keys: &[(Table, &[u8])]) -> Result<(), StoreError> {
+    fn prefetch(&mut self, keys: &[(Table, Vec<u8>)]) -> Result<(), StoreError> {
         let stmts = self.stmts;
         let mut wanted: Vec<(Table, &[u8])> = Vec::with_capacity(keys.len());
-        for &(table, key) in keys {
-            if self.seen(table, key).is_none() && !wanted.contains(&(table, key)) {
-                wanted.push((table, key));
+        for (table, key) in keys {
+            let key = (*table, key.as_slice());
+            if self.seen(key.0, key.1).is_none() && !wanted.contains(&key) {
+                wanted.push(key);
             }
         }
         if wanted.len() < 2 {
@@ -800,24 +801,11 @@ impl ReadTxn for PgTxn<'_, '_> {
             Ok(rows) => rows,
             Err(e) => return Err(self.fail("get", &e)),
         };
-        let mut found = vec![false; wanted.len()];
+        // One row per key asked for, its value NULL when there is no such record.
         for row in rows {
             let (t, k): (i16, &[u8]) = (row.get(0), row.get(1));
-            let Some((i, &(table, _))) = wanted
-                .iter()
-                .enumerate()
-                .find(|(_, (wt, wk))| tbl(*wt) == t && *wk == k)
-            else {
-                continue;
-            };
-            if let Some(slot) = found.get_mut(i) {
-                *slot = true;
-            }
-            self.learn(table, k, row.get::<_, Option<&[u8]>>(2));
-        }
-        for (&(table, key), found) in wanted.iter().zip(found) {
-            if !found {
-                self.learn(table, key, None);
+            if let Some(&(table, _)) = wanted.iter().find(|(wt, wk)| tbl(*wt) == t && *wk == k) {
+                self.learn(table, k, row.get::<_, Option<&[u8]>>(2));
             }
         }
         Ok(())
