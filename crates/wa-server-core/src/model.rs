@@ -1021,6 +1021,20 @@ pub(crate) fn put_message(
     txn.put(Table::Messages, &message_key(seq), &record.to_bytes()?)
 }
 
+/// Stores new message `seq` (just handed out by [`next_seq`]) and when it expires.
+pub(crate) fn insert_message(
+    txn: &mut dyn WriteTxn,
+    seq: u64,
+    record: &MessageRecord,
+) -> Result<(), StoreError> {
+    let key = message_key(seq);
+    if let Some(body) = &record.body {
+        txn.insert(Table::Bodies, &key, body)?;
+    }
+    txn.insert(Table::Messages, &key, &record.to_bytes()?)?;
+    txn.insert(Table::Expiry, &expiry_key(record.expires, seq), &[])
+}
+
 /// The next message sequence number (the store's counter: [`WriteTxn::next_seq`]).
 pub(crate) fn next_seq(txn: &mut dyn WriteTxn) -> Result<u64, StoreError> {
     txn.next_seq()
@@ -1045,8 +1059,8 @@ pub(crate) fn enqueue(
     seq: u64,
     entry: &InboxRecord,
 ) -> Result<(), StoreError> {
-    txn.put(Table::Inbox, &inbox_key(device, seq), &entry.to_bytes())?;
-    txn.put(Table::MsgDevices, &msg_device_key(seq, device), &[])
+    txn.insert(Table::Inbox, &inbox_key(device, seq), &entry.to_bytes())?;
+    txn.insert(Table::MsgDevices, &msg_device_key(seq, device), &[])
 }
 
 /// Takes one device's entry off a message (its bytes back to the account's pending quota);

@@ -20,8 +20,8 @@ use super::{Done, Effects, Me, ReplyTo, SetOk};
 use crate::action::{Push, Target};
 use crate::job::{Job, Outcome, Refusal};
 use crate::model::{
-    self, InboxRecord, MessageRecord, ReceiptSlot, ReceiptState, enqueue, expiry_key, get_json,
-    inbox_prefix, message, put_message, receipt_state, sent_key, sent_seq, set_receipt_state,
+    self, InboxRecord, MessageRecord, ReceiptSlot, ReceiptState, enqueue, get_json, inbox_prefix,
+    insert_message, message, put_message, receipt_state, sent_key, sent_seq, set_receipt_state,
 };
 use crate::store::{KeyReader, StoreError, Table, WriteTxn};
 use wa_wire::Time;
@@ -231,13 +231,12 @@ fn store(
         body: relay.group.clone(),
         receipt: ReceiptSlot::Inline(None),
     };
-    put_message(txn, seq, &record)?;
+    insert_message(txn, seq, &record)?;
     txn.put(
         Table::SentIds,
         &sent_key(&me.number, &relay.id),
         &seq.to_be_bytes(),
     )?;
-    txn.put(Table::Expiry, &expiry_key(expires, seq), &[])?;
     let mut effects = Effects::new();
     for target in &relay.targets {
         enqueue(

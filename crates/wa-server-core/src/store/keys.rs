@@ -17,11 +17,17 @@ impl KeyBuf {
 
     /// Appends a string.
     pub fn str(mut self, s: &str) -> KeyBuf {
-        for &b in s.as_bytes() {
-            self.0.push(b);
-            if b == 0 {
-                self.0.push(0xFF);
+        let bytes = s.as_bytes();
+        if bytes.contains(&0) {
+            for &b in bytes {
+                self.0.push(b);
+                if b == 0 {
+                    self.0.push(0xFF);
+                }
             }
+        } else {
+            // The usual case (numbers, ids, JIDs), copied whole.
+            self.0.extend_from_slice(bytes);
         }
         self.0.extend_from_slice(&[0x00, 0x01]);
         self

@@ -179,6 +179,18 @@ impl WriteTxn for Txn<'_> {
         Ok(())
     }
 
+    /// Refuses a key that a record has (the caller's bug, which other stores do not check
+    /// for): the reference store catches it in every test that uses it.
+    fn insert(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        if self.get(table, key)?.is_some() {
+            return Err(StoreError::Backend(format!(
+                "insert of a key that {} already has",
+                table.name()
+            )));
+        }
+        self.put(table, key, value)
+    }
+
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
         let map = self
             .tables

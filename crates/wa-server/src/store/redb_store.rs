@@ -765,24 +765,23 @@ impl Layered<'_> {
         key: &[u8],
         value: Option<Vec<u8>>,
     ) -> Result<bool, StoreError> {
-        // `in_file` of the active overlay's slots: whether what is below it (the frozen
-        // overlay, then the file) has the key.
-        let known = self
-            .slot(table, key)
-            .map(|slot| (slot.value.is_some(), slot.in_file));
-        let (existed, in_file) = match known {
-            Some(known) => known,
-            None => {
-                let below = match self.frozen_slot(table, key) {
-                    Some(slot) => slot.value.is_some(),
-                    None => self.file.contains(table, key)?,
-                };
-                (below, below)
-            }
-        };
+        let (existed, in_file) = self.known(table, key)?;
         self.job
             .insert(table, key.to_vec(), Slot { value, in_file });
         Ok(existed)
+    }
+
+    /// Whether the view has `key`, and whether what is below the active overlay (the frozen
+    /// overlay, then the file) has it: the `in_file` of a slot written now.
+    fn known(&mut self, table: Table, key: &[u8]) -> Result<(bool, bool), StoreError> {
+        if let Some(slot) = self.slot(table, key) {
+            return Ok((slot.value.is_some(), slot.in_file));
+        }
+        let below = match self.frozen_slot(table, key) {
+            Some(slot) => slot.value.is_some(),
+            None => self.file.contains(table, key)?,
+        };
+        Ok((below, below))
     }
 }
 
@@ -845,6 +844,26 @@ impl ReadTxn for Layered<'_> {
 impl WriteTxn for Layered<'_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.set(table, key, Some(value.to_vec())).map(drop)
+    }
+
+    fn insert(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        // Neither a layer nor the file has ever had the key (the caller vouches for it): no
+        // search of them, as `set` makes to learn `in_file`. (Debug builds search.)
+        if cfg!(debug_assertions) && self.known(table, key)? != (false, false) {
+            return Err(StoreError::Backend(format!(
+                "insert of a key that {} already has",
+                table.name()
+            )));
+        }
+        self.job.insert(
+            table,
+            key.to_vec(),
+            Slot {
+                value: Some(value.to_vec()),
+                in_file: false,
+            },
+        );
+        Ok(())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
@@ -951,6 +970,13 @@ mod tests {
     enum Op {
         Put(bool, u8, u8),
         Delete(bool, u8),
+        /// An insert of a key no record ever had (numbered by `fresh_keys`), as relays write
+        /// the records of a new message number.
+        Insert(bool, [u8; 2]),
+        /// A delete of one of those keys: `back` inserts before the latest.
+        DeleteFresh(bool, u8),
+        /// A delete of one of those keys, once numbered.
+        DeleteKey(bool, [u8; 2]),
         Get(bool, u8),
         Range(bool, u8, u8, bool, usize),
         Count(bool, u8, u8, usize),
@@ -963,6 +989,8 @@ mod tests {
         prop_oneof![
             4 => (any::<bool>(), 0..12_u8, any::<u8>()).prop_map(|(t, k, v)| Op::Put(t, k, v)),
             3 => (any::<bool>(), 0..12_u8).prop_map(|(t, k)| Op::Delete(t, k)),
+            2 => any::<bool>().prop_map(|t| Op::Insert(t, [0; 2])),
+            2 => (any::<bool>(), 0..4_u8).prop_map(|(t, back)| Op::DeleteFresh(t, back)),
             1 => (any::<bool>(), 0..12_u8).prop_map(|(t, k)| Op::Get(t, k)),
             1 => (any::<bool>(), 0..13_u8, 0..13_u8, any::<bool>(), 0..6_usize)
                 .prop_map(|(t, a, b, r, l)| Op::Range(t, a, b, r, l)),
@@ -971,6 +999,24 @@ mod tests {
             1 => any::<bool>().prop_map(Op::Len),
             1 => Just(Op::Fail),
         ]
+    }
+
+    /// Gives each insert a key of its own (`[200, n]`, after every other op's key), and each
+    /// delete of a fresh key the key of an earlier insert.
+    fn fresh_keys(rounds: &mut [Vec<Vec<Op>>]) {
+        let mut next = 0_u8;
+        for op in rounds.iter_mut().flatten().flatten() {
+            match *op {
+                Op::Insert(t, _) => {
+                    *op = Op::Insert(t, [200, next]);
+                    next += 1;
+                }
+                Op::DeleteFresh(t, back) => {
+                    *op = Op::DeleteKey(t, [200, next.saturating_sub(back + 1)]);
+                }
+                _ => {}
+            }
+        }
     }
 
     fn table(inbox: bool) -> Table {
@@ -983,6 +1029,9 @@ mod tests {
             let note = match *op {
                 Op::Put(t, k, v) => format!("{:?}", txn.put(table(t), &[k], &[v; 3])),
                 Op::Delete(t, k) => format!("{:?}", txn.delete(table(t), &[k])),
+                Op::Insert(t, k) => format!("{:?}", txn.insert(table(t), &k, &[k[1]; 2])),
+                Op::DeleteFresh(..) => unreachable!("numbered by fresh_keys"),
+                Op::DeleteKey(t, k) => format!("{:?}", txn.delete(table(t), &k)),
                 Op::Get(t, k) => format!("{:?}", txn.get(table(t), &[k])),
                 Op::Range(t, a, b, r, l) => format!("{:?}", txn.range(table(t), &[a], &[b], r, l)),
                 Op::Count(t, a, b, l) => format!("{:?}", txn.count(table(t), &[a], &[b], l)),
@@ -1053,7 +1102,7 @@ mod tests {
         /// in-memory store does, across batches, failed jobs, flushes and a reopen.
         #[test]
         fn behaves_like_the_memory_store(
-            rounds in proptest::collection::vec(
+            mut rounds in proptest::collection::vec(
                 proptest::collection::vec(proptest::collection::vec(op(), 0..8), 1..6),
                 1..5,
             ),
@@ -1061,6 +1110,7 @@ mod tests {
         ) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("s.redb");
+            fresh_keys(&mut rounds);
             let model = MemStore::new();
             let mut store = RedbStore::open_with_limits(&path, 1 << 20, overlay_bytes).unwrap();
             for (n, jobs) in rounds.iter().enumerate() {
