@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::store::{ReadTxn, Store, StoreError, WriteJob, WriteTxn};
+use crate::store::{ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn};
 
 /// Identifies a job of one connection, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,6 +30,8 @@ enum Work {
 pub struct Job {
     name: &'static str,
     work: Work,
+    /// The records the work reads first ([`WriteJob::reading`]).
+    reads: Vec<(Table, Vec<u8>)>,
 }
 
 impl fmt::Debug for Job {
@@ -49,6 +51,7 @@ impl Job {
         Job {
             name,
             work: Work::Read(Box::new(work)),
+            reads: Vec::new(),
         }
     }
 
@@ -59,7 +62,16 @@ impl Job {
         Job {
             name,
             work: Work::Write(Box::new(work)),
+            reads: Vec::new(),
         }
+    }
+
+    /// Names the records the work reads first, for a store that reads a batch's at once
+    /// ([`WriteJob::reading`]).
+    #[must_use]
+    pub(crate) fn reading(mut self, keys: Vec<(Table, Vec<u8>)>) -> Job {
+        self.reads = keys;
+        self
     }
 
     /// What the job does, for logs and metrics.
@@ -116,7 +128,8 @@ pub fn execute(
     }
     let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
     let filled = std::sync::Arc::clone(&slot);
-    store.write(WriteJob::new(
+    let reads = std::mem::take(&mut job.reads);
+    let write = WriteJob::new(
         move |txn| {
             let outcome = job.run(txn)?;
             if let Ok(mut slot) = filled.lock() {
@@ -133,7 +146,8 @@ pub fn execute(
             });
             done(outcome);
         },
-    ));
+    );
+    store.write(write.reading(reads));
 }
 
 /// What a job produced. Opaque: the connection that asked reads it.

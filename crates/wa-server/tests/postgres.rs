@@ -5,7 +5,8 @@
 //! several threads increment one record, with writers serialized, concurrent or mixed;
 //! serialized writers of two stores taking turns, and the lock given back after a failed job;
 //! what a transaction remembers giving way to its writes, and what a job costs in statements
-//! (a record read again or prefetched: none); the core's flows on two servers sharing one schema,
+//! (a record read again or prefetched: none; what a batch's jobs name as read first: one
+//! statement for the batch); the core's flows on two servers sharing one schema,
 //! with receipts for the same messages raced on both: each recipient account's ack 2 once.
 
 #![allow(
@@ -420,6 +421,68 @@ fn a_record_read_again_or_prefetched_costs_no_statement() {
         ],
         [1, 1, 5, 1, 2, 2, 1]
     );
+    store.close();
+}
+
+/// What the jobs of a batch name as read first ([`WriteJob::reading`]) is read in one
+/// statement for the batch; without the names, each job's prefetch is a statement.
+#[test]
+fn a_batch_reads_what_its_jobs_name_in_one_statement() {
+    if !services::available("a_batch_reads_what_its_jobs_name_in_one_statement", false) {
+        return;
+    }
+    let schema = Schema::new();
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    write_sync(&store, |txn| {
+        for key in 0_u8..6 {
+            txn.put(Table::Meta, &[key], b"1")?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let batch_cost = |named: bool| {
+        // A job holds the writer until told to go, so that the next three queue up and make
+        // one batch.
+        let (started_tx, started) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel::<()>();
+        let go_rx = std::sync::Mutex::new(go_rx);
+        store.write(WriteJob::new(
+            move |_| {
+                let _ = started_tx.send(());
+                let _ = go_rx.lock().unwrap().recv_timeout(WAIT);
+                Ok(())
+            },
+            |_| {},
+        ));
+        started.recv_timeout(WAIT).unwrap();
+        let before = store.statements();
+        let (done_tx, done) = mpsc::channel();
+        for pair in [[0_u8, 1], [2, 3], [4, 5]] {
+            let keys: Vec<(Table, Vec<u8>)> =
+                pair.iter().map(|&k| (Table::Meta, vec![k])).collect();
+            let own = keys.clone();
+            let tx = done_tx.clone();
+            let job = WriteJob::new(
+                move |txn| {
+                    txn.prefetch(&own)?;
+                    for key in pair {
+                        assert_eq!(txn.get(Table::Meta, &[key])?.as_deref(), Some(&b"1"[..]));
+                    }
+                    Ok(())
+                },
+                move |r| {
+                    let _ = tx.send(r);
+                },
+            );
+            store.write(if named { job.reading(keys) } else { job });
+        }
+        go.send(()).unwrap();
+        for _ in 0..3 {
+            done.recv_timeout(WAIT).unwrap().unwrap();
+        }
+        store.statements() - before
+    };
+    assert_eq!([batch_cost(true), batch_cost(false)], [1, 3]);
     store.close();
 }
 

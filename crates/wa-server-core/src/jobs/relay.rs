@@ -52,13 +52,17 @@ pub(crate) fn relay(
     now: Time,
     limits: RelayLimits,
 ) -> Job {
+    let reads = relay_reads(&me, &message);
+    let hint = reads.clone();
     Job::write("relay", move |txn| {
+        txn.prefetch(&reads)?;
         let result = store(txn, &me, &message, now, limits)?;
         Ok(Outcome(Done::Relay {
             reply_to: reply_to.clone(),
             result,
         }))
     })
+    .reading(hint)
 }
 
 fn store(
@@ -70,7 +74,6 @@ fn store(
 ) -> Result<Result<(u64, Effects), RelayRefused>, StoreError> {
     let refuse = |r: Refusal| Ok(Err(RelayRefused::Refused(r)));
     let t = now.as_secs();
-    prefetch_relay(txn, me, relay)?;
     // A message sent again (the sender did not hear the first answer): the same answer.
     if let Some(seq) = sent_seq(txn, &me.number, &relay.id)? {
         let t = message(txn, seq)?.map_or(t, |m| m.t);
@@ -299,9 +302,9 @@ fn store(
     Ok(Ok((t, effects)))
 }
 
-/// Announces the records a relay reads first: whether it was sent before, and the sender's
-/// and (in a chat with a user) the recipient's account, phone, counters and peer record.
-fn prefetch_relay(txn: &mut dyn WriteTxn, me: &Me, relay: &Relay) -> Result<(), StoreError> {
+/// The records a relay reads first: whether it was sent before, and the sender's and (in a
+/// chat with a user) the recipient's account, phone, counters and peer record.
+fn relay_reads(me: &Me, relay: &Relay) -> Vec<(Table, Vec<u8>)> {
     let mut keys = vec![
         (Table::SentIds, sent_key(&me.number, &relay.id)),
         (Table::Accounts, model::account_key(&me.number)),
@@ -320,7 +323,28 @@ fn prefetch_relay(txn: &mut dyn WriteTxn, me: &Me, relay: &Relay) -> Result<(), 
             (Table::Peers, model::peer_key(&me.number, number)),
         ]);
     }
-    txn.prefetch(&keys)
+    keys
+}
+
+/// Who may have sent the message a receipt is for: the chat's user, the group participant,
+/// or (a copy of the account's own message on another of its devices) the account itself.
+fn receipt_senders<'a>(me: &'a Me, r: &'a Receipt, chat: &'a Chat) -> Vec<&'a str> {
+    let named = match chat {
+        Chat::User(user) => number_of(user),
+        Chat::Group(_) => r.participant.as_ref().and_then(number_of),
+    };
+    named.into_iter().chain([me.number.as_str()]).collect()
+}
+
+/// The records a receipt reads first: the sent ids it may be for.
+fn receipt_reads(me: &Me, r: &Receipt) -> Vec<(Table, Vec<u8>)> {
+    let Ok(chat) = Chat::from_jid(&r.chat) else {
+        return Vec::new();
+    };
+    receipt_senders(me, r, &chat)
+        .into_iter()
+        .map(|sender| (Table::SentIds, sent_key(sender, &r.id)))
+        .collect()
 }
 
 /// A device's receipt: retires its entry; counts for the sender's ticks.
@@ -335,23 +359,10 @@ pub(crate) fn receipt(
     let Ok(chat) = Chat::from_jid(&r.chat) else {
         return Ok(Vec::new());
     };
-    // Who sent it: the chat's user, the group participant, or (a copy of the account's own
-    // message on another of its devices) the account itself.
-    let named = match &chat {
-        Chat::User(user) => number_of(user).map(str::to_owned),
-        Chat::Group(_) => r
-            .participant
-            .as_ref()
-            .and_then(|p| number_of(p).map(str::to_owned)),
-    };
-    let sent: Vec<(Table, Vec<u8>)> = named
-        .iter()
-        .chain(std::iter::once(&me.number))
-        .map(|sender| (Table::SentIds, sent_key(sender, &r.id)))
-        .collect();
-    txn.prefetch(&sent)?;
+    let senders = receipt_senders(me, r, &chat);
+    txn.prefetch(&receipt_reads(me, r))?;
     let mut found = None;
-    for sender in named.iter().chain(std::iter::once(&me.number)) {
+    for sender in &senders {
         if let Some(seq) = sent_seq(txn, sender, &r.id)? {
             found = Some(seq);
             break;
@@ -543,6 +554,13 @@ pub(crate) fn set(
     now: Time,
     limits: SetLimits,
 ) -> Job {
+    let reads = items
+        .iter()
+        .flat_map(|item| match item {
+            SetRequest::Receipt(r) => receipt_reads(&me, r),
+            _ => Vec::new(),
+        })
+        .collect();
     Job::write("set", move |txn| {
         let mut effects = Effects::new();
         let mut ok = SetOk::default();
@@ -575,6 +593,7 @@ pub(crate) fn set(
             effects: std::mem::take(&mut effects),
         }))
     })
+    .reading(reads)
 }
 
 /// Everything waiting for a device, oldest first (at most `limit`).

@@ -274,6 +274,7 @@ pub trait WriteTxn: ReadTxn {
 pub struct WriteJob {
     work: Box<Work>,
     done: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+    reads: Vec<(Table, Vec<u8>)>,
 }
 
 /// The code of a [`WriteJob`].
@@ -289,7 +290,24 @@ impl WriteJob {
         WriteJob {
             work: Box::new(work),
             done: Box::new(done),
+            reads: Vec::new(),
         }
+    }
+
+    /// Says which records the work reads first (those it would name in
+    /// [`ReadTxn::prefetch`]), so that a store that runs several jobs in one transaction can
+    /// read the records of all of them at once: a networked store, in one round trip for the
+    /// batch. Only a hint: the work still reads them, and sees what the jobs before it in the
+    /// transaction wrote.
+    #[must_use]
+    pub fn reading(mut self, keys: Vec<(Table, Vec<u8>)>) -> WriteJob {
+        self.reads = keys;
+        self
+    }
+
+    /// The records the work reads first (see [`WriteJob::reading`]).
+    pub fn reads(&self) -> &[(Table, Vec<u8>)] {
+        &self.reads
     }
 
     /// Runs the work in `txn`.

@@ -57,6 +57,7 @@
 //! the cause, and the next job connects again. Connections use no TLS (`NoTls`): the store is
 //! meant for loopback or a private network; put PostgreSQL behind a TLS tunnel otherwise.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -784,19 +785,20 @@ impl ReadTxn for PgTxn<'_, '_> {
 
     fn prefetch(&mut self, keys: &[(Table, Vec<u8>)]) -> Result<(), StoreError> {
         let stmts = self.stmts;
-        let mut wanted: Vec<(Table, &[u8])> = Vec::with_capacity(keys.len());
+        // Each key once (a batch's jobs name the same accounts), by table and key: the rows
+        // are found by them.
+        let mut wanted: BTreeMap<(i16, &[u8]), Table> = BTreeMap::new();
         for (table, key) in keys {
-            let key = (*table, key.as_slice());
-            if self.seen(key.0, key.1).is_none() && !wanted.contains(&key) {
-                wanted.push(key);
+            if self.seen(*table, key).is_none() {
+                wanted.insert((tbl(*table), key), *table);
             }
         }
         if wanted.len() < 2 {
             // One key costs a statement either way: its `get` reads it.
             return Ok(());
         }
-        let tbls: Vec<i16> = wanted.iter().map(|&(t, _)| tbl(t)).collect();
-        let ks: Vec<&[u8]> = wanted.iter().map(|&(_, k)| k).collect();
+        let tbls: Vec<i16> = wanted.keys().map(|&(t, _)| t).collect();
+        let ks: Vec<&[u8]> = wanted.keys().map(|&(_, k)| k).collect();
         let rows = match self.counted().query(&stmts.get_many, &[&tbls, &ks]) {
             Ok(rows) => rows,
             Err(e) => return Err(self.fail("get", &e)),
@@ -804,7 +806,7 @@ impl ReadTxn for PgTxn<'_, '_> {
         // One row per key asked for, its value NULL when there is no such record.
         for row in rows {
             let (t, k): (i16, &[u8]) = (row.get(0), row.get(1));
-            if let Some(&(table, _)) = wanted.iter().find(|(wt, wk)| tbl(*wt) == t && *wk == k) {
+            if let Some(&table) = wanted.get(&(t, k)) {
                 self.learn(table, k, row.get::<_, Option<&[u8]>>(2));
             }
         }
@@ -1083,12 +1085,19 @@ fn commit(
             .map_err(|e| (backend("starting a write", &e), breaks_connection(&e)))?;
         let (outcome, conflict, broken) = {
             let mut w = PgTxn::new(&mut txn, stmts);
-            let mut outcome = Ok(());
+            // What the jobs read first, in one statement for the batch.
+            let mut outcome = if jobs.len() > 1 {
+                let reads: Vec<(Table, Vec<u8>)> =
+                    jobs.iter().flat_map(|j| j.reads()).cloned().collect();
+                w.prefetch(&reads)
+            } else {
+                Ok(())
+            };
             for job in jobs.iter_mut() {
-                outcome = job.run(&mut w);
                 if outcome.is_err() {
                     break;
                 }
+                outcome = job.run(&mut w);
             }
             if outcome.is_ok() {
                 outcome = w.send_writes(false);
