@@ -5,8 +5,8 @@
 //! several threads increment one record, with writers serialized, concurrent or mixed;
 //! serialized writers of two stores taking turns, and the lock given back after a failed job;
 //! what a transaction remembers giving way to its writes, and what a job costs in statements
-//! (a record read again or prefetched: none; what a batch's jobs name as read first: one
-//! statement for the batch); the core's flows on two servers sharing one schema,
+//! (a record read again or prefetched: none; what a batch's jobs name as read first, and the
+//! message numbers of its relays: one statement each for the batch); the core's flows on two servers sharing one schema,
 //! with receipts for the same messages raced on both: each recipient account's ack 2 once.
 
 #![allow(
@@ -424,6 +424,37 @@ fn a_record_read_again_or_prefetched_costs_no_statement() {
     store.close();
 }
 
+/// Runs `jobs` in one batch of `store`'s writer (a job queued first holds the writer until
+/// they are all queued), and waits for them; the statements the batch sent.
+fn one_batch(
+    store: &PgStore,
+    jobs: Vec<WriteJob>,
+    done: &mpsc::Receiver<Result<(), StoreError>>,
+) -> u64 {
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let go_rx = std::sync::Mutex::new(go_rx);
+    store.write(WriteJob::new(
+        move |_| {
+            let _ = started_tx.send(());
+            let _ = go_rx.lock().unwrap().recv_timeout(WAIT);
+            Ok(())
+        },
+        |_| {},
+    ));
+    started.recv_timeout(WAIT).unwrap();
+    let before = store.statements();
+    let count = jobs.len();
+    for job in jobs {
+        store.write(job);
+    }
+    go.send(()).unwrap();
+    for _ in 0..count {
+        done.recv_timeout(WAIT).unwrap().unwrap();
+    }
+    store.statements() - before
+}
+
 /// What the jobs of a batch name as read first ([`WriteJob::reading`]) is read in one
 /// statement for the batch; without the names, each job's prefetch is a statement.
 #[test]
@@ -441,23 +472,8 @@ fn a_batch_reads_what_its_jobs_name_in_one_statement() {
     })
     .unwrap();
     let batch_cost = |named: bool| {
-        // A job holds the writer until told to go, so that the next three queue up and make
-        // one batch.
-        let (started_tx, started) = mpsc::channel();
-        let (go, go_rx) = mpsc::channel::<()>();
-        let go_rx = std::sync::Mutex::new(go_rx);
-        store.write(WriteJob::new(
-            move |_| {
-                let _ = started_tx.send(());
-                let _ = go_rx.lock().unwrap().recv_timeout(WAIT);
-                Ok(())
-            },
-            |_| {},
-        ));
-        started.recv_timeout(WAIT).unwrap();
-        let before = store.statements();
         let (done_tx, done) = mpsc::channel();
-        for pair in [[0_u8, 1], [2, 3], [4, 5]] {
+        let jobs = [[0_u8, 1], [2, 3], [4, 5]].map(|pair| {
             let keys: Vec<(Table, Vec<u8>)> =
                 pair.iter().map(|&k| (Table::Meta, vec![k])).collect();
             let own = keys.clone();
@@ -474,15 +490,58 @@ fn a_batch_reads_what_its_jobs_name_in_one_statement() {
                     let _ = tx.send(r);
                 },
             );
-            store.write(if named { job.reading(keys) } else { job });
-        }
-        go.send(()).unwrap();
-        for _ in 0..3 {
-            done.recv_timeout(WAIT).unwrap().unwrap();
-        }
-        store.statements() - before
+            if named { job.reading(keys) } else { job }
+        });
+        one_batch(&store, jobs.into(), &done)
     };
     assert_eq!([batch_cost(true), batch_cost(false)], [1, 3]);
+    store.close();
+}
+
+/// The relays of a batch take their message numbers in one statement: each job one number,
+/// every number new and greater than those before; the numbers a batch did not hand out are
+/// skipped.
+#[test]
+fn a_batch_takes_its_message_numbers_in_one_statement() {
+    if !services::available("a_batch_takes_its_message_numbers_in_one_statement", false) {
+        return;
+    }
+    let schema = Schema::new();
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    let numbers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut costs = Vec::new();
+    for round in 0..2 {
+        let (done_tx, done) = mpsc::channel();
+        // Four jobs; the second takes no number.
+        let jobs = (0..4)
+            .map(|i| {
+                let numbers = Arc::clone(&numbers);
+                let tx = done_tx.clone();
+                WriteJob::new(
+                    move |txn| {
+                        if i != 1 {
+                            let seq = txn.next_seq()?;
+                            numbers.lock().unwrap().push((round, seq));
+                        }
+                        Ok(())
+                    },
+                    move |r| {
+                        let _ = tx.send(r);
+                    },
+                )
+            })
+            .collect();
+        costs.push(one_batch(&store, jobs, &done));
+    }
+    assert_eq!(costs, [1, 1]);
+    let numbers = numbers.lock().unwrap().clone();
+    assert_eq!(numbers.len(), 6);
+    assert!(
+        numbers.windows(2).all(|w| w[0].1 < w[1].1),
+        "increasing: {numbers:?}"
+    );
+    // The first batch took four numbers and handed out three: the second starts after them.
+    assert!(numbers[3].1 > numbers[2].1 + 1, "{numbers:?}");
     store.close();
 }
 
