@@ -1078,6 +1078,14 @@ pub(crate) fn retire(
         return Ok(false);
     }
     txn.remove(Table::MsgDevices, &msg_device_key(seq, device))?;
+    // A record the caller read, for which the last device changes nothing, needs no look at
+    // the other devices: the usual case of a message to a user.
+    if known
+        .as_deref()
+        .is_some_and(|record| !last_device_matters(record, receipts_until))
+    {
+        return Ok(true);
+    }
     let prefix = KeyBuf::new().u64(seq).build();
     if !scan(txn, Table::MsgDevices, &prefix, 1)?.is_empty() {
         return Ok(true);
@@ -1109,6 +1117,15 @@ pub(crate) fn retire(
         put_message(txn, seq, record)?;
     }
     Ok(true)
+}
+
+/// Whether the last device to take a message off its queue changes `record` (see
+/// [`retire`]): a group message's body goes (as does a body kept inline by earlier versions),
+/// and the record's expiry moves to `receipts_until` if that is sooner.
+fn last_device_matters(record: &MessageRecord, receipts_until: u64) -> bool {
+    record.body.is_some()
+        || !matches!(Chat::from_jid(&record.chat), Ok(Chat::User(_)))
+        || receipts_until < record.expires
 }
 
 /// How far message `seq` got with account `number`.

@@ -932,6 +932,74 @@ mod tests {
         assert_eq!(waiting(&store, BOB), (BODY as u64, 1));
     }
 
+    /// A transaction that counts its range reads.
+    struct Ranges<'a> {
+        txn: &'a mut dyn WriteTxn,
+        ranges: usize,
+    }
+
+    impl crate::store::ReadTxn for Ranges<'_> {
+        fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.txn.get(table, key)
+        }
+
+        fn range(
+            &mut self,
+            table: Table,
+            from: &[u8],
+            to: &[u8],
+            reverse: bool,
+            limit: usize,
+        ) -> Result<Vec<crate::store::Entry>, StoreError> {
+            self.ranges += 1;
+            self.txn.range(table, from, to, reverse, limit)
+        }
+
+        fn len(&mut self, table: Table) -> Result<u64, StoreError> {
+            self.txn.len(table)
+        }
+    }
+
+    impl WriteTxn for Ranges<'_> {
+        fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+            self.txn.put(table, key, value)
+        }
+
+        fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+            self.txn.delete(table, key)
+        }
+    }
+
+    /// A receipt for a message to a user, kept for receipts as long as it waited (the default
+    /// settings), reads no range: nothing changes when the last device has it, so nobody looks
+    /// for other devices. Kept for receipts for less time, it looks, and the expiry moves.
+    #[test]
+    fn a_receipt_looks_for_other_devices_only_when_the_last_one_changes_something() {
+        let store = MemStore::new();
+        account(&store, ALICE);
+        account(&store, BOB);
+        let now = Time::from_millis(1_000_000);
+        for (id, receipts_secs, looks) in [("A", limits().ttl_secs, false), ("B", 60, true)] {
+            send(&store, id, now).unwrap();
+            let r = Receipt {
+                kind: ReceiptKind::Delivered,
+                chat: Me::new(ALICE, 0).unwrap().user,
+                id: id.to_owned(),
+                participant: None,
+            };
+            let bob = Me::new(BOB, 0).unwrap();
+            let (ranges, expires) = store.write_now(move |txn| {
+                let mut counted = Ranges { txn, ranges: 0 };
+                receipt(&mut counted, &bob, &r, now, receipts_secs)?;
+                let seq = sent_seq(counted.txn, ALICE, &r.id)?.unwrap();
+                Ok((counted.ranges, message(counted.txn, seq)?.unwrap().expires))
+            });
+            assert_eq!(ranges > 0, looks, "{id}");
+            assert_eq!(expires, now.as_secs() + receipts_secs, "{id}");
+            assert_eq!(waiting(&store, BOB), (0, 0), "{id}");
+        }
+    }
+
     /// A device with `max_pending_per_device` messages waiting takes no more until it gets
     /// one, counted as messages are queued and given back (no inbox is scanned).
     #[test]
