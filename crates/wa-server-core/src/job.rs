@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::store::{ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn};
+use crate::store::{Indirect, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn};
 
 /// Identifies a job of one connection, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +32,8 @@ pub struct Job {
     work: Work,
     /// The records the work reads first ([`WriteJob::reading`]).
     reads: Vec<(Table, Vec<u8>)>,
+    /// And those it reads first by keys other records hold ([`WriteJob::reading_through`]).
+    reads_through: Vec<Indirect>,
 }
 
 impl fmt::Debug for Job {
@@ -52,6 +54,7 @@ impl Job {
             name,
             work: Work::Read(Box::new(work)),
             reads: Vec::new(),
+            reads_through: Vec::new(),
         }
     }
 
@@ -63,6 +66,7 @@ impl Job {
             name,
             work: Work::Write(Box::new(work)),
             reads: Vec::new(),
+            reads_through: Vec::new(),
         }
     }
 
@@ -71,6 +75,14 @@ impl Job {
     #[must_use]
     pub(crate) fn reading(mut self, keys: Vec<(Table, Vec<u8>)>) -> Job {
         self.reads = keys;
+        self
+    }
+
+    /// Names the records the work reads first by keys other records hold
+    /// ([`WriteJob::reading_through`]).
+    #[must_use]
+    pub(crate) fn reading_through(mut self, reads: Vec<Indirect>) -> Job {
+        self.reads_through = reads;
         self
     }
 
@@ -129,6 +141,7 @@ pub fn execute(
     let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
     let filled = std::sync::Arc::clone(&slot);
     let reads = std::mem::take(&mut job.reads);
+    let reads_through = std::mem::take(&mut job.reads_through);
     let write = WriteJob::new(
         move |txn| {
             let outcome = job.run(txn)?;
@@ -147,7 +160,7 @@ pub fn execute(
             done(outcome);
         },
     );
-    store.write(write.reading(reads));
+    store.write(write.reading(reads).reading_through(reads_through));
 }
 
 /// What a job produced. Opaque: the connection that asked reads it.

@@ -498,6 +498,80 @@ fn a_batch_reads_what_its_jobs_name_in_one_statement() {
     store.close();
 }
 
+/// What the jobs of a batch read through other records ([`WriteJob::reading_through`]: a
+/// prefix, then another record's value) is read in the batch's one statement too, with what
+/// they name directly; a pointer to nothing, or no pointer, costs no further statement, and
+/// a record an earlier job of the batch wrote reads as written.
+#[test]
+fn a_batch_reads_through_pointers_in_its_one_statement() {
+    if !services::available("a_batch_reads_through_pointers_in_its_one_statement", false) {
+        return;
+    }
+    let schema = Schema::new();
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    write_sync(&store, |txn| {
+        // Pointers in one table, records under "p" + pointer in another.
+        txn.put(Table::SentIds, b"to-a", b"a")?;
+        txn.put(Table::SentIds, b"to-b", b"b")?;
+        txn.put(Table::SentIds, b"to-none", b"z")?;
+        txn.put(Table::Messages, b"pa", b"A")?;
+        txn.put(Table::Messages, b"pb", b"B")?;
+        txn.put(Table::Counters, b"c", b"1")
+    })
+    .unwrap();
+    let (done_tx, done) = mpsc::channel();
+    let reads: Vec<Vec<u8>> = ["p", "pa", "pb", "pz"]
+        .iter()
+        .map(|k| k.as_bytes().to_vec())
+        .collect();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let jobs = ["to-a", "to-b", "to-none", "to-nowhere"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, pointer)| {
+            let tx = done_tx.clone();
+            let seen = Arc::clone(&seen);
+            let wanted = reads.clone();
+            WriteJob::new(
+                move |txn| {
+                    if i == 0 {
+                        // Read again by the second job, through its pointer: this value.
+                        txn.put(Table::Messages, b"pb", b"B2")?;
+                    }
+                    let mut got = Vec::new();
+                    for key in &wanted[1..] {
+                        got.push(txn.get(Table::Messages, key)?);
+                    }
+                    got.push(txn.get(Table::Counters, b"c")?);
+                    seen.lock().unwrap().push((i, got));
+                    Ok(())
+                },
+                move |r| {
+                    let _ = tx.send(r);
+                },
+            )
+            .reading(vec![(Table::Counters, b"c".to_vec())])
+            .reading_through(vec![wa_server::store::Indirect {
+                table: Table::Messages,
+                prefix: b"p".to_vec(),
+                via: (Table::SentIds, pointer.as_bytes().to_vec()),
+            }])
+        })
+        .collect();
+    let cost = one_batch(&store, jobs, &done);
+    let seen = seen.lock().unwrap().clone();
+    let some = |v: &[u8]| Some(v.to_vec());
+    let after_first = vec![some(b"A"), some(b"B2"), None, some(b"1")];
+    assert_eq!(seen.len(), 4);
+    for (i, got) in &seen {
+        assert_eq!(got, &after_first, "job {i}");
+    }
+    // One statement reads it all: every get afterwards is known. (The last of the two
+    // statements is the batch's write.)
+    assert_eq!(cost, 2);
+    store.close();
+}
+
 /// The relays of a batch take their message numbers in one statement: each job one number,
 /// every number new and greater than those before; the numbers a batch did not hand out are
 /// skipped.

@@ -23,7 +23,7 @@ use crate::model::{
     self, InboxRecord, MessageRecord, ReceiptSlot, ReceiptState, enqueue, get_json, inbox_prefix,
     insert_message, message, put_message, receipt_state, sent_key, sent_seq, set_receipt_state,
 };
-use crate::store::{KeyReader, StoreError, Table, WriteTxn};
+use crate::store::{Indirect, KeyReader, StoreError, Table, WriteTxn};
 use wa_wire::Time;
 
 /// Why a relay was not stored.
@@ -336,7 +336,8 @@ fn receipt_senders<'a>(me: &'a Me, r: &'a Receipt, chat: &'a Chat) -> Vec<&'a st
     named.into_iter().chain([me.number.as_str()]).collect()
 }
 
-/// The records a receipt reads first: the sent ids it may be for.
+/// The records a receipt reads first: the sent ids it may be for, and the counters of what
+/// its account got.
 fn receipt_reads(me: &Me, r: &Receipt) -> Vec<(Table, Vec<u8>)> {
     let Ok(chat) = Chat::from_jid(&r.chat) else {
         return Vec::new();
@@ -344,6 +345,35 @@ fn receipt_reads(me: &Me, r: &Receipt) -> Vec<(Table, Vec<u8>)> {
     receipt_senders(me, r, &chat)
         .into_iter()
         .map(|sender| (Table::SentIds, sent_key(sender, &r.id)))
+        .chain([(Table::Counters, model::released_key(&me.number))])
+        .collect()
+}
+
+/// The records a receipt reads first by the message number a sent id holds: the message and
+/// the receiving device's inbox entry of it (their keys end with the number, as the sent id's
+/// value is it: see `model::sent_seq`).
+fn receipt_reads_through(me: &Me, r: &Receipt) -> Vec<Indirect> {
+    let Ok(chat) = Chat::from_jid(&r.chat) else {
+        return Vec::new();
+    };
+    let inbox = inbox_prefix(&me.address);
+    receipt_senders(me, r, &chat)
+        .into_iter()
+        .flat_map(|sender| {
+            let via = (Table::SentIds, sent_key(sender, &r.id));
+            [
+                Indirect {
+                    table: Table::Messages,
+                    prefix: Vec::new(),
+                    via: via.clone(),
+                },
+                Indirect {
+                    table: Table::Inbox,
+                    prefix: inbox.clone(),
+                    via,
+                },
+            ]
+        })
         .collect()
 }
 
@@ -554,12 +584,15 @@ pub(crate) fn set(
     now: Time,
     limits: SetLimits,
 ) -> Job {
-    let reads = items
-        .iter()
-        .flat_map(|item| match item {
-            SetRequest::Receipt(r) => receipt_reads(&me, r),
-            _ => Vec::new(),
+    let receipts = || {
+        items.iter().filter_map(|item| match item {
+            SetRequest::Receipt(r) => Some(r),
+            _ => None,
         })
+    };
+    let reads = receipts().flat_map(|r| receipt_reads(&me, r)).collect();
+    let reads_through = receipts()
+        .flat_map(|r| receipt_reads_through(&me, r))
         .collect();
     Job::write("set", move |txn| {
         let mut effects = Effects::new();
@@ -594,6 +627,7 @@ pub(crate) fn set(
         }))
     })
     .reading(reads)
+    .reading_through(reads_through)
 }
 
 /// Everything waiting for a device, oldest first (at most `limit`).
@@ -930,6 +964,39 @@ mod tests {
         assert_eq!(waiting(&store, BOB), (0, 0));
         send(&store, "NEW", later).unwrap();
         assert_eq!(waiting(&store, BOB), (BODY as u64, 1));
+    }
+
+    /// What a receipt names as read through a sent id is its message's record and its
+    /// device's inbox entry (their keys end with the number the sent id holds).
+    #[test]
+    fn a_receipt_names_its_message_and_inbox_entry_through_the_sent_id() {
+        let store = MemStore::new();
+        account(&store, ALICE);
+        account(&store, BOB);
+        send(&store, "M", Time::from_millis(1_000_000)).unwrap();
+        let r = Receipt {
+            kind: ReceiptKind::Delivered,
+            chat: Me::new(ALICE, 0).unwrap().user,
+            id: "M".to_owned(),
+            participant: None,
+        };
+        let through = receipt_reads_through(&Me::new(BOB, 0).unwrap(), &r);
+        assert_eq!(
+            through.len(),
+            4,
+            "Alice's and Bob's sent id, two records each"
+        );
+        let found = store.write_now(move |txn| {
+            let mut found = Vec::new();
+            for read in &through {
+                if let Some(value) = txn.get(read.via.0, &read.via.1)? {
+                    let key = [read.prefix.as_slice(), &value].concat();
+                    found.push((read.table, txn.get(read.table, &key)?.is_some()));
+                }
+            }
+            Ok(found)
+        });
+        assert_eq!(found, [(Table::Messages, true), (Table::Inbox, true)]);
     }
 
     /// A transaction that counts its range reads.

@@ -275,6 +275,20 @@ pub struct WriteJob {
     work: Box<Work>,
     done: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
     reads: Vec<(Table, Vec<u8>)>,
+    reads_through: Vec<Indirect>,
+}
+
+/// A record a job reads first whose key another record holds: `prefix` followed by the value
+/// of record `via`. A receipt names its message so: the message's number (its key in
+/// [`Table::Messages`], and the end of its inbox entry's key) is the value of a sent id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indirect {
+    /// The record's table.
+    pub table: Table,
+    /// What its key starts with.
+    pub prefix: Vec<u8>,
+    /// The record whose value ends the key.
+    pub via: (Table, Vec<u8>),
 }
 
 /// The code of a [`WriteJob`].
@@ -291,6 +305,7 @@ impl WriteJob {
             work: Box::new(work),
             done: Box::new(done),
             reads: Vec::new(),
+            reads_through: Vec::new(),
         }
     }
 
@@ -308,6 +323,19 @@ impl WriteJob {
     /// The records the work reads first (see [`WriteJob::reading`]).
     pub fn reads(&self) -> &[(Table, Vec<u8>)] {
         &self.reads
+    }
+
+    /// Says which records the work reads first by keys that other records hold (see
+    /// [`Indirect`], and [`WriteJob::reading`]).
+    #[must_use]
+    pub fn reading_through(mut self, reads: Vec<Indirect>) -> WriteJob {
+        self.reads_through = reads;
+        self
+    }
+
+    /// The records the work reads first by keys that other records hold.
+    pub fn reads_through(&self) -> &[Indirect] {
+        &self.reads_through
     }
 
     /// Runs the work in `txn`.

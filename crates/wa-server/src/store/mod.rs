@@ -14,8 +14,8 @@ pub mod wal;
 pub use self::postgres::{PgStore, Writers};
 pub use self::redb_store::{DEFAULT_CACHE_BYTES, DEFAULT_OVERLAY_BYTES, MAX_BATCH, RedbStore};
 pub use wa_server_core::store::{
-    Entry, KeyBuf, KeyReader, MemStore, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn,
-    prefix_end, read,
+    Entry, Indirect, KeyBuf, KeyReader, MemStore, ReadTxn, Store, StoreError, Table, WriteJob,
+    WriteTxn, prefix_end, read,
 };
 
 /// Queues `work` as a write job and waits until it is durable (or failed).

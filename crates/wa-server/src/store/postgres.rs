@@ -65,7 +65,8 @@
 //! the cause, and the next job connects again. Connections use no TLS (`NoTls`): the store is
 //! meant for loopback or a private network; put PostgreSQL behind a TLS tunnel otherwise.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -76,7 +77,7 @@ use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
 
 use super::overlay::{self, Layer, Slot};
-use super::{Entry, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn};
+use super::{Entry, Indirect, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn};
 
 /// The most jobs committed together in one transaction.
 pub const MAX_BATCH: usize = 64;
@@ -241,6 +242,7 @@ struct Stmts {
     range_keys: Statement,
     exists: Statement,
     get_many: Statement,
+    get_through: Statement,
     put_many: Statement,
     delete_many: Statement,
     next_seqs: Statement,
@@ -271,6 +273,19 @@ impl Stmts {
                 "SELECT w.tbl, w.k, (SELECT kv.v FROM kv WHERE kv.tbl = w.tbl AND kv.k = w.k) \
                  FROM unnest($1::int2[], $2::bytea[]) AS w (tbl, k)",
             )?,
+            // The same, and the records whose keys are a prefix followed by the value of one
+            // of those (`Indirect`).
+            get_through: p("WITH base AS (SELECT w.tbl, w.k, \
+                   (SELECT kv.v FROM kv WHERE kv.tbl = w.tbl AND kv.k = w.k) AS v \
+                   FROM unnest($1::int2[], $2::bytea[]) AS w (tbl, k)), \
+                 derived AS (SELECT d.tbl, d.prefix || b.v AS k \
+                   FROM unnest($3::int2[], $4::bytea[], $5::int2[], $6::bytea[]) \
+                     AS d (tbl, prefix, vtbl, vk) \
+                   JOIN base b ON b.tbl = d.vtbl AND b.k = d.vk WHERE b.v IS NOT NULL) \
+                 SELECT tbl, k, v FROM base \
+                 UNION ALL \
+                 SELECT d.tbl, d.k, (SELECT kv.v FROM kv WHERE kv.tbl = d.tbl AND kv.k = d.k) \
+                 FROM derived d")?,
             put_many: p(
                 "INSERT INTO kv (tbl, k, v) SELECT * FROM unnest($1::int2[], $2::bytea[], $3::bytea[]) \
                  ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
@@ -602,6 +617,77 @@ impl<'a, 'c> PgTxn<'a, 'c> {
         }
     }
 
+    /// Reads `keys` and the records `through` names (`Indirect`), those the transaction does
+    /// not know yet, in one statement (none for fewer than two keys and nothing indirect).
+    fn prefetch_through(
+        &mut self,
+        keys: &[(Table, Vec<u8>)],
+        through: &[Indirect],
+    ) -> Result<(), StoreError> {
+        let stmts = self.stmts;
+        // Each key once (a batch's jobs name the same accounts).
+        let mut wanted: BTreeSet<(i16, Cow<'_, [u8]>)> = BTreeSet::new();
+        for (table, key) in keys {
+            if self.seen(*table, key).is_none() {
+                wanted.insert((tbl(*table), Cow::Borrowed(key.as_slice())));
+            }
+        }
+        let mut indirect: Vec<&Indirect> = Vec::new();
+        for read in through {
+            let (via_table, via_key) = (read.via.0, read.via.1.as_slice());
+            match self.seen(via_table, via_key) {
+                // The key is known here: read the record directly.
+                Some(slot) => {
+                    if let Some(value) = &slot.value {
+                        let key = [read.prefix.as_slice(), value].concat();
+                        if self.seen(read.table, &key).is_none() {
+                            wanted.insert((tbl(read.table), Cow::Owned(key)));
+                        }
+                    }
+                }
+                None => {
+                    wanted.insert((tbl(via_table), Cow::Borrowed(via_key)));
+                    indirect.push(read);
+                }
+            }
+        }
+        if wanted.len() < 2 && indirect.is_empty() {
+            // One key costs a statement either way: its `get` reads it.
+            return Ok(());
+        }
+        let tbls: Vec<i16> = wanted.iter().map(|(t, _)| *t).collect();
+        let ks: Vec<&[u8]> = wanted.iter().map(|(_, k)| k.as_ref()).collect();
+        let result = if indirect.is_empty() {
+            self.counted().query(&stmts.get_many, &[&tbls, &ks])
+        } else {
+            let d_tbls: Vec<i16> = indirect.iter().map(|r| tbl(r.table)).collect();
+            let prefixes: Vec<&[u8]> = indirect.iter().map(|r| r.prefix.as_slice()).collect();
+            let v_tbls: Vec<i16> = indirect.iter().map(|r| tbl(r.via.0)).collect();
+            let v_ks: Vec<&[u8]> = indirect.iter().map(|r| r.via.1.as_slice()).collect();
+            self.counted().query(
+                &stmts.get_through,
+                &[&tbls, &ks, &d_tbls, &prefixes, &v_tbls, &v_ks],
+            )
+        };
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.fail("get", &e)),
+        };
+        // One row per key, its value NULL when there is no such record. A key reached
+        // through another record may be one the transaction has written meanwhile: what it
+        // knows stays.
+        for row in rows {
+            let (t, k): (i16, &[u8]) = (row.get(0), row.get(1));
+            let Some(&table) = usize::try_from(t).ok().and_then(|i| Table::ALL.get(i)) else {
+                continue;
+            };
+            if self.seen(table, k).is_none() {
+                self.learn(table, k, row.get::<_, Option<&[u8]>>(2));
+            }
+        }
+        Ok(())
+    }
+
     /// Sends the kept writes: the deletes in one statement, the puts in another; and, when the
     /// transaction goes on reading (`learn`), remembers them as what the database holds.
     fn send_writes(&mut self, learn: bool) -> Result<(), StoreError> {
@@ -799,33 +885,7 @@ impl ReadTxn for PgTxn<'_, '_> {
     }
 
     fn prefetch(&mut self, keys: &[(Table, Vec<u8>)]) -> Result<(), StoreError> {
-        let stmts = self.stmts;
-        // Each key once (a batch's jobs name the same accounts), by table and key: the rows
-        // are found by them.
-        let mut wanted: BTreeMap<(i16, &[u8]), Table> = BTreeMap::new();
-        for (table, key) in keys {
-            if self.seen(*table, key).is_none() {
-                wanted.insert((tbl(*table), key), *table);
-            }
-        }
-        if wanted.len() < 2 {
-            // One key costs a statement either way: its `get` reads it.
-            return Ok(());
-        }
-        let tbls: Vec<i16> = wanted.keys().map(|&(t, _)| t).collect();
-        let ks: Vec<&[u8]> = wanted.keys().map(|&(_, k)| k).collect();
-        let rows = match self.counted().query(&stmts.get_many, &[&tbls, &ks]) {
-            Ok(rows) => rows,
-            Err(e) => return Err(self.fail("get", &e)),
-        };
-        // One row per key asked for, its value NULL when there is no such record.
-        for row in rows {
-            let (t, k): (i16, &[u8]) = (row.get(0), row.get(1));
-            if let Some(&table) = wanted.get(&(t, k)) {
-                self.learn(table, k, row.get::<_, Option<&[u8]>>(2));
-            }
-        }
-        Ok(())
+        self.prefetch_through(keys, &[])
     }
 
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
@@ -1121,7 +1181,12 @@ fn commit(
             let mut outcome = if jobs.len() > 1 {
                 let reads: Vec<(Table, Vec<u8>)> =
                     jobs.iter().flat_map(|j| j.reads()).cloned().collect();
-                w.prefetch(&reads)
+                let through: Vec<Indirect> = jobs
+                    .iter()
+                    .flat_map(|j| j.reads_through())
+                    .cloned()
+                    .collect();
+                w.prefetch_through(&reads, &through)
             } else {
                 Ok(())
             };
