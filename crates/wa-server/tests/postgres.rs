@@ -3,7 +3,8 @@
 //! and a newer schema refused; the store's semantics (ordered ranges both ways, limits, counts,
 //! rollback of a failed job, the sequence); no lost update when two stores on one schema and
 //! several threads increment one record, with writers serialized, concurrent or mixed;
-//! serialized writers of two stores taking turns, and the lock given back after a failed job;
+//! serialized writers of two stores taking turns, jobs queued while a writer waits for the
+//! lock joining its batch, and the lock given back after a failed job;
 //! what a transaction remembers giving way to its writes, and what a job costs in statements
 //! (a record read again or prefetched: none; what a batch's jobs name as read first, and the
 //! message numbers of its relays: one statement each for the batch); no statement scanning the
@@ -760,6 +761,82 @@ fn a_failed_transaction_gives_the_lock_back_and_commits_nothing() {
 
 /// The default writers take turns across stores: a job of one store that comes while another
 /// store's transaction is open waits for the write lock, and then sees all of that transaction.
+/// Returns once a writer of `schema`'s stores waits for the write lock: PostgreSQL shows one
+/// advisory lock not granted to a session of the schema. `meanwhile` runs between looks.
+fn waits_for_the_lock(schema: &Schema, mut meanwhile: impl FnMut()) {
+    let mut client = raw_client();
+    let app = format!("wa-server/{}", schema.name);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let waiting: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s USING (pid) \
+                 WHERE l.locktype = 'advisory' AND NOT l.granted AND s.application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .get(0);
+        if waiting == 1 {
+            return;
+        }
+        meanwhile();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no writer waited for the lock"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Jobs queued while a writer waits for the lock join its batch: one transaction for the job
+/// it took and the two queued after it (their three message numbers, one statement).
+#[test]
+fn jobs_queued_while_a_writer_waits_for_the_lock_join_its_batch() {
+    if !services::available(
+        "jobs_queued_while_a_writer_waits_for_the_lock_join_its_batch",
+        false,
+    ) {
+        return;
+    }
+    let schema = Schema::new();
+    let a = PgStore::open(&schema.url, &schema.name).unwrap();
+    let b = PgStore::open(&schema.url, &schema.name).unwrap();
+    // A's job holds the lock until told to go on.
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let go_rx = std::sync::Mutex::new(go_rx);
+    a.write(WriteJob::new(
+        move |_| {
+            let _ = started_tx.send(());
+            let _ = go_rx.lock().unwrap().recv_timeout(WAIT);
+            Ok(())
+        },
+        |_| {},
+    ));
+    started.recv_timeout(WAIT).expect("A's job runs");
+    let (done_tx, done) = mpsc::channel();
+    let numbered = |tx: mpsc::Sender<Result<(), StoreError>>| {
+        WriteJob::new(
+            |txn| txn.next_seq().map(drop),
+            move |r| {
+                let _ = tx.send(r);
+            },
+        )
+    };
+    let before = b.statements();
+    b.write(numbered(done_tx.clone()));
+    waits_for_the_lock(&schema, || {});
+    b.write(numbered(done_tx.clone()));
+    b.write(numbered(done_tx));
+    go.send(()).unwrap();
+    for _ in 0..3 {
+        done.recv_timeout(WAIT).unwrap().unwrap();
+    }
+    assert_eq!(b.statements() - before, 1);
+    a.close();
+    b.close();
+}
+
 #[test]
 fn serialized_writers_of_two_stores_take_turns() {
     if !services::available("serialized_writers_of_two_stores_take_turns", false) {
@@ -796,33 +873,13 @@ fn serialized_writers_of_two_stores_take_turns() {
             let _ = b_done_tx.send(r);
         },
     ));
-    // B's writer waits for the lock: PostgreSQL shows one advisory lock not granted to a
-    // session of this schema.
-    let mut client = raw_client();
-    let app = format!("wa-server/{}", schema.name);
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let waiting: i64 = client
-            .query_one(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s USING (pid) \
-                 WHERE l.locktype = 'advisory' AND NOT l.granted AND s.application_name = $1",
-                &[&app],
-            )
-            .unwrap()
-            .get(0);
-        if waiting == 1 {
-            break;
-        }
+    // B's writer waits for the lock.
+    waits_for_the_lock(&schema, || {
         assert!(
             b_done.try_recv().is_err(),
             "B's job ended while A's transaction was open"
         );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "B's writer never waited for the lock"
-        );
-        std::thread::yield_now();
-    }
+    });
     go.send(()).unwrap();
     assert_eq!(a_done.recv_timeout(WAIT).unwrap(), Ok(()));
     assert_eq!(b_done.recv_timeout(WAIT).unwrap(), Ok(()));

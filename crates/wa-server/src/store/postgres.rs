@@ -34,7 +34,8 @@
 //! failure (SQLSTATE 40001) or a deadlock (40P01) re-runs the job with a growing, jittered pause, for
 //! up to [`CONFLICT_PATIENCE`], then reports [`StoreError::Conflict`]. A writer thread ([`WRITERS`])
 //! with its own connection takes queued jobs in order and commits up to [`MAX_BATCH`] waiting
-//! ones in one transaction (group commit: one commit, one WAL flush); if that batch fails for
+//! ones in one transaction (group commit: one commit, one WAL flush), with those queued while
+//! it waited for the lock; if that batch fails for
 //! any reason each of its jobs is run again alone, in order (with its own retries), so one
 //! job's conflict or error never fails another. Reads run in `REPEATABLE READ READ ONLY` transactions (one snapshot)
 //! on a small pool of connections ([`MAX_READERS`]).
@@ -1098,16 +1099,32 @@ fn writer_loop(target: &Target, rx: &Mutex<mpsc::Receiver<WriteJob>>) {
             }
             batch
         };
-        run_batch(target, &mut conn, batch);
+        run_batch(target, &mut conn, batch, rx);
     }
 }
 
-fn run_batch(target: &Target, conn: &mut Option<Conn>, mut batch: Vec<WriteJob>) {
-    if batch.len() > 1 {
-        match commit(target, conn, &mut batch) {
+/// Runs `batch` in one transaction, with the jobs queued on `more` while the writer waited
+/// for the lock; if that fails, each job alone.
+fn run_batch(
+    target: &Target,
+    conn: &mut Option<Conn>,
+    mut batch: Vec<WriteJob>,
+    more: &Mutex<mpsc::Receiver<WriteJob>>,
+) {
+    let more = (target.writers == Writers::Serialized).then_some(more);
+    if batch.len() > 1 || more.is_some() {
+        match commit(target, conn, &mut batch, more) {
             Ok(()) => {
                 for job in batch {
                     job.finish(Ok(()));
+                }
+                return;
+            }
+            // A job alone already: only a conflict is worth another run.
+            Err(e) if batch.len() == 1 && e != StoreError::Conflict => {
+                tracing::warn!(error = %e, "store write failed");
+                for job in batch {
+                    job.finish(Err(e.clone()));
                 }
                 return;
             }
@@ -1116,12 +1133,15 @@ fn run_batch(target: &Target, conn: &mut Option<Conn>, mut batch: Vec<WriteJob>)
             }
         }
     }
-    for mut job in batch {
-        let result = run_alone(target, conn, &mut job);
+    for job in batch {
+        let mut one = vec![job];
+        let result = run_alone(target, conn, &mut one);
         if let Err(e) = &result {
             tracing::warn!(error = %e, "store write failed");
         }
-        job.finish(result);
+        for job in one {
+            job.finish(result.clone());
+        }
     }
 }
 
@@ -1130,12 +1150,12 @@ fn run_batch(target: &Target, conn: &mut Option<Conn>, mut batch: Vec<WriteJob>)
 fn run_alone(
     target: &Target,
     conn: &mut Option<Conn>,
-    job: &mut WriteJob,
+    job: &mut Vec<WriteJob>,
 ) -> Result<(), StoreError> {
     let give_up = Instant::now() + CONFLICT_PATIENCE;
     let mut attempt = 0;
     loop {
-        match commit(target, conn, std::slice::from_mut(job)) {
+        match commit(target, conn, job, None) {
             Err(StoreError::Conflict) if Instant::now() < give_up => {
                 attempt += 1;
                 std::thread::sleep(backoff(attempt));
@@ -1157,7 +1177,8 @@ fn backoff(attempt: u32) -> Duration {
 fn commit(
     target: &Target,
     slot: &mut Option<Conn>,
-    jobs: &mut [WriteJob],
+    jobs: &mut Vec<WriteJob>,
+    more: Option<&Mutex<mpsc::Receiver<WriteJob>>>,
 ) -> Result<(), StoreError> {
     let serialized = target.writers == Writers::Serialized;
     // The lock's statement is the first on the connection: a session that ended while idle
@@ -1184,6 +1205,17 @@ fn commit(
                 }
             }
             Err(e) => return Err(backend("taking the write lock", &e)),
+        }
+    }
+    // Jobs queued while the writer waited for the lock join the batch: the wait is the
+    // longest part of a cluster's write, and the batch pays for its begin, commit and unlock
+    // once.
+    if let Some(Ok(rx)) = more.map(Mutex::lock) {
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
         }
     }
     let Some(Conn { client, stmts }) = slot.as_mut() else {
