@@ -30,11 +30,13 @@ enum Work {
 pub struct Job {
     name: &'static str,
     work: Work,
-    /// The records the work reads first ([`WriteJob::reading`]).
-    reads: Vec<(Table, Vec<u8>)>,
-    /// And those it reads first by keys other records hold ([`WriteJob::reading_through`]).
-    reads_through: Vec<Indirect>,
+    /// Names the records the work reads first ([`WriteJob::reading`] and
+    /// [`WriteJob::reading_through`]), for a store that [reads ahead](Store::reads_ahead).
+    reads: Option<Box<Reads>>,
 }
+
+/// What names the records a job reads first: directly, and through other records.
+type Reads = dyn FnOnce() -> (Vec<(Table, Vec<u8>)>, Vec<Indirect>) + Send;
 
 impl fmt::Debug for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -53,8 +55,7 @@ impl Job {
         Job {
             name,
             work: Work::Read(Box::new(work)),
-            reads: Vec::new(),
-            reads_through: Vec::new(),
+            reads: None,
         }
     }
 
@@ -65,24 +66,19 @@ impl Job {
         Job {
             name,
             work: Work::Write(Box::new(work)),
-            reads: Vec::new(),
-            reads_through: Vec::new(),
+            reads: None,
         }
     }
 
-    /// Names the records the work reads first, for a store that reads a batch's at once
-    /// ([`WriteJob::reading`]).
+    /// Names the records the work reads first, directly and through other records, for a
+    /// store that reads a batch's at once ([`WriteJob::reading`]): `reads` runs only for such
+    /// a store.
     #[must_use]
-    pub(crate) fn reading(mut self, keys: Vec<(Table, Vec<u8>)>) -> Job {
-        self.reads = keys;
-        self
-    }
-
-    /// Names the records the work reads first by keys other records hold
-    /// ([`WriteJob::reading_through`]).
-    #[must_use]
-    pub(crate) fn reading_through(mut self, reads: Vec<Indirect>) -> Job {
-        self.reads_through = reads;
+    pub(crate) fn reading(
+        mut self,
+        reads: impl FnOnce() -> (Vec<(Table, Vec<u8>)>, Vec<Indirect>) + Send + 'static,
+    ) -> Job {
+        self.reads = Some(Box::new(reads));
         self
     }
 
@@ -140,8 +136,7 @@ pub fn execute(
     }
     let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
     let filled = std::sync::Arc::clone(&slot);
-    let reads = std::mem::take(&mut job.reads);
-    let reads_through = std::mem::take(&mut job.reads_through);
+    let reads = job.reads.take().filter(|_| store.reads_ahead());
     let write = WriteJob::new(
         move |txn| {
             let outcome = job.run(txn)?;
@@ -160,7 +155,13 @@ pub fn execute(
             done(outcome);
         },
     );
-    store.write(write.reading(reads).reading_through(reads_through));
+    store.write(match reads {
+        Some(reads) => {
+            let (keys, through) = reads();
+            write.reading(keys).reading_through(through)
+        }
+        None => write,
+    });
 }
 
 /// What a job produced. Opaque: the connection that asked reads it.

@@ -11,6 +11,7 @@
 //! a read counts only from an account the message was for, whose device received it.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use wa_wire::Jid;
 use wa_wire::ids::{Chat, device_of, number_of, user_jid, user_of};
@@ -52,17 +53,17 @@ pub(crate) fn relay(
     now: Time,
     limits: RelayLimits,
 ) -> Job {
-    let reads = relay_reads(&me, &message);
-    let hint = reads.clone();
+    let (me, message) = (Arc::new(me), Arc::new(message));
+    let (named_me, named) = (Arc::clone(&me), Arc::clone(&message));
     Job::write("relay", move |txn| {
-        txn.prefetch(&reads)?;
+        txn.prefetch(&relay_reads(&me, &message))?;
         let result = store(txn, &me, &message, now, limits)?;
         Ok(Outcome(Done::Relay {
             reply_to: reply_to.clone(),
             result,
         }))
     })
-    .reading(hint)
+    .reading(move || (relay_reads(&named_me, &named), Vec::new()))
 }
 
 fn store(
@@ -584,21 +585,29 @@ pub(crate) fn set(
     now: Time,
     limits: SetLimits,
 ) -> Job {
-    let receipts = || {
-        items.iter().filter_map(|item| match item {
-            SetRequest::Receipt(r) => Some(r),
-            _ => None,
-        })
+    let (me, items) = (Arc::new(me), Arc::new(items));
+    let (named_me, named) = (Arc::clone(&me), Arc::clone(&items));
+    let reads = move || {
+        let receipts = || {
+            named.iter().filter_map(|item| match item {
+                SetRequest::Receipt(r) => Some(r),
+                _ => None,
+            })
+        };
+        (
+            receipts()
+                .flat_map(|r| receipt_reads(&named_me, r))
+                .collect(),
+            receipts()
+                .flat_map(|r| receipt_reads_through(&named_me, r))
+                .collect(),
+        )
     };
-    let reads = receipts().flat_map(|r| receipt_reads(&me, r)).collect();
-    let reads_through = receipts()
-        .flat_map(|r| receipt_reads_through(&me, r))
-        .collect();
     Job::write("set", move |txn| {
         let mut effects = Effects::new();
         let mut ok = SetOk::default();
         let mut result = Ok(());
-        for item in &items {
+        for item in items.iter() {
             let step = match item {
                 SetRequest::Receipt(r) => {
                     effects.extend(receipt(txn, &me, r, now, limits.receipts_secs)?);
@@ -627,7 +636,6 @@ pub(crate) fn set(
         }))
     })
     .reading(reads)
-    .reading_through(reads_through)
 }
 
 /// Everything waiting for a device, oldest first (at most `limit`).
@@ -997,6 +1005,86 @@ mod tests {
             Ok(found)
         });
         assert_eq!(found, [(Table::Messages, true), (Table::Inbox, true)]);
+    }
+
+    /// A store that notes how many records each write job names as read first, over the
+    /// memory store.
+    struct Naming {
+        store: MemStore,
+        reads_ahead: bool,
+        named: std::sync::Mutex<Vec<(usize, usize)>>,
+    }
+
+    impl crate::store::Store for Naming {
+        fn read(
+            &self,
+            work: &mut dyn FnMut(&mut dyn crate::store::ReadTxn) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            self.store.read(work)
+        }
+
+        fn write(&self, job: crate::store::WriteJob) {
+            self.named
+                .lock()
+                .unwrap()
+                .push((job.reads().len(), job.reads_through().len()));
+            self.store.write(job);
+        }
+
+        fn close(&self) {}
+
+        fn reads_ahead(&self) -> bool {
+            self.reads_ahead
+        }
+    }
+
+    /// A relay and a receipt name what they read first to a store that reads ahead (the
+    /// sender's and recipient's records; the sent ids and counters, and the message and inbox
+    /// entry through each sent id), and nothing to one that does not.
+    #[test]
+    fn jobs_name_what_they_read_first_to_a_store_that_reads_ahead() {
+        for reads_ahead in [true, false] {
+            let store = Naming {
+                store: MemStore::new(),
+                reads_ahead,
+                named: std::sync::Mutex::new(Vec::new()),
+            };
+            account(&store.store, ALICE);
+            account(&store.store, BOB);
+            let now = Time::from_millis(1_000_000);
+            let alice = Me::new(ALICE, 0).unwrap();
+            let relay_job = relay(ReplyTo::Id(1), alice, to_bob("M", 1), now, limits());
+            crate::job::execute(&store, relay_job, |r| assert!(r.is_ok()));
+            let r = Receipt {
+                kind: ReceiptKind::Delivered,
+                chat: Me::new(ALICE, 0).unwrap().user,
+                id: "M".to_owned(),
+                participant: None,
+            };
+            let set_limits = SetLimits {
+                receipts_secs: 60,
+                max_group_size: 10,
+                max_groups_per_account: 10,
+                max_one_time_keys: 10,
+            };
+            let bob = Me::new(BOB, 0).unwrap();
+            let set_job = set(
+                ReplyTo::Id(2),
+                bob,
+                vec![SetRequest::Receipt(r)],
+                now,
+                set_limits,
+            );
+            crate::job::execute(&store, set_job, |r| assert!(r.is_ok()));
+            let named = store.named.lock().unwrap().clone();
+            let expected = if reads_ahead {
+                vec![(9, 0), (3, 4)]
+            } else {
+                vec![(0, 0), (0, 0)]
+            };
+            assert_eq!(named, expected, "reads ahead: {reads_ahead}");
+            assert_eq!(waiting(&store.store, BOB), (0, 0), "delivered either way");
+        }
     }
 
     /// A transaction that counts its range reads.

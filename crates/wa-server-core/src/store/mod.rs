@@ -373,6 +373,12 @@ pub trait Store: Send + Sync + 'static {
     /// failed); it may run on another thread, and must not block.
     fn write(&self, job: WriteJob);
 
+    /// Whether the store reads what the jobs of a batch name as read first
+    /// ([`WriteJob::reading`]) at once: only then do callers name them. The default is no.
+    fn reads_ahead(&self) -> bool {
+        false
+    }
+
     /// Stops accepting writes, finishes the queued ones, and releases the backend. Jobs
     /// written afterwards fail with [`StoreError::Closed`].
     fn close(&self);

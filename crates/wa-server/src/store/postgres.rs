@@ -1003,6 +1003,11 @@ impl WriteTxn for PgTxn<'_, '_> {
 }
 
 impl Store for PgStore {
+    /// Yes: a batch's first reads are one statement (see the [module docs](self)).
+    fn reads_ahead(&self) -> bool {
+        true
+    }
+
     fn read(
         &self,
         work: &mut dyn FnMut(&mut dyn ReadTxn) -> Result<(), StoreError>,
