@@ -148,8 +148,10 @@ async fn messages_cross_nodes_with_acks_1_and_2() {
     }
 
     // Throughput across nodes: alice (node 1) to bob (node 2), each message stored, pushed
-    // over the bus and received; a figure printed for the record, not asserted.
-    const N: usize = 200;
+    // over the bus and received; a figure printed for the record, not asserted. Alice's sends
+    // stay within her budget's burst (200, of which the ring took 3) whatever the time they
+    // take: they arrive faster than it refills.
+    const N: usize = 190;
     let bob_jid = bob.jid();
     let lists = alice.devices(vec![bob_jid.clone()]).await;
     let devices: Vec<_> = lists

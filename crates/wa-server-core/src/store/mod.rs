@@ -215,13 +215,13 @@ pub trait WriteTxn: ReadTxn {
     /// When the backend fails.
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError>;
 
-    /// Adds `key`, which no record has yet: its key holds a message number that
+    /// Adds `key`, which no record has ever had: its key holds a message number that
     /// [`next_seq`](WriteTxn::next_seq) has just handed out. A backend that looks for the
     /// record a write replaces (to keep counts, or to know what to delete later) skips that
     /// search; the default is [`put`](WriteTxn::put).
     ///
-    /// Adding a key that a record has is a bug of the caller: the embedded store may then
-    /// lose track of the record below it, and debug builds check for it.
+    /// Adding a key that a record has, or had, is a bug of the caller: the embedded store may
+    /// then lose track of the record below it (its debug builds check for it).
     ///
     /// # Errors
     /// When the backend fails.
