@@ -357,7 +357,7 @@ fn what_a_transaction_read_gives_way_to_its_writes() {
 
 /// What a job costs in statements: a record read again, or announced with `prefetch`, costs
 /// none; a delete of a record the transaction knows does not ask whether it is there, and
-/// `remove` never does.
+/// `remove` never does; a transaction's puts and deletes go in one statement.
 #[test]
 fn a_record_read_again_or_prefetched_costs_no_statement() {
     if !services::available(
@@ -411,6 +411,12 @@ fn a_record_read_again_or_prefetched_costs_no_statement() {
     // Whether it is there, then the delete.
     let blind_delete = cost(|txn| txn.delete(Table::Meta, b"b").map(drop));
     let remove = cost(|txn| txn.remove(Table::Meta, b"c"));
+    // Puts and deletes kept, then sent together.
+    let puts_and_deletes = cost(|txn| {
+        txn.remove(Table::Meta, b"d")?;
+        txn.put(Table::Meta, b"f", b"2")?;
+        txn.put(Table::Meta, b"e", b"2")
+    });
     assert_eq!(
         [
             once,
@@ -419,10 +425,14 @@ fn a_record_read_again_or_prefetched_costs_no_statement() {
             prefetched,
             known_delete,
             blind_delete,
-            remove
+            remove,
+            puts_and_deletes,
         ],
-        [1, 1, 5, 1, 2, 2, 1]
+        [1, 1, 5, 1, 2, 2, 1, 1]
     );
+    let left = read(&store, |txn| txn.range(Table::Meta, b"a", b"z", false, 10)).unwrap();
+    let left: Vec<(&[u8], &[u8])> = left.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+    assert_eq!(left, [(&b"e"[..], &b"2"[..]), (b"f", b"2")]);
     store.close();
 }
 

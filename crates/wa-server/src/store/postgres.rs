@@ -41,9 +41,9 @@
 //! on a small pool of connections ([`MAX_READERS`]).
 //!
 //! **Round trips.** Each `get`, `range` and `count` is a statement; puts and deletes are kept
-//! in the transaction (its reads see them first) and sent in two statements before the commit
-//! (`unnest` of arrays: one upsert, one delete), so a batch of jobs writes in two round trips
-//! however many records it touches. A transaction remembers what its `get`s answered (its
+//! in the transaction (its reads see them first) and sent in one statement before the commit
+//! (`unnest` of arrays: an upsert, with the deletes in a `WITH`), so a batch of jobs writes in
+//! one round trip however many records it touches. A transaction remembers what its `get`s answered (its
 //! snapshot does not move, and its own writes update what it remembers): the jobs of a batch
 //! read the same accounts, devices and counters, and read again they cost no statement. The
 //! records a job announces with `prefetch` (a relay: the sender's and recipient's account,
@@ -261,6 +261,7 @@ struct Stmts {
     get_through: Statement,
     put_many: Statement,
     delete_many: Statement,
+    write_many: Statement,
     next_seqs: Statement,
     lock: Statement,
     unlock: Statement,
@@ -314,6 +315,13 @@ impl Stmts {
             delete_many: p("DELETE FROM kv WHERE ctid = ANY (ARRAY( \
                    SELECT (SELECT kv.ctid FROM kv WHERE kv.tbl = d.tbl AND kv.k = d.k) \
                    FROM unnest($1::int2[], $2::bytea[]) AS d (tbl, k)))")?,
+            // Both at once (a transaction's kept writes put and delete different keys).
+            write_many: p("WITH gone AS (DELETE FROM kv WHERE ctid = ANY (ARRAY( \
+                   SELECT (SELECT kv.ctid FROM kv WHERE kv.tbl = d.tbl AND kv.k = d.k) \
+                   FROM unnest($1::int2[], $2::bytea[]) AS d (tbl, k))) RETURNING 1) \
+                 INSERT INTO kv (tbl, k, v) \
+                 SELECT * FROM unnest($3::int2[], $4::bytea[], $5::bytea[]) \
+                 ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v")?,
             next_seqs: p("SELECT nextval('msg_seq') FROM generate_series(1, $1::int4)")?,
             lock: p("SELECT pg_advisory_lock($1, hashtext(current_schema()))")?,
             unlock: p("SELECT pg_advisory_unlock($1, hashtext(current_schema()))")?,
@@ -593,8 +601,8 @@ fn migrate(target: &Target) -> Result<(), StoreError> {
 /// reported by any statement: the transaction is then aborted whatever the job makes of the
 /// error, and the job runs again.
 ///
-/// Puts and deletes are kept until the transaction's jobs are done, then sent in two
-/// statements ([`PgTxn::send_writes`]) before the commit: a statement is a round trip, and a
+/// Puts and deletes are kept until the transaction's jobs are done, then sent in one
+/// statement ([`PgTxn::send_writes`]) before the commit: a statement is a round trip, and a
 /// relay writes some fifteen records. The jobs' reads see the kept writes first.
 struct PgTxn<'a, 'c> {
     txn: &'a mut Transaction<'c>,
@@ -709,7 +717,7 @@ impl<'a, 'c> PgTxn<'a, 'c> {
         Ok(())
     }
 
-    /// Sends the kept writes: the deletes in one statement, the puts in another; and, when the
+    /// Sends the kept writes, puts and deletes in one statement; and, when the
     /// transaction goes on reading (`learn`), remembers them as what the database holds.
     fn send_writes(&mut self, learn: bool) -> Result<(), StoreError> {
         let stmts = self.stmts;
@@ -732,19 +740,20 @@ impl<'a, 'c> PgTxn<'a, 'c> {
                 }
             }
         }
-        if !del_k.is_empty()
-            && let Err(e) = self
+        let sent = match (del_k.is_empty(), put_k.is_empty()) {
+            (true, true) => Ok(0),
+            (false, true) => self
                 .counted()
-                .execute(&stmts.delete_many, &[&del_t, &del_k])
-        {
-            return Err(self.fail("delete", &e));
-        }
-        if !put_k.is_empty()
-            && let Err(e) = self
+                .execute(&stmts.delete_many, &[&del_t, &del_k]),
+            (true, false) => self
                 .counted()
-                .execute(&stmts.put_many, &[&put_t, &put_k, &put_v])
-        {
-            return Err(self.fail("put", &e));
+                .execute(&stmts.put_many, &[&put_t, &put_k, &put_v]),
+            (false, false) => self
+                .counted()
+                .execute(&stmts.write_many, &[&del_t, &del_k, &put_t, &put_k, &put_v]),
+        };
+        if let Err(e) = sent {
+            return Err(self.fail("write", &e));
         }
         if learn {
             for (table, key, slot) in pending.iter() {
