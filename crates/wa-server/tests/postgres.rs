@@ -436,6 +436,30 @@ fn a_record_read_again_or_prefetched_costs_no_statement() {
     store.close();
 }
 
+/// Queues a job on `store` that runs `first`, then keeps its transaction open (its writer
+/// busy, and, serialized, the cluster's write lock held) until told to go on; returns once it
+/// runs, with the sender that tells it. `done` gets its outcome.
+fn hold_writer(
+    store: &PgStore,
+    mut first: impl FnMut(&mut dyn WriteTxn) -> Result<(), StoreError> + Send + 'static,
+    done: impl FnOnce(Result<(), StoreError>) + Send + 'static,
+) -> mpsc::Sender<()> {
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let go_rx = std::sync::Mutex::new(go_rx);
+    store.write(WriteJob::new(
+        move |txn| {
+            first(txn)?;
+            let _ = started_tx.send(());
+            let _ = go_rx.lock().unwrap().recv_timeout(WAIT);
+            Ok(())
+        },
+        done,
+    ));
+    started.recv_timeout(WAIT).expect("the holding job runs");
+    go
+}
+
 /// Runs `jobs` in one batch of `store`'s writer (a job queued first holds the writer until
 /// they are all queued), and waits for them; the statements the batch sent.
 fn one_batch(
@@ -443,18 +467,7 @@ fn one_batch(
     jobs: Vec<WriteJob>,
     done: &mpsc::Receiver<Result<(), StoreError>>,
 ) -> u64 {
-    let (started_tx, started) = mpsc::channel();
-    let (go, go_rx) = mpsc::channel::<()>();
-    let go_rx = std::sync::Mutex::new(go_rx);
-    store.write(WriteJob::new(
-        move |_| {
-            let _ = started_tx.send(());
-            let _ = go_rx.lock().unwrap().recv_timeout(WAIT);
-            Ok(())
-        },
-        |_| {},
-    ));
-    started.recv_timeout(WAIT).unwrap();
+    let go = hold_writer(store, |_| Ok(()), |_| {});
     let before = store.statements();
     let count = jobs.len();
     for job in jobs {
@@ -812,18 +825,7 @@ fn jobs_queued_while_a_writer_waits_for_the_lock_join_its_batch() {
     let a = PgStore::open(&schema.url, &schema.name).unwrap();
     let b = PgStore::open(&schema.url, &schema.name).unwrap();
     // A's job holds the lock until told to go on.
-    let (started_tx, started) = mpsc::channel();
-    let (go, go_rx) = mpsc::channel::<()>();
-    let go_rx = std::sync::Mutex::new(go_rx);
-    a.write(WriteJob::new(
-        move |_| {
-            let _ = started_tx.send(());
-            let _ = go_rx.lock().unwrap().recv_timeout(WAIT);
-            Ok(())
-        },
-        |_| {},
-    ));
-    started.recv_timeout(WAIT).expect("A's job runs");
+    let go = hold_writer(&a, |_| Ok(()), |_| {});
     let (done_tx, done) = mpsc::channel();
     let numbered = |tx: mpsc::Sender<Result<(), StoreError>>| {
         WriteJob::new(
@@ -856,22 +858,14 @@ fn serialized_writers_of_two_stores_take_turns() {
     let a = PgStore::open(&schema.url, &schema.name).unwrap();
     let b = PgStore::open(&schema.url, &schema.name).unwrap();
     // A's job writes, then stays in its transaction until told to go on.
-    let (started_tx, started) = mpsc::channel();
-    let (go, go_rx) = mpsc::channel::<()>();
-    let go_rx = std::sync::Mutex::new(go_rx);
     let (a_done_tx, a_done) = mpsc::channel();
-    a.write(WriteJob::new(
-        move |txn| {
-            txn.put(Table::Meta, b"first", b"a")?;
-            let _ = started_tx.send(());
-            let _ = go_rx.lock().unwrap().recv_timeout(WAIT);
-            Ok(())
-        },
+    let go = hold_writer(
+        &a,
+        |txn| txn.put(Table::Meta, b"first", b"a"),
         move |r| {
             let _ = a_done_tx.send(r);
         },
-    ));
-    started.recv_timeout(WAIT).expect("A's job runs");
+    );
     // B's job, queued while A's transaction is open, notes what it finds.
     let (b_done_tx, b_done) = mpsc::channel();
     b.write(WriteJob::new(

@@ -55,8 +55,9 @@ pub(crate) fn relay(
 ) -> Job {
     let (me, message) = (Arc::new(me), Arc::new(message));
     let (named_me, named) = (Arc::clone(&me), Arc::clone(&message));
+    // What it reads first is named to a store that reads ahead (`Job::reading`), not
+    // prefetched by the work: only such a store prefetches.
     Job::write("relay", move |txn| {
-        txn.prefetch(&relay_reads(&me, &message))?;
         let result = store(txn, &me, &message, now, limits)?;
         Ok(Outcome(Done::Relay {
             reply_to: reply_to.clone(),
@@ -391,7 +392,6 @@ pub(crate) fn receipt(
         return Ok(Vec::new());
     };
     let senders = receipt_senders(me, r, &chat);
-    txn.prefetch(&receipt_reads(me, r))?;
     let mut found = None;
     for sender in &senders {
         if let Some(seq) = sent_seq(txn, sender, &r.id)? {
@@ -903,14 +903,19 @@ mod tests {
         send_relay(store, to_bob(id, 1), now, limits())
     }
 
-    /// Bob's phone tells Alice it got message `id`.
-    fn delivered(store: &MemStore, id: &str, now: Time) {
-        let receipt_of = Receipt {
+    /// The receipt Bob's phone sends for Alice's message `id`.
+    fn delivery_receipt(id: &str) -> Receipt {
+        Receipt {
             kind: ReceiptKind::Delivered,
             chat: Me::new(ALICE, 0).unwrap().user,
             id: id.to_owned(),
             participant: None,
-        };
+        }
+    }
+
+    /// Bob's phone tells Alice it got message `id`.
+    fn delivered(store: &MemStore, id: &str, now: Time) {
+        let receipt_of = delivery_receipt(id);
         let bob = Me::new(BOB, 0).unwrap();
         store.write_now(move |txn| receipt(txn, &bob, &receipt_of, now, 60));
     }
@@ -982,12 +987,7 @@ mod tests {
         account(&store, ALICE);
         account(&store, BOB);
         send(&store, "M", Time::from_millis(1_000_000)).unwrap();
-        let r = Receipt {
-            kind: ReceiptKind::Delivered,
-            chat: Me::new(ALICE, 0).unwrap().user,
-            id: "M".to_owned(),
-            participant: None,
-        };
+        let r = delivery_receipt("M");
         let through = receipt_reads_through(&Me::new(BOB, 0).unwrap(), &r);
         assert_eq!(
             through.len(),
@@ -1055,12 +1055,7 @@ mod tests {
             let alice = Me::new(ALICE, 0).unwrap();
             let relay_job = relay(ReplyTo::Id(1), alice, to_bob("M", 1), now, limits());
             crate::job::execute(&store, relay_job, |r| assert!(r.is_ok()));
-            let r = Receipt {
-                kind: ReceiptKind::Delivered,
-                chat: Me::new(ALICE, 0).unwrap().user,
-                id: "M".to_owned(),
-                participant: None,
-            };
+            let r = delivery_receipt("M");
             let set_limits = SetLimits {
                 receipts_secs: 60,
                 max_group_size: 10,
@@ -1136,12 +1131,7 @@ mod tests {
         let now = Time::from_millis(1_000_000);
         for (id, receipts_secs, looks) in [("A", limits().ttl_secs, false), ("B", 60, true)] {
             send(&store, id, now).unwrap();
-            let r = Receipt {
-                kind: ReceiptKind::Delivered,
-                chat: Me::new(ALICE, 0).unwrap().user,
-                id: id.to_owned(),
-                participant: None,
-            };
+            let r = delivery_receipt(id);
             let bob = Me::new(BOB, 0).unwrap();
             let (ranges, expires) = store.write_now(move |txn| {
                 let mut counted = Ranges { txn, ranges: 0 };

@@ -46,10 +46,11 @@
 //! one round trip however many records it touches. A transaction remembers what its `get`s answered (its
 //! snapshot does not move, and its own writes update what it remembers): the jobs of a batch
 //! read the same accounts, devices and counters, and read again they cost no statement. The
-//! records a job announces with `prefetch` (a relay: the sender's and recipient's account,
-//! phone, counters and peer record; a receipt: the message, its inbox entry, the counters) are
-//! read in one statement, and what the jobs of a batch name as read first
-//! ([`WriteJob::reading`]) in one statement for the batch, after `BEGIN`. The first message
+//! records a job announces with `prefetch` (an account's devices; a receipt's message, its
+//! inbox entry, the counters) are read in one statement, and what the jobs of a batch name as
+//! read first ([`WriteJob::reading`]: a relay's sender and recipient records, a receipt's sent
+//! ids, counters, and message and inbox entry through them) in one statement for the batch,
+//! after `BEGIN`. The first message
 //! number a batch needs takes one for each job left in it, in one statement (`nextval` over a
 //! `generate_series`); the numbers it does not hand out are skipped. A `delete` asks whether
 //! the row exists, unless the transaction knows (its answer is part of the trait); `remove`
@@ -66,7 +67,7 @@
 //! delete of a batch's keys took 3 ms with 16,000 rows). Every statement finds its rows by the
 //! primary key, so the store's sessions turn sequential scans off (`enable_seqscan = off`),
 //! and the delete looks each key up, then deletes by row address.
-
+//!
 //! **Durability.** `done` gets `Ok(())` after `COMMIT` returned, with PostgreSQL's default
 //! `synchronous_commit = on`: the commit is in the write-ahead log on disk.
 //!
@@ -259,8 +260,6 @@ struct Stmts {
     exists: Statement,
     get_many: Statement,
     get_through: Statement,
-    put_many: Statement,
-    delete_many: Statement,
     write_many: Statement,
     next_seqs: Statement,
     lock: Statement,
@@ -303,19 +302,13 @@ impl Stmts {
                  UNION ALL \
                  SELECT d.tbl, d.k, (SELECT kv.v FROM kv WHERE kv.tbl = d.tbl AND kv.k = d.k) \
                  FROM derived d")?,
-            put_many: p(
-                "INSERT INTO kv (tbl, k, v) SELECT * FROM unnest($1::int2[], $2::bytea[], $3::bytea[]) \
-                 ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
-            )?,
-            // Each row found by its own lookup, then deleted by its address (a TID scan). A
-            // join of the keys with `kv` could be planned, while the table is nearly empty, as
-            // a hash join over an index scan of the whole table, and that plan would stay
-            // cached as the table grows (as a sequential scan once did: 3 ms a statement at
-            // 16,000 rows, most of the cluster's time under its write lock).
-            delete_many: p("DELETE FROM kv WHERE ctid = ANY (ARRAY( \
-                   SELECT (SELECT kv.ctid FROM kv WHERE kv.tbl = d.tbl AND kv.k = d.k) \
-                   FROM unnest($1::int2[], $2::bytea[]) AS d (tbl, k)))")?,
-            // Both at once (a transaction's kept writes put and delete different keys).
+            // The kept writes: the upsert, with the deletes in a `WITH` (a transaction's kept
+            // writes put and delete different keys). Each row to delete is found by its own
+            // lookup, then deleted by its address (a TID scan): a join of the keys with `kv`
+            // could be planned, while the table is nearly empty, as a hash join over a scan of
+            // the whole table, and that plan would stay cached as the table grows (as a
+            // sequential scan once did: 3 ms a statement at 16,000 rows, most of the cluster's
+            // time under its write lock).
             write_many: p("WITH gone AS (DELETE FROM kv WHERE ctid = ANY (ARRAY( \
                    SELECT (SELECT kv.ctid FROM kv WHERE kv.tbl = d.tbl AND kv.k = d.k) \
                    FROM unnest($1::int2[], $2::bytea[]) AS d (tbl, k))) RETURNING 1) \
@@ -648,20 +641,20 @@ impl<'a, 'c> PgTxn<'a, 'c> {
 
     /// Reads `keys` and the records `through` names (`Indirect`), those the transaction does
     /// not know yet, in one statement (none for fewer than two keys and nothing indirect).
-    fn prefetch_through(
+    fn prefetch_through<'k>(
         &mut self,
-        keys: &[(Table, Vec<u8>)],
-        through: &[Indirect],
+        keys: impl IntoIterator<Item = &'k (Table, Vec<u8>)>,
+        through: impl IntoIterator<Item = &'k Indirect>,
     ) -> Result<(), StoreError> {
         let stmts = self.stmts;
         // Each key once (a batch's jobs name the same accounts).
-        let mut wanted: BTreeSet<(i16, Cow<'_, [u8]>)> = BTreeSet::new();
+        let mut wanted: BTreeSet<(i16, Cow<'k, [u8]>)> = BTreeSet::new();
         for (table, key) in keys {
             if self.seen(*table, key).is_none() {
                 wanted.insert((tbl(*table), Cow::Borrowed(key.as_slice())));
             }
         }
-        let mut indirect: Vec<&Indirect> = Vec::new();
+        let mut indirect: Vec<&'k Indirect> = Vec::new();
         for read in through {
             let (via_table, via_key) = (read.via.0, read.via.1.as_slice());
             match self.seen(via_table, via_key) {
@@ -740,18 +733,9 @@ impl<'a, 'c> PgTxn<'a, 'c> {
                 }
             }
         }
-        let sent = match (del_k.is_empty(), put_k.is_empty()) {
-            (true, true) => Ok(0),
-            (false, true) => self
-                .counted()
-                .execute(&stmts.delete_many, &[&del_t, &del_k]),
-            (true, false) => self
-                .counted()
-                .execute(&stmts.put_many, &[&put_t, &put_k, &put_v]),
-            (false, false) => self
-                .counted()
-                .execute(&stmts.write_many, &[&del_t, &del_k, &put_t, &put_k, &put_v]),
-        };
+        let sent = self
+            .counted()
+            .execute(&stmts.write_many, &[&del_t, &del_k, &put_t, &put_k, &put_v]);
         if let Err(e) = sent {
             return Err(self.fail("write", &e));
         }
@@ -915,7 +899,7 @@ impl ReadTxn for PgTxn<'_, '_> {
     }
 
     fn prefetch(&mut self, keys: &[(Table, Vec<u8>)]) -> Result<(), StoreError> {
-        self.prefetch_through(keys, &[])
+        self.prefetch_through(keys, [])
     }
 
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
@@ -1164,12 +1148,12 @@ fn run_batch(
 fn run_alone(
     target: &Target,
     conn: &mut Option<Conn>,
-    job: &mut Vec<WriteJob>,
+    alone: &mut Vec<WriteJob>,
 ) -> Result<(), StoreError> {
     let give_up = Instant::now() + CONFLICT_PATIENCE;
     let mut attempt = 0;
     loop {
-        match commit(target, conn, job, None) {
+        match commit(target, conn, alone, None) {
             Err(StoreError::Conflict) if Instant::now() < give_up => {
                 attempt += 1;
                 std::thread::sleep(backoff(attempt));
@@ -1244,18 +1228,10 @@ fn commit(
         let (outcome, conflict, broken) = {
             let mut w = PgTxn::new(&mut txn, stmts);
             // What the jobs read first, in one statement for the batch.
-            let mut outcome = if jobs.len() > 1 {
-                let reads: Vec<(Table, Vec<u8>)> =
-                    jobs.iter().flat_map(|j| j.reads()).cloned().collect();
-                let through: Vec<Indirect> = jobs
-                    .iter()
-                    .flat_map(|j| j.reads_through())
-                    .cloned()
-                    .collect();
-                w.prefetch_through(&reads, &through)
-            } else {
-                Ok(())
-            };
+            let mut outcome = w.prefetch_through(
+                jobs.iter().flat_map(WriteJob::reads),
+                jobs.iter().flat_map(WriteJob::reads_through),
+            );
             let count = jobs.len();
             for (i, job) in jobs.iter_mut().enumerate() {
                 if outcome.is_err() {
