@@ -41,6 +41,16 @@ fn login_listen_and_commands_through_the_socket() {
         "bob.redb",
         &["send", "--to", ALICE, "zebra before the link"],
     ));
+    // Alice's phone has it before the link, so that its history export carries it. (A phone
+    // that logs in gets its queue from a read the server runs beside the link's write: the
+    // link can be answered, and the history sent, before the queued message arrives.)
+    let mut alice = Running::spawn(&mut server.phone("alice.redb", &["listen", "--json"]));
+    let alice_out = lines(alice.stdout.take().unwrap());
+    wait_line(&alice_out, "the message before the link", |l| {
+        l.contains("zebra before the link")
+    });
+    alice.terminate();
+    assert!(alice.wait(WAIT).success());
 
     // Before login, commands say what to do.
     let (success, _, err) = run(server.wa("web.redb", &["chats"]));
