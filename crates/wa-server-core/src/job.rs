@@ -6,8 +6,15 @@
 //! others into one fsync'd commit; a networked store with retries) and hands the outcome back to
 //! the connection that asked (`handle_job`). Outcomes describe themselves, so a connection needs
 //! no table of what it asked for.
+//!
+//! **Architecture Invariant:** a connection handles its jobs' outcomes in the order it issued
+//! the jobs ([`Issued`]), whatever order they finish in. A read-only job runs on a snapshot
+//! beside the store's writer and can finish after a write job asked for later (a phone's queue,
+//! read at login, and its link request just after): what the connection says for each then
+//! still goes out in the order of the requests that caused it.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::store::{Indirect, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn};
@@ -15,6 +22,57 @@ use crate::store::{Indirect, ReadTxn, Store, StoreError, Table, WriteJob, WriteT
 /// Identifies a job of one connection, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobId(pub u64);
+
+/// The jobs one connection issued, and their outcomes held until those of every job issued
+/// before them were handled (the module's invariant).
+#[derive(Default)]
+pub(crate) struct Issued {
+    /// The last job issued (ids start at 1).
+    last: u64,
+    /// The last job whose outcome was handed on.
+    handled: u64,
+    /// Outcomes that came before an earlier job's. At most as many as jobs in flight.
+    early: BTreeMap<u64, Result<Outcome, StoreError>>,
+}
+
+impl Issued {
+    /// The id of a new job.
+    pub(crate) fn issue(&mut self) -> JobId {
+        self.last += 1;
+        JobId(self.last)
+    }
+
+    /// Takes the outcome of job `id`: hands it back if its turn has come (then ask
+    /// [`Issued::next`] for the ones it held up), or holds it. An id never issued, or handled
+    /// already (a driver's mistake), is dropped and logged.
+    pub(crate) fn arrived(
+        &mut self,
+        id: JobId,
+        result: Result<Outcome, StoreError>,
+    ) -> Option<(JobId, Result<Outcome, StoreError>)> {
+        if id.0 == self.handled + 1 {
+            self.handled = id.0;
+            return Some((id, result));
+        }
+        if id.0 <= self.handled || id.0 > self.last || self.early.contains_key(&id.0) {
+            tracing::error!(job = id.0, "an outcome for no job in flight: dropped");
+            return None;
+        }
+        self.early.insert(id.0, result);
+        None
+    }
+
+    /// The next held outcome whose turn has come.
+    pub(crate) fn next(&mut self) -> Option<(JobId, Result<Outcome, StoreError>)> {
+        let entry = self.early.first_entry()?;
+        if *entry.key() != self.handled + 1 {
+            return None;
+        }
+        let (id, result) = entry.remove_entry();
+        self.handled = id;
+        Some((JobId(id), result))
+    }
+}
 
 type ReadWork = dyn FnMut(&mut dyn ReadTxn) -> Result<Outcome, StoreError> + Send;
 type WriteWork = dyn FnMut(&mut dyn WriteTxn) -> Result<Outcome, StoreError> + Send;

@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use crate::action::{Action, DisconnectKind, Push};
 use crate::budget::{Budgets, Kind, Who};
 use crate::config::Config;
-use crate::job::{Job, JobId, Outcome, Refusal};
+use crate::job::{Issued, Job, JobId, Outcome, Refusal};
 use crate::jobs::accounts::{self, Verification};
 use crate::jobs::relay::{self, RelayLimits, RelayRefused, SetLimits, SetRequest};
 use crate::jobs::{Done, Effects, Me, ReplyTo, groups, keys, verify_signature};
@@ -55,7 +55,8 @@ pub struct PhoneConnection {
     config: Arc<Config>,
     rng: ChaCha20Rng,
     actions: VecDeque<Action>,
-    next_job: u64,
+    /// Its jobs, and outcomes that came early.
+    jobs: Issued,
     state: State,
     login_deadline: Option<Time>,
     idle_deadline: Time,
@@ -94,7 +95,7 @@ impl PhoneConnection {
             config,
             rng: ChaCha20Rng::from_seed(seed),
             actions: VecDeque::new(),
-            next_job: 0,
+            jobs: Issued::default(),
             state: State::Fresh,
             pending_links: Vec::new(),
             delivered: HashSet::new(),
@@ -589,8 +590,17 @@ impl PhoneConnection {
         }
     }
 
-    /// The outcome of a job this connection asked for.
+    /// The outcome of a job this connection asked for. Outcomes are handled in the order the
+    /// jobs were issued: one that comes before an earlier job's waits for it.
     pub fn handle_job(&mut self, now: Time, id: JobId, result: Result<Outcome, StoreError>) {
+        let mut turn = self.jobs.arrived(id, result);
+        while let Some((id, result)) = turn {
+            self.outcome(now, id, result);
+            turn = self.jobs.next();
+        }
+    }
+
+    fn outcome(&mut self, now: Time, id: JobId, result: Result<Outcome, StoreError>) {
         let done = match result {
             Ok(Outcome(done)) => done,
             Err(e) => {
@@ -794,9 +804,8 @@ impl PhoneConnection {
     }
 
     fn job(&mut self, job: Job) {
-        self.next_job += 1;
         self.actions.push_back(Action::Job {
-            id: JobId(self.next_job),
+            id: self.jobs.issue(),
             job: Box::new(job),
         });
     }

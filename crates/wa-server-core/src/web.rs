@@ -33,7 +33,7 @@ use zeroize::Zeroizing;
 use crate::action::{Action, DisconnectKind, LinkApproval, Push, Target};
 use crate::budget::{Budgets, Kind, Who};
 use crate::config::Config;
-use crate::job::{Job, JobId, Outcome, Refusal};
+use crate::job::{Issued, Job, JobId, Outcome, Refusal};
 use crate::jobs::accounts::{self, Linking, LoginRequest};
 use crate::jobs::relay::{self, RelayLimits, RelayRefused, SetLimits, SetRequest};
 use crate::jobs::{Done, Effects, Grant, LoginRefused, Me, ReplyTo, Tokens, groups, keys};
@@ -95,7 +95,8 @@ pub struct WebConnection {
     rng: ChaCha20Rng,
     encoder: Encoder<'static>,
     actions: VecDeque<Action>,
-    next_job: u64,
+    /// Its jobs, and outcomes that came early.
+    jobs: Issued,
     idle_deadline: Time,
     /// Until it logs in: when it is closed.
     link_deadline: Option<Time>,
@@ -143,7 +144,7 @@ impl WebConnection {
             rng: ChaCha20Rng::from_seed(seed),
             encoder: Encoder::new(Policy::Server),
             actions: VecDeque::new(),
-            next_job: 0,
+            jobs: Issued::default(),
             client: None,
             rerefs: 0,
             current_ref: None,
@@ -369,8 +370,17 @@ impl WebConnection {
         }
     }
 
-    /// The outcome of a job this connection asked for.
+    /// The outcome of a job this connection asked for. Outcomes are handled in the order the
+    /// jobs were issued: one that comes before an earlier job's waits for it.
     pub fn handle_job(&mut self, now: Time, id: JobId, result: Result<Outcome, StoreError>) {
+        let mut turn = self.jobs.arrived(id, result);
+        while let Some((id, result)) = turn {
+            self.outcome(now, id, result);
+            turn = self.jobs.next();
+        }
+    }
+
+    fn outcome(&mut self, now: Time, id: JobId, result: Result<Outcome, StoreError>) {
         let done = match result {
             Ok(Outcome(done)) => done,
             Err(e) => {
@@ -1073,9 +1083,8 @@ impl WebConnection {
     // ---- Output -------------------------------------------------------------------------------
 
     fn job(&mut self, job: Job) {
-        self.next_job += 1;
         self.actions.push_back(Action::Job {
-            id: JobId(self.next_job),
+            id: self.jobs.issue(),
             job: Box::new(job),
         });
     }

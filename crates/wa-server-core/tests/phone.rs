@@ -276,6 +276,73 @@ fn a_code_expires() {
     assert_ne!(status(&reply), Some(200), "{reply:?}");
 }
 
+/// A connection on which the owner of `key` logged in.
+fn logged_in(store: &Arc<MemStore>, key: &SigningKey) -> Phone {
+    let mut phone = Phone::new(store, start());
+    let hello = PhoneRequest::Hello {
+        id: 1,
+        number: NUMBER.into(),
+    };
+    let reply = phone.request(&hello);
+    let nonce = base64_decode(reply[0]["data"]["nonce"].as_str().expect("a nonce"));
+    let auth = PhoneRequest::Auth {
+        id: 2,
+        signature: Signature(key.sign(&auth_message(NUMBER, &nonce)).to_bytes()),
+    };
+    assert_eq!(status(&phone.request(&auth)), Some(200));
+    phone
+}
+
+#[test]
+fn answers_follow_the_requests_order_whatever_order_their_jobs_finish_in() {
+    let owner = SigningKey::from_bytes(&[1; 32]);
+    let store = registered(&owner);
+    let mut phone = logged_in(&store, &owner);
+    let now = phone.now;
+    // Two requests whose jobs the driver runs apart (a read beside a write, say): the second
+    // finishes first.
+    phone.conn.handle_message(now, r#"{"cmd":"linked","id":3}"#);
+    let devices = format!(r#"{{"cmd":"devices","id":4,"users":["{NUMBER}@c.us"]}}"#);
+    phone.conn.handle_message(now, &devices);
+    let mut finished = Vec::new();
+    while let Some(action) = phone.conn.poll_action() {
+        let Action::Job { id, job } = action else {
+            panic!("only jobs before their outcomes: {action:?}");
+        };
+        let (done, outcome) = mpsc::channel();
+        execute(&*store, *job, move |result| {
+            let _ = done.send(result);
+        });
+        finished.push((id, outcome.recv().unwrap()));
+    }
+    assert_eq!(finished.len(), 2, "a job per request");
+    let (second, result) = finished.pop().unwrap();
+    phone.conn.handle_job(now, second, result);
+    assert!(
+        phone.run().is_empty(),
+        "the second answer waits for the first"
+    );
+    let (first, result) = finished.pop().unwrap();
+    phone.conn.handle_job(now, first, result);
+    let ids: Vec<u64> = phone
+        .run()
+        .iter()
+        .filter_map(|v| v["id"].as_u64())
+        .collect();
+    assert_eq!(ids, [3, 4], "both answers, in the order of the requests");
+    // An outcome for a job never issued, or one handled already, changes nothing.
+    phone
+        .conn
+        .handle_job(now, second, Err(wa_server_core::store::StoreError::Closed));
+    phone.conn.handle_job(
+        now,
+        wa_server_core::JobId(99),
+        Err(wa_server_core::store::StoreError::Closed),
+    );
+    assert!(phone.run().is_empty() && !phone.closed);
+    assert_eq!(status(&phone.text(r#"{"cmd":"linked","id":5}"#)), Some(200));
+}
+
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD_NO_PAD

@@ -287,6 +287,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_job_dropped_unrun_reports_the_store_closed() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let job = WriteJob::new(|_| Ok(()), move |r| tx.send(r).unwrap());
+        drop(job);
+        assert!(matches!(rx.try_recv(), Ok(Err(StoreError::Closed))));
+        // Finished, it reports once.
+        let (tx, rx) = std::sync::mpsc::channel();
+        MemStore::new().write(WriteJob::new(|_| Ok(()), move |r| tx.send(r).unwrap()));
+        assert!(matches!(rx.try_recv(), Ok(Ok(()))));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
     fn a_failed_job_leaves_nothing() {
         let store = MemStore::new();
         store.write(WriteJob::new(

@@ -270,10 +270,13 @@ pub trait WriteTxn: ReadTxn {
 /// on another thread, possibly together with other jobs in one commit, and possibly more than
 /// once if a commit fails and is retried), and the callback that learns the outcome.
 ///
-/// The work must leave no trace but its writes: it may be run again.
+/// The work must leave no trace but its writes: it may be run again. A job dropped before it
+/// finished (a store that closed with it queued) reports [`StoreError::Closed`]: its caller
+/// always hears back.
 pub struct WriteJob {
     work: Box<Work>,
-    done: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+    /// `None` once called.
+    done: Option<Box<Done>>,
     reads: Vec<(Table, Vec<u8>)>,
     reads_through: Vec<Indirect>,
 }
@@ -291,6 +294,9 @@ pub struct Indirect {
     pub via: (Table, Vec<u8>),
 }
 
+/// What learns a [`WriteJob`]'s outcome.
+type Done = dyn FnOnce(Result<(), StoreError>) + Send;
+
 /// The code of a [`WriteJob`].
 type Work = dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError> + Send;
 
@@ -303,7 +309,7 @@ impl WriteJob {
     ) -> WriteJob {
         WriteJob {
             work: Box::new(work),
-            done: Box::new(done),
+            done: Some(Box::new(done)),
             reads: Vec::new(),
             reads_through: Vec::new(),
         }
@@ -347,8 +353,18 @@ impl WriteJob {
     }
 
     /// Reports the outcome.
-    pub fn finish(self, result: Result<(), StoreError>) {
-        (self.done)(result);
+    pub fn finish(mut self, result: Result<(), StoreError>) {
+        if let Some(done) = self.done.take() {
+            done(result);
+        }
+    }
+}
+
+impl Drop for WriteJob {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            done(Err(StoreError::Closed));
+        }
     }
 }
 
