@@ -147,9 +147,11 @@
 //! - `redb`: embedded, pure Rust, ACID with fsync'd commits.
 //! - `crc32fast`: the checksums of the store's write-ahead log records (SIMD CRC-32, no
 //!   dependencies of its own).
-//! - `postgres` (the synchronous client over `tokio-postgres`, without TLS): the cluster's
-//!   shared store; synchronous because the core's [`store::Store`] trait is (a job reads and
-//!   decides inline), run on the store's own threads.
+//! - `tokio-postgres` (without TLS): the cluster's shared store, used synchronously (the
+//!   core's [`store::Store`] trait is: a job reads and decides inline) on the store's own
+//!   threads, each connection with a single-threaded runtime of its own, as the `postgres`
+//!   crate does, but able to send several statements in one round trip (the write lock, the
+//!   commit).
 //! - `async-nats` (without its default features: no JetStream, TLS or NKeys needed): the
 //!   cluster's bus, core publish/subscribe.
 //! - `rlimit`: raises the open-file limit to its hard limit with a safe API.

@@ -436,6 +436,66 @@ fn a_record_read_again_or_prefetched_costs_no_statement() {
     store.close();
 }
 
+/// A write costs two round trips, three with the records its batch reads first: the write
+/// lock sent with `BEGIN`, the reads, then the writes sent with `COMMIT` and the unlock. A job
+/// that fails costs two as well (its `ROLLBACK` goes with the unlock), and gives the lock back.
+#[test]
+fn a_write_is_the_lock_with_begin_its_reads_and_the_commit_with_the_unlock() {
+    if !services::available(
+        "a_write_is_the_lock_with_begin_its_reads_and_the_commit_with_the_unlock",
+        false,
+    ) {
+        return;
+    }
+    let schema = Schema::new();
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    // The writer's connection is set up by its first job.
+    write_sync(&store, |txn| txn.put(Table::Meta, b"a", b"1")).unwrap();
+    let trips = |job: WriteJob, done: &mpsc::Receiver<Result<(), StoreError>>| {
+        let before = store.round_trips();
+        store.write(job);
+        let result = done.recv_timeout(WAIT).expect("the job finishes in time");
+        (store.round_trips() - before, result)
+    };
+    let (tx, done) = mpsc::channel();
+    let job = |work: fn(&mut dyn WriteTxn) -> Result<(), StoreError>| {
+        let tx = tx.clone();
+        WriteJob::new(work, move |r| {
+            let _ = tx.send(r);
+        })
+    };
+    let put = trips(job(|txn| txn.put(Table::Meta, b"b", b"2")), &done);
+    let named = job(|txn| {
+        txn.get(Table::Meta, b"a")?;
+        txn.get(Table::Meta, b"b")?;
+        txn.put(Table::Meta, b"c", b"3")
+    })
+    .reading(vec![
+        (Table::Meta, b"a".to_vec()),
+        (Table::Meta, b"b".to_vec()),
+    ]);
+    let read_then_put = trips(named, &done);
+    let failed = trips(
+        job(|txn| {
+            txn.put(Table::Meta, b"d", b"4")?;
+            Err(StoreError::Backend("refused".to_owned()))
+        }),
+        &done,
+    );
+    assert_eq!(put, (2, Ok(())));
+    assert_eq!(read_then_put, (3, Ok(())));
+    assert_eq!(failed.0, 2);
+    assert!(failed.1.is_err());
+    // The lock went back with the rollback: another store's writer takes it.
+    let other = PgStore::open(&schema.url, &schema.name).unwrap();
+    write_sync(&other, |txn| txn.put(Table::Meta, b"e", b"5")).unwrap();
+    let stored = read(&other, |txn| txn.range(Table::Meta, b"a", b"z", false, 10)).unwrap();
+    let keys: Vec<&[u8]> = stored.iter().map(|(k, _)| &k[..]).collect();
+    assert_eq!(keys, [&b"a"[..], b"b", b"c", b"e"]);
+    other.close();
+    store.close();
+}
+
 /// Queues a job on `store` that runs `first`, then keeps its transaction open (its writer
 /// busy, and, serialized, the cluster's write lock held) until told to go on; returns once it
 /// runs, with the sender that tells it. `done` gets its outcome.

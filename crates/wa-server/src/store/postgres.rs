@@ -1,11 +1,12 @@
 //! The cluster's store: the core's [`Store`] on PostgreSQL, shared by every node.
 //!
-//! **Why the synchronous client on dedicated threads.** The [`Store`] trait is synchronous: a
+//! **Why a blocking client on dedicated threads.** The [`Store`] trait is synchronous: a
 //! job's closure calls `get` and `range` inline and decides what to write from what it read,
-//! so a job holds one database connection for its whole run. The `postgres` crate (a blocking
-//! front end over `tokio-postgres`, each client with its own small runtime) gives exactly that
-//! on plain threads, without touching the server's runtime; `tokio-postgres` would need a
-//! `block_on` per statement on those same threads and win nothing.
+//! so a job holds one database connection for its whole run. Each connection is
+//! `tokio-postgres`'s client with a single-threaded runtime of its own, waited on by the
+//! store's thread (what the `postgres` crate does), without touching the server's runtime; and,
+//! what the `postgres` crate cannot, it sends statements that need no answer in between in one
+//! round trip (see below).
 //!
 //! **Layout.** Every store lives in one PostgreSQL *schema* (a name the caller gives; `public`
 //! by default), so that tests and clusters side by side never see each other's data. The
@@ -19,7 +20,9 @@
 //! the same records, the outcome is that of some order of the jobs. By default
 //! ([`Writers::Serialized`]) the nodes also take turns: a writer holds a session advisory lock
 //! of the schema from before its transaction begins until after it commits, so the
-//! transactions of a cluster never overlap and never conflict. Concurrent serializable
+//! transactions of a cluster never overlap and never conflict. The lock is sent with `BEGIN`
+//! (PostgreSQL runs them in order, and the transaction's snapshot is taken by its first
+//! query, after the lock), and given back in the round trip of the `COMMIT` (or `ROLLBACK`). Concurrent serializable
 //! transactions ([`Writers::Concurrent`]) are correct too, but PostgreSQL tracks their reads
 //! by B-tree page: a receipt's scan of a message's devices and a relay's new entries meet on
 //! the same leaf pages, so under load concurrent batches often conflict, and a conflicted
@@ -41,9 +44,11 @@
 //! on a small pool of connections ([`MAX_READERS`]).
 //!
 //! **Round trips.** Each `get`, `range` and `count` is a statement; puts and deletes are kept
-//! in the transaction (its reads see them first) and sent in one statement before the commit
-//! (`unnest` of arrays: an upsert, with the deletes in a `WITH`), so a batch of jobs writes in
-//! one round trip however many records it touches. A transaction remembers what its `get`s answered (its
+//! in the transaction (its reads see them first) and sent in one statement with the commit
+//! (`unnest` of arrays: an upsert, with the deletes in a `WITH`; then `COMMIT` and the unlock,
+//! without waiting in between), so a batch of jobs writes and commits in one round trip however
+//! many records it touches: with its first reads, a batch is three round trips
+//! ([`PgStore::round_trips`]), of which the lock is held for one and two halves. A transaction remembers what its `get`s answered (its
 //! snapshot does not move, and its own writes update what it remembers): the jobs of a batch
 //! read the same accounts, devices and counters, and read again they cost no statement. The
 //! records a job announces with `prefetch` (an account's devices; a receipt's message, its
@@ -56,10 +61,12 @@
 //! the row exists, unless the transaction knows (its answer is part of the trait); `remove`
 //! does not ask.
 //!
-//! Measured (BENCHMARKS.md, three nodes, 16 clients): a batch is about 20 jobs in 4
-//! statements, the cluster's writers hold the lock nearly all the time, and a node holds it
-//! about 2 ms per batch: the batch's first reads 30% of that, its writes 30%, the commit 15%,
-//! the jobs' own work 14%. The lock is the cluster's limit.
+//! Measured (BENCHMARKS.md, three nodes, 16 clients, all on one machine): a batch is 30 to
+//! 40 jobs, the cluster's writers hold the lock nearly all the time, and a node holds it about
+//! 2.4 ms per batch, 1.4 ms of which for its writes and commit: on loopback the work
+//! PostgreSQL does for each record, not the round trips, is the cluster's limit (sending the
+//! lock with `BEGIN` and the commit with the unlock changed nothing there). Between hosts each
+//! round trip saved under the lock (two and a half per batch) is a network round trip.
 //!
 //! **Plans.** A connection prepares its statements once, and PostgreSQL keeps a generic plan
 //! of each, made when it was first run often enough: maybe while the table was nearly empty.
@@ -83,8 +90,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use postgres::error::SqlState;
-use postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
+use futures_util::future::join3;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Config, Error, NoTls, Row, Statement};
 
 use super::overlay::{self, Layer, Slot};
 use super::{Entry, Indirect, ReadTxn, Store, StoreError, Table, WriteJob, WriteTxn};
@@ -119,10 +128,10 @@ const KNOWN_BYTES: usize = 4 << 20;
 /// longer than this.
 pub const IDLE_IN_TRANSACTION: &str = "30s";
 
-/// How long a writer's session may sit idle outside a transaction before PostgreSQL ends it:
-/// the same for a node stopped between taking the lock and `BEGIN`, or between `COMMIT` and
-/// giving the lock back. A writer whose session ended this way connects again at its next
-/// job.
+/// How long a writer's session may sit idle outside a transaction before PostgreSQL ends it.
+/// (The lock is never held outside a transaction: it is sent with `BEGIN`, and given back in
+/// the round trip of the `COMMIT`.) A writer whose session ended this way connects again at its
+/// next job.
 pub const IDLE_SESSION: &str = "60s";
 
 /// What a writer's session sets besides the schema: the two timeouts above, and TCP
@@ -140,6 +149,9 @@ fn writer_settings() -> String {
 /// The key of the write lock (`pg_advisory_lock(class, key)`), with the schema's hash as the
 /// key: the migrations' lock is class 7765.
 const WRITE_LOCK_CLASS: i32 = 7766;
+
+/// How a write transaction begins.
+const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 
 /// How the writers of the nodes sharing a schema meet. See the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -170,7 +182,7 @@ pub fn schema_version() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
-fn backend(context: &str, e: &postgres::Error) -> StoreError {
+fn backend(context: &str, e: &Error) -> StoreError {
     // The database's own message (with its SQLSTATE) when it sent one, else the client's.
     let detail = match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
@@ -183,7 +195,7 @@ fn backend(context: &str, e: &postgres::Error) -> StoreError {
 /// or the server ending the session (FATAL, PANIC, connection exceptions `08`, operator
 /// intervention `57`: a shutdown, `pg_terminate_backend`). An ordinary `ERROR` leaves it
 /// usable.
-fn breaks_connection(e: &postgres::Error) -> bool {
+fn breaks_connection(e: &Error) -> bool {
     match e.as_db_error() {
         None => true,
         Some(db) => {
@@ -196,7 +208,7 @@ fn breaks_connection(e: &postgres::Error) -> bool {
 }
 
 /// Whether the error asks for the transaction to be run again.
-fn is_conflict(e: &postgres::Error) -> bool {
+fn is_conflict(e: &Error) -> bool {
     matches!(
         e.code(),
         Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
@@ -215,20 +227,19 @@ pub fn valid_schema(name: &str) -> bool {
 /// Where a [`PgStore`] lives.
 #[derive(Clone)]
 struct Target {
-    config: postgres::Config,
+    config: Config,
     schema: String,
     writers: Writers,
     /// Statements sent inside transactions ([`PgStore::statements`]).
     statements: Arc<AtomicU64>,
+    /// Round trips of every connection ([`PgStore::round_trips`]).
+    round_trips: Arc<AtomicU64>,
 }
 
 impl Target {
     /// A connection for reads, or (`writer`) for a writer thread, with its settings.
     fn connect(&self, writer: bool) -> Result<Conn, StoreError> {
-        let mut client = self
-            .config
-            .connect(NoTls)
-            .map_err(|e| backend("connecting", &e))?;
+        let client = Client::connect(&self.config, &self.round_trips)?;
         // Every statement of the store finds its rows by the primary key. A connection plans
         // its prepared statements once, maybe while the table is nearly empty, and keeps
         // those plans as the table grows: without this, a plan that scans the whole table
@@ -244,10 +255,123 @@ impl Target {
         client
             .batch_execute(&settings)
             .map_err(|e| backend("setting up the session", &e))?;
-        let stmts = Stmts::prepare(&mut client)?;
+        let stmts = Stmts::prepare(&client)?;
         Ok(Conn { client, stmts })
     }
 }
+
+/// A connection used from a plain thread: tokio-postgres's client, with a single-threaded
+/// runtime of its own that drives the connection while the thread waits for an answer (as the
+/// `postgres` crate does), and that can send several statements before it waits
+/// ([`Client::pipelined`]): one round trip for all of them.
+struct Client {
+    runtime: tokio::runtime::Runtime,
+    inner: tokio_postgres::Client,
+    /// Counts each wait for answers ([`PgStore::round_trips`]).
+    round_trips: Arc<AtomicU64>,
+}
+
+impl Client {
+    fn connect(config: &Config, round_trips: &Arc<AtomicU64>) -> Result<Client, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StoreError::Backend(format!("postgresql: a runtime for a connection: {e}"))
+            })?;
+        let (inner, connection) = runtime
+            .block_on(config.connect(NoTls))
+            .map_err(|e| backend("connecting", &e))?;
+        // It runs while the thread waits on the runtime; it ends with the session (an error
+        // here is also every waiting statement's).
+        runtime.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "postgresql connection ended");
+            }
+        });
+        Ok(Client {
+            runtime,
+            inner,
+            round_trips: Arc::clone(round_trips),
+        })
+    }
+
+    /// Sends what `f` sends and waits for its answers: one round trip.
+    fn wait<T>(&self, f: impl Future<Output = T>) -> T {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.runtime.block_on(f)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    fn batch_execute(&self, sql: &str) -> Result<(), Error> {
+        self.wait(self.inner.batch_execute(sql))
+    }
+
+    fn prepare(&self, sql: &str) -> Result<Statement, Error> {
+        self.wait(self.inner.prepare(sql))
+    }
+
+    fn query(&self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+        self.wait(self.inner.query(stmt, params))
+    }
+
+    fn query_opt(
+        &self,
+        stmt: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error> {
+        self.wait(self.inner.query_opt(stmt, params))
+    }
+
+    fn query_one(&self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error> {
+        self.wait(self.inner.query_one(stmt, params))
+    }
+
+    fn execute(&self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        self.wait(self.inner.execute(stmt, params))
+    }
+
+    /// Sends up to three statements, in order, without waiting for an answer in between:
+    /// `first` (a prepared statement and its parameters), `sql` (simple statements), `last`
+    /// (a prepared statement taking the write lock's class). PostgreSQL runs each on its own
+    /// (an error in one does not stop the next) and in that order; the answers come back
+    /// together.
+    fn pipelined(
+        &self,
+        first: Option<(&Statement, &[&(dyn ToSql + Sync)])>,
+        sql: &str,
+        last: Option<&Statement>,
+    ) -> Answers {
+        let inner = &self.inner;
+        // Each statement is sent when its future is first polled, and `join3` polls them in
+        // order.
+        self.wait(join3(
+            async move {
+                match first {
+                    Some((stmt, params)) => Some(inner.execute(stmt, params).await),
+                    None => None,
+                }
+            },
+            inner.batch_execute(sql),
+            async move {
+                match last {
+                    Some(stmt) => Some(inner.execute(stmt, &[&WRITE_LOCK_CLASS]).await),
+                    None => None,
+                }
+            },
+        ))
+    }
+}
+
+/// The answers to [`Client::pipelined`]'s three statements (`None` for one not sent).
+type Answers = (
+    Option<Result<u64, Error>>,
+    Result<(), Error>,
+    Option<Result<u64, Error>>,
+);
 
 /// The statements every connection prepares once.
 struct Stmts {
@@ -267,8 +391,8 @@ struct Stmts {
 }
 
 impl Stmts {
-    fn prepare(client: &mut Client) -> Result<Stmts, StoreError> {
-        let mut p = |sql: &str| client.prepare(sql).map_err(|e| backend("preparing", &e));
+    fn prepare(client: &Client) -> Result<Stmts, StoreError> {
+        let p = |sql: &str| client.prepare(sql).map_err(|e| backend("preparing", &e));
         Ok(Stmts {
             get: p("SELECT v FROM kv WHERE tbl = $1 AND k = $2")?,
             range_asc: p(
@@ -452,7 +576,7 @@ impl PgStore {
                 "postgresql: schema name {schema:?} is not a lowercase identifier ([a-z_][a-z0-9_]*, at most 63 bytes)"
             )));
         }
-        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+        let mut config: Config = url.parse().map_err(|e: Error| {
             StoreError::Backend(format!("postgresql: the URL does not parse: {e}"))
         })?;
         config.connect_timeout(CONNECT_TIMEOUT);
@@ -460,12 +584,13 @@ impl PgStore {
             config.user("postgres");
         }
         // Which store a session belongs to, for operators (`pg_stat_activity`).
-        config.application_name(&format!("wa-server/{schema}"));
+        config.application_name(format!("wa-server/{schema}"));
         let target = Target {
             config,
             schema: schema.to_owned(),
             writers,
             statements: Arc::new(AtomicU64::new(0)),
+            round_trips: Arc::new(AtomicU64::new(0)),
         };
         migrate(&target)?;
         let (tx, rx) = mpsc::channel::<WriteJob>();
@@ -507,6 +632,14 @@ impl PgStore {
         self.target.statements.load(Ordering::Relaxed)
     }
 
+    /// How many round trips to PostgreSQL this store's connections have made since it was
+    /// opened: each statement, or group of statements sent together (the write lock with
+    /// `BEGIN`; a batch's writes with `COMMIT` and the unlock), once its connection was set up.
+    /// For monitoring, and for tests of what a batch costs.
+    pub fn round_trips(&self) -> u64 {
+        self.target.round_trips.load(Ordering::Relaxed)
+    }
+
     /// Removes `schema` and everything in it (`DROP SCHEMA ... CASCADE`), for tests and
     /// demos that made one of their own. Blocks.
     ///
@@ -518,16 +651,14 @@ impl PgStore {
                 "postgresql: schema name {schema:?} is not a lowercase identifier"
             )));
         }
-        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+        let mut config: Config = url.parse().map_err(|e: Error| {
             StoreError::Backend(format!("postgresql: the URL does not parse: {e}"))
         })?;
         config.connect_timeout(CONNECT_TIMEOUT);
         if config.get_user().is_none() {
             config.user("postgres");
         }
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|e| backend("connecting", &e))?;
+        let client = Client::connect(&config, &Arc::default())?;
         client
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .map_err(|e| backend("dropping the schema", &e))
@@ -537,34 +668,35 @@ impl PgStore {
 /// Creates the schema and applies the missing migrations, in one transaction under an advisory
 /// lock per schema.
 fn migrate(target: &Target) -> Result<(), StoreError> {
-    let mut client = target
-        .config
-        .connect(NoTls)
-        .map_err(|e| backend("connecting", &e))?;
+    let client = Client::connect(&target.config, &target.round_trips)?;
     let schema = &target.schema;
-    let mut txn = client
-        .transaction()
+    // An error leaves the transaction open: the connection is dropped with it, and the
+    // session's end rolls it back.
+    client
+        .batch_execute("BEGIN")
         .map_err(|e| backend("starting the migration", &e))?;
-    txn.execute(
-        "SELECT pg_advisory_xact_lock(7765, hashtext($1))",
-        &[&schema.as_str()],
-    )
-    .map_err(|e| backend("locking for the migration", &e))?;
-    txn.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {schema};
+    let lock = client
+        .prepare("SELECT pg_advisory_xact_lock(7765, hashtext($1))")
+        .map_err(|e| backend("locking for the migration", &e))?;
+    client
+        .execute(&lock, &[&schema.as_str()])
+        .map_err(|e| backend("locking for the migration", &e))?;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
          SET LOCAL search_path TO {schema};
          CREATE TABLE IF NOT EXISTS schema_migrations (
              version integer PRIMARY KEY,
              name text NOT NULL,
              applied_at timestamptz NOT NULL DEFAULT now()
          );"
-    ))
-    .map_err(|e| backend("creating the schema", &e))?;
-    let current: i32 = txn
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations",
-            &[],
-        )
+        ))
+        .map_err(|e| backend("creating the schema", &e))?;
+    let version = client
+        .prepare("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        .map_err(|e| backend("reading the schema version", &e))?;
+    let current: i32 = client
+        .query_one(&version, &[])
         .map_err(|e| backend("reading the schema version", &e))?
         .get(0);
     let known = schema_version();
@@ -573,20 +705,23 @@ fn migrate(target: &Target) -> Result<(), StoreError> {
             "postgresql: schema {schema} is at version {current}, newer than this server knows ({known}): upgrade the server"
         )));
     }
+    let record = client
+        .prepare("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
+        .map_err(|e| backend("recording a migration", &e))?;
     for (version, name, sql) in MIGRATIONS {
         if *version <= current {
             continue;
         }
-        txn.batch_execute(sql)
+        client
+            .batch_execute(sql)
             .map_err(|e| backend(&format!("migration {version:04}_{name}"), &e))?;
-        txn.execute(
-            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-            &[version, name],
-        )
-        .map_err(|e| backend("recording a migration", &e))?;
+        client
+            .execute(&record, &[version, name])
+            .map_err(|e| backend("recording a migration", &e))?;
         tracing::info!(schema, version, name, "schema migration applied");
     }
-    txn.commit()
+    client
+        .batch_execute("COMMIT")
         .map_err(|e| backend("committing the migration", &e))
 }
 
@@ -597,8 +732,8 @@ fn migrate(target: &Target) -> Result<(), StoreError> {
 /// Puts and deletes are kept until the transaction's jobs are done, then sent in one
 /// statement ([`PgTxn::send_writes`]) before the commit: a statement is a round trip, and a
 /// relay writes some fifteen records. The jobs' reads see the kept writes first.
-struct PgTxn<'a, 'c> {
-    txn: &'a mut Transaction<'c>,
+struct PgTxn<'a> {
+    client: &'a Client,
     stmts: &'a Stmts,
     conflict: bool,
     broken: bool,
@@ -622,10 +757,10 @@ struct PgTxn<'a, 'c> {
     seq_block: usize,
 }
 
-impl<'a, 'c> PgTxn<'a, 'c> {
-    fn new(txn: &'a mut Transaction<'c>, stmts: &'a Stmts) -> PgTxn<'a, 'c> {
+impl<'a> PgTxn<'a> {
+    fn new(client: &'a Client, stmts: &'a Stmts) -> PgTxn<'a> {
         PgTxn {
-            txn,
+            client,
             stmts,
             conflict: false,
             broken: false,
@@ -747,10 +882,68 @@ impl<'a, 'c> PgTxn<'a, 'c> {
         Ok(())
     }
 
+    /// Ends a write transaction whose jobs came to `outcome`: its kept writes and `COMMIT`
+    /// if that is a success, else `ROLLBACK`; then `unlock` (the write lock's). One round trip
+    /// for the three. The transaction's outcome, and the unlock's answer.
+    fn end(
+        &mut self,
+        outcome: Result<(), StoreError>,
+        unlock: Option<&Statement>,
+    ) -> (Result<(), StoreError>, Option<Result<u64, Error>>) {
+        let client = self.client;
+        if outcome.is_err() {
+            let (_, rolled_back, unlocked) = client.pipelined(None, "ROLLBACK", unlock);
+            if let Err(e) = rolled_back
+                && breaks_connection(&e)
+            {
+                self.broken = true;
+            }
+            return (outcome, unlocked);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let (mut put_t, mut put_k, mut put_v) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut del_t, mut del_k) = (Vec::new(), Vec::new());
+        for (table, key, slot) in pending.iter() {
+            match &slot.value {
+                Some(value) => {
+                    put_t.push(tbl(table));
+                    put_k.push(key.as_slice());
+                    put_v.push(value.as_slice());
+                }
+                None => {
+                    del_t.push(tbl(table));
+                    del_k.push(key.as_slice());
+                }
+            }
+        }
+        let params: [&(dyn ToSql + Sync); 5] = [&del_t, &del_k, &put_t, &put_k, &put_v];
+        let write = (!pending.is_empty()).then(|| {
+            self.sent += 1;
+            (&self.stmts.write_many, &params[..])
+        });
+        let (written, committed, unlocked) = client.pipelined(write, "COMMIT", unlock);
+        // A failed write aborts the transaction: its `COMMIT` then answers `ROLLBACK`, which
+        // is no error.
+        if let Some(Err(e)) = written {
+            return (Err(self.fail("write", &e)), unlocked);
+        }
+        let outcome = committed.map_err(|e| {
+            if is_conflict(&e) {
+                StoreError::Conflict
+            } else {
+                if breaks_connection(&e) {
+                    self.broken = true;
+                }
+                backend("committing", &e)
+            }
+        });
+        (outcome, unlocked)
+    }
+
     /// The transaction, to send one more statement.
-    fn counted(&mut self) -> &mut Transaction<'c> {
+    fn counted(&mut self) -> &'a Client {
         self.sent += 1;
-        self.txn
+        self.client
     }
 
     /// Notes that the database holds `value` (or no row) under `key`, as this transaction sees
@@ -843,7 +1036,7 @@ impl<'a, 'c> PgTxn<'a, 'c> {
         )
     }
 
-    fn fail(&mut self, context: &str, e: &postgres::Error) -> StoreError {
+    fn fail(&mut self, context: &str, e: &Error) -> StoreError {
         self.failed = true;
         if is_conflict(e) {
             self.conflict = true;
@@ -861,7 +1054,7 @@ fn tbl(table: Table) -> i16 {
     i16::try_from(table.index()).unwrap_or(i16::MAX)
 }
 
-impl ReadTxn for PgTxn<'_, '_> {
+impl ReadTxn for PgTxn<'_> {
     fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let stmts = self.stmts;
         if let Some(slot) = self.seen(table, key) {
@@ -941,7 +1134,7 @@ impl ReadTxn for PgTxn<'_, '_> {
     }
 }
 
-impl WriteTxn for PgTxn<'_, '_> {
+impl WriteTxn for PgTxn<'_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.keep(table, key, Some(value.to_vec()));
         Ok(())
@@ -1057,23 +1250,17 @@ fn read_in(
     statements: &AtomicU64,
 ) -> (Result<(), StoreError>, bool) {
     let Conn { client, stmts } = conn;
-    let mut txn = match client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-    {
-        Ok(txn) => txn,
-        Err(e) => return (Err(backend("starting a read", &e)), breaks_connection(&e)),
-    };
+    if let Err(e) = client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+        return (Err(backend("starting a read", &e)), breaks_connection(&e));
+    }
     let (result, broken) = {
-        let mut r = PgTxn::new(&mut txn, stmts);
+        let mut r = PgTxn::new(client, stmts);
         let result = work(&mut r);
         statements.fetch_add(r.sent, Ordering::Relaxed);
         (result, r.broken)
     };
     // Nothing to keep: end the snapshot either way.
-    match txn.rollback() {
+    match client.batch_execute("ROLLBACK") {
         Ok(()) => (result, broken),
         Err(e) => (
             result.and(Err(backend("ending a read", &e))),
@@ -1172,6 +1359,10 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// Runs `jobs` in one serializable transaction and commits it.
+///
+/// Round trips: serialized, the write lock and `BEGIN` go together, and the writes, the
+/// `COMMIT` (or `ROLLBACK`) and the unlock go together, so that the lock is held for the
+/// batch's reads, its writes and its commit, and not for the answers in between.
 fn commit(
     target: &Target,
     slot: &mut Option<Conn>,
@@ -1179,7 +1370,7 @@ fn commit(
     more: Option<&Mutex<mpsc::Receiver<WriteJob>>>,
 ) -> Result<(), StoreError> {
     let serialized = target.writers == Writers::Serialized;
-    // The lock's statement is the first on the connection: a session that ended while idle
+    // The first statements on the connection: a session that ended while idle
     // (`IDLE_SESSION`) shows there, and is replaced once.
     for retry in [true, false] {
         if slot.as_ref().is_some_and(|c| c.client.is_closed()) {
@@ -1191,18 +1382,24 @@ fn commit(
         let Some(Conn { client, stmts }) = slot.as_mut() else {
             return Err(StoreError::Closed);
         };
-        if !serialized {
-            break;
+        let lock =
+            serialized.then_some((&stmts.lock, &[&WRITE_LOCK_CLASS as &(dyn ToSql + Sync)][..]));
+        let (locked, begun, _) = client.pipelined(lock, BEGIN_WRITE, None);
+        let failed = match (locked, begun) {
+            (Some(Err(e)), _) => ("taking the write lock", e),
+            (_, Err(e)) => ("starting a write", e),
+            (_, Ok(())) => break,
+        };
+        let (context, e) = failed;
+        if !breaks_connection(&e) {
+            // The lock may be held (BEGIN failed after it): the session goes, and the lock
+            // with it.
+            *slot = None;
+            return Err(backend(context, &e));
         }
-        match client.execute(&stmts.lock, &[&WRITE_LOCK_CLASS]) {
-            Ok(_) => break,
-            Err(e) if breaks_connection(&e) => {
-                *slot = None;
-                if !retry {
-                    return Err(backend("taking the write lock", &e));
-                }
-            }
-            Err(e) => return Err(backend("taking the write lock", &e)),
+        *slot = None;
+        if !retry {
+            return Err(backend(context, &e));
         }
     }
     // Jobs queued while the writer waited for the lock join the batch: the wait is the
@@ -1219,68 +1416,42 @@ fn commit(
     let Some(Conn { client, stmts }) = slot.as_mut() else {
         return Err(StoreError::Closed);
     };
-    let result = (|| {
-        let mut txn = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::Serializable)
-            .start()
-            .map_err(|e| (backend("starting a write", &e), breaks_connection(&e)))?;
-        let (outcome, conflict, broken) = {
-            let mut w = PgTxn::new(&mut txn, stmts);
-            // What the jobs read first, in one statement for the batch.
-            let mut outcome = w.prefetch_through(
-                jobs.iter().flat_map(WriteJob::reads),
-                jobs.iter().flat_map(WriteJob::reads_through),
-            );
-            let count = jobs.len();
-            for (i, job) in jobs.iter_mut().enumerate() {
-                if outcome.is_err() {
-                    break;
-                }
-                w.seq_block = count - i;
-                outcome = job.run(&mut w);
-            }
-            if outcome.is_ok() {
-                outcome = w.send_writes(false);
-            }
-            if outcome.is_ok() && w.failed {
-                outcome = Err(StoreError::Backend(
-                    "postgresql: a statement of the transaction failed, so nothing of it was committed"
-                        .to_owned(),
-                ));
-            }
-            target.statements.fetch_add(w.sent, Ordering::Relaxed);
-            (outcome, w.conflict, w.broken)
-        };
-        if conflict {
-            return Err((StoreError::Conflict, false));
+    let unlock = serialized.then_some(&stmts.unlock);
+    let mut w = PgTxn::new(client, stmts);
+    // What the jobs read first, in one statement for the batch.
+    let mut outcome = w.prefetch_through(
+        jobs.iter().flat_map(WriteJob::reads),
+        jobs.iter().flat_map(WriteJob::reads_through),
+    );
+    let count = jobs.len();
+    for (i, job) in jobs.iter_mut().enumerate() {
+        if outcome.is_err() {
+            break;
         }
-        if let Err(e) = outcome {
-            // Dropping the transaction rolls it back.
-            return Err((e, broken));
-        }
-        txn.commit().map_err(|e| {
-            if is_conflict(&e) {
-                (StoreError::Conflict, false)
-            } else {
-                (backend("committing", &e), breaks_connection(&e))
-            }
-        })
-    })();
-    // Ended either way (committed, or rolled back when it was dropped): the next writer's
-    // transaction begins after this one's end, and so sees all of it.
-    if serialized && let Err(e) = client.execute(&stmts.unlock, &[&WRITE_LOCK_CLASS]) {
+        w.seq_block = count - i;
+        outcome = job.run(&mut w);
+    }
+    if w.conflict {
+        // Whatever the jobs made of it: the transaction is aborted, and they run again.
+        outcome = Err(StoreError::Conflict);
+    } else if outcome.is_ok() && w.failed {
+        outcome = Err(StoreError::Backend(
+            "postgresql: a statement of the transaction failed, so nothing of it was committed"
+                .to_owned(),
+        ));
+    }
+    // The transaction ends either way (and the lock goes back in the same round trip): the
+    // next writer's transaction begins after this one's end, and so sees all of it.
+    let (outcome, unlocked) = w.end(outcome, unlock);
+    target.statements.fetch_add(w.sent, Ordering::Relaxed);
+    let broken = w.broken;
+    if let Some(Err(e)) = unlocked {
         // The lock is the session's: it ends with the connection.
         tracing::warn!(error = %backend("giving the write lock back", &e), "reconnecting");
         *slot = None;
     }
-    match result {
-        Ok(()) => Ok(()),
-        Err((e, broken)) => {
-            if broken || slot.as_ref().is_some_and(|c| c.client.is_closed()) {
-                *slot = None;
-            }
-            Err(e)
-        }
+    if outcome.is_err() && (broken || slot.as_ref().is_some_and(|c| c.client.is_closed())) {
+        *slot = None;
     }
+    outcome
 }
