@@ -518,6 +518,11 @@ pub(crate) struct MessageRecord {
     /// Where the recipient's receipt state is kept, in a chat with a user.
     #[serde(skip)]
     pub(crate) receipt: ReceiptSlot,
+    /// The devices it was queued for, in a chat with a user (binary version 3): they have no
+    /// entries in [`Table::MsgDevices`], two writes fewer per copy. `None`: group messages,
+    /// whose devices can be many, and records of earlier versions have those entries.
+    #[serde(skip)]
+    pub(crate) devices: Option<Vec<Jid>>,
 }
 
 /// Where a message to a user keeps how far it got with them. A group's members each have an
@@ -538,11 +543,17 @@ impl MessageRecord {
     /// record.
     const VERSION: u8 = 1;
     const VERSION_INLINE: u8 = 2;
+    const VERSION_DEVICES: u8 = 3;
+
+    /// The most devices a record lists (a chat with a user has the two accounts' few
+    /// devices; more are indexed).
+    pub(crate) const MAX_DEVICES: usize = u8::MAX as usize;
 
     /// The stored form, without the group body (in [`Table::Bodies`]):
     /// `[1][t: u64 BE][expires: u64 BE][sender device: u8]`, or
-    /// `[2][t][expires][sender device][receipt: 0 none | 1 delivered | 2 read]`, then the id,
-    /// the sender, the chat and the kind, each `[length: u16 BE][UTF-8]`. Read and written on
+    /// `[2][t][expires][sender device][receipt: 0 none | 1 delivered | 2 read]`, or
+    /// `[3][t][expires][sender device][receipt][device count: u8]` and each device, then the id,
+    /// the sender, the chat and the kind, each (as the devices) `[length: u16 BE][UTF-8]`. Read and written on
     /// every relay and receipt: binary, because JSON cost more than the rest of the record's
     /// handling.
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
@@ -553,10 +564,25 @@ impl MessageRecord {
             chat.as_str(),
             self.kind.as_str(),
         ];
-        let mut out = Vec::with_capacity(19 + texts.iter().map(|t| 2 + t.len()).sum::<usize>());
-        out.push(match self.receipt {
-            ReceiptSlot::InTable => Self::VERSION,
-            ReceiptSlot::Inline(_) => Self::VERSION_INLINE,
+        let devices: Vec<String> = self
+            .devices
+            .iter()
+            .flatten()
+            .map(Jid::to_wire_string)
+            .collect();
+        let mut out = Vec::with_capacity(
+            20 + texts.iter().map(|t| 2 + t.len()).sum::<usize>()
+                + devices.iter().map(|d| 2 + d.len()).sum::<usize>(),
+        );
+        out.push(match (self.receipt, &self.devices) {
+            (ReceiptSlot::InTable, None) => Self::VERSION,
+            (ReceiptSlot::Inline(_), None) => Self::VERSION_INLINE,
+            (ReceiptSlot::Inline(_), Some(_)) => Self::VERSION_DEVICES,
+            (ReceiptSlot::InTable, Some(_)) => {
+                return Err(StoreError::Backend(
+                    "a message record that lists its devices keeps its receipt state".to_owned(),
+                ));
+            }
         });
         out.extend_from_slice(&self.t.to_be_bytes());
         out.extend_from_slice(&self.expires.to_be_bytes());
@@ -564,7 +590,13 @@ impl MessageRecord {
         if let ReceiptSlot::Inline(state) = self.receipt {
             out.push(state.map_or(0, |s| s as u8));
         }
-        for text in texts {
+        if self.devices.is_some() {
+            let count = u8::try_from(devices.len()).map_err(|_| {
+                StoreError::Backend(format!("a message record of {} devices", devices.len()))
+            })?;
+            out.push(count);
+        }
+        for text in devices.iter().map(String::as_str).chain(texts) {
             let len = u16::try_from(text.len()).map_err(|_| {
                 StoreError::Backend(format!("a message field of {} bytes", text.len()))
             })?;
@@ -577,12 +609,15 @@ impl MessageRecord {
     /// Reads either form.
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<MessageRecord, String> {
         match bytes.split_first() {
-            Some((&version @ (Self::VERSION | Self::VERSION_INLINE), rest)) => {
+            Some((
+                &version @ (Self::VERSION | Self::VERSION_INLINE | Self::VERSION_DEVICES),
+                rest,
+            )) => {
                 let short = || "a message record shorter than its header".to_owned();
                 let (t, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
                 let (expires, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
                 let (&sender_device, mut rest) = rest.split_first().ok_or_else(short)?;
-                let receipt = if version == Self::VERSION_INLINE {
+                let receipt = if version != Self::VERSION {
                     let (&state, after) = rest.split_first().ok_or_else(short)?;
                     rest = after;
                     ReceiptSlot::Inline(match state {
@@ -593,6 +628,13 @@ impl MessageRecord {
                     })
                 } else {
                     ReceiptSlot::InTable
+                };
+                let count = if version == Self::VERSION_DEVICES {
+                    let (&count, after) = rest.split_first().ok_or_else(short)?;
+                    rest = after;
+                    Some(count)
+                } else {
+                    None
                 };
                 let mut text = |what: &str| -> Result<String, String> {
                     let (len, after) = rest
@@ -605,6 +647,18 @@ impl MessageRecord {
                     rest = after;
                     String::from_utf8(text.to_vec())
                         .map_err(|_| format!("a message record's {what} is not UTF-8"))
+                };
+                let devices = if let Some(count) = count {
+                    let mut devices = Vec::with_capacity(usize::from(count));
+                    for _ in 0..count {
+                        let device = text("device")?
+                            .parse()
+                            .map_err(|e| format!("a message record's device: {e}"))?;
+                        devices.push(device);
+                    }
+                    Some(devices)
+                } else {
+                    None
                 };
                 let id = text("id")?;
                 let sender = text("sender")?;
@@ -625,6 +679,7 @@ impl MessageRecord {
                     kind,
                     body: None,
                     receipt,
+                    devices,
                 })
             }
             Some((b'{', _)) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
@@ -1052,15 +1107,20 @@ pub(crate) fn sent_seq(
         .map(u64::from_be_bytes))
 }
 
-/// Queues a message for a device.
+/// Queues a message for a device; `indexed`: in [`Table::MsgDevices`] too (a message whose
+/// record does not list its devices).
 pub(crate) fn enqueue(
     txn: &mut dyn WriteTxn,
     device: &Jid,
     seq: u64,
     entry: &InboxRecord,
+    indexed: bool,
 ) -> Result<(), StoreError> {
     txn.insert(Table::Inbox, &inbox_key(device, seq), &entry.to_bytes())?;
-    txn.insert(Table::MsgDevices, &msg_device_key(seq, device), &[])
+    if indexed {
+        txn.insert(Table::MsgDevices, &msg_device_key(seq, device), &[])?;
+    }
+    Ok(())
 }
 
 /// Takes one device's entry off a message (its bytes back to the account's pending quota);
@@ -1077,27 +1137,45 @@ pub(crate) fn retire(
     if !take_inbox_entry(txn, device, seq)? {
         return Ok(false);
     }
-    txn.remove(Table::MsgDevices, &msg_device_key(seq, device))?;
-    // A record the caller read, for which the last device changes nothing, needs no look at
-    // the other devices: the usual case of a message to a user.
-    if known
-        .as_deref()
-        .is_some_and(|record| !last_device_matters(record, receipts_until))
-    {
-        return Ok(true);
-    }
-    let prefix = KeyBuf::new().u64(seq).build();
-    if !scan(txn, Table::MsgDevices, &prefix, 1)?.is_empty() {
-        return Ok(true);
-    }
     let mut read = None;
     let record = match known {
         Some(record) => record,
         None => match read.insert(message(txn, seq)?) {
             Some(record) => record,
-            None => return Ok(true),
+            None => {
+                // No record (a crash of an earlier version between writes): its index too.
+                txn.remove(Table::MsgDevices, &msg_device_key(seq, device))?;
+                return Ok(true);
+            }
         },
     };
+    if record.devices.is_none() {
+        txn.remove(Table::MsgDevices, &msg_device_key(seq, device))?;
+    }
+    // When the last device changes nothing (the usual case of a message to a user), there is
+    // no need to look at the other devices.
+    if !last_device_matters(record, receipts_until) {
+        return Ok(true);
+    }
+    let others_waiting = match &record.devices {
+        Some(devices) => {
+            let mut any = false;
+            for other in devices.iter().filter(|d| *d != device) {
+                if txn.get(Table::Inbox, &inbox_key(other, seq))?.is_some() {
+                    any = true;
+                    break;
+                }
+            }
+            any
+        }
+        None => {
+            let prefix = KeyBuf::new().u64(seq).build();
+            !scan(txn, Table::MsgDevices, &prefix, 1)?.is_empty()
+        }
+    };
+    if others_waiting {
+        return Ok(true);
+    }
     // Delivered everywhere: nothing of the content stays. Only group messages have a body in
     // the bodies table; a record from before that table may carry its body inline.
     let inline_body = record.body.take().is_some();
@@ -1162,6 +1240,9 @@ pub(crate) fn delete_message(
     record: &MessageRecord,
 ) -> Result<(), StoreError> {
     let prefix = KeyBuf::new().u64(seq).build();
+    for device in record.devices.iter().flatten() {
+        take_inbox_entry(txn, device, seq)?;
+    }
     for (key, _) in scan(txn, Table::MsgDevices, &prefix, usize::MAX)? {
         let mut reader = KeyReader::new(&key);
         let device = reader
@@ -1415,6 +1496,7 @@ mod tests {
             kind: ContentKind::Other("poll_vote".to_owned()),
             body: None,
             receipt: ReceiptSlot::InTable,
+            devices: None,
         };
         let bytes = record.to_bytes().unwrap();
         let back = MessageRecord::from_bytes(&bytes).unwrap();
@@ -1448,6 +1530,44 @@ mod tests {
                 );
             }
         }
+        // Version 3 lists the devices of a chat with a user (none is a list too).
+        for devices in [
+            vec![],
+            vec!["15559876543@s.whatsapp.net".parse().unwrap()],
+            vec![
+                "15559876543@s.whatsapp.net".parse().unwrap(),
+                "15559876543:7@s.whatsapp.net".parse().unwrap(),
+                "15551234567:2@s.whatsapp.net".parse().unwrap(),
+            ],
+        ] {
+            let listed = MessageRecord {
+                chat: "15559876543@s.whatsapp.net".parse().unwrap(),
+                receipt: ReceiptSlot::Inline(Some(ReceiptState::Delivered)),
+                devices: Some(devices.clone()),
+                ..record.clone()
+            };
+            let bytes = listed.to_bytes().unwrap();
+            assert_eq!(bytes[0], 3);
+            let back = MessageRecord::from_bytes(&bytes).unwrap();
+            assert_eq!(back.devices, Some(devices));
+            assert_eq!(back.receipt, listed.receipt);
+            assert_eq!(
+                (back.id, back.chat),
+                (listed.id.clone(), listed.chat.clone())
+            );
+            for cut in 0..bytes.len() {
+                assert!(
+                    MessageRecord::from_bytes(&bytes[..cut]).is_err(),
+                    "v3 cut at {cut}"
+                );
+            }
+        }
+        // Listed devices go with the receipt state in the record.
+        let in_table = MessageRecord {
+            devices: Some(Vec::new()),
+            ..record.clone()
+        };
+        assert!(in_table.to_bytes().is_err());
         let mut bad_state = MessageRecord {
             receipt: ReceiptSlot::Inline(None),
             ..record.clone()

@@ -235,6 +235,9 @@ fn store(
         kind: relay.kind.clone(),
         body: relay.group.clone(),
         receipt: ReceiptSlot::Inline(None),
+        // A chat with a user lists its few devices in its record instead of indexing them.
+        devices: (!chat.is_group() && relay.targets.len() <= MessageRecord::MAX_DEVICES)
+            .then(|| relay.targets.iter().map(|t| t.device.clone()).collect()),
     };
     insert_message(txn, seq, &record)?;
     txn.put(
@@ -243,6 +246,7 @@ fn store(
         &seq.to_be_bytes(),
     )?;
     let mut effects = Effects::new();
+    let indexed = record.devices.is_none();
     for target in &relay.targets {
         enqueue(
             txn,
@@ -252,6 +256,7 @@ fn store(
                 olm: target.olm.clone(),
                 size: entry_size(target),
             },
+            indexed,
         )?;
         let own = number_of(&target.device) == Some(me.number.as_str());
         // The chat as the receiving device sees it.
@@ -812,6 +817,11 @@ mod tests {
 
     /// An account whose phone (device 0) is its only device.
     fn account(store: &MemStore, number: &'static str) {
+        account_with(store, number, &[]);
+    }
+
+    /// An account with its phone and end-to-end web clients `linked`.
+    fn account_with(store: &MemStore, number: &'static str, linked: &'static [u8]) {
         store.write_now(move |txn| {
             let keys = IdentityKeys {
                 curve25519: [1; 32],
@@ -826,10 +836,31 @@ mod tests {
                     identity: keys,
                     identity_since: 0,
                     phone: PhoneInfo::default(),
-                    linked: Vec::new(),
+                    linked: linked.to_vec(),
                     next_device: 1,
                 },
             )?;
+            for &device in linked {
+                model::put_device(
+                    txn,
+                    &DeviceRecord {
+                        number: number.to_owned(),
+                        device,
+                        mode: DeviceMode::EndToEnd,
+                        client_id: None,
+                        browser: String::new(),
+                        linked_at: 0,
+                        last_login: 0,
+                        identity: Some(keys),
+                        attestation: None,
+                        tokens: None,
+                        frame_keys: None,
+                        fallback_key: None,
+                        one_time_keys: 0,
+                        logout_hash: None,
+                    },
+                )?;
+            }
             model::put_device(
                 txn,
                 &DeviceRecord {
@@ -1120,17 +1151,40 @@ mod tests {
         }
     }
 
-    /// A receipt for a message to a user, kept for receipts as long as it waited (the default
-    /// settings), reads no range: nothing changes when the last device has it, so nobody looks
-    /// for other devices. Kept for receipts for less time, it looks, and the expiry moves.
+    /// Makes message `id` to Bob a record of an earlier version: its devices not listed in it
+    /// but indexed in [`Table::MsgDevices`].
+    fn as_indexed(store: &MemStore, id: &'static str) {
+        store.write_now(move |txn| {
+            let seq = sent_seq(txn, ALICE, id)?.unwrap();
+            let mut record = message(txn, seq)?.unwrap();
+            for device in record.devices.take().unwrap() {
+                txn.put(Table::MsgDevices, &model::msg_device_key(seq, &device), &[])?;
+            }
+            put_message(txn, seq, &record)
+        });
+    }
+
+    /// A receipt for a message to a user reads no range. Kept for receipts as long as it
+    /// waited (the default settings), nothing changes when the last device has it, so nobody
+    /// looks for other devices; kept for less, the devices the record lists are looked at, and
+    /// the expiry moves. A record of an earlier version, which does not list them, scans its
+    /// index of them instead.
     #[test]
     fn a_receipt_looks_for_other_devices_only_when_the_last_one_changes_something() {
         let store = MemStore::new();
         account(&store, ALICE);
         account(&store, BOB);
         let now = Time::from_millis(1_000_000);
-        for (id, receipts_secs, looks) in [("A", limits().ttl_secs, false), ("B", 60, true)] {
+        let cases = [
+            ("A", limits().ttl_secs, false, 0),
+            ("B", 60, false, 0),
+            ("C", 60, true, 1),
+        ];
+        for (id, receipts_secs, indexed, scans) in cases {
             send(&store, id, now).unwrap();
+            if indexed {
+                as_indexed(&store, id);
+            }
             let r = delivery_receipt(id);
             let bob = Me::new(BOB, 0).unwrap();
             let (ranges, expires) = store.write_now(move |txn| {
@@ -1139,10 +1193,69 @@ mod tests {
                 let seq = sent_seq(counted.txn, ALICE, &r.id)?.unwrap();
                 Ok((counted.ranges, message(counted.txn, seq)?.unwrap().expires))
             });
-            assert_eq!(ranges > 0, looks, "{id}");
+            assert_eq!(ranges, scans, "{id}");
             assert_eq!(expires, now.as_secs() + receipts_secs, "{id}");
             assert_eq!(waiting(&store, BOB), (0, 0), "{id}");
         }
+        let indexed = store.write_now(|txn| txn.len(Table::MsgDevices));
+        assert_eq!(indexed, 0, "the index entries went with their copies");
+    }
+
+    /// A message to a user with several devices lists them in its record and indexes none:
+    /// the expiry moves when the last of them has it, not before, and the sweep finds the
+    /// copies of one that expired through the list.
+    #[test]
+    fn a_message_to_a_user_lists_its_devices_instead_of_indexing_them() {
+        let store = MemStore::new();
+        account(&store, ALICE);
+        account_with(&store, BOB, &[1, 2]);
+        let now = Time::from_millis(1_000_000);
+        let bob_device = |device: u8| Me::new(BOB, device).unwrap();
+        let to_bobs = |id: &str| {
+            let mut relay = to_bob(id, 1);
+            let target = relay.targets[0].clone();
+            relay.targets = [0, 1, 2]
+                .map(|d| RelayTarget {
+                    device: bob_device(d).address,
+                    ..target.clone()
+                })
+                .to_vec();
+            relay.kind = ContentKind::Text;
+            relay
+        };
+        let tight = RelayLimits {
+            max_pending_bytes_per_account: u64::MAX,
+            ..limits()
+        };
+        send_relay(&store, to_bobs("D"), now, tight).unwrap();
+        send_relay(&store, to_bobs("E"), now, tight).unwrap();
+        let (indexed, queued) =
+            store.write_now(|txn| Ok((txn.len(Table::MsgDevices)?, txn.len(Table::Inbox)?)));
+        assert_eq!((indexed, queued), (0, 6));
+        let expires = |id: &'static str| {
+            store.write_now(move |txn| {
+                let seq = sent_seq(txn, ALICE, id)?.unwrap();
+                Ok(message(txn, seq)?.unwrap().expires)
+            })
+        };
+        let stored_until = expires("D");
+        for (device, last) in [(0, false), (2, false), (1, true)] {
+            let r = delivery_receipt("D");
+            let me = bob_device(device);
+            store.write_now(move |txn| receipt(txn, &me, &r, now, 60));
+            let moved = expires("D") != stored_until;
+            assert_eq!(moved, last, "after device {device}");
+        }
+        assert_eq!(expires("D"), now.as_secs() + 60);
+        // E waits on all three until it expires; the sweep takes its copies.
+        assert_eq!(waiting(&store, BOB).0, 3 * BODY as u64);
+        sweep_at(
+            &store,
+            now + std::time::Duration::from_secs(limits().ttl_secs + 1),
+        );
+        let queued = store.write_now(|txn| txn.len(Table::Inbox));
+        assert_eq!(queued, 0);
+        assert_eq!(waiting(&store, BOB), (0, 0));
     }
 
     /// A device with `max_pending_per_device` messages waiting takes no more until it gets
@@ -1216,6 +1329,9 @@ mod tests {
                     let seq = sent_seq(txn, ALICE, "M")?.unwrap();
                     let mut record = message(txn, seq)?.unwrap();
                     record.receipt = ReceiptSlot::InTable;
+                    for device in record.devices.take().unwrap() {
+                        txn.put(Table::MsgDevices, &model::msg_device_key(seq, &device), &[])?;
+                    }
                     put_message(txn, seq, &record)
                 });
             }

@@ -43,8 +43,9 @@ pub enum Table {
     Messages,
     /// Per device, the messages it still has to get, with its own ciphertext: `(device, seq)`.
     Inbox,
-    /// The same entries by message: `(seq, device)`, so that a message's devices are found
-    /// without a scan of every inbox.
+    /// The same entries by message: `(seq, device)`, so that a group message's devices are
+    /// found without a scan of every inbox. (A message to a user lists its few devices in its
+    /// record; records of earlier versions here.)
     MsgDevices,
     /// Per group message and member account, how far it got: `(seq, number)` → delivered or
     /// read. (A message to a user keeps it in its record; records of earlier versions here.)
