@@ -13,7 +13,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// How long an undelivered message is kept. Default 30 days.
+    /// How long an undelivered message is kept (its sweep may come up to a minute later).
+    /// Default 30 days.
     pub message_ttl: Duration,
     /// Linked web clients per account; linking one more unlinks the oldest. Default 5.
     pub max_linked_devices: usize,

@@ -233,6 +233,12 @@ impl Outcome {
             _ => None,
         }
     }
+
+    /// For the periodic sweep: whether it stopped at its batch's limit with more expired
+    /// (run it again).
+    pub fn swept_more(&self) -> bool {
+        matches!(&self.0, crate::jobs::Done::Swept { more: true, .. })
+    }
 }
 
 impl fmt::Debug for Outcome {

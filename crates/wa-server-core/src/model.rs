@@ -1032,8 +1032,61 @@ pub(crate) fn sent_key(sender: &str, id: &str) -> Vec<u8> {
     KeyBuf::new().str(sender).str(id).build()
 }
 
+/// The expiry entry of message `seq` alone (a message whose expiry moved; every message, in
+/// earlier versions).
 pub(crate) fn expiry_key(expires: u64, seq: u64) -> Vec<u8> {
     KeyBuf::new().u64(expires).u64(seq).build()
+}
+
+/// Message numbers per block of [`expiry_block_key`].
+pub(crate) const EXPIRY_BLOCK: u64 = 256;
+
+/// Seconds per step of a block's expiry: its messages expire up to this much late.
+pub(crate) const EXPIRY_STEP: u64 = 60;
+
+/// The top bit of an expiry key's second number: a block of message numbers, not one.
+const BLOCK_FLAG: u64 = 1 << 63;
+
+/// The expiry entry shared by the messages numbered in `seq`'s block of [`EXPIRY_BLOCK`]
+/// that expire in the same [`EXPIRY_STEP`] (keyed by that step's end, so never early): a new
+/// message's entry is a blind write to a key its neighbours wrote already, so a busy server
+/// keeps one entry per block instead of one per message. The sweep looks at each number of
+/// the block. (Message numbers stay below 2⁶³: PostgreSQL's sequences are signed.)
+pub(crate) fn expiry_block_key(expires: u64, seq: u64) -> Vec<u8> {
+    let step_end = expires.div_ceil(EXPIRY_STEP).saturating_mul(EXPIRY_STEP);
+    KeyBuf::new()
+        .u64(step_end)
+        .u64(BLOCK_FLAG | (seq / EXPIRY_BLOCK))
+        .build()
+}
+
+/// What an expiry entry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiring {
+    /// One message.
+    One(u64),
+    /// The messages numbered `from..end` (the rest of a block, its value saying where a sweep
+    /// stopped).
+    Block { from: u64, end: u64 },
+}
+
+impl Expiring {
+    /// Reads an entry of [`Table::Expiry`]; `None` if it is not one.
+    pub(crate) fn of(key: &[u8], value: &[u8]) -> Option<Expiring> {
+        let mut reader = KeyReader::new(key);
+        let _expires = reader.u64()?;
+        let second = reader.u64()?;
+        if second & BLOCK_FLAG == 0 {
+            return Some(Expiring::One(second));
+        }
+        let first = (second & !BLOCK_FLAG).checked_mul(EXPIRY_BLOCK)?;
+        let end = first.checked_add(EXPIRY_BLOCK)?;
+        let from = match <[u8; 8]>::try_from(value) {
+            Ok(resume) => u64::from_be_bytes(resume).clamp(first, end),
+            Err(_) => first,
+        };
+        Some(Expiring::Block { from, end })
+    }
 }
 
 /// Message `seq`'s record, without its group body (see [`message_body`]).
@@ -1087,7 +1140,7 @@ pub(crate) fn insert_message(
         txn.insert(Table::Bodies, &key, body)?;
     }
     txn.insert(Table::Messages, &key, &record.to_bytes()?)?;
-    txn.insert(Table::Expiry, &expiry_key(record.expires, seq), &[])
+    txn.put(Table::Expiry, &expiry_block_key(record.expires, seq), &[])
 }
 
 /// The next message sequence number (the store's counter: [`WriteTxn::next_seq`]).
@@ -1187,7 +1240,8 @@ pub(crate) fn retire(
     let expires = record.expires.min(receipts_until);
     let moved = expires != record.expires;
     if moved {
-        txn.delete(Table::Expiry, &expiry_key(record.expires, seq))?;
+        // An entry of its own (its block's, at the later time, finds it gone).
+        txn.remove(Table::Expiry, &expiry_key(record.expires, seq))?;
         txn.put(Table::Expiry, &expiry_key(expires, seq), &[])?;
         record.expires = expires;
     }
@@ -1233,7 +1287,8 @@ pub(crate) fn set_receipt_state(
     txn.put(Table::Receipts, &receipt_key(seq, number), &[state as u8])
 }
 
-/// Deletes a message with everything that points at it.
+/// Deletes a message with everything that points at it but its block's expiry entry (see
+/// [`expiry_block_key`]), which its sweep deletes.
 pub(crate) fn delete_message(
     txn: &mut dyn WriteTxn,
     seq: u64,
@@ -1262,7 +1317,8 @@ pub(crate) fn delete_message(
     if sent_seq(txn, &record.sender, &record.id)? == Some(seq) {
         txn.delete(Table::SentIds, &sent_key(&record.sender, &record.id))?;
     }
-    txn.delete(Table::Expiry, &expiry_key(record.expires, seq))?;
+    // An entry of its own: a message whose expiry moved, or of an earlier version.
+    txn.remove(Table::Expiry, &expiry_key(record.expires, seq))?;
     Ok(())
 }
 

@@ -724,9 +724,8 @@ async fn sweep_once(shared: &Shared) -> Result<Swept, StoreError> {
             },
         );
         let outcome = rx.await.map_err(|_| StoreError::Closed)??;
-        let n = outcome.swept_messages().unwrap_or(0);
-        messages += n;
-        if n < u64::try_from(batch).unwrap_or(u64::MAX) {
+        messages += outcome.swept_messages().unwrap_or(0);
+        if !outcome.swept_more() {
             break;
         }
     }

@@ -59,6 +59,7 @@ pub(crate) fn forget_ref(r: String) -> Job {
         txn.delete(Table::Refs, &ref_key(&r))?;
         outcome(Done::Swept {
             messages: 0,
+            more: false,
             effects: Vec::new(),
         })
     })

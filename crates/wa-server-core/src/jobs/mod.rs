@@ -173,7 +173,12 @@ pub(crate) enum Done {
         result: Result<Effects, Refusal>,
     },
     /// Expired messages, refs, codes and media auth are gone.
-    Swept { messages: u64, effects: Effects },
+    /// Messages deleted; whether the sweep stopped with more to do.
+    Swept {
+        messages: u64,
+        more: bool,
+        effects: Effects,
+    },
 }
 
 impl Done {

@@ -52,7 +52,10 @@ pub enum Table {
     Receipts,
     /// `(sender, message id) → seq`: receipts and duplicate sends.
     SentIds,
-    /// `(expiry time, seq)`: when messages expire.
+    /// When messages expire: `(expiry step's end, block of message numbers)` for the messages
+    /// of a block that expire in the same minute (one entry for many: see
+    /// `model::expiry_block_key`), `(expiry time, seq)` for a message whose expiry moved (and
+    /// every message of earlier versions).
     Expiry,
     /// Groups by JID.
     Groups,
