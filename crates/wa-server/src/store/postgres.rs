@@ -1391,14 +1391,10 @@ fn commit(
             (_, Ok(())) => break,
         };
         let (context, e) = failed;
-        if !breaks_connection(&e) {
-            // The lock may be held (BEGIN failed after it): the session goes, and the lock
-            // with it.
-            *slot = None;
-            return Err(backend(context, &e));
-        }
+        // Broken, or (an error of either statement) with the lock perhaps held, or a
+        // transaction perhaps open: the session goes, and the lock with it.
         *slot = None;
-        if !retry {
+        if !retry || !breaks_connection(&e) {
             return Err(backend(context, &e));
         }
     }
