@@ -41,9 +41,9 @@ fn login_listen_and_commands_through_the_socket() {
         "bob.redb",
         &["send", "--to", ALICE, "zebra before the link"],
     ));
-    // Alice's phone has it before the link, so that its history export carries it. (A phone
-    // that logs in gets its queue from a read the server runs beside the link's write: the
-    // link can be answered, and the history sent, before the queued message arrives.)
+    // Alice's phone takes it off its queue before the link (`wa phone listen`), so the history
+    // its link exports carries it. (The server hands a phone its queue before it answers a
+    // link asked for after the login: wa-server-core's jobs keep their outcomes in order.)
     let mut alice = Running::spawn(&mut server.phone("alice.redb", &["listen", "--json"]));
     let alice_out = lines(alice.stdout.take().unwrap());
     wait_line(&alice_out, "the message before the link", |l| {

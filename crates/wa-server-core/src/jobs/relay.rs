@@ -877,13 +877,17 @@ mod tests {
                     next_device: 1,
                 },
             )?;
-            for &device in linked {
+            for device in std::iter::once(0).chain(linked.iter().copied()) {
                 model::put_device(
                     txn,
                     &DeviceRecord {
                         number: number.to_owned(),
                         device,
-                        mode: DeviceMode::EndToEnd,
+                        mode: if device == 0 {
+                            DeviceMode::Phone
+                        } else {
+                            DeviceMode::EndToEnd
+                        },
                         client_id: None,
                         browser: String::new(),
                         linked_at: 0,
@@ -898,25 +902,7 @@ mod tests {
                     },
                 )?;
             }
-            model::put_device(
-                txn,
-                &DeviceRecord {
-                    number: number.to_owned(),
-                    device: 0,
-                    mode: DeviceMode::Phone,
-                    client_id: None,
-                    browser: String::new(),
-                    linked_at: 0,
-                    last_login: 0,
-                    identity: Some(keys),
-                    attestation: None,
-                    tokens: None,
-                    frame_keys: None,
-                    fallback_key: None,
-                    one_time_keys: 0,
-                    logout_hash: None,
-                },
-            )
+            Ok(())
         });
     }
 

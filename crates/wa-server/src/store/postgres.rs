@@ -845,39 +845,21 @@ impl<'a> PgTxn<'a> {
         Ok(())
     }
 
-    /// Sends the kept writes, puts and deletes in one statement; and, when the
-    /// transaction goes on reading (`learn`), remembers them as what the database holds.
-    fn send_writes(&mut self, learn: bool) -> Result<(), StoreError> {
+    /// Sends the kept writes, puts and deletes in one statement, and remembers them as what
+    /// the database holds (the transaction goes on reading).
+    fn send_writes(&mut self) -> Result<(), StoreError> {
         let stmts = self.stmts;
         if self.pending.is_empty() {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
-        let (mut put_t, mut put_k, mut put_v) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut del_t, mut del_k) = (Vec::new(), Vec::new());
-        for (table, key, slot) in pending.iter() {
-            match &slot.value {
-                Some(value) => {
-                    put_t.push(tbl(table));
-                    put_k.push(key.as_slice());
-                    put_v.push(value.as_slice());
-                }
-                None => {
-                    del_t.push(tbl(table));
-                    del_k.push(key.as_slice());
-                }
-            }
-        }
-        let sent = self
-            .counted()
-            .execute(&stmts.write_many, &[&del_t, &del_k, &put_t, &put_k, &put_v]);
+        let writes = Writes::of(&pending);
+        let sent = self.counted().execute(&stmts.write_many, &writes.params());
         if let Err(e) = sent {
             return Err(self.fail("write", &e));
         }
-        if learn {
-            for (table, key, slot) in pending.iter() {
-                self.learn(table, key, slot.value.as_deref());
-            }
+        for (table, key, slot) in pending.iter() {
+            self.learn(table, key, slot.value.as_deref());
         }
         Ok(())
     }
@@ -901,22 +883,8 @@ impl<'a> PgTxn<'a> {
             return (outcome, unlocked);
         }
         let pending = std::mem::take(&mut self.pending);
-        let (mut put_t, mut put_k, mut put_v) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut del_t, mut del_k) = (Vec::new(), Vec::new());
-        for (table, key, slot) in pending.iter() {
-            match &slot.value {
-                Some(value) => {
-                    put_t.push(tbl(table));
-                    put_k.push(key.as_slice());
-                    put_v.push(value.as_slice());
-                }
-                None => {
-                    del_t.push(tbl(table));
-                    del_k.push(key.as_slice());
-                }
-            }
-        }
-        let params: [&(dyn ToSql + Sync); 5] = [&del_t, &del_k, &put_t, &put_k, &put_v];
+        let writes = Writes::of(&pending);
+        let params = writes.params();
         let write = (!pending.is_empty()).then(|| {
             self.sent += 1;
             (&self.stmts.write_many, &params[..])
@@ -1050,6 +1018,53 @@ impl<'a> PgTxn<'a> {
     }
 }
 
+/// Kept writes as the arrays of the `write_many` statement: the keys to delete, then the
+/// rows to put.
+struct Writes<'p> {
+    del_t: Vec<i16>,
+    del_k: Vec<&'p [u8]>,
+    put_t: Vec<i16>,
+    put_k: Vec<&'p [u8]>,
+    put_v: Vec<&'p [u8]>,
+}
+
+impl<'p> Writes<'p> {
+    fn of(pending: &'p Layer) -> Writes<'p> {
+        let mut writes = Writes {
+            del_t: Vec::new(),
+            del_k: Vec::new(),
+            put_t: Vec::new(),
+            put_k: Vec::new(),
+            put_v: Vec::new(),
+        };
+        for (table, key, slot) in pending.iter() {
+            match &slot.value {
+                Some(value) => {
+                    writes.put_t.push(tbl(table));
+                    writes.put_k.push(key.as_slice());
+                    writes.put_v.push(value.as_slice());
+                }
+                None => {
+                    writes.del_t.push(tbl(table));
+                    writes.del_k.push(key.as_slice());
+                }
+            }
+        }
+        writes
+    }
+
+    /// `write_many`'s parameters, in its order.
+    fn params(&self) -> [&(dyn ToSql + Sync); 5] {
+        [
+            &self.del_t,
+            &self.del_k,
+            &self.put_t,
+            &self.put_k,
+            &self.put_v,
+        ]
+    }
+}
+
 fn tbl(table: Table) -> i16 {
     i16::try_from(table.index()).unwrap_or(i16::MAX)
 }
@@ -1097,7 +1112,7 @@ impl ReadTxn for PgTxn<'_> {
 
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
         let stmts = self.stmts;
-        self.send_writes(true)?;
+        self.send_writes()?;
         match self.counted().query_one(&stmts.len, &[&tbl(table)]) {
             Ok(row) => Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)),
             Err(e) => Err(self.fail("count", &e)),
