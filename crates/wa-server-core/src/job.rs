@@ -62,6 +62,12 @@ impl Issued {
         None
     }
 
+    /// Jobs issued whose outcomes were not handled yet: those running and those held. A
+    /// driver bounds this (not only the jobs running) to bound what is held.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.last - self.handled
+    }
+
     /// The next held outcome whose turn has come.
     pub(crate) fn next(&mut self) -> Option<(JobId, Result<Outcome, StoreError>)> {
         let entry = self.early.first_entry()?;

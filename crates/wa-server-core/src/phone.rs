@@ -138,6 +138,12 @@ impl PhoneConnection {
         account_ok && address_ok
     }
 
+    /// Jobs this connection issued whose outcomes it has not handled yet (running, or held
+    /// for an earlier one's): a driver reads no more requests while this is at its limit.
+    pub fn jobs_in_flight(&self) -> u64 {
+        self.jobs.in_flight()
+    }
+
     /// The next thing for the driver to do.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()

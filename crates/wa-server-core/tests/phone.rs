@@ -316,14 +316,21 @@ fn answers_follow_the_requests_order_whatever_order_their_jobs_finish_in() {
         finished.push((id, outcome.recv().unwrap()));
     }
     assert_eq!(finished.len(), 2, "a job per request");
+    assert_eq!(phone.conn.jobs_in_flight(), 2);
     let (second, result) = finished.pop().unwrap();
     phone.conn.handle_job(now, second, result);
     assert!(
         phone.run().is_empty(),
         "the second answer waits for the first"
     );
+    assert_eq!(
+        phone.conn.jobs_in_flight(),
+        2,
+        "a held outcome is still in flight"
+    );
     let (first, result) = finished.pop().unwrap();
     phone.conn.handle_job(now, first, result);
+    assert_eq!(phone.conn.jobs_in_flight(), 0);
     let ids: Vec<u64> = phone
         .run()
         .iter()

@@ -102,8 +102,9 @@ pub struct Config {
     /// A push that does not fit closes the connection (lagged); what was queued stays in the
     /// store for its next connection. Default 8 MiB.
     pub push_queue_bytes: usize,
-    /// Store jobs one connection may have running; beyond that its socket is not read until
-    /// some finish. Default 64.
+    /// Store jobs one connection may have in flight (running, or finished and held until an
+    /// earlier one's outcome is handled); beyond that its socket is not read until some are
+    /// handled. Default 64.
     pub max_jobs_per_connection: usize,
     /// The WebSocket read buffer (bytes read from the socket at once; larger messages grow it
     /// up to the frame limit while they are read). Default 4 KiB.

@@ -110,7 +110,7 @@
 //! | WebSocket read buffer / write buffer | 4 KiB / 16 KiB (a turn's messages in one write) | [`Config::ws_read_buffer`], [`Config::ws_write_buffer`] |
 //! | a batch of writes to a socket | 10 s, then closed | [`Config::write_timeout`] |
 //! | pushes queued per connection: entries / bytes (estimated from ciphertext) | 4096 / 8 MiB, then closed (lagged) | [`Config::push_queue_len`], [`Config::push_queue_bytes`] |
-//! | store jobs running per connection (then its socket is not read) | 64 | [`Config::max_jobs_per_connection`] |
+//! | store jobs in flight per connection, running or held for an earlier one's outcome (then its socket is not read) | 64 | [`Config::max_jobs_per_connection`] |
 //! | shutdown waits for connections | 5 s | [`Config::shutdown_grace`] |
 //! | cluster: envelopes waiting to be published (then dropped, counted) | 65 536 | [`bus::OUTBOX`] |
 //! | cluster: a push published on the bus | NATS `max_payload` (1 MiB by default; larger: from the store) | the NATS server |

@@ -67,6 +67,7 @@ trait Machine: Send {
     fn closed(&mut self, now: Time);
     fn action(&mut self) -> Option<Action>;
     fn deadline(&self) -> Option<Time>;
+    fn jobs_in_flight(&self) -> u64;
 }
 
 impl Machine for WebConnection {
@@ -95,6 +96,9 @@ impl Machine for WebConnection {
     }
     fn deadline(&self) -> Option<Time> {
         self.poll_timeout()
+    }
+    fn jobs_in_flight(&self) -> u64 {
+        WebConnection::jobs_in_flight(self)
     }
 }
 
@@ -125,6 +129,9 @@ impl Machine for PhoneConnection {
     }
     fn deadline(&self) -> Option<Time> {
         self.poll_timeout()
+    }
+    fn jobs_in_flight(&self) -> u64 {
+        PhoneConnection::jobs_in_flight(self)
     }
 }
 
@@ -221,7 +228,8 @@ impl Driver {
         if stopping {
             m.push(now(), Push::Disconnect(DisconnectKind::Shutdown));
         }
-        let max_jobs = self.shared.config.max_jobs_per_connection.max(1);
+        let max_jobs =
+            u64::try_from(self.shared.config.max_jobs_per_connection.max(1)).unwrap_or(u64::MAX);
         let mut rounds = 0;
         loop {
             if self.drain(m).await == Flow::Closed {
@@ -263,7 +271,8 @@ impl Driver {
                 }
             };
             tokio::select! {
-                incoming = socket.next(), if self.in_flight < max_jobs => match incoming {
+                // Outcomes held for an earlier job's count too: what the core holds is bounded.
+                incoming = socket.next(), if m.jobs_in_flight() < max_jobs => match incoming {
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                     Some(Ok(message)) => {
                         if matches!(message, Message::Ping(_) | Message::Pong(_)) {
