@@ -21,6 +21,7 @@
 //! | table | what | how long |
 //! | --- | --- | --- |
 //! | accounts | number, name, the phone's public identity keys, linked device numbers | until the account is re-registered (then replaced) |
+//! | endpoints | per account: the numbers of the devices senders encrypt for | as long as the account |
 //! | devices, client ids | per device: mode, public identity keys, the phone's attestation, token hashes, frame keys (web clients), one-time key count | until unlinked (logout, the phone, a newer link, an identity change, tokens idle past `token_idle_ttl`) |
 //! | one-time keys | public keys for starting sessions | until claimed, or the device goes |
 //! | refs | a waiting client's id, browser and public identity | until scanned or expired (20 s) |

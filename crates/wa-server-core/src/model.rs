@@ -247,7 +247,8 @@ pub(crate) fn put_account(
     txn: &mut dyn WriteTxn,
     account: &AccountRecord,
 ) -> Result<(), StoreError> {
-    put_json(txn, Table::Accounts, &account_key(&account.number), account)
+    put_json(txn, Table::Accounts, &account_key(&account.number), account)?;
+    refresh_endpoints(txn, &account.number)
 }
 
 pub(crate) fn device(
@@ -261,7 +262,9 @@ pub(crate) fn device(
 /// Writes a device, keeping the browser-token index in step with its tokens.
 pub(crate) fn put_device(txn: &mut dyn WriteTxn, record: &DeviceRecord) -> Result<(), StoreError> {
     let new = browser_hash(record);
-    let old = device(txn, &record.number, record.device)?.and_then(|old| browser_hash(&old));
+    let before = device(txn, &record.number, record.device)?;
+    let was_endpoint = before.as_ref().is_some_and(DeviceRecord::is_endpoint);
+    let old = before.and_then(|old| browser_hash(&old));
     if let Some(old) = old.filter(|old| Some(old) != new.as_ref()) {
         txn.delete(Table::BrowserTokens, &browser_key(&old))?;
     }
@@ -278,7 +281,11 @@ pub(crate) fn put_device(txn: &mut dyn WriteTxn, record: &DeviceRecord) -> Resul
         Table::Devices,
         &device_key(&record.number, record.device),
         record,
-    )
+    )?;
+    if was_endpoint != record.is_endpoint() {
+        refresh_endpoints(txn, &record.number)?;
+    }
+    Ok(())
 }
 
 /// The hash of a device's current browser token, if it has one.
@@ -327,20 +334,66 @@ pub(crate) fn endpoints(
     Ok(out)
 }
 
+/// The version byte that starts an account's [`Table::Endpoints`] record; its device numbers
+/// follow, one byte each, the phone first.
+const ENDPOINTS_V1: u8 = 1;
+
 /// Every address of an account that senders encrypt for, the phone first; `None` when there is
-/// no such account. What a relay checks its targets against: only the fields it needs are
-/// decoded (the keys and tokens in the records are skipped, not parsed).
+/// no such account. What a relay checks its targets against: the account's endpoints record
+/// (a few bytes), or, for an account whose records an earlier version wrote, the account and
+/// device records themselves.
 pub(crate) fn endpoint_addresses(
     txn: &mut dyn ReadTxn,
     number: &str,
 ) -> Result<Option<Vec<Jid>>, StoreError> {
-    /// The part of an [`AccountRecord`] a relay reads.
+    let summary = txn.get(Table::Endpoints, &account_key(number))?;
+    let from_records;
+    let devices = match &summary {
+        Some(bytes) => decode_endpoints(number, bytes)?,
+        None => match endpoint_devices(txn, number)? {
+            Some(devices) => {
+                from_records = devices;
+                &from_records[..]
+            }
+            None => return Ok(None),
+        },
+    };
+    let user = user_jid(number).map_err(|e| StoreError::Corrupt {
+        table: Table::Accounts.name(),
+        detail: format!("account {number}: {e}"),
+    })?;
+    Ok(Some(
+        devices.iter().map(|&d| device_jid(&user, d)).collect(),
+    ))
+}
+
+/// The device numbers an endpoints record lists.
+fn decode_endpoints<'a>(number: &str, bytes: &'a [u8]) -> Result<&'a [u8], StoreError> {
+    match bytes.split_first() {
+        // (Device numbers are bytes: more than 256 would name one twice.)
+        Some((&ENDPOINTS_V1, devices)) if devices.len() <= 256 => Ok(devices),
+        _ => Err(StoreError::Corrupt {
+            table: Table::Endpoints.name(),
+            detail: format!(
+                "account {number}: an endpoints record of {} bytes, version {:?}",
+                bytes.len(),
+                bytes.first()
+            ),
+        }),
+    }
+}
+
+/// The devices of an account that senders encrypt for, the phone first, from its account and
+/// device records (what its endpoints record summarizes); `None` when there is no such
+/// account. Only the fields it needs are decoded (keys and tokens are skipped, not parsed).
+fn endpoint_devices(txn: &mut dyn ReadTxn, number: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The part of an [`AccountRecord`] this reads.
     #[derive(Deserialize)]
     struct AccountHead {
         #[serde(default)]
         linked: Vec<u8>,
     }
-    /// The part of a [`DeviceRecord`] a relay reads.
+    /// The part of a [`DeviceRecord`] this reads.
     #[derive(Deserialize)]
     struct DeviceHead {
         mode: DeviceMode,
@@ -350,10 +403,6 @@ pub(crate) fn endpoint_addresses(
     let Some(account) = get_json::<AccountHead>(txn, Table::Accounts, &account_key(number))? else {
         return Ok(None);
     };
-    let user = user_jid(number).map_err(|e| StoreError::Corrupt {
-        table: Table::Accounts.name(),
-        detail: format!("account {number}: {e}"),
-    })?;
     let ids: Vec<u8> = std::iter::once(0)
         .chain(account.linked.iter().copied())
         .collect();
@@ -367,10 +416,26 @@ pub(crate) fn endpoint_addresses(
         if let Some(head) = get_json::<DeviceHead>(txn, *table, key)?
             && head.mode.is_endpoint(head.identity.is_some())
         {
-            out.push(device_jid(&user, d));
+            out.push(d);
         }
     }
     Ok(Some(out))
+}
+
+/// Rewrites an account's endpoints record from its account and device records (or removes it
+/// when there is no account): every write of an account, and of a device that becomes or stops
+/// being an endpoint, does, in the same transaction.
+fn refresh_endpoints(txn: &mut dyn WriteTxn, number: &str) -> Result<(), StoreError> {
+    let key = account_key(number);
+    match endpoint_devices(txn, number)? {
+        Some(devices) => {
+            let mut record = Vec::with_capacity(1 + devices.len());
+            record.push(ENDPOINTS_V1);
+            record.extend_from_slice(&devices);
+            txn.put(Table::Endpoints, &key, &record)
+        }
+        None => txn.delete(Table::Endpoints, &key).map(drop),
+    }
 }
 
 /// Removes a linked device: its record, client id, one-time keys and queued messages. Returns
@@ -1729,5 +1794,103 @@ mod tests {
         let mut swapped = bytes;
         swapped[8..].copy_from_slice(&[2, 2, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         assert!(Released::from_bytes(&swapped).is_err());
+    }
+
+    /// A device record of `mode`, with identity keys or without.
+    fn device_record(number: &str, device: u8, mode: DeviceMode, keys: bool) -> DeviceRecord {
+        DeviceRecord {
+            number: number.to_owned(),
+            device,
+            mode,
+            client_id: None,
+            browser: String::new(),
+            linked_at: 0,
+            last_login: 0,
+            identity: keys.then_some(IdentityKeys {
+                curve25519: [1; 32],
+                ed25519: [2; 32],
+            }),
+            attestation: None,
+            tokens: None,
+            frame_keys: None,
+            fallback_key: None,
+            one_time_keys: 0,
+            logout_hash: None,
+        }
+    }
+
+    #[test]
+    fn an_accounts_endpoints_record_follows_its_account_and_devices() {
+        use crate::store::{MemStore, read};
+        const NUMBER: &str = "15551234567";
+        let store = MemStore::new();
+        // What a relay sees, and what the records themselves say (as device numbers).
+        let seen = |store: &MemStore| {
+            read(store, |txn| {
+                let addresses = endpoint_addresses(txn, NUMBER)?;
+                let summary = txn.get(Table::Endpoints, &account_key(NUMBER))?;
+                Ok((
+                    addresses.map(|a| a.iter().map(wa_wire::ids::device_of).collect::<Vec<_>>()),
+                    summary.map(|s| s[1..].to_vec()),
+                    endpoint_devices(txn, NUMBER)?,
+                ))
+            })
+            .unwrap()
+        };
+        assert_eq!(seen(&store), (None, None, None));
+        // The account first, then its devices (as a registration writes them), in one job.
+        store.write_now(|txn| {
+            put_account(
+                txn,
+                &AccountRecord {
+                    number: NUMBER.into(),
+                    name: String::new(),
+                    created: 0,
+                    identity: IdentityKeys {
+                        curve25519: [1; 32],
+                        ed25519: [2; 32],
+                    },
+                    identity_since: 0,
+                    phone: PhoneInfo::default(),
+                    linked: vec![3, 1, 2],
+                    next_device: 4,
+                },
+            )?;
+            put_device(txn, &device_record(NUMBER, 0, DeviceMode::Phone, true))?;
+            put_device(txn, &device_record(NUMBER, 3, DeviceMode::EndToEnd, true))?;
+            put_device(txn, &device_record(NUMBER, 1, DeviceMode::Mirror, false))?;
+            // Linked, its keys not yet uploaded.
+            put_device(txn, &device_record(NUMBER, 2, DeviceMode::EndToEnd, false))
+        });
+        let all = |d: &[u8]| (Some(d.to_vec()), Some(d.to_vec()), Some(d.to_vec()));
+        assert_eq!(seen(&store), all(&[0, 3]));
+        // Device 2 uploads its keys; device 3 stops being an endpoint (a mirror now).
+        store.write_now(|txn| {
+            put_device(txn, &device_record(NUMBER, 2, DeviceMode::EndToEnd, true))
+        });
+        assert_eq!(seen(&store), all(&[0, 3, 2]));
+        store
+            .write_now(|txn| put_device(txn, &device_record(NUMBER, 3, DeviceMode::Mirror, false)));
+        assert_eq!(seen(&store), all(&[0, 2]));
+        // A write that changes nothing of it (a login's new tokens) leaves it.
+        store.write_now(|txn| {
+            put_device(txn, &device_record(NUMBER, 2, DeviceMode::EndToEnd, true))
+        });
+        assert_eq!(seen(&store), all(&[0, 2]));
+        store.write_now(|txn| unlink_device(txn, NUMBER, 2).map(drop));
+        assert_eq!(seen(&store), all(&[0]));
+        // An account whose records an earlier version wrote has none: read from its records.
+        store.write_now(|txn| txn.delete(Table::Endpoints, &account_key(NUMBER)).map(drop));
+        assert_eq!(seen(&store), (Some(vec![0]), None, Some(vec![0])));
+        // A damaged one is an error that names it, not a wrong answer.
+        for bad in [&[][..], &[2, 0][..], &[ENDPOINTS_V1; 258][..]] {
+            let bad = bad.to_vec();
+            store.write_now(move |txn| txn.put(Table::Endpoints, &account_key(NUMBER), &bad));
+            let error = read(&store, |txn| endpoint_addresses(txn, NUMBER)).unwrap_err();
+            assert!(
+                matches!(&error, StoreError::Corrupt { table: "endpoints", detail } if detail.contains(NUMBER)),
+                "{error:?}"
+            );
+        }
     }
 }

@@ -147,6 +147,8 @@
 //! - `redb`: embedded, pure Rust, ACID with fsync'd commits.
 //! - `crc32fast`: the checksums of the store's write-ahead log records (SIMD CRC-32, no
 //!   dependencies of its own).
+//! - `smallvec`: the keys of the store's in-memory overlay, held inline in the overlay's maps
+//!   (searching a big overlay otherwise followed a pointer for every key it compared).
 //! - `tokio-postgres` (without TLS): the cluster's shared store, used synchronously (the
 //!   core's [`store::Store`] trait is: a job reads and decides inline) on the store's own
 //!   threads, each connection with a single-threaded runtime of its own, as the `postgres`

@@ -311,12 +311,11 @@ fn store(
 }
 
 /// The records a relay reads first: whether it was sent before, and the sender's and (in a
-/// chat with a user) the recipient's account, phone, counters and peer record.
+/// chat with a user) the recipient's endpoints, counters and peer record.
 fn relay_reads(me: &Me, relay: &Relay) -> Vec<(Table, Vec<u8>)> {
     let mut keys = vec![
         (Table::SentIds, sent_key(&me.number, &relay.id)),
-        (Table::Accounts, model::account_key(&me.number)),
-        (Table::Devices, model::device_key(&me.number, 0)),
+        (Table::Endpoints, model::account_key(&me.number)),
         (Table::Counters, model::account_key(&me.number)),
     ];
     if let Ok(Chat::User(user)) = relay.chat()
@@ -324,8 +323,7 @@ fn relay_reads(me: &Me, relay: &Relay) -> Vec<(Table, Vec<u8>)> {
         && number != me.number
     {
         keys.extend([
-            (Table::Accounts, model::account_key(number)),
-            (Table::Devices, model::device_key(number, 0)),
+            (Table::Endpoints, model::account_key(number)),
             (Table::Counters, model::account_key(number)),
             (Table::Counters, model::released_key(number)),
             (Table::Peers, model::peer_key(&me.number, number)),
@@ -1166,7 +1164,8 @@ mod tests {
     }
 
     /// A relay and a receipt name what they read first to a store that reads ahead (the
-    /// sender's and recipient's records; the sent ids and counters, and the message and inbox
+    /// sender's and recipient's endpoints, counters and peer record, and whether it was sent
+    /// before; the sent ids and counters, and the message and inbox
     /// entry through each sent id), and nothing to one that does not.
     #[test]
     fn jobs_name_what_they_read_first_to_a_store_that_reads_ahead() {
@@ -1200,7 +1199,7 @@ mod tests {
             crate::job::execute(&store, set_job, |r| assert!(r.is_ok()));
             let named = store.named.lock().unwrap().clone();
             let expected = if reads_ahead {
-                vec![(9, 0), (3, 4)]
+                vec![(7, 0), (3, 4)]
             } else {
                 vec![(0, 0), (0, 0)]
             };

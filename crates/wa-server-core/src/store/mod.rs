@@ -83,11 +83,16 @@ pub enum Table {
     /// message's record, so that the body is written once, unencoded, and receipts do not read
     /// it), until every device has the message.
     Bodies,
+    /// Per account, the devices senders encrypt for (the phone first), as a few bytes: what
+    /// every relay checks its targets against, kept by the writes of accounts and devices so
+    /// that a relay reads one small record per account instead of parsing the account's and
+    /// each device's (see `model::endpoint_addresses`).
+    Endpoints,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 22] = [
+    pub const ALL: [Table; 23] = [
         Table::Meta,
         Table::Accounts,
         Table::Devices,
@@ -110,6 +115,7 @@ impl Table {
         Table::Counters,
         Table::BrowserTokens,
         Table::Bodies,
+        Table::Endpoints,
     ];
 
     /// A stable name (the backend's table name).
@@ -137,6 +143,7 @@ impl Table {
             Table::Counters => "counters",
             Table::BrowserTokens => "browser_tokens",
             Table::Bodies => "bodies",
+            Table::Endpoints => "endpoints",
         }
     }
 

@@ -13,7 +13,14 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry as Slotted;
 use std::ops::Bound;
 
+use smallvec::SmallVec;
+
 use super::{Entry, StoreError, Table};
+
+/// A key in a layer: held inline up to 40 bytes (the core's keys, a device's inbox entry
+/// included, fit), so that a search of a big overlay compares bytes in the map's own nodes
+/// instead of following a pointer to each key it passes, and writing a key allocates nothing.
+pub(super) type Key = SmallVec<[u8; 40]>;
 
 /// One key's state in a layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,13 +35,13 @@ pub(super) struct Slot {
 /// Writes above the file: one ordered map per table.
 #[derive(Debug, Default)]
 pub(super) struct Layer {
-    tables: [BTreeMap<Vec<u8>, Slot>; Table::ALL.len()],
+    tables: [BTreeMap<Key, Slot>; Table::ALL.len()],
 }
 
 impl Layer {
-    pub(super) fn table(&self, table: Table) -> &BTreeMap<Vec<u8>, Slot> {
+    pub(super) fn table(&self, table: Table) -> &BTreeMap<Key, Slot> {
         // `Table::index` is always below `Table::ALL.len()`.
-        static NONE: BTreeMap<Vec<u8>, Slot> = BTreeMap::new();
+        static NONE: BTreeMap<Key, Slot> = BTreeMap::new();
         self.tables.get(table.index()).unwrap_or(&NONE)
     }
 
@@ -42,9 +49,9 @@ impl Layer {
         self.table(table).get(key)
     }
 
-    pub(super) fn insert(&mut self, table: Table, key: Vec<u8>, slot: Slot) {
+    pub(super) fn insert(&mut self, table: Table, key: &[u8], slot: Slot) {
         if let Some(t) = self.tables.get_mut(table.index()) {
-            t.insert(key, slot);
+            t.insert(Key::from_slice(key), slot);
         }
     }
 
@@ -59,7 +66,7 @@ impl Layer {
     }
 
     /// Every table's entries, in table order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (Table, &Vec<u8>, &Slot)> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (Table, &Key, &Slot)> {
         Table::ALL
             .iter()
             .flat_map(move |&t| self.table(t).iter().map(move |(k, s)| (t, k, s)))
@@ -182,7 +189,7 @@ pub(super) type FileEntries<'a> = Box<dyn Iterator<Item = Result<Entry, StoreErr
 /// first) over the file's entries. Values are copied only when `values` is set (else they are
 /// empty: a count).
 pub(super) fn merge(
-    layers: &[&BTreeMap<Vec<u8>, Slot>],
+    layers: &[&BTreeMap<Key, Slot>],
     file: FileEntries<'_>,
     from: &[u8],
     to: &[u8],
@@ -199,7 +206,7 @@ pub(super) fn merge(
         .iter()
         .map(|l| {
             let range = l.range::<[u8], _>(bounds);
-            let it: Box<dyn Iterator<Item = (&Vec<u8>, &Slot)>> = if reverse {
+            let it: Box<dyn Iterator<Item = (&Key, &Slot)>> = if reverse {
                 Box::new(range.rev())
             } else {
                 Box::new(range)
@@ -216,7 +223,7 @@ pub(super) fn merge(
             if let Some((key, _)) = head.peek()
                 && next.as_deref().is_none_or(|n| before(key, n))
             {
-                next = Some((*key).clone());
+                next = Some(key.to_vec());
             }
         }
         match file.peek() {
@@ -269,7 +276,7 @@ mod tests {
         for (k, v, in_file) in entries {
             l.insert(
                 Table::Meta,
-                k.to_vec(),
+                k,
                 Slot {
                     value: v.map(<[u8]>::to_vec),
                     in_file: *in_file,

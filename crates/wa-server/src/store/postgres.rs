@@ -927,7 +927,7 @@ impl<'a> PgTxn<'a> {
             value: value.map(<[u8]>::to_vec),
             in_file: false,
         };
-        self.known.insert(table, key.to_vec(), slot);
+        self.known.insert(table, key, slot);
     }
 
     /// The kept write of `key`, else what the transaction knows of the stored row.
@@ -943,7 +943,7 @@ impl<'a> PgTxn<'a> {
             value,
             in_file: false,
         };
-        self.pending.insert(table, key.to_vec(), slot);
+        self.pending.insert(table, key, slot);
     }
 
     /// Kept writes in `[from, to)` of `table`: how many are deletions (they may hide stored

@@ -281,7 +281,7 @@ fn replay(db: &Database, records: Vec<Vec<wal::Write>>, last: u64) -> Result<(),
     for (table, key, value) in records.into_iter().flatten() {
         layer.insert(
             table,
-            key,
+            &key,
             Slot {
                 value,
                 in_file: false,
@@ -729,7 +729,7 @@ fn stack<'o>(
     table: Table,
     layers: [&'o Layer; 3],
     frozen: Option<&'o Overlay>,
-) -> Vec<&'o std::collections::BTreeMap<Vec<u8>, Slot>> {
+) -> Vec<&'o std::collections::BTreeMap<overlay::Key, Slot>> {
     let mut stack: Vec<_> = layers.iter().map(|l| l.table(table)).collect();
     stack.extend(frozen.map(|f| f.layer.table(table)));
     stack
@@ -766,8 +766,7 @@ impl Layered<'_> {
         value: Option<Vec<u8>>,
     ) -> Result<bool, StoreError> {
         let (existed, in_file) = self.known(table, key)?;
-        self.job
-            .insert(table, key.to_vec(), Slot { value, in_file });
+        self.job.insert(table, key, Slot { value, in_file });
         Ok(existed)
     }
 
@@ -857,7 +856,7 @@ impl WriteTxn for Layered<'_> {
         }
         self.job.insert(
             table,
-            key.to_vec(),
+            key,
             Slot {
                 value: Some(value.to_vec()),
                 in_file: false,

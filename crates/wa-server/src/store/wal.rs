@@ -460,7 +460,7 @@ mod tests {
         let mut l = Layer::default();
         l.insert(
             Table::Inbox,
-            vec![n; 3],
+            &[n; 3],
             Slot {
                 value: Some(vec![n; 200]),
                 in_file: false,
@@ -468,7 +468,7 @@ mod tests {
         );
         l.insert(
             Table::Bodies,
-            vec![n],
+            &[n],
             Slot {
                 value: None,
                 in_file: true,
