@@ -55,6 +55,11 @@ impl Layer {
         }
     }
 
+    /// Puts `slot` under `key`; what was there.
+    pub(super) fn replace(&mut self, table: Table, key: Key, slot: Slot) -> Option<Slot> {
+        self.tables.get_mut(table.index())?.insert(key, slot)
+    }
+
     pub(super) fn remove(&mut self, table: Table, key: &[u8]) {
         if let Some(t) = self.tables.get_mut(table.index()) {
             t.remove(key);
@@ -70,17 +75,6 @@ impl Layer {
         Table::ALL
             .iter()
             .flat_map(move |&t| self.table(t).iter().map(move |(k, s)| (t, k, s)))
-    }
-
-    /// Takes `upper`'s writes on top of this layer's (deletions stay: they hide what is below).
-    pub(super) fn absorb(&mut self, upper: Layer) {
-        for (mine, theirs) in self.tables.iter_mut().zip(upper.tables) {
-            if mine.is_empty() {
-                *mine = theirs;
-            } else {
-                mine.extend(theirs);
-            }
-        }
     }
 
     /// How this layer changes `table`'s length, seen over `below` (the next layer down, then

@@ -8,7 +8,8 @@
 //!
 //! - One writer thread takes the queued [`WriteJob`]s and runs as many as are waiting (up to
 //!   [`MAX_BATCH`]) over the in-memory [overlay](super::overlay) and the file. Each job writes
-//!   into a layer of its own, so a failing job leaves no trace and fails no other.
+//!   into the batch's layer and remembers what it replaced there, so a failing job is undone:
+//!   it leaves no trace and fails no other.
 //! - The batch's writes are appended to the [write-ahead log](super::wal) and fsync'd, once for
 //!   the batch; only then are they taken into the overlay (which every reader sees over the
 //!   file) and do the jobs hear "done".
@@ -476,19 +477,18 @@ impl Writer {
             };
             for mut job in jobs {
                 let mut txn = Layered {
-                    job: Layer::default(),
-                    batch: &batch,
+                    batch: &mut batch,
+                    undo: Vec::new(),
                     active: &layers.active,
                     frozen,
                     file: &mut file,
                 };
                 match job.run(&mut txn) {
-                    Ok(()) => {
-                        let writes = txn.job;
-                        batch.absorb(writes);
-                        done.push(job);
+                    Ok(()) => done.push(job),
+                    Err(e) => {
+                        txn.undo();
+                        failed.push((job, e));
                     }
-                    Err(e) => failed.push((job, e)),
                 }
             }
         }
@@ -602,11 +602,11 @@ impl Store for RedbStore {
         let layers = self.shared.layers();
         let mut file = FileRead::begin(&self.shared.db)?;
         let frozen = layers.frozen_over(&mut file)?;
-        // A read is a job's view with no writes of its own and no batch.
-        let no_batch = Layer::default();
+        // A read is a job's view with no batch (and no writes: `ReadTxn` has none).
+        let mut no_batch = Layer::default();
         let mut r = Layered {
-            job: Layer::default(),
-            batch: &no_batch,
+            batch: &mut no_batch,
+            undo: Vec::new(),
             active: &layers.active,
             frozen,
             file: &mut file,
@@ -727,7 +727,7 @@ impl FileRead {
 /// its file mutably beside them).
 fn stack<'o>(
     table: Table,
-    layers: [&'o Layer; 3],
+    layers: [&'o Layer; 2],
     frozen: Option<&'o Overlay>,
 ) -> Vec<&'o std::collections::BTreeMap<overlay::Key, Slot>> {
     let mut stack: Vec<_> = layers.iter().map(|l| l.table(table)).collect();
@@ -735,11 +735,18 @@ fn stack<'o>(
     stack
 }
 
-/// A job's view while it runs: its own writes, over its batch's, over the overlays, over the
-/// file. A read is the same view with no writes and no batch.
+/// A job's view while it runs: its batch's writes, its own among them, over the overlays,
+/// over the file. A read is the same view with an empty batch.
+///
+/// A job writes into its batch's layer directly, and remembers what each key it writes held
+/// there before: a job that fails puts that back ([`Layered::undo`]), so it leaves nothing. (A
+/// layer of its own, taken into the batch's when the job succeeded, cost every write a second
+/// insertion into an ordered map, and every read a search of one more.)
 struct Layered<'a> {
-    job: Layer,
-    batch: &'a Layer,
+    batch: &'a mut Layer,
+    /// Each write of the job, oldest first: the table, the key, and what the batch held
+    /// under it before.
+    undo: Vec<(Table, overlay::Key, Option<Slot>)>,
     active: &'a Overlay,
     frozen: Option<&'a Overlay>,
     file: &'a mut FileRead,
@@ -748,10 +755,26 @@ struct Layered<'a> {
 impl Layered<'_> {
     /// The topmost slot for `key` above the frozen overlay, if a layer has it.
     fn slot(&self, table: Table, key: &[u8]) -> Option<&Slot> {
-        self.job
+        self.batch
             .get(table, key)
-            .or_else(|| self.batch.get(table, key))
             .or_else(|| self.active.layer.get(table, key))
+    }
+
+    /// Writes `slot` under `key` in the batch's layer, remembering what was there.
+    fn write(&mut self, table: Table, key: &[u8], slot: Slot) {
+        let key = overlay::Key::from_slice(key);
+        let before = self.batch.replace(table, key.clone(), slot);
+        self.undo.push((table, key, before));
+    }
+
+    /// Takes the job's writes back out of the batch's layer, newest first.
+    fn undo(&mut self) {
+        for (table, key, before) in self.undo.drain(..).rev() {
+            match before {
+                Some(slot) => drop(self.batch.replace(table, key, slot)),
+                None => self.batch.remove(table, &key),
+            }
+        }
     }
 
     fn frozen_slot(&self, table: Table, key: &[u8]) -> Option<&Slot> {
@@ -766,7 +789,7 @@ impl Layered<'_> {
         value: Option<Vec<u8>>,
     ) -> Result<bool, StoreError> {
         let (existed, in_file) = self.known(table, key)?;
-        self.job.insert(table, key, Slot { value, in_file });
+        self.write(table, key, Slot { value, in_file });
         Ok(existed)
     }
 
@@ -803,11 +826,7 @@ impl ReadTxn for Layered<'_> {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let layers = stack(
-            table,
-            [&self.job, self.batch, &self.active.layer],
-            self.frozen,
-        );
+        let layers = stack(table, [self.batch, &self.active.layer], self.frozen);
         let file = self.file.entries(table, from, to, reverse, true)?;
         overlay::merge(&layers, file, from, to, reverse, limit, true)
     }
@@ -818,8 +837,6 @@ impl ReadTxn for Layered<'_> {
         let change = self.active.len_change(table)
             + self.frozen.map_or(0, |f| f.len_change(table))
             + self.batch.len_change(table, &below);
-        below.insert(0, self.batch);
-        let change = change + self.job.len_change(table, &below);
         Ok(self.file.len(table)?.saturating_add_signed(change))
     }
 
@@ -830,11 +847,7 @@ impl ReadTxn for Layered<'_> {
         to: &[u8],
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let layers = stack(
-            table,
-            [&self.job, self.batch, &self.active.layer],
-            self.frozen,
-        );
+        let layers = stack(table, [self.batch, &self.active.layer], self.frozen);
         let file = self.file.entries(table, from, to, false, false)?;
         Ok(overlay::merge(&layers, file, from, to, false, limit, false)?.len())
     }
@@ -854,7 +867,7 @@ impl WriteTxn for Layered<'_> {
                 table.name()
             )));
         }
-        self.job.insert(
+        self.write(
             table,
             key,
             Slot {
