@@ -17,9 +17,11 @@ use smallvec::SmallVec;
 
 use super::{Entry, StoreError, Table};
 
-/// A key in a layer: held inline up to 40 bytes (the core's keys, a device's inbox entry
-/// included, fit), so that a search of a big overlay compares bytes in the map's own nodes
+/// A key in a layer: held inline up to 40 bytes (a message's number, an account's key, a
+/// device's inbox entry, a sent id whose message id has up to 20 characters: what a relay and
+/// a receipt write), so that a search of a big overlay compares bytes in the map's own nodes
 /// instead of following a pointer to each key it passes, and writing a key allocates nothing.
+/// A longer key is held on the heap, as before.
 pub(super) type Key = SmallVec<[u8; 40]>;
 
 /// One key's state in a layer.
