@@ -1,8 +1,9 @@
 //! The data model over the [`Store`](crate::store::Store): typed records, their keys, and the
 //! multi-record updates that must happen in one transaction. Records are JSON in the store (so
 //! they can grow fields), except the ones every relay and receipt reads and writes (messages,
-//! inbox entries, counters): those have a versioned binary form, and still read the JSON that
-//! earlier versions wrote.
+//! inbox entries, counters, each account's endpoints): those have a versioned binary form, and
+//! still read the JSON that earlier versions wrote (an account without an endpoints record is
+//! read from its account and device records).
 //!
 //! No record holds message content: a message is its metadata (sender, chat, id, time, kind)
 //! and ciphertext the server cannot open, kept per device until that device has it.
