@@ -212,6 +212,34 @@ pub(crate) struct DeviceRecord {
 }
 
 impl DeviceRecord {
+    /// A device with none of a web client's state (client id, browser, tokens, frame keys,
+    /// keys in the directory), linked and last logged in at `at` (Unix seconds): a phone as it
+    /// registers.
+    pub(crate) fn bare(
+        number: &str,
+        device: u8,
+        mode: DeviceMode,
+        identity: Option<IdentityKeys>,
+        at: u64,
+    ) -> DeviceRecord {
+        DeviceRecord {
+            number: number.to_owned(),
+            device,
+            mode,
+            client_id: None,
+            browser: String::new(),
+            linked_at: at,
+            last_login: at,
+            identity,
+            attestation: None,
+            tokens: None,
+            frame_keys: None,
+            fallback_key: None,
+            one_time_keys: 0,
+            logout_hash: None,
+        }
+    }
+
     pub(crate) fn address(&self) -> Jid {
         user_jid(&self.number).map_or_else(
             |_| Jid::server_only(wa_binary::Server::User),
@@ -249,7 +277,8 @@ pub(crate) fn put_account(
     account: &AccountRecord,
 ) -> Result<(), StoreError> {
     put_json(txn, Table::Accounts, &account_key(&account.number), account)?;
-    refresh_endpoints(txn, &account.number)
+    let devices = endpoints_among(txn, &account.number, &account.linked)?;
+    put_endpoints(txn, &account.number, Some(&devices))
 }
 
 pub(crate) fn device(
@@ -284,7 +313,8 @@ pub(crate) fn put_device(txn: &mut dyn WriteTxn, record: &DeviceRecord) -> Resul
         record,
     )?;
     if was_endpoint != record.is_endpoint() {
-        refresh_endpoints(txn, &record.number)?;
+        let devices = endpoint_devices(txn, &record.number)?;
+        put_endpoints(txn, &record.number, devices.as_deref())?;
     }
     Ok(())
 }
@@ -394,6 +424,19 @@ fn endpoint_devices(txn: &mut dyn ReadTxn, number: &str) -> Result<Option<Vec<u8
         #[serde(default)]
         linked: Vec<u8>,
     }
+    let Some(account) = get_json::<AccountHead>(txn, Table::Accounts, &account_key(number))? else {
+        return Ok(None);
+    };
+    endpoints_among(txn, number, &account.linked).map(Some)
+}
+
+/// Which of an account's phone and `linked` devices senders encrypt for, the phone first,
+/// from their device records.
+fn endpoints_among(
+    txn: &mut dyn ReadTxn,
+    number: &str,
+    linked: &[u8],
+) -> Result<Vec<u8>, StoreError> {
     /// The part of a [`DeviceRecord`] this reads.
     #[derive(Deserialize)]
     struct DeviceHead {
@@ -401,12 +444,7 @@ fn endpoint_devices(txn: &mut dyn ReadTxn, number: &str) -> Result<Option<Vec<u8
         #[serde(default)]
         identity: Option<serde::de::IgnoredAny>,
     }
-    let Some(account) = get_json::<AccountHead>(txn, Table::Accounts, &account_key(number))? else {
-        return Ok(None);
-    };
-    let ids: Vec<u8> = std::iter::once(0)
-        .chain(account.linked.iter().copied())
-        .collect();
+    let ids: Vec<u8> = std::iter::once(0).chain(linked.iter().copied()).collect();
     let keys: Vec<(Table, Vec<u8>)> = ids
         .iter()
         .map(|&d| (Table::Devices, device_key(number, d)))
@@ -420,19 +458,23 @@ fn endpoint_devices(txn: &mut dyn ReadTxn, number: &str) -> Result<Option<Vec<u8
             out.push(d);
         }
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
-/// Rewrites an account's endpoints record from its account and device records (or removes it
-/// when there is no account): every write of an account, and of a device that becomes or stops
-/// being an endpoint, does, in the same transaction.
-fn refresh_endpoints(txn: &mut dyn WriteTxn, number: &str) -> Result<(), StoreError> {
+/// Writes an account's endpoints record (`None`: removes it, there being no account). Every
+/// write of an account, and of a device that becomes or stops being an endpoint, rewrites it
+/// from the records, in the same transaction.
+fn put_endpoints(
+    txn: &mut dyn WriteTxn,
+    number: &str,
+    devices: Option<&[u8]>,
+) -> Result<(), StoreError> {
     let key = account_key(number);
-    match endpoint_devices(txn, number)? {
+    match devices {
         Some(devices) => {
             let mut record = Vec::with_capacity(1 + devices.len());
             record.push(ENDPOINTS_V1);
-            record.extend_from_slice(&devices);
+            record.extend_from_slice(devices);
             txn.put(Table::Endpoints, &key, &record)
         }
         None => txn.delete(Table::Endpoints, &key).map(drop),
@@ -1799,25 +1841,11 @@ mod tests {
 
     /// A device record of `mode`, with identity keys or without.
     fn device_record(number: &str, device: u8, mode: DeviceMode, keys: bool) -> DeviceRecord {
-        DeviceRecord {
-            number: number.to_owned(),
-            device,
-            mode,
-            client_id: None,
-            browser: String::new(),
-            linked_at: 0,
-            last_login: 0,
-            identity: keys.then_some(IdentityKeys {
-                curve25519: [1; 32],
-                ed25519: [2; 32],
-            }),
-            attestation: None,
-            tokens: None,
-            frame_keys: None,
-            fallback_key: None,
-            one_time_keys: 0,
-            logout_hash: None,
-        }
+        let identity = IdentityKeys {
+            curve25519: [1; 32],
+            ed25519: [2; 32],
+        };
+        DeviceRecord::bare(number, device, mode, keys.then_some(identity), 0)
     }
 
     #[test]

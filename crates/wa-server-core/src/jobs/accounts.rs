@@ -701,22 +701,13 @@ fn check_code(
             (false, changed)
         }
     };
-    let phone = DeviceRecord {
-        number: v.number.clone(),
-        device: 0,
-        mode: DeviceMode::Phone,
-        client_id: None,
-        browser: String::new(),
-        linked_at: now.as_secs(),
-        last_login: now.as_secs(),
-        identity: Some(v.identity),
-        attestation: None,
-        tokens: None,
-        frame_keys: None,
-        fallback_key: None,
-        one_time_keys: 0,
-        logout_hash: None,
-    };
+    let phone = DeviceRecord::bare(
+        &v.number,
+        0,
+        DeviceMode::Phone,
+        Some(v.identity),
+        now.as_secs(),
+    );
     match model::device(txn, &v.number, 0)? {
         Some(mut existing) if !changed => {
             existing.last_login = now.as_secs();
@@ -793,20 +784,10 @@ mod tests {
             };
             model::put_account(txn, &account)?;
             let device = DeviceRecord {
-                number: NUMBER.to_owned(),
-                device: 1,
-                mode: DeviceMode::EndToEnd,
                 client_id: Some("Y2xpZW50LWlkLTEyMzQ1Ng==".to_owned()),
-                browser: String::new(),
-                linked_at: 0,
-                last_login: 0,
-                identity: Some(keys),
-                attestation: None,
                 tokens: Some(tokens(browser)),
                 frame_keys: Some(FrameKeys::new(&enc, &mac)),
-                fallback_key: None,
-                one_time_keys: 0,
-                logout_hash: None,
+                ..DeviceRecord::bare(NUMBER, 1, DeviceMode::EndToEnd, Some(keys), 0)
             };
             model::put_device(txn, &device)
         });

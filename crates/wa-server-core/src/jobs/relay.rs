@@ -876,28 +876,14 @@ mod tests {
                 },
             )?;
             for device in std::iter::once(0).chain(linked.iter().copied()) {
+                let mode = if device == 0 {
+                    DeviceMode::Phone
+                } else {
+                    DeviceMode::EndToEnd
+                };
                 model::put_device(
                     txn,
-                    &DeviceRecord {
-                        number: number.to_owned(),
-                        device,
-                        mode: if device == 0 {
-                            DeviceMode::Phone
-                        } else {
-                            DeviceMode::EndToEnd
-                        },
-                        client_id: None,
-                        browser: String::new(),
-                        linked_at: 0,
-                        last_login: 0,
-                        identity: Some(keys),
-                        attestation: None,
-                        tokens: None,
-                        frame_keys: None,
-                        fallback_key: None,
-                        one_time_keys: 0,
-                        logout_hash: None,
-                    },
+                    &DeviceRecord::bare(number, device, mode, Some(keys), 0),
                 )?;
             }
             Ok(())
