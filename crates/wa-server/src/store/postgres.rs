@@ -182,6 +182,19 @@ pub fn schema_version() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
+/// What a store URL says to connect to, with the connection timeout, and the user `postgres`
+/// when it names none.
+fn connect_config(url: &str) -> Result<Config, StoreError> {
+    let mut config: Config = url.parse().map_err(|e: Error| {
+        StoreError::Backend(format!("postgresql: the URL does not parse: {e}"))
+    })?;
+    config.connect_timeout(CONNECT_TIMEOUT);
+    if config.get_user().is_none() {
+        config.user("postgres");
+    }
+    Ok(config)
+}
+
 fn backend(context: &str, e: &Error) -> StoreError {
     // The database's own message (with its SQLSTATE) when it sent one, else the client's.
     let detail = match e.as_db_error() {
@@ -576,13 +589,7 @@ impl PgStore {
                 "postgresql: schema name {schema:?} is not a lowercase identifier ([a-z_][a-z0-9_]*, at most 63 bytes)"
             )));
         }
-        let mut config: Config = url.parse().map_err(|e: Error| {
-            StoreError::Backend(format!("postgresql: the URL does not parse: {e}"))
-        })?;
-        config.connect_timeout(CONNECT_TIMEOUT);
-        if config.get_user().is_none() {
-            config.user("postgres");
-        }
+        let mut config = connect_config(url)?;
         // Which store a session belongs to, for operators (`pg_stat_activity`).
         config.application_name(format!("wa-server/{schema}"));
         let target = Target {
@@ -651,13 +658,7 @@ impl PgStore {
                 "postgresql: schema name {schema:?} is not a lowercase identifier"
             )));
         }
-        let mut config: Config = url.parse().map_err(|e: Error| {
-            StoreError::Backend(format!("postgresql: the URL does not parse: {e}"))
-        })?;
-        config.connect_timeout(CONNECT_TIMEOUT);
-        if config.get_user().is_none() {
-            config.user("postgres");
-        }
+        let config = connect_config(url)?;
         let client = Client::connect(&config, &Arc::default())?;
         client
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
@@ -1020,6 +1021,7 @@ impl<'a> PgTxn<'a> {
 
 /// Kept writes as the arrays of the `write_many` statement: the keys to delete, then the
 /// rows to put.
+#[derive(Default)]
 struct Writes<'p> {
     del_t: Vec<i16>,
     del_k: Vec<&'p [u8]>,
@@ -1030,13 +1032,7 @@ struct Writes<'p> {
 
 impl<'p> Writes<'p> {
     fn of(pending: &'p Layer) -> Writes<'p> {
-        let mut writes = Writes {
-            del_t: Vec::new(),
-            del_k: Vec::new(),
-            put_t: Vec::new(),
-            put_k: Vec::new(),
-            put_v: Vec::new(),
-        };
+        let mut writes = Writes::default();
         for (table, key, slot) in pending.iter() {
             match &slot.value {
                 Some(value) => {
