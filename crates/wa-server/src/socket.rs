@@ -153,7 +153,6 @@ struct Driver {
     socket: Option<WebSocket>,
     permits: Option<Permits>,
     done_tx: mpsc::UnboundedSender<Done>,
-    in_flight: usize,
     logged_in: bool,
     /// Whether messages were fed to the socket since its last flush.
     unflushed: bool,
@@ -204,7 +203,6 @@ pub(crate) async fn drive(
         socket: Some(socket),
         permits: Some(permits),
         done_tx,
-        in_flight: 0,
         logged_in: false,
         unflushed: false,
     };
@@ -294,10 +292,7 @@ impl Driver {
                         break;
                     }
                 },
-                Some((id, result)) = done_rx.recv() => {
-                    self.in_flight = self.in_flight.saturating_sub(1);
-                    m.job(now(), id, result);
-                }
+                Some((id, result)) = done_rx.recv() => m.job(now(), id, result),
                 () = sleep => m.timeout(now()),
                 changed = shutdown.changed(), if !stopping => {
                     stopping = true;
@@ -314,17 +309,16 @@ impl Driver {
         self.shared.board.close(self.conn);
         let _ = self.drain(m).await;
         let deadline = Instant::now() + JOBS_AFTER_CLOSE;
-        while self.in_flight > 0 {
+        while m.jobs_in_flight() > 0 {
             match tokio::time::timeout_at(deadline, done_rx.recv()).await {
                 Ok(Some((id, result))) => {
-                    self.in_flight -= 1;
                     m.job(now(), id, result);
                     let _ = self.drain(m).await;
                 }
                 Ok(None) | Err(_) => {
                     tracing::warn!(
                         conn = self.conn,
-                        jobs = self.in_flight,
+                        jobs = m.jobs_in_flight(),
                         "jobs of a closed connection did not finish"
                     );
                     break;
@@ -344,7 +338,6 @@ impl Driver {
     ) -> bool {
         for taken in 0..COALESCE {
             if let Ok((id, result)) = done_rx.try_recv() {
-                self.in_flight = self.in_flight.saturating_sub(1);
                 m.job(now(), id, result);
             } else if let Some(push) = queue.try_recv() {
                 m.push(now(), push);
@@ -489,7 +482,6 @@ impl Driver {
 
     /// Runs a store job; its outcome comes back on this task's channel.
     fn submit(&mut self, id: JobId, job: Job) {
-        self.in_flight += 1;
         Metrics::inc(&self.shared.metrics.jobs);
         let tx = self.done_tx.clone();
         let shared = Arc::clone(&self.shared);
