@@ -21,11 +21,14 @@
 //! `appendfsync always`: fsync before every reply) on a free port; CLIENTS producers `XADD`
 //! BYTES-byte entries to the stream of the next consumer, WINDOW in flight each, and CLIENTS
 //! consumers `XREADGROUP` them, then `XACK` and `XDEL` each batch. Each `XADD` command is made
-//! before the clock starts; each relay request is serialized as it is sent (its ids change),
-//! in this process, so that work is not in the server's CPU time.
+//! before the clock starts; each phone's relay and receipt requests are serialized once, before
+//! the clock starts, with stand-ins for the ids that change (filled in as each is sent), and a
+//! phone reads of each event only what it acts on (a result's id, a message's chat and id), so
+//! that the load generator, which shares the machine with the server, costs about what it
+//! costs for Redis.
 //!
-//! Both print delivered copies per second and the server's CPU time per copy (for wa-server,
-//! also the part of it spent in the store's threads). With `LOAD_BASELINE` set to the path
+//! Both print delivered copies per second, the server's CPU time per copy (for wa-server, also
+//! the part of it spent in the store's threads), and this process's own CPU time per copy. With `LOAD_BASELINE` set to the path
 //! of another build's `wa-server` binary, that build runs too, in the same run, for a before and
 //! after.
 
@@ -52,7 +55,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use wa_wire::msg::{ContentKind, OlmPayload, OlmType, Receipt, ReceiptKind, Relay, RelayTarget};
-use wa_wire::phone::{PhoneEvent, PhoneRequest};
+use wa_wire::phone::PhoneRequest;
 
 /// CPU time (user + system) of process `pid` so far.
 fn cpu_time(pid: u32) -> Duration {
@@ -96,6 +99,8 @@ struct Figures {
     cpu: Duration,
     /// Of `cpu`, the store's threads' (wa-server only).
     writer: Option<Duration>,
+    /// This process's own CPU time meanwhile (the load generator's).
+    generator: Duration,
 }
 
 impl Figures {
@@ -106,10 +111,11 @@ impl Figures {
             .writer
             .map_or("–".to_owned(), |w| format!("{:.1} µs", per_copy(w)));
         println!(
-            "| {name} | {} | {:.1} s | {per_second:.0} | {:.1} µs | {writer} |",
+            "| {name} | {} | {:.1} s | {per_second:.0} | {:.1} µs | {writer} | {:.1} µs |",
             self.copies,
             self.elapsed.as_secs_f64(),
             per_copy(self.cpu),
+            per_copy(self.generator),
         );
     }
 }
@@ -202,6 +208,7 @@ async fn wa_server(
         servers.iter().map(|s| writer_cpu_time(s.child.id())).sum()
     };
     let (cpu_before, writer_before) = (cpu(&servers), writer(&servers));
+    let generator_before = cpu_time(std::process::id());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (i, phone) in phones.into_iter().enumerate() {
@@ -216,12 +223,13 @@ async fn wa_server(
             // The relays not answered yet (receipts are answered too: not counted).
             let mut in_flight = std::collections::HashSet::new();
             let mut my_sent = 0_u64;
-            let relay = |n: u64, id: u64| {
-                PhoneRequest::Relay {
-                    id,
+            // The relay's text, made once: only the request id and the message id change.
+            let relay = Template::new(
+                &PhoneRequest::Relay {
+                    id: REQUEST_ID,
                     relay: Relay {
                         to: to.0.clone(),
-                        id: format!("L{i}-{n}"),
+                        id: format!("L{i}-{MESSAGE_NUMBER}"),
                         kind: ContentKind::Text,
                         group: None,
                         targets: vec![RelayTarget {
@@ -233,12 +241,28 @@ async fn wa_server(
                         }],
                     },
                 }
-                .to_text()
-            };
+                .to_text(),
+                &[&REQUEST_ID.to_string(), MESSAGE_NUMBER],
+            );
+            // A delivery receipt's text, made once: the request id, the chat and the message id
+            // change.
+            let receipt = Template::new(
+                &PhoneRequest::Receipt {
+                    id: REQUEST_ID,
+                    receipt: Receipt {
+                        kind: ReceiptKind::Delivered,
+                        chat: to.0.clone(),
+                        id: MESSAGE_ID.to_owned(),
+                        participant: None,
+                    },
+                }
+                .to_text(),
+                &[&REQUEST_ID.to_string(), &to.0.to_string(), MESSAGE_ID],
+            );
             loop {
                 while in_flight.len() < window && !stop.load(Ordering::Relaxed) {
                     next_id += 1;
-                    let text = relay(my_sent, next_id);
+                    let text = relay.fill(&[&next_id.to_string(), &my_sent.to_string()]);
                     sink.send(Message::Text(text.into())).await.unwrap();
                     in_flight.insert(next_id);
                     my_sent += 1;
@@ -256,29 +280,20 @@ async fn wa_server(
                         Ok(Some(Ok(_))) | Err(_) => continue,
                         Ok(other) => panic!("the server closed a phone's socket: {other:?}"),
                     };
-                match serde_json::from_str::<PhoneEvent>(message.as_str()).unwrap() {
-                    PhoneEvent::Result { id, .. } => {
-                        in_flight.remove(&id);
+                // Only what this phone acts on is read (the ciphertext is skipped).
+                let event: Event<'_> = serde_json::from_str(message.as_str()).unwrap();
+                match (&*event.event, event.message) {
+                    ("result", _) => {
+                        in_flight.remove(&event.id.unwrap());
                     }
-                    PhoneEvent::Message { message } => {
+                    ("message", Some(message)) => {
                         received.fetch_add(1, Ordering::Relaxed);
                         next_id += 1;
-                        let receipt = PhoneRequest::Receipt {
-                            id: next_id,
-                            receipt: Receipt {
-                                kind: ReceiptKind::Delivered,
-                                chat: message.chat,
-                                id: message.id,
-                                participant: None,
-                            },
-                        };
-                        sink.send(Message::Text(receipt.to_text().into()))
-                            .await
-                            .unwrap();
+                        let text =
+                            receipt.fill(&[&next_id.to_string(), &message.chat, &message.id]);
+                        sink.send(Message::Text(text.into())).await.unwrap();
                     }
-                    PhoneEvent::Error { status, error, .. } => {
-                        panic!("refused: {status} {error}")
-                    }
+                    ("error", _) => panic!("refused: {}", message.as_str()),
                     _ => {}
                 }
             }
@@ -290,6 +305,7 @@ async fn wa_server(
         task.await.unwrap();
     }
     let elapsed = started.elapsed();
+    let generator = cpu_time(std::process::id()) - generator_before;
     let cpu = cpu(&servers) - cpu_before;
     let writer = writer(&servers) - writer_before;
     for server in &mut servers {
@@ -301,7 +317,69 @@ async fn wa_server(
         elapsed,
         writer: Some(writer),
         cpu,
+        generator,
     }
+}
+
+/// Stand-ins in a request made once, for what changes from one request to the next.
+const REQUEST_ID: u64 = 987_654_321_987_654_321;
+const MESSAGE_NUMBER: &str = "@@number@@";
+const MESSAGE_ID: &str = "@@message-id@@";
+
+/// A request's text with holes: made once with stand-ins, filled for each request without
+/// serializing it again (as the Redis commands are made before the clock starts).
+struct Template {
+    /// The text between the holes.
+    parts: Vec<String>,
+}
+
+impl Template {
+    /// `text` with a hole at each of `stand_ins`, which occur once each, in this order.
+    fn new(text: &str, stand_ins: &[&str]) -> Template {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        for stand_in in stand_ins {
+            let (before, after) = rest.split_once(stand_in).unwrap();
+            assert!(!after.contains(stand_in), "{stand_in} occurs twice");
+            parts.push(before.to_owned());
+            rest = after;
+        }
+        parts.push(rest.to_owned());
+        Template { parts }
+    }
+
+    /// The text with `values` in its holes (inside JSON strings: they need no escaping).
+    fn fill(&self, values: &[&str]) -> String {
+        assert_eq!(values.len() + 1, self.parts.len());
+        let mut out = String::with_capacity(self.parts.iter().map(String::len).sum::<usize>() + 64);
+        for (part, value) in self.parts.iter().zip(values) {
+            assert!(!value.contains(['"', '\\']), "{value} needs escaping");
+            out.push_str(part);
+            out.push_str(value);
+        }
+        out.push_str(self.parts.last().unwrap());
+        out
+    }
+}
+
+/// What a phone reads of an event: its kind, a result's request id, and a message's chat and
+/// id (the rest, the ciphertext included, is skipped).
+#[derive(serde::Deserialize)]
+struct Event<'a> {
+    #[serde(borrow)]
+    event: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default, borrow)]
+    message: Option<EventMessage<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct EventMessage<'a> {
+    #[serde(borrow)]
+    chat: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
 }
 
 fn users_of(devices: &[wa_wire::Jid], i: usize) -> (wa_wire::Jid, wa_wire::Jid) {
@@ -472,6 +550,7 @@ async fn redis(clients: usize, seconds: u64, window: usize, bytes: usize) -> Opt
     let received = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let cpu_before = cpu_time(child.0.id());
+    let generator_before = cpu_time(std::process::id());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
@@ -550,6 +629,7 @@ async fn redis(clients: usize, seconds: u64, window: usize, bytes: usize) -> Opt
         task.await.unwrap();
     }
     let elapsed = started.elapsed();
+    let generator = cpu_time(std::process::id()) - generator_before;
     let cpu = cpu_time(child.0.id()) - cpu_before;
     child.stop();
     Some(Figures {
@@ -557,6 +637,7 @@ async fn redis(clients: usize, seconds: u64, window: usize, bytes: usize) -> Opt
         elapsed,
         cpu,
         writer: None,
+        generator,
     })
 }
 
@@ -585,9 +666,9 @@ fn main() {
             "{clients} clients, window {window}, {bytes}-byte messages, {seconds} s; fsync before every ack"
         );
         println!(
-            "| system | copies | time | copies/s | server CPU per copy | of which the store's threads |"
+            "| system | copies | time | copies/s | server CPU per copy | of which the store's threads | load generator's CPU per copy |"
         );
-        println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         let name = if nodes == 1 {
             "wa-server, 1 node (redb)".to_owned()
         } else {
