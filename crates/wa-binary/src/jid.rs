@@ -185,6 +185,48 @@ impl Jid {
     }
 
     fn format(&self, server: &str) -> String {
+        self.with_text(server, str::to_owned)
+    }
+
+    /// Calls `f` with the JID's text, `server` its server part, written into a buffer on the
+    /// stack when it fits (a user's JID always does): serializing or displaying a JID
+    /// allocates nothing.
+    fn with_text<R>(&self, server: &str, f: impl FnOnce(&str) -> R) -> R {
+        /// A user's number, agent and device, and the longest known server name, fit.
+        const STACK: usize = 96;
+        let mut buf = [0_u8; STACK];
+        let mut len = 0;
+        let mut put = |part: &[u8]| {
+            let end = len + part.len();
+            if let Some(slot) = buf.get_mut(len..end) {
+                slot.copy_from_slice(part);
+            }
+            // (Past the buffer, `len` still counts: the text is written on the heap below.)
+            len = end;
+        };
+        let mut digits = [0_u8; 3];
+        if let Some(user) = &self.user {
+            put(user.as_bytes());
+            if let Some(agent) = self.agent {
+                put(b".");
+                put(decimal(agent, &mut digits));
+            }
+            if let Some(device) = self.device {
+                put(b":");
+                put(decimal(device, &mut digits));
+            }
+            put(b"@");
+        }
+        put(server.as_bytes());
+        // Whole `str`s went in, so the bytes are UTF-8.
+        match buf.get(..len).map(std::str::from_utf8) {
+            Some(Ok(text)) => f(text),
+            _ => f(&self.format_on_heap(server)),
+        }
+    }
+
+    /// [`Jid::with_text`]'s text, for a JID too long for its buffer.
+    fn format_on_heap(&self, server: &str) -> String {
         let mut out = String::new();
         if let Some(user) = &self.user {
             out.push_str(user);
@@ -203,9 +245,23 @@ impl Jid {
     }
 }
 
+/// `n` in decimal, written into `digits`.
+fn decimal(n: u8, digits: &mut [u8; 3]) -> &[u8] {
+    let [h, t, o] = digits;
+    (*h, *t, *o) = (b'0' + n / 100, b'0' + n / 10 % 10, b'0' + n % 10);
+    let skip = if n >= 100 {
+        0
+    } else if n >= 10 {
+        1
+    } else {
+        2
+    };
+    digits.get(skip..).unwrap_or_default()
+}
+
 impl fmt::Display for Jid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.format(self.server.name()))
+        self.with_text(self.server.name(), |text| f.write_str(text))
     }
 }
 
@@ -269,7 +325,7 @@ fn number(s: &str) -> Option<u8> {
 #[cfg(feature = "serde")]
 impl serde::Serialize for Jid {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        self.with_text(self.server.name(), |text| serializer.serialize_str(text))
     }
 }
 
@@ -308,6 +364,28 @@ mod tests {
         let jid: Jid = "447700900123@c.us".parse().unwrap();
         assert_eq!(jid.to_wire_string(), "447700900123@s.whatsapp.net");
         assert!("1-2@g.us".parse::<Jid>().unwrap().is_group());
+    }
+
+    #[test]
+    fn text_on_the_stack_is_the_text_on_the_heap() {
+        let long = "9".repeat(200);
+        for user in ["1", "447700900123", &long[..90], &long[..95], &long] {
+            for (agent, device) in [(None, None), (Some(0), Some(9)), (Some(10), Some(99))]
+                .into_iter()
+                .chain([(Some(100), Some(255)), (None, Some(7)), (Some(255), None)])
+            {
+                let jid = Jid::new(user, Server::User)
+                    .unwrap()
+                    .with_device(agent, device)
+                    .unwrap();
+                let heap = jid.format_on_heap(jid.server.name());
+                assert_eq!(jid.to_string(), heap);
+                assert_eq!(jid.to_wire_string(), jid.format_on_heap("s.whatsapp.net"));
+                assert_eq!(heap.parse::<Jid>().unwrap(), jid);
+            }
+        }
+        let server = Jid::server_only(Server::from_name("x".repeat(120).as_str()));
+        assert_eq!(server.to_string(), "x".repeat(120));
     }
 
     #[test]
