@@ -26,7 +26,7 @@ use wa_wire::phone::{
 use zeroize::Zeroizing;
 
 use crate::action::{Action, DisconnectKind, Push};
-use crate::budget::{Budgets, Kind, Who};
+use crate::budget::{Budgets, Kind};
 use crate::config::Config;
 use crate::job::{Issued, Job, JobId, Outcome, Refusal};
 use crate::jobs::accounts::{self, Verification};
@@ -127,12 +127,9 @@ impl PhoneConnection {
         let mut budgets = budgets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let account_ok =
-            number.is_none_or(|n| budgets.allow(&Who::Account(n.to_owned()), kind, now));
+        let account_ok = number.is_none_or(|n| budgets.allow_account(n, kind, now));
         let address_ok = match (self.peer, kind) {
-            (Some(peer), Kind::Send | Kind::Register) => {
-                budgets.allow(&Who::Address(peer), kind, now)
-            }
+            (Some(peer), Kind::Send | Kind::Register) => budgets.allow_address(peer, kind, now),
             _ => true,
         };
         account_ok && address_ok
@@ -311,14 +308,14 @@ impl PhoneConnection {
                     return self.close();
                 };
                 self.authenticated(&number);
-                self.send(&PhoneEvent::result(
+                self.send_result(
                     id,
                     &Ready {
                         wid,
                         created: false,
                         identity_changed: false,
                     },
-                ));
+                );
             }
             (request, None) => {
                 self.send(&PhoneEvent::error(
@@ -466,7 +463,7 @@ impl PhoneConnection {
                 let expires = (now + self.config.media_auth_ttl).as_secs();
                 self.job(relay::media_auth(reply_to, me.number, auth, expires));
             }
-            PhoneRequest::Ping { .. } => self.send(&PhoneEvent::result(id, &Empty {})),
+            PhoneRequest::Ping { .. } => self.send_result(id, &Empty {}),
             PhoneRequest::MirrorSend { device, frames, .. } => {
                 // Only to a device of this account (the server does not check what the frames
                 // say: it cannot open them).
@@ -483,7 +480,7 @@ impl PhoneConnection {
                     target: crate::action::Target::Device(device),
                     push: Push::MirrorSend { frames },
                 });
-                self.send(&PhoneEvent::result(id, &Empty {}));
+                self.send_result(id, &Empty {});
             }
             PhoneRequest::MirrorChallenge {
                 r#ref, expected, ..
@@ -495,7 +492,7 @@ impl PhoneConnection {
                     target: crate::action::Target::Ref(r#ref),
                     push: Push::MirrorChallengeAnswer { expected },
                 });
-                self.send(&PhoneEvent::result(id, &Empty {}));
+                self.send_result(id, &Empty {});
             }
             PhoneRequest::Register { .. }
             | PhoneRequest::Verify { .. }
@@ -564,13 +561,13 @@ impl PhoneConnection {
             } => {
                 if let Some(pos) = self.pending_links.iter().position(|(r, _, _)| *r == r#ref) {
                     let (_, id, _) = self.pending_links.remove(pos);
-                    self.send(&PhoneEvent::result(
+                    self.send_result(
                         id,
                         &Linked {
                             client_id: client_id.clone(),
                             device: device.clone(),
                         },
-                    ));
+                    );
                 }
                 self.send(&PhoneEvent::Linked { client_id, device });
             }
@@ -625,7 +622,7 @@ impl PhoneConnection {
             Done::CodeIssued { id, result } => match result {
                 Ok((number, code)) => {
                     self.actions.push_back(Action::DeliverCode { number, code });
-                    self.send(&PhoneEvent::result(id, &Empty {}));
+                    self.send_result(id, &Empty {});
                 }
                 Err(r) => self.refuse(id, &r),
             },
@@ -636,7 +633,7 @@ impl PhoneConnection {
                     if let Some(number) = number {
                         self.authenticated(&number);
                     }
-                    self.send(&PhoneEvent::result(id, &ready));
+                    self.send_result(id, &ready);
                 }
                 Err(r) => self.refuse(id, &r),
             },
@@ -653,12 +650,12 @@ impl PhoneConnection {
                         nonce,
                         ed25519,
                     };
-                    self.send(&PhoneEvent::result(
+                    self.send_result(
                         id,
                         &Challenge {
                             nonce: nonce.to_vec(),
                         },
-                    ));
+                    );
                 }
                 Err(r) => self.refuse(id, &r),
             },
@@ -667,7 +664,7 @@ impl PhoneConnection {
                 match result {
                     Ok((t, effects)) => {
                         self.push_all(effects);
-                        self.send(&PhoneEvent::result(id, &Stored { t }));
+                        self.send_result(id, &Stored { t });
                     }
                     Err(RelayRefused::Mismatch { missing, extra }) => {
                         self.send(&PhoneEvent::Error {
@@ -692,13 +689,9 @@ impl PhoneConnection {
                 let ReplyTo::Id(id) = reply_to else { return };
                 match result {
                     Ok(ok) => match (ok.gid, ok.key_count) {
-                        (Some(gid), _) => {
-                            self.send(&PhoneEvent::result(id, &GroupCreated { gid: Some(gid) }))
-                        }
-                        (None, Some(count)) => {
-                            self.send(&PhoneEvent::result(id, &KeyCount { count }))
-                        }
-                        (None, None) => self.send(&PhoneEvent::result(id, &Empty {})),
+                        (Some(gid), _) => self.send_result(id, &GroupCreated { gid: Some(gid) }),
+                        (None, Some(count)) => self.send_result(id, &KeyCount { count }),
+                        (None, None) => self.send_result(id, &Empty {}),
                     },
                     Err(r) => self.refuse(id, &r),
                 }
@@ -706,7 +699,7 @@ impl PhoneConnection {
             Done::Devices {
                 reply_to: ReplyTo::Id(id),
                 lists,
-            } => self.send(&PhoneEvent::result(id, &DeviceLists { lists })),
+            } => self.send_result(id, &DeviceLists { lists }),
             Done::PreKeys {
                 reply_to,
                 claimed,
@@ -714,7 +707,7 @@ impl PhoneConnection {
             } => {
                 self.push_all(effects);
                 if let ReplyTo::Id(id) = reply_to {
-                    self.send(&PhoneEvent::result(id, &Claims { claimed }));
+                    self.send_result(id, &Claims { claimed });
                 }
             }
             Done::GroupMetadata {
@@ -734,7 +727,7 @@ impl PhoneConnection {
             } => {
                 if allowed {
                     self.actions.push_back(Action::Subscribe(jid));
-                    self.send(&PhoneEvent::result(id, &Empty {}));
+                    self.send_result(id, &Empty {});
                 } else {
                     self.send(&PhoneEvent::error(Some(id), 403, "no chat with this user"));
                 }
@@ -747,15 +740,13 @@ impl PhoneConnection {
                 }
                 Err(refusal) => self.refuse(id, &refusal),
             },
-            Done::LinkedDevices { id, devices } => {
-                self.send(&PhoneEvent::result(id, &LinkedDevices { devices }))
-            }
+            Done::LinkedDevices { id, devices } => self.send_result(id, &LinkedDevices { devices }),
             Done::Unlinked { reply_to, result } => {
                 let ReplyTo::Id(id) = reply_to else { return };
                 match result {
                     Ok(effects) => {
                         self.push_all(effects);
-                        self.send(&PhoneEvent::result(id, &Empty {}));
+                        self.send_result(id, &Empty {});
                     }
                     Err(r) => self.refuse(id, &r),
                 }
@@ -763,7 +754,7 @@ impl PhoneConnection {
             Done::MediaAuth {
                 reply_to: ReplyTo::Id(id),
                 auth,
-            } => self.send(&PhoneEvent::result(
+            } => self.send_result(
                 id,
                 &MediaAuth {
                     auth,
@@ -771,7 +762,7 @@ impl PhoneConnection {
                     ttl: self.config.media_auth_ttl.as_secs(),
                     max_bytes: Some(self.config.limits.max_media_len),
                 },
-            )),
+            ),
             Done::Queue(items) => {
                 for (seq, message) in items {
                     if self.remember(seq) {
@@ -825,6 +816,14 @@ impl PhoneConnection {
     fn send(&mut self, event: &PhoneEvent) {
         self.actions
             .push_back(Action::Send(OutMessage::Text(event.to_text())));
+    }
+
+    /// Answers request `id` with `data` ([`PhoneEvent::result_text`]: no JSON value built).
+    fn send_result<T: serde::Serialize>(&mut self, id: u64, data: &T) {
+        self.actions
+            .push_back(Action::Send(OutMessage::Text(PhoneEvent::result_text(
+                id, data,
+            ))));
     }
 
     fn close(&mut self) {

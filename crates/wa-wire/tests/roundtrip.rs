@@ -421,6 +421,37 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
+    fn a_result_written_directly_is_the_result_through_a_value(
+        id in any::<u64>(),
+        t in any::<u64>(),
+        wid in user(),
+        created in any::<bool>(),
+        gid in option::of(group()),
+    ) {
+        use wa_wire::phone::{Empty, GroupCreated, Ready, Stored};
+        // One field or none: the very same text.
+        prop_assert_eq!(
+            PhoneEvent::result_text(id, &Stored { t }),
+            PhoneEvent::result(id, &Stored { t }).to_text()
+        );
+        prop_assert_eq!(
+            PhoneEvent::result_text(id, &Empty {}),
+            PhoneEvent::result(id, &Empty {}).to_text()
+        );
+        prop_assert_eq!(
+            PhoneEvent::result_text(id, &GroupCreated { gid: gid.clone() }),
+            PhoneEvent::result(id, &GroupCreated { gid }).to_text()
+        );
+        // More: the same event (keys in the struct's order, not sorted).
+        let ready = Ready { wid, created, identity_changed: !created };
+        let text = PhoneEvent::result_text(id, &ready);
+        prop_assert_eq!(
+            serde_json::from_str::<PhoneEvent>(&text).unwrap(),
+            PhoneEvent::result(id, &ready)
+        );
+    }
+
+    #[test]
     fn requests_round_trip_through_nodes(request in request(), epoch in any::<u32>(), own in user()) {
         let node = request.to_node(u64::from(epoch), &own);
         let epoch_text = epoch.to_string();
