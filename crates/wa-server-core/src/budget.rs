@@ -118,10 +118,10 @@ impl BudgetLimits {
         }
     }
 
-    fn rate(&self, who: &Who, kind: Kind) -> Rate {
-        match (who, kind) {
-            (Who::Address(_), Kind::Send) => self.send_per_address,
-            (_, Kind::Send) => self.send,
+    fn rate(&self, address: bool, kind: Kind) -> Rate {
+        match (address, kind) {
+            (true, Kind::Send) => self.send_per_address,
+            (false, Kind::Send) => self.send,
             (_, Kind::Receipt) => self.receipt,
             (_, Kind::Query) => self.query,
             (_, Kind::Presence) => self.presence,
@@ -130,11 +130,42 @@ impl BudgetLimits {
     }
 }
 
-/// The table of budgets of one server node.
+impl Kind {
+    /// How many kinds there are.
+    const COUNT: usize = 5;
+
+    /// Its place among a spender's buckets.
+    fn index(self) -> usize {
+        match self {
+            Kind::Send => 0,
+            Kind::Receipt => 1,
+            Kind::Query => 2,
+            Kind::Presence => 3,
+            Kind::Register => 4,
+        }
+    }
+
+    const ALL: [Kind; Kind::COUNT] = [
+        Kind::Send,
+        Kind::Receipt,
+        Kind::Query,
+        Kind::Presence,
+        Kind::Register,
+    ];
+}
+
+/// One spender's buckets, one per kind it has spent, with when each was last used.
+type Buckets = [Option<(Bucket, Time)>; Kind::COUNT];
+
+/// The table of budgets of one server node. Accounts are looked up by the number itself, so
+/// a request's check allocates nothing.
 #[derive(Debug)]
 pub struct Budgets {
     limits: BudgetLimits,
-    buckets: HashMap<(Who, Kind), (Bucket, Time)>,
+    accounts: HashMap<String, Buckets>,
+    addresses: HashMap<IpAddr, Buckets>,
+    /// Buckets held, in both maps.
+    len: usize,
 }
 
 impl Budgets {
@@ -142,46 +173,104 @@ impl Budgets {
     pub fn new(limits: BudgetLimits) -> Budgets {
         Budgets {
             limits,
-            buckets: HashMap::new(),
+            accounts: HashMap::new(),
+            addresses: HashMap::new(),
+            len: 0,
         }
     }
 
     /// Whether `who` may spend one `kind` now (and spends it).
     pub fn allow(&mut self, who: &Who, kind: Kind, now: Time) -> bool {
-        let key = (who.clone(), kind);
-        if !self.buckets.contains_key(&key) && self.buckets.len() >= MAX_ENTRIES {
-            self.forget_idle(now);
-            if self.buckets.len() >= MAX_ENTRIES {
-                return false;
-            }
+        match who {
+            Who::Account(number) => self.allow_account(number, kind, now),
+            Who::Address(address) => self.allow_address(*address, kind, now),
         }
-        let rate = self.limits.rate(who, kind);
-        let (bucket, last) = self
-            .buckets
-            .entry(key)
-            .or_insert_with(|| (Bucket::with_rate(rate.per_second, rate.burst, now), now));
-        *last = now;
-        bucket.take(now)
+    }
+
+    /// Whether account `number` may spend one `kind` now (and spends it).
+    pub fn allow_account(&mut self, number: &str, kind: Kind, now: Time) -> bool {
+        let rate = self.limits.rate(false, kind);
+        if let Some(buckets) = self.accounts.get_mut(number)
+            && let Some(slot) = buckets.get_mut(kind.index())
+            && let Some((bucket, last)) = slot
+        {
+            *last = now;
+            return bucket.take(now);
+        }
+        if !self.room(now) {
+            return false;
+        }
+        let buckets = self.accounts.entry(number.to_owned()).or_default();
+        Budgets::first(buckets, &mut self.len, kind, rate, now)
+    }
+
+    /// Whether client address `address` may spend one `kind` now (and spends it).
+    pub fn allow_address(&mut self, address: IpAddr, kind: Kind, now: Time) -> bool {
+        let rate = self.limits.rate(true, kind);
+        if let Some(buckets) = self.addresses.get_mut(&address)
+            && let Some(slot) = buckets.get_mut(kind.index())
+            && let Some((bucket, last)) = slot
+        {
+            *last = now;
+            return bucket.take(now);
+        }
+        if !self.room(now) {
+            return false;
+        }
+        let buckets = self.addresses.entry(address).or_default();
+        Budgets::first(buckets, &mut self.len, kind, rate, now)
+    }
+
+    /// Whether a new bucket may be made: when the table is full, the idle ones go first.
+    fn room(&mut self, now: Time) -> bool {
+        if self.len >= MAX_ENTRIES {
+            self.forget_idle(now);
+        }
+        self.len < MAX_ENTRIES
+    }
+
+    /// Makes `kind`'s bucket among `buckets` (it has none) and spends one from it.
+    fn first(buckets: &mut Buckets, len: &mut usize, kind: Kind, rate: Rate, now: Time) -> bool {
+        let mut bucket = Bucket::with_rate(rate.per_second, rate.burst, now);
+        let allowed = bucket.take(now);
+        if let Some(slot) = buckets.get_mut(kind.index()) {
+            *len += usize::from(slot.is_none());
+            *slot = Some((bucket, now));
+        }
+        allowed
     }
 
     /// Forgets the buckets that would be full again by now (idle long enough to refill).
     fn forget_idle(&mut self, now: Time) {
-        let limits = self.limits.clone();
-        self.buckets.retain(|(who, kind), (_, last)| {
-            let rate = limits.rate(who, *kind);
-            let refill = f64::from(rate.burst) / rate.per_second.max(f64::MIN_POSITIVE);
-            now.since(*last).as_secs_f64() < refill
-        });
+        let limits = &self.limits;
+        let mut len = 0;
+        let mut keep = |address: bool, buckets: &mut Buckets| {
+            for (slot, kind) in buckets.iter_mut().zip(Kind::ALL) {
+                let rate = limits.rate(address, kind);
+                let refill = f64::from(rate.burst) / rate.per_second.max(f64::MIN_POSITIVE);
+                if slot
+                    .as_ref()
+                    .is_some_and(|(_, last)| now.since(*last).as_secs_f64() >= refill)
+                {
+                    *slot = None;
+                }
+                len += usize::from(slot.is_some());
+            }
+            buckets.iter().any(Option::is_some)
+        };
+        self.accounts.retain(|_, buckets| keep(false, buckets));
+        self.addresses.retain(|_, buckets| keep(true, buckets));
+        self.len = len;
     }
 
     /// Buckets held.
     pub fn len(&self) -> usize {
-        self.buckets.len()
+        self.len
     }
 
     /// Whether no bucket is held.
     pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
+        self.len == 0
     }
 }
 
@@ -211,6 +300,15 @@ mod tests {
         // Another account and another kind have their own.
         assert!(budgets.allow(&Who::Account("15559876543".into()), Kind::Send, t0));
         assert!(budgets.allow(&who, Kind::Receipt, t0));
+        // A bucket per spender and kind: the account's two, the other account's one.
+        assert_eq!(budgets.len(), 3);
+        // An address is a spender of its own, with the per-address rate for sends.
+        let address = Who::Address("10.0.0.2".parse().unwrap());
+        let sent = (0..3000)
+            .filter(|_| budgets.allow(&address, Kind::Send, t0))
+            .count();
+        assert_eq!(sent, 2000);
+        assert_eq!(budgets.len(), 4);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use wa_wire::web::{Query, Request as BinRequest, ServerNode, SetItem};
 use zeroize::Zeroizing;
 
 use crate::action::{Action, DisconnectKind, LinkApproval, Push, Target};
-use crate::budget::{Budgets, Kind, Who};
+use crate::budget::{Budgets, Kind};
 use crate::config::Config;
 use crate::job::{Issued, Job, JobId, Outcome, Refusal};
 use crate::jobs::accounts::{self, Linking, LoginRequest};
@@ -188,12 +188,9 @@ impl WebConnection {
         let mut budgets = budgets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let account_ok =
-            number.is_none_or(|n| budgets.allow(&Who::Account(n.to_owned()), kind, now));
+        let account_ok = number.is_none_or(|n| budgets.allow_account(n, kind, now));
         let address_ok = match (self.peer, kind) {
-            (Some(peer), Kind::Send | Kind::Register) => {
-                budgets.allow(&Who::Address(peer), kind, now)
-            }
+            (Some(peer), Kind::Send | Kind::Register) => budgets.allow_address(peer, kind, now),
             _ => true,
         };
         account_ok && address_ok
