@@ -332,8 +332,19 @@ impl serde::Serialize for Jid {
 #[cfg(feature = "serde")]
 impl<'de> serde::Deserialize<'de> for Jid {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
+        /// The text, borrowed from the input where it can be (serde's own `Cow` always
+        /// copies it).
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Jid;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JID")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Jid, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 

@@ -127,7 +127,7 @@ pub(crate) fn expect_tag(
 pub(crate) mod b64 {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
-    use serde::{Deserialize as _, Deserializer, Serializer, de::Error as _};
+    use serde::{Deserializer, Serializer};
 
     /// `Vec<u8>` as base64.
     pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -136,13 +136,30 @@ pub(crate) mod b64 {
 
     /// `Vec<u8>` from base64.
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        STANDARD.decode(text.as_bytes()).map_err(D::Error::custom)
+        d.deserialize_str(Decoded(|text: &str| STANDARD.decode(text.as_bytes())))
+    }
+
+    /// Decodes a string as the deserializer has it (borrowed from the input where it can:
+    /// serde's own `Cow<str>` always copies it first).
+    struct Decoded<F>(F);
+
+    impl<T, E: std::fmt::Display, F: FnOnce(&str) -> Result<T, E>> serde::de::Visitor<'_>
+        for Decoded<F>
+    {
+        type Value = T;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a base64 string")
+        }
+
+        fn visit_str<Er: serde::de::Error>(self, text: &str) -> Result<T, Er> {
+            (self.0)(text).map_err(Er::custom)
+        }
     }
 
     /// `[u8; N]` as base64.
     pub(crate) mod array {
-        use serde::{Deserialize as _, Deserializer, Serializer, de::Error as _};
+        use serde::{Deserializer, Serializer};
 
         pub(crate) fn serialize<S: Serializer, const N: usize>(
             bytes: &[u8; N],
@@ -154,8 +171,7 @@ pub(crate) mod b64 {
         pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
             d: D,
         ) -> Result<[u8; N], D::Error> {
-            let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-            crate::read::decode_array(&text).map_err(D::Error::custom)
+            d.deserialize_str(super::Decoded(crate::read::decode_array::<N>))
         }
     }
 
