@@ -145,6 +145,7 @@ impl Kind {
         }
     }
 
+    /// Every kind, in the order of [`Kind::index`].
     const ALL: [Kind; Kind::COUNT] = [
         Kind::Send,
         Kind::Receipt,

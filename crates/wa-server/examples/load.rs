@@ -21,16 +21,17 @@
 //! `appendfsync always`: fsync before every reply) on a free port; CLIENTS producers `XADD`
 //! BYTES-byte entries to the stream of the next consumer, WINDOW in flight each, and CLIENTS
 //! consumers `XREADGROUP` them, then `XACK` and `XDEL` each batch. Each `XADD` command is made
-//! before the clock starts; each phone's relay and receipt requests are serialized once, before
-//! the clock starts, with stand-ins for the ids that change (filled in as each is sent), and a
-//! phone reads of each event only what it acts on (a result's id, a message's chat and id), so
-//! that the load generator, which shares the machine with the server, costs about what it
-//! costs for Redis.
+//! before the clock starts. So are each phone's relay and receipt, serialized once with
+//! stand-ins for the ids that change (filled in as each is sent), and a phone reads of each
+//! event only what it acts on (a result's id, a message's chat and id): the load generator,
+//! which shares the machine with the server, costs about what it costs for Redis.
 //!
 //! Both print delivered copies per second, the server's CPU time per copy (for wa-server, also
-//! the part of it spent in the store's threads), and this process's own CPU time per copy. With `LOAD_BASELINE` set to the path
-//! of another build's `wa-server` binary, that build runs too, in the same run, for a before and
-//! after.
+//! the part of it spent in the store's threads), and this process's own CPU time per copy.
+//!
+//! With `LOAD_BASELINE` set to the path of another build's `wa-server` binary, that build runs
+//! too, in the same run, for a before and after; with `LOAD_BASELINE_FIRST` set as well, it
+//! runs first (the first slot of a run tends to fare differently: measure both orders).
 
 #![allow(
     clippy::unwrap_used,
@@ -674,15 +675,21 @@ fn main() {
         } else {
             format!("wa-server, {nodes} nodes (PostgreSQL, NATS; CPU of the nodes)")
         };
-        wa_server(&bin, nodes, clients, seconds, window, bytes)
-            .await
-            .print(&name);
-        // Another build of the server in the same run (before and after a change).
-        if let Some(baseline) = std::env::var_os("LOAD_BASELINE") {
-            let baseline = std::path::PathBuf::from(baseline);
-            wa_server(&baseline, nodes, clients, seconds, window, bytes)
+        // Another build of the server in the same run (before and after a change), after
+        // this one or before it.
+        let baseline = std::env::var_os("LOAD_BASELINE").map(std::path::PathBuf::from);
+        let mut builds = vec![(bin.clone(), name.clone())];
+        if let Some(baseline) = baseline {
+            let named = format!("{name}, baseline {}", baseline.display());
+            builds.push((baseline, named));
+            if std::env::var_os("LOAD_BASELINE_FIRST").is_some() {
+                builds.reverse();
+            }
+        }
+        for (build, name) in builds {
+            wa_server(&build, nodes, clients, seconds, window, bytes)
                 .await
-                .print(&format!("{name}, baseline {}", baseline.display()));
+                .print(&name);
         }
         if let Some(figures) = redis(clients, seconds, window, bytes).await {
             figures.print("Redis Streams (appendfsync always)");
