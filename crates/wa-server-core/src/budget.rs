@@ -7,7 +7,9 @@
 //! (forgetting them changes nothing); if none is, the newcomer is refused. In a cluster each node
 //! keeps its own table, so the budgets hold per node (documented in the threat model).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 
 use wa_wire::Time;
@@ -190,53 +192,50 @@ impl Budgets {
 
     /// Whether account `number` may spend one `kind` now (and spends it).
     pub fn allow_account(&mut self, number: &str, kind: Kind, now: Time) -> bool {
-        let rate = self.limits.rate(false, kind);
-        if let Some(buckets) = self.accounts.get_mut(number)
-            && let Some(slot) = buckets.get_mut(kind.index())
-            && let Some((bucket, last)) = slot
-        {
-            *last = now;
-            return bucket.take(now);
-        }
-        if !self.room(now) {
-            return false;
-        }
-        let buckets = self.accounts.entry(number.to_owned()).or_default();
-        Budgets::first(buckets, &mut self.len, kind, rate, now)
+        self.spend(|b| &mut b.accounts, number, false, kind, now)
     }
 
     /// Whether client address `address` may spend one `kind` now (and spends it).
     pub fn allow_address(&mut self, address: IpAddr, kind: Kind, now: Time) -> bool {
-        let rate = self.limits.rate(true, kind);
-        if let Some(buckets) = self.addresses.get_mut(&address)
-            && let Some(slot) = buckets.get_mut(kind.index())
-            && let Some((bucket, last)) = slot
-        {
+        self.spend(|b| &mut b.addresses, &address, true, kind, now)
+    }
+
+    /// Spends one `kind` from the bucket of `key` in the map `of` picks (an address's when
+    /// `address`), making the bucket if it has none and the table has room: when the table is
+    /// full, the idle buckets go first.
+    fn spend<K, Q>(
+        &mut self,
+        of: fn(&mut Budgets) -> &mut HashMap<K, Buckets>,
+        key: &Q,
+        address: bool,
+        kind: Kind,
+        now: Time,
+    ) -> bool
+    where
+        K: Borrow<Q> + Hash + Eq,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let slot = of(self)
+            .get_mut(key)
+            .and_then(|buckets| buckets.get_mut(kind.index()))
+            .and_then(Option::as_mut);
+        if let Some((bucket, last)) = slot {
             *last = now;
             return bucket.take(now);
         }
-        if !self.room(now) {
-            return false;
-        }
-        let buckets = self.addresses.entry(address).or_default();
-        Budgets::first(buckets, &mut self.len, kind, rate, now)
-    }
-
-    /// Whether a new bucket may be made: when the table is full, the idle ones go first.
-    fn room(&mut self, now: Time) -> bool {
         if self.len >= MAX_ENTRIES {
             self.forget_idle(now);
+            if self.len >= MAX_ENTRIES {
+                return false;
+            }
         }
-        self.len < MAX_ENTRIES
-    }
-
-    /// Makes `kind`'s bucket among `buckets` (it has none) and spends one from it.
-    fn first(buckets: &mut Buckets, len: &mut usize, kind: Kind, rate: Rate, now: Time) -> bool {
+        let rate = self.limits.rate(address, kind);
         let mut bucket = Bucket::with_rate(rate.per_second, rate.burst, now);
         let allowed = bucket.take(now);
+        let buckets = of(self).entry(key.to_owned()).or_default();
         if let Some(slot) = buckets.get_mut(kind.index()) {
-            *len += usize::from(slot.is_none());
             *slot = Some((bucket, now));
+            self.len += 1;
         }
         allowed
     }
