@@ -196,14 +196,25 @@ impl Jid {
         const STACK: usize = 96;
         let mut buf = [0_u8; STACK];
         let mut len = 0;
-        let mut put = |part: &[u8]| {
+        self.write_parts(server, |part| {
             let end = len + part.len();
             if let Some(slot) = buf.get_mut(len..end) {
                 slot.copy_from_slice(part);
             }
             // (Past the buffer, `len` still counts: the text is written on the heap below.)
             len = end;
-        };
+        });
+        // Whole `str`s went in, so the bytes are UTF-8.
+        if let Some(Ok(text)) = buf.get(..len).map(std::str::from_utf8) {
+            return f(text);
+        }
+        let mut heap = Vec::with_capacity(len);
+        self.write_parts(server, |part| heap.extend_from_slice(part));
+        f(&String::from_utf8_lossy(&heap))
+    }
+
+    /// Hands the pieces of the JID's text to `put`, in order, `server` its server part.
+    fn write_parts(&self, server: &str, mut put: impl FnMut(&[u8])) {
         let mut digits = [0_u8; 3];
         if let Some(user) = &self.user {
             put(user.as_bytes());
@@ -218,30 +229,6 @@ impl Jid {
             put(b"@");
         }
         put(server.as_bytes());
-        // Whole `str`s went in, so the bytes are UTF-8.
-        match buf.get(..len).map(std::str::from_utf8) {
-            Some(Ok(text)) => f(text),
-            _ => f(&self.format_on_heap(server)),
-        }
-    }
-
-    /// [`Jid::with_text`]'s text, for a JID too long for its buffer.
-    fn format_on_heap(&self, server: &str) -> String {
-        let mut out = String::new();
-        if let Some(user) = &self.user {
-            out.push_str(user);
-            if let Some(agent) = self.agent {
-                out.push('.');
-                out.push_str(&agent.to_string());
-            }
-            if let Some(device) = self.device {
-                out.push(':');
-                out.push_str(&device.to_string());
-            }
-            out.push('@');
-        }
-        out.push_str(server);
-        out
     }
 }
 
@@ -389,10 +376,17 @@ mod tests {
                     .unwrap()
                     .with_device(agent, device)
                     .unwrap();
-                let heap = jid.format_on_heap(jid.server.name());
-                assert_eq!(jid.to_string(), heap);
-                assert_eq!(jid.to_wire_string(), jid.format_on_heap("s.whatsapp.net"));
-                assert_eq!(heap.parse::<Jid>().unwrap(), jid);
+                let mut user = user.to_owned();
+                if let Some(agent) = agent {
+                    user += &format!(".{agent}");
+                }
+                if let Some(device) = device {
+                    user += &format!(":{device}");
+                }
+                let text = format!("{user}@c.us");
+                assert_eq!(jid.to_string(), text);
+                assert_eq!(jid.to_wire_string(), format!("{user}@s.whatsapp.net"));
+                assert_eq!(text.parse::<Jid>().unwrap(), jid);
             }
         }
         let server = Jid::server_only(Server::from_name("x".repeat(120).as_str()));
