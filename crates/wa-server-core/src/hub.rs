@@ -231,6 +231,26 @@ impl Hub {
         }
     }
 
+    /// Whether a push to `target` would reach any connection here: [`Hub::route`] without the
+    /// list (a node of a cluster asks before it decodes a push another node published).
+    pub fn reaches(&self, target: &Target) -> bool {
+        match target {
+            Target::Device(device) => self.devices.contains_key(device),
+            Target::Account { number, except } => {
+                self.accounts.get(number).is_some_and(|devices| {
+                    devices
+                        .iter()
+                        .any(|d| Some(d) != except.as_ref() && self.devices.contains_key(d))
+                })
+            }
+            Target::Ref(r) => self.refs.contains_key(r),
+            Target::Subscribers(jid) => self
+                .subscribers
+                .get(jid)
+                .is_some_and(|conns| !conns.is_empty()),
+        }
+    }
+
     /// Whether the phone of `number` is connected (here, or on another node as reported with
     /// [`Hub::phone_elsewhere`]).
     pub fn phone_online(&self, number: &str) -> bool {
@@ -350,6 +370,69 @@ mod tests {
             vec![(1, Push::Disconnect(DisconnectKind::Replaced))]
         );
         assert_eq!(hub.online(), 0);
+    }
+
+    /// What the hub can be asked to do, on a few accounts, devices and connections.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Register(ConnId, u8, u8),
+        Unregister(ConnId),
+        Evict(u8, u8),
+        Ref(ConnId, u8),
+        ForgetRef(ConnId, u8),
+        Subscribe(ConnId, u8),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let conn = 1..5_u64;
+        prop_oneof![
+            (conn.clone(), 0..3_u8, 0..3_u8).prop_map(|(c, a, d)| Op::Register(c, a, d)),
+            conn.clone().prop_map(Op::Unregister),
+            (0..3_u8, 0..3_u8).prop_map(|(a, d)| Op::Evict(a, d)),
+            (conn.clone(), 0..2_u8).prop_map(|(c, r)| Op::Ref(c, r)),
+            (conn.clone(), 0..2_u8).prop_map(|(c, r)| Op::ForgetRef(c, r)),
+            (conn, 0..3_u8).prop_map(|(c, a)| Op::Subscribe(c, a)),
+        ]
+    }
+
+    fn number(account: u8) -> String {
+        format!("1555000000{account}")
+    }
+
+    fn device(account: u8, device: u8) -> Jid {
+        device_jid(&user_jid(&number(account)).unwrap(), device)
+    }
+
+    proptest::proptest! {
+        /// `reaches` is `route` not being empty, for every kind of target, whatever the hub
+        /// went through.
+        #[test]
+        fn reaches_is_whether_route_finds_anyone(ops in proptest::collection::vec(op(), 0..40)) {
+            let mut hub = Hub::new();
+            for op in ops {
+                match op {
+                    Op::Register(conn, a, d) => drop(hub.register(conn, &number(a), &device(a, d))),
+                    Op::Unregister(conn) => drop(hub.unregister(conn)),
+                    Op::Evict(a, d) => drop(hub.evict(&number(a), &device(a, d))),
+                    Op::Ref(conn, r) => hub.register_ref(conn, &format!("{r}@r")),
+                    Op::ForgetRef(conn, r) => hub.forget_ref(conn, &format!("{r}@r")),
+                    Op::Subscribe(conn, a) => drop(hub.subscribe(conn, &user_jid(&number(a)).unwrap())),
+                }
+                let mut targets = vec![Target::Ref("0@r".into()), Target::Ref("1@r".into())];
+                for a in 0..3 {
+                    targets.push(Target::Subscribers(user_jid(&number(a)).unwrap()));
+                    targets.push(Target::Account { number: number(a), except: None });
+                    for d in 0..3 {
+                        targets.push(Target::Device(device(a, d)));
+                        targets.push(Target::Account { number: number(a), except: Some(device(a, d)) });
+                    }
+                }
+                for target in &targets {
+                    proptest::prop_assert_eq!(hub.reaches(target), !hub.route(target).is_empty(), "{:?}", target);
+                }
+            }
+        }
     }
 
     #[test]

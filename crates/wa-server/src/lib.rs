@@ -84,7 +84,8 @@
 //! - **What a node keeps:** its connections and their push queues, its hub (who is connected
 //!   here), and its view of the other nodes' phones: nothing another node needs, all rebuilt
 //!   by clients reconnecting. `/status` shows it under `cluster`: the node's id, the nodes it
-//!   hears, and the bus's counters (published, received, dropped, too large, undecodable).
+//!   hears, and the bus's counters (published, received, dropped, too large, undecodable,
+//!   and pushes for nobody connected here, dropped undecoded).
 //! - **Failure model:** ack 1 is sent after the commit, so `kill -9` of a node loses no
 //!   acknowledged message; its clients connect to another node and get their queues from the
 //!   store, dropping by message id what they had already received. A push lost on the bus (a

@@ -82,6 +82,11 @@ impl Switchboard {
         }
     }
 
+    /// Whether a push to `target` would reach a connection here.
+    pub(crate) fn reaches(&self, target: &Target) -> bool {
+        self.lock().hub.reaches(target)
+    }
+
     /// Delivers `push` to one connection.
     pub(crate) fn deliver_to(&self, conn: ConnId, push: Push) {
         let inner = self.lock();

@@ -117,6 +117,7 @@ impl Shared {
                         "dropped": stat(&bus.stats.dropped),
                         "too_large": stat(&bus.stats.too_large),
                         "undecodable": stat(&bus.stats.undecodable),
+                        "not_here": stat(&bus.stats.not_here),
                     },
                 })
             }

@@ -145,6 +145,11 @@ async fn messages_cross_nodes_with_acks_1_and_2() {
         let status = status(node.server.local_addr()).await;
         assert_eq!(status["messages"]["queued"], 0, "{status}");
         assert_eq!(status["cluster"]["bus"]["undecodable"], 0, "{status}");
+        // Every node heard pushes for the phones on the other two, and left them undecoded.
+        assert!(
+            status["cluster"]["bus"]["not_here"].as_u64() > Some(0),
+            "{status}"
+        );
     }
 
     // Throughput across nodes: alice (node 1) to bob (node 2), each message stored, pushed
