@@ -1,12 +1,25 @@
 //! The bus between the nodes of a cluster: core NATS publish/subscribe (`async-nats`).
 //!
-//! Every node of a cluster named `C` subscribes to `wa.C.>` and publishes on three subjects:
+//! Every node of a cluster named `C` subscribes to `wa.C.*`, and to the account subjects of
+//! the accounts connected to it, and publishes on these subjects:
 //!
 //! | subject | what | when |
 //! | --- | --- | --- |
-//! | `wa.C.push` | a core push and its target (`Target`, `Push`, plain serde data) | every push a connection of this node makes (the node delivers it to its own connections as well) |
+//! | `wa.C.acct.<shard>` | a core push to one account's devices and its target (`Target`, `Push`, plain serde data) | every push to a device or an account that a connection of this node makes (the node delivers it to its own connections as well) |
+//! | `wa.C.push` | the same, for the other targets (a QR ref's connection, a user's presence subscribers) | the same |
 //! | `wa.C.device` | a device registered here (with the time), or a phone that left | on login; when a logged-in phone's connection ends |
 //! | `wa.C.heartbeat` | the node is alive, and the phones connected to it | every [`BusConfig::heartbeat`] (2 s) |
+//!
+//! **Account subjects.** An account's pushes go to the subject of its shard (one of
+//! [`SHARDS`], by a hash of the number every node computes alike), and only the nodes with a
+//! connection of an account of that shard subscribe to it: a node subscribes when such a
+//! connection logs in, and leaves when the last one closes, so a push crosses the bus only to
+//! the nodes that may have its target (measured with three nodes: BENCHMARKS.md). A login
+//! waits until NATS has the subscription (a ping answered after it) before the connection
+//! reads its queue: a message stored after that read is pushed after it, so it reaches this
+//! node (with one NATS server: interest spreads between the servers of a NATS cluster a
+//! moment later, and a push lost in that moment is read from the queue at the next login, as
+//! any push lost on the bus).
 //!
 //! Each message is a JSON envelope naming the node that sent it; a node's connection to NATS
 //! does not echo what it publishes (`no_echo`), and a node ignores its own anyway. A node
@@ -58,6 +71,17 @@ pub const OUTBOX: usize = 65_536;
 
 /// How long connecting to NATS may take at start.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many account subjects a cluster's pushes are spread over: a node subscribes to at most
+/// this many (those of the accounts connected to it).
+pub const SHARDS: u32 = 4096;
+
+/// How long a login waits for its account subject (NATS slow or gone: it goes on, and pushes
+/// from other nodes may miss it until it logs in again; its queue has the messages).
+pub const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a node waits before it asks NATS again for an account subject it was refused.
+const SUBSCRIBE_RETRY: Duration = Duration::from_secs(1);
 
 /// Phones announced in one heartbeat message at most (more are split over several).
 const HEARTBEAT_CHUNK: usize = 2000;
@@ -148,13 +172,47 @@ enum Body<P = Push> {
 }
 
 impl<P> Body<P> {
-    fn subject(&self) -> &'static str {
+    /// The subject's tokens after the cluster's prefix.
+    fn subject(&self) -> std::borrow::Cow<'static, str> {
         match self {
-            Body::Push { .. } => "push",
-            Body::Register { .. } | Body::PhoneGone { .. } => "device",
-            Body::Heartbeat { .. } => "heartbeat",
+            Body::Push { target, .. } => match account_of(target) {
+                Some(number) => format!("acct.{}", shard_of(number)).into(),
+                None => "push".into(),
+            },
+            Body::Register { .. } | Body::PhoneGone { .. } => "device".into(),
+            Body::Heartbeat { .. } => "heartbeat".into(),
         }
     }
+}
+
+/// The account whose devices a push to `target` is for, if one is.
+fn account_of(target: &Target) -> Option<&str> {
+    match target {
+        Target::Device(device) => wa_wire::ids::number_of(device),
+        Target::Account { number, .. } => Some(number),
+        // (A QR ref's connection, presence subscribers, and any target added later: every node.)
+        _ => None,
+    }
+}
+
+/// The shard of `number`'s account subject: FNV-1a, the same on every node and version.
+fn shard_of(number: &str) -> u32 {
+    let hash = number.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    hash % SHARDS
+}
+
+/// This node's subscription to one account subject, while it has connections of accounts of
+/// that shard.
+#[derive(Debug)]
+struct Interest {
+    /// The connections (logged in here) it is held for.
+    refs: usize,
+    /// Becomes true once NATS has the subscription (or it was given up on).
+    ready: watch::Receiver<bool>,
+    /// Ends the subscription (dropped: the same).
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// What an envelope from another node makes this node do.
@@ -199,7 +257,6 @@ struct View {
 }
 
 /// This node's end of the bus.
-#[derive(Debug)]
 pub(crate) struct Bus {
     node: String,
     prefix: String,
@@ -207,6 +264,30 @@ pub(crate) struct Bus {
     tx: mpsc::Sender<Body>,
     view: Mutex<View>,
     pub(crate) stats: BusStats,
+    /// The account subjects (none in unit tests of the rest).
+    accounts: Option<Accounts>,
+    /// Becomes true when the bus stops.
+    stopped: watch::Receiver<bool>,
+}
+
+/// What the account subjects need.
+struct Accounts {
+    client: async_nats::Client,
+    /// The account subjects subscribed to, by shard.
+    interests: Mutex<HashMap<u32, Interest>>,
+    /// What the account subjects bring, to the receiving task.
+    forward: mpsc::Sender<async_nats::Message>,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("node", &self.node)
+            .field("prefix", &self.prefix)
+            .field("config", &self.config)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What [`Bus::connect`] made that the running tasks take over.
@@ -214,6 +295,8 @@ pub(crate) struct Pending {
     client: async_nats::Client,
     subscriber: async_nats::Subscriber,
     rx: mpsc::Receiver<Body>,
+    accounts_rx: mpsc::Receiver<async_nats::Message>,
+    stop: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -277,7 +360,7 @@ impl Bus {
             .map_err(|e| fail(format!("cannot connect: {e}")))?;
         let prefix = format!("wa.{}", config.cluster);
         let subscriber = client
-            .subscribe(format!("{prefix}.>"))
+            .subscribe(format!("{prefix}.*"))
             .await
             .map_err(|e| fail(format!("cannot subscribe: {e}")))?;
         client
@@ -285,6 +368,8 @@ impl Bus {
             .await
             .map_err(|e| fail(format!("the subscription was not confirmed: {e}")))?;
         let (tx, rx) = mpsc::channel(OUTBOX);
+        let (accounts_tx, accounts_rx) = mpsc::channel(OUTBOX);
+        let (stop, stopped) = watch::channel(false);
         let bus = Arc::new(Bus {
             node: node.to_owned(),
             prefix,
@@ -292,6 +377,12 @@ impl Bus {
             tx,
             view: Mutex::new(View::default()),
             stats: BusStats::default(),
+            accounts: Some(Accounts {
+                client: client.clone(),
+                interests: Mutex::new(HashMap::new()),
+                forward: accounts_tx,
+            }),
+            stopped,
         });
         Ok((
             bus,
@@ -299,6 +390,8 @@ impl Bus {
                 client,
                 subscriber,
                 rx,
+                accounts_rx,
+                stop,
             },
         ))
     }
@@ -328,6 +421,102 @@ impl Bus {
         }
     }
 
+    /// Subscribes this node to the account subject of `number` for one more connection (see
+    /// the module's docs); the future is ready once NATS has the subscription: from then on,
+    /// what another node publishes for the account reaches this node. Needs a runtime.
+    pub(crate) fn interest(&self, number: &str) -> impl Future<Output = ()> + Send + 'static {
+        let shard = shard_of(number);
+        let ready = self.accounts.as_ref().map(|accounts| {
+            let mut interests = lock(&accounts.interests);
+            let interest = interests
+                .entry(shard)
+                .or_insert_with(|| self.subscribe(accounts, shard));
+            interest.refs += 1;
+            interest.ready.clone()
+        });
+        async move {
+            if let Some(mut ready) = ready {
+                // (An error: the subscribing task ended, the bus stopping.)
+                let _ = ready.wait_for(|ready| *ready).await;
+            }
+        }
+    }
+
+    /// One connection fewer of `number`'s account: the last of its shard ends the subscription.
+    pub(crate) fn lose_interest(&self, number: &str) {
+        let Some(accounts) = &self.accounts else {
+            return;
+        };
+        let shard = shard_of(number);
+        let mut interests = lock(&accounts.interests);
+        if let Some(interest) = interests.get_mut(&shard) {
+            interest.refs = interest.refs.saturating_sub(1);
+            if interest.refs == 0 {
+                // Dropping it stops its task.
+                interests.remove(&shard);
+            }
+        }
+    }
+
+    /// The account subjects this node is subscribed to (or subscribing to).
+    pub(crate) fn account_subjects(&self) -> usize {
+        self.accounts
+            .as_ref()
+            .map_or(0, |accounts| lock(&accounts.interests).len())
+    }
+
+    /// Starts the task that holds the subscription to shard `shard`'s subject.
+    fn subscribe(&self, accounts: &Accounts, shard: u32) -> Interest {
+        let (ready_tx, ready) = watch::channel(false);
+        let (stop, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let client = accounts.client.clone();
+        let subject = format!("{}.acct.{shard}", self.prefix);
+        let forward = accounts.forward.clone();
+        let mut stopped = self.stopped.clone();
+        tokio::spawn(async move {
+            let mut subscriber = loop {
+                match client.subscribe(subject.clone()).await {
+                    Ok(subscriber) => break subscriber,
+                    Err(e) => {
+                        tracing::warn!(%subject, error = %e, "subscribing to an account subject failed: trying again");
+                        // Logins do not wait for it meanwhile.
+                        ready_tx.send_replace(true);
+                        tokio::select! {
+                            () = tokio::time::sleep(SUBSCRIBE_RETRY) => {}
+                            _ = &mut stop_rx => return,
+                            _ = stopped.changed() => return,
+                        }
+                    }
+                }
+            };
+            // NATS has the subscription once it answers a ping sent after it.
+            if let Err(e) = client.flush().await {
+                tracing::warn!(%subject, error = %e, "an account subject was not confirmed");
+            }
+            ready_tx.send_replace(true);
+            loop {
+                tokio::select! {
+                    message = subscriber.next() => match message {
+                        Some(message) => {
+                            if forward.send(message).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => break,
+                    },
+                    _ = &mut stop_rx => break,
+                    _ = stopped.changed() => break,
+                }
+            }
+            let _ = subscriber.unsubscribe().await;
+        });
+        Interest {
+            refs: 0,
+            ready,
+            _stop: stop,
+        }
+    }
+
     /// Publishes a push for the other nodes' connections.
     pub(crate) fn publish_push(&self, target: Target, push: Push) {
         self.send(Body::Push { target, push });
@@ -351,12 +540,14 @@ impl Bus {
 
     /// Starts the tasks: the publisher, the receiver, the heartbeat.
     pub(crate) fn spawn(self: &Arc<Bus>, shared: &Arc<Shared>, pending: Pending) -> BusTasks {
-        let (stop, stopped) = watch::channel(false);
         let Pending {
             client,
             subscriber,
             rx,
+            accounts_rx,
+            stop,
         } = pending;
+        let stopped = self.stopped.clone();
         let handles = vec![
             tokio::spawn(publisher(
                 Arc::clone(self),
@@ -368,6 +559,7 @@ impl Bus {
                 Arc::clone(self),
                 Arc::clone(shared),
                 subscriber,
+                accounts_rx,
                 stopped.clone(),
             )),
             tokio::spawn(heartbeat(Arc::clone(self), Arc::clone(shared), stopped)),
@@ -572,16 +764,24 @@ fn resync_for(bytes: &[u8]) -> Option<Vec<u8>> {
     .ok()
 }
 
+/// Locks `mutex`, whatever a panicking holder left in it (every update is one step).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Hands what other nodes publish to this node's switchboard until stopped.
 async fn receiver(
     bus: Arc<Bus>,
     shared: Arc<Shared>,
     mut subscriber: async_nats::Subscriber,
+    mut accounts: mpsc::Receiver<async_nats::Message>,
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
         let message = tokio::select! {
             m = subscriber.next() => m,
+            // (The bus holds a sender: this never ends first.)
+            Some(m) = accounts.recv() => Some(m),
             _ = stopped.changed() => None,
         };
         let Some(message) = message else { break };
@@ -663,6 +863,8 @@ mod tests {
             tx,
             view: Mutex::new(View::default()),
             stats: BusStats::default(),
+            accounts: None,
+            stopped: watch::channel(false).1,
         }
     }
 

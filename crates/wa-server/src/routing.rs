@@ -20,6 +20,9 @@ struct Inner {
     /// When each registered connection logged in (ms since the epoch), to tell which of two
     /// logins of one device on two nodes is the newer.
     since: HashMap<ConnId, u64>,
+    /// The account each connection that logged in holds an interest in the bus's account
+    /// subject for (until it closes, replaced or not).
+    interests: HashMap<ConnId, String>,
 }
 
 /// Routing between connections.
@@ -110,18 +113,36 @@ impl Switchboard {
     }
 
     /// `conn` is `device` of `number` now (see [`Hub::register`]); in a cluster, the other
-    /// nodes hear it (an older connection of the device there is replaced).
-    pub(crate) fn register(&self, conn: ConnId, number: &str, device: &Jid) {
+    /// nodes hear it (an older connection of the device there is replaced), and the node
+    /// subscribes to the account's subject: what it returns is ready once the pushes other
+    /// nodes publish for the account reach this node. The connection reads its queue after
+    /// that (see [`crate::bus`]).
+    pub(crate) fn register(
+        &self,
+        conn: ConnId,
+        number: &str,
+        device: &Jid,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
         let at = registration_time();
-        let pushes = {
+        let (pushes, before) = {
             let mut inner = self.lock();
             inner.since.insert(conn, at);
-            inner.hub.register(conn, number, device)
+            let before = self
+                .bus
+                .as_ref()
+                .and_then(|_| inner.interests.insert(conn, number.to_owned()));
+            (inner.hub.register(conn, number, device), before)
         };
         self.deliver_all(pushes);
-        if let Some(bus) = &self.bus {
-            bus.publish_register(number, device, at);
+        let bus = self.bus.as_ref()?;
+        bus.publish_register(number, device, at);
+        if before.as_deref() == Some(number) {
+            return None;
         }
+        if let Some(before) = before {
+            bus.lose_interest(&before);
+        }
+        Some(bus.interest(number))
     }
 
     /// `device` of `number` logged in on node `node` at `at`: the connection here registered
@@ -182,7 +203,7 @@ impl Switchboard {
 
     /// `conn` is gone: out of the hub (delivering what that causes) and its queue closed.
     pub(crate) fn close(&self, conn: ConnId) {
-        let (pushes, queue, phone_gone) = {
+        let (pushes, queue, phone_gone, interest) = {
             let mut inner = self.lock();
             // A phone still registered (not replaced) leaves: the other nodes hear it.
             let phone = inner
@@ -192,14 +213,20 @@ impl Switchboard {
                 .map(|(number, _)| number.to_owned());
             inner.since.remove(&conn);
             let pushes = inner.hub.unregister(conn);
-            (pushes, inner.queues.remove(&conn), phone)
+            let interest = inner.interests.remove(&conn);
+            (pushes, inner.queues.remove(&conn), phone, interest)
         };
         if let Some(queue) = queue {
             queue.close();
         }
         self.deliver_all(pushes);
-        if let (Some(bus), Some(number)) = (&self.bus, phone_gone) {
-            bus.publish_phone_gone(&number);
+        if let Some(bus) = &self.bus {
+            if let Some(number) = phone_gone {
+                bus.publish_phone_gone(&number);
+            }
+            if let Some(number) = interest {
+                bus.lose_interest(&number);
+            }
         }
     }
 

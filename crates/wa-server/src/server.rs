@@ -118,6 +118,7 @@ impl Shared {
                         "too_large": stat(&bus.stats.too_large),
                         "undecodable": stat(&bus.stats.undecodable),
                         "not_here": stat(&bus.stats.not_here),
+                        "account_subjects": bus.account_subjects(),
                     },
                 })
             }

@@ -29,6 +29,7 @@ use wa_server_core::{
     Action, ConnId, DisconnectKind, Job, JobId, Outcome, PhoneConnection, Push, Time, WebConnection,
 };
 
+use crate::bus::SUBSCRIBE_WAIT;
 use crate::caps::Permits;
 use crate::metrics::{Metrics, now};
 use crate::push::{PushQueue, Received};
@@ -377,7 +378,19 @@ impl Driver {
                 Action::Push { target, push } => self.shared.board.route(target, push),
                 Action::Register { number, device } => {
                     if self.socket.is_some() {
-                        self.shared.board.register(self.conn, &number, &device);
+                        let subscribed = self.shared.board.register(self.conn, &number, &device);
+                        // In a cluster, what the connection does next (read its queue) waits
+                        // until the pushes of other nodes for its account reach this node.
+                        if let Some(subscribed) = subscribed
+                            && tokio::time::timeout(SUBSCRIBE_WAIT, subscribed)
+                                .await
+                                .is_err()
+                        {
+                            tracing::warn!(
+                                conn = self.conn,
+                                "the bus did not confirm the account's subject in time: going on"
+                            );
+                        }
                         if let Some(permits) = self.permits.as_mut() {
                             permits.logged_in();
                         }
