@@ -15,19 +15,23 @@
 //! connection of an account of that shard subscribe to it: a node subscribes when such a
 //! connection logs in, and leaves when the last one closes, so a push crosses the bus only to
 //! the nodes that may have its target (measured with three nodes: BENCHMARKS.md). A login
-//! waits until NATS has the subscription (a ping answered after it) before the connection
-//! reads its queue: a message stored after that read is pushed after it, so it reaches this
-//! node (with one NATS server: interest spreads between the servers of a NATS cluster a
-//! moment later, and a push lost in that moment is read from the queue at the next login, as
-//! any push lost on the bus).
+//! waits until NATS has the subscription before the connection reads its queue: the node
+//! then sends a request nobody answers (`probe`), and NATS's "no responders" reply, which
+//! it sends after it took in the subscription, is the confirmation. A message stored after
+//! the queue's read is pushed after it, so it reaches this node (with one NATS server:
+//! interest spreads between the servers of a NATS cluster a moment later, and a push lost in
+//! that moment is read from the queue at the next login, as any push lost on the bus). The
+//! account subjects and the others are separate subscriptions: a push may overtake the
+//! `Register` of another node, so a connection about to be replaced may still get it (a
+//! duplicate its new connection's client drops by id).
 //!
 //! Each message is a JSON envelope naming the node that sent it; a node's connection to NATS
 //! does not echo what it publishes (`no_echo`), and a node ignores its own anyway. A node
 //! receiving a push asks its hub whether the target names a connection here (often none) and
-//! only then decodes the push and hands it to its switchboard exactly as a local one.
-//! Broadcasting every push to every node keeps nodes free of any map of who is where; its cost
-//! is one message per push per node (and a look at its target), fine for the handful of nodes
-//! this reference server is meant for.
+//! only then decodes the push and hands it to its switchboard exactly as a local one. The
+//! nodes keep no map of who is where beyond their subscriptions: a push to a QR ref or to a
+//! user's presence subscribers still goes to every node, fine for the handful of nodes this
+//! reference server is meant for.
 //!
 //! **Takeover across nodes:** a device registered on another node with a later time (ties by
 //! node id) evicts this node's connection of that device from the hub, which then gets
@@ -363,8 +367,7 @@ impl Bus {
             .subscribe(format!("{prefix}.*"))
             .await
             .map_err(|e| fail(format!("cannot subscribe: {e}")))?;
-        client
-            .flush()
+        probe(&client, &config.cluster)
             .await
             .map_err(|e| fail(format!("the subscription was not confirmed: {e}")))?;
         let (tx, rx) = mpsc::channel(OUTBOX);
@@ -450,6 +453,7 @@ impl Bus {
         let shard = shard_of(number);
         let mut interests = lock(&accounts.interests);
         if let Some(interest) = interests.get_mut(&shard) {
+            debug_assert!(interest.refs > 0, "an interest given up twice");
             interest.refs = interest.refs.saturating_sub(1);
             if interest.refs == 0 {
                 // Dropping it stops its task.
@@ -471,6 +475,7 @@ impl Bus {
         let (stop, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let client = accounts.client.clone();
         let subject = format!("{}.acct.{shard}", self.prefix);
+        let cluster = self.config.cluster.clone();
         let forward = accounts.forward.clone();
         let mut stopped = self.stopped.clone();
         tokio::spawn(async move {
@@ -489,9 +494,14 @@ impl Bus {
                     }
                 }
             };
-            // NATS has the subscription once it answers a ping sent after it.
-            if let Err(e) = client.flush().await {
-                tracing::warn!(%subject, error = %e, "an account subject was not confirmed");
+            tokio::select! {
+                confirmed = probe(&client, &cluster) => {
+                    if let Err(e) = confirmed {
+                        tracing::warn!(%subject, error = %e, "an account subject was not confirmed");
+                    }
+                }
+                _ = &mut stop_rx => return,
+                _ = stopped.changed() => return,
             }
             ready_tx.send_replace(true);
             loop {
@@ -762,6 +772,26 @@ fn resync_for(bytes: &[u8]) -> Option<Vec<u8>> {
         },
     })
     .ok()
+}
+
+/// How long a node waits for NATS to confirm a subscription ([`probe`]).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Returns once NATS has taken in everything this client sent before (a subscription, say):
+/// a request on a subject nobody subscribes to, whose "no responders" reply the server sends
+/// after it has read what came before on the connection. (`Client::flush` only writes the
+/// client's buffer to the socket.) The subject (`wa-probe.<cluster>`) is outside every
+/// cluster's `wa.` subjects.
+async fn probe(client: &async_nats::Client, cluster: &str) -> Result<(), String> {
+    let request = async_nats::Request::new().timeout(Some(PROBE_TIMEOUT));
+    match client
+        .send_request(format!("wa-probe.{cluster}"), request)
+        .await
+    {
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Ok(()),
+        Err(e) => Err(e.to_string()),
+        Ok(_) => Err("a reply to a request nobody should answer".to_owned()),
+    }
 }
 
 /// Locks `mutex`, whatever a panicking holder left in it (every update is one step).

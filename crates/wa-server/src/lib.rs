@@ -75,17 +75,20 @@
 //!   every node must share (a shared filesystem: bodies of up to 64 MiB stream to and from disk as on one node,
 //!   without going through PostgreSQL's WAL and memory; their records are in the store), so any
 //!   node serves any download.
-//! - **Told, not shared:** the [`bus`] (core NATS, subjects `wa.<cluster>.push`, `.device`,
-//!   `.heartbeat`) carries every push a node makes (a message stored for a device connected
-//!   elsewhere reaches it at once; acks, presence, group and key notices, QR refs, presence
-//!   subscriptions the same way), each login (an older connection of the same device on
+//! - **Told, not shared:** the [`bus`] (core NATS, subjects `wa.<cluster>.acct.<shard>`,
+//!   `.push`, `.device`, `.heartbeat`) carries every push a node makes (a message stored for a
+//!   device connected elsewhere reaches it at once; acks, presence, group and key notices, QR
+//!   refs, presence subscriptions the same way): a push to an account's devices only to the
+//!   nodes subscribed to its account subject (those with a connection of an account of its
+//!   shard), the others to every node; each login (an older connection of the same device on
 //!   another node gets `replaced`), and the phones online per node (heartbeat every 2 s,
 //!   expiry 6 s: a killed node's phones do not stay online).
 //! - **What a node keeps:** its connections and their push queues, its hub (who is connected
 //!   here), and its view of the other nodes' phones: nothing another node needs, all rebuilt
 //!   by clients reconnecting. `/status` shows it under `cluster`: the node's id, the nodes it
-//!   hears, and the bus's counters (published, received, dropped, too large, undecodable,
-//!   and pushes for nobody connected here, dropped undecoded).
+//!   hears, the bus's counters (published, received, dropped, too large, undecodable, and
+//!   pushes for nobody connected here, dropped undecoded) and the account subjects it is
+//!   subscribed to.
 //! - **Failure model:** ack 1 is sent after the commit, so `kill -9` of a node loses no
 //!   acknowledged message; its clients connect to another node and get their queues from the
 //!   store, dropping by message id what they had already received. A push lost on the bus (a
@@ -131,7 +134,8 @@
 //! writer thread (`wa-server-store`, or `wa-server-pg-writer-0` on PostgreSQL, whose reads use
 //! a pool of at most 8 connections), whose callbacks hand outcomes back to the connection
 //! tasks over channels. In a cluster, three more tasks: the bus's publisher (fed by a bounded
-//! queue), its receiver and its heartbeat. Nothing blocks an async worker: pushes are queued
+//! queue), its receiver and its heartbeat; and one per account subject (at most
+//! [`bus::SHARDS`]), which hands what it gets to the receiver. Nothing blocks an async worker: pushes are queued
 //! without waiting, and the hub's lock is held only for a lookup.
 //!
 //! # Dependencies

@@ -139,10 +139,12 @@ impl Switchboard {
         if before.as_deref() == Some(number) {
             return None;
         }
+        // The new interest first: a shard both accounts share stays subscribed.
+        let subscribed = bus.interest(number);
         if let Some(before) = before {
             bus.lose_interest(&before);
         }
-        Some(bus.interest(number))
+        Some(subscribed)
     }
 
     /// `device` of `number` logged in on node `node` at `at`: the connection here registered

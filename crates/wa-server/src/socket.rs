@@ -352,7 +352,7 @@ impl Driver {
     /// Carries out every action the core has, in order. Sends are fed to the socket (and go
     /// out as its write buffer fills); [`Driver::flush`] sends the rest.
     async fn drain(&mut self, m: &mut dyn Machine) -> Flow {
-        let deadline = Instant::now() + self.shared.config.write_timeout;
+        let mut deadline = Instant::now() + self.shared.config.write_timeout;
         while let Some(action) = m.action() {
             match action {
                 Action::Send(out) => {
@@ -391,6 +391,8 @@ impl Driver {
                                 "the bus did not confirm the account's subject in time: going on"
                             );
                         }
+                        // (The wait is not the writes' time.)
+                        deadline = Instant::now() + self.shared.config.write_timeout;
                         if let Some(permits) = self.permits.as_mut() {
                             permits.logged_in();
                         }
