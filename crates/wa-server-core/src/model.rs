@@ -1284,16 +1284,29 @@ pub(crate) fn enqueue(
     Ok(())
 }
 
+/// Why a device's entry comes off a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retired {
+    /// The device has the message (its receipt), or nobody has to get it.
+    Received,
+    /// The device is gone (unlinked, or its phone registered anew) without it.
+    Dropped,
+}
+
 /// Takes one device's entry off a message (its bytes back to the account's pending quota);
 /// whether it was there. When it was the last, the group body goes and the record's expiry
 /// moves to `receipts_until` (Unix seconds) if that is sooner. `known` is the message's
 /// record, if the caller has read it: it is updated as the stored one is.
+///
+/// A device whose entry is dropped also leaves the devices the record lists: of a listed
+/// device, a missing entry means it received the message (see [`delivered_before`]).
 pub(crate) fn retire(
     txn: &mut dyn WriteTxn,
     device: &Jid,
     seq: u64,
     receipts_until: u64,
     known: Option<&mut MessageRecord>,
+    why: Retired,
 ) -> Result<bool, StoreError> {
     if !take_inbox_entry(txn, device, seq)? {
         return Ok(false);
@@ -1313,9 +1326,20 @@ pub(crate) fn retire(
     if record.devices.is_none() {
         txn.remove(Table::MsgDevices, &msg_device_key(seq, device))?;
     }
+    let mut unlisted = false;
+    if why == Retired::Dropped
+        && let Some(devices) = record.devices.as_mut()
+    {
+        let before = devices.len();
+        devices.retain(|d| d != device);
+        unlisted = devices.len() != before;
+    }
     // When the last device changes nothing (the usual case of a message to a user), there is
     // no need to look at the other devices.
     if !last_device_matters(record, receipts_until) {
+        if unlisted {
+            put_message(txn, seq, record)?;
+        }
         return Ok(true);
     }
     let others_waiting = match &record.devices {
@@ -1353,10 +1377,37 @@ pub(crate) fn retire(
         txn.put(Table::Expiry, &expiry_key(expires, seq), &[])?;
         record.expires = expires;
     }
-    if moved || inline_body {
+    if moved || inline_body || unlisted {
         put_message(txn, seq, record)?;
     }
     Ok(true)
+}
+
+/// Whether a message to a user that lists its devices reached a device of account `number`
+/// before this receipt: a device it lists that no longer has its entry (a dropped device
+/// leaves the list, see [`retire`]). `retired` is whether this receipt's device, `device`,
+/// just gave its entry up (then it does not count). `None` when the record does not list its
+/// devices (the state must then be written).
+pub(crate) fn delivered_before(
+    txn: &mut dyn ReadTxn,
+    record: &MessageRecord,
+    seq: u64,
+    number: &str,
+    device: &Jid,
+    retired: bool,
+) -> Result<Option<bool>, StoreError> {
+    let Some(devices) = &record.devices else {
+        return Ok(None);
+    };
+    for listed in devices
+        .iter()
+        .filter(|d| wa_wire::ids::number_of(d) == Some(number) && !(retired && *d == device))
+    {
+        if txn.get(Table::Inbox, &inbox_key(listed, seq))?.is_none() {
+            return Ok(Some(true));
+        }
+    }
+    Ok(Some(false))
 }
 
 /// Whether the last device to take a message off its queue changes `record` (see
@@ -1437,7 +1488,7 @@ pub(crate) fn drop_inbox(txn: &mut dyn WriteTxn, device: &Jid) -> Result<(), Sto
     for (key, _) in scan(txn, Table::Inbox, &prefix, usize::MAX)? {
         let mut reader = KeyReader::new(&key);
         if let Some(seq) = reader.str().and_then(|_| reader.u64()) {
-            retire(txn, device, seq, until, None)?;
+            retire(txn, device, seq, until, None, Retired::Dropped)?;
         } else {
             txn.delete(Table::Inbox, &key)?;
         }

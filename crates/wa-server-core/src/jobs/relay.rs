@@ -284,7 +284,7 @@ fn store(
     }
     if relay.targets.is_empty() {
         // Nobody to deliver to (a message to oneself from one's only device): nothing to keep.
-        model::retire(txn, &me.address, seq, t, None)?;
+        model::retire(txn, &me.address, seq, t, None, model::Retired::Received)?;
     }
     for number in &recipients {
         model::add_peers(txn, &me.number, number, t)?;
@@ -420,6 +420,7 @@ pub(crate) fn receipt(
         seq,
         t.saturating_add(receipts_secs),
         Some(&mut record),
+        model::Retired::Received,
     )?;
     if record.sender == me.number {
         // The sender's own devices: nothing to tell anyone.
@@ -437,13 +438,25 @@ pub(crate) fn receipt(
         return Ok(Vec::new());
     }
     // A message to a user keeps their state in its record (records of earlier versions, and
-    // group messages, in the receipts table).
+    // group messages, in the receipts table). "Delivered" is not written there when the
+    // record lists its devices: a listed device of the account without its entry any more
+    // got the message (one write fewer per message; "read" is written).
     let inline = match record.receipt {
         ReceiptSlot::Inline(state) if !chat.is_group() => Some(state),
         _ => None,
     };
+    let mut implied = false;
     let state = match inline {
-        Some(state) => state,
+        Some(Some(state)) => Some(state),
+        Some(None) => {
+            match model::delivered_before(txn, &record, seq, &me.number, &me.address, retired)? {
+                Some(delivered) => {
+                    implied = true;
+                    delivered.then_some(ReceiptState::Delivered)
+                }
+                None => None,
+            }
+        }
         None => receipt_state(txn, seq, &me.number)?,
     };
     let received = retired || state.is_some();
@@ -481,8 +494,11 @@ pub(crate) fn receipt(
         reached = Some(ReceiptState::Read);
         effects.push(ack(if r.kind == ReceiptKind::Played { 4 } else { 3 }));
     }
-    // The state is written once, however far this receipt moved it.
-    if let Some(new) = reached {
+    // The state is written once, however far this receipt moved it ("delivered" not at all
+    // where the entries tell it).
+    if let Some(new) = reached
+        && !(implied && new == ReceiptState::Delivered)
+    {
         if inline.is_some() {
             record.receipt = ReceiptSlot::Inline(Some(new));
             put_message(txn, seq, &record)?;
@@ -1339,6 +1355,84 @@ mod tests {
         assert_eq!(waiting(&store, BOB), (0, 0));
     }
 
+    /// "Delivered" is not written in a record that lists its devices: a listed device of the
+    /// account without its entry got the message. Ticks still go once each across the
+    /// account's devices, and a device dropped without the message (unlinked) neither counts
+    /// as one that got it nor may count its receipts.
+    #[test]
+    fn delivered_is_told_by_the_entries_of_the_listed_devices() {
+        let store = MemStore::new();
+        account(&store, ALICE);
+        account_with(&store, BOB, &[1]);
+        let now = Time::from_millis(1_000_000);
+        let to_both = |id: &str| {
+            let mut relay = to_bob(id, 1);
+            let target = relay.targets[0].clone();
+            relay.targets = [0, 1]
+                .map(|d| RelayTarget {
+                    device: Me::new(BOB, d).unwrap().address,
+                    ..target.clone()
+                })
+                .to_vec();
+            relay
+        };
+        let roomy = RelayLimits {
+            max_pending_bytes_per_account: u64::MAX,
+            ..limits()
+        };
+        let levels = |device: u8, kind: ReceiptKind, id: &str| {
+            let me = Me::new(BOB, device).unwrap();
+            let r = Receipt {
+                kind,
+                chat: Me::new(ALICE, 0).unwrap().user,
+                id: id.to_owned(),
+                participant: None,
+            };
+            store
+                .write_now(move |txn| receipt(txn, &me, &r, now, 1000))
+                .into_iter()
+                .map(|(_, push)| match push {
+                    Push::Ack(ack) => ack.level,
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<u8>>()
+        };
+        let slot = |id: &'static str| {
+            store.write_now(move |txn| {
+                let seq = sent_seq(txn, ALICE, id)?.unwrap();
+                Ok(message(txn, seq)?.unwrap().receipt)
+            })
+        };
+        let unlink_web = || {
+            store.write_now(|txn| model::drop_inbox(txn, &Me::new(BOB, 1).unwrap().address));
+        };
+
+        // The web device gets it first: tick 2, and nothing written.
+        send_relay(&store, to_both("M1"), now, roomy).unwrap();
+        assert_eq!(levels(1, ReceiptKind::Delivered, "M1"), [2]);
+        assert_eq!(slot("M1"), ReceiptSlot::Inline(None));
+        // The phone too: no second tick 2; its receipt again, nothing.
+        assert_eq!(levels(0, ReceiptKind::Delivered, "M1"), [0u8; 0]);
+        assert_eq!(levels(1, ReceiptKind::Delivered, "M1"), [0u8; 0]);
+        // Read, once: written.
+        assert_eq!(levels(0, ReceiptKind::Read, "M1"), [3]);
+        assert_eq!(slot("M1"), ReceiptSlot::Inline(Some(ReceiptState::Read)));
+        assert_eq!(levels(1, ReceiptKind::Read, "M1"), [0u8; 0]);
+
+        // The web device is unlinked before it got M2: the phone's receipt is the first.
+        send_relay(&store, to_both("M2"), now, roomy).unwrap();
+        unlink_web();
+        assert_eq!(levels(0, ReceiptKind::Delivered, "M2"), [2]);
+
+        // Unlinked before it got M3: a read in its name counts for nothing (nobody got it),
+        // and the phone's first receipt still ticks 2.
+        send_relay(&store, to_both("M3"), now, roomy).unwrap();
+        unlink_web();
+        assert_eq!(levels(1, ReceiptKind::Read, "M3"), [0u8; 0]);
+        assert_eq!(levels(0, ReceiptKind::Read, "M3"), [2, 3]);
+        assert_eq!(waiting(&store, BOB), (0, 0));
+    }
+
     /// A device with `max_pending_per_device` messages waiting takes no more until it gets
     /// one, counted as messages are queued and given back (no inbox is scanned).
     #[test]
@@ -1434,6 +1528,14 @@ mod tests {
                     .collect::<Vec<u8>>()
             };
             assert_eq!(levels(ReceiptKind::Delivered), [2], "legacy {legacy}");
+            if !legacy {
+                // Told by the phone's entry being gone, not written.
+                let slot = store.write_now(|txn| {
+                    let seq = sent_seq(txn, ALICE, "M")?.unwrap();
+                    Ok(message(txn, seq)?.unwrap().receipt)
+                });
+                assert_eq!(slot, ReceiptSlot::Inline(None));
+            }
             assert_eq!(levels(ReceiptKind::Delivered), [0u8; 0]);
             assert_eq!(levels(ReceiptKind::Read), [3]);
             assert_eq!(levels(ReceiptKind::Read), [0u8; 0]);
