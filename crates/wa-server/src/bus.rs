@@ -1031,4 +1031,60 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    /// With a NATS server (`WA_TEST_NATS`, default `nats://127.0.0.1:4222`; skipped with a
+    /// notice when it does not answer, unless `WA_CLUSTER_TESTS=require`): an account subject's
+    /// interest is ready only once NATS has the subscription, so what another client publishes
+    /// on it right after reaches this node; each round a new subject. (It fails at once if the
+    /// interest is ready before the subscription is sent; whether NATS has read it, rather
+    /// than only the socket having it, is a race loopback does not provoke.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interest_is_ready_once_nats_has_the_subscription() {
+        let url =
+            std::env::var("WA_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+        let other = match async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(2))
+            .connect(url.as_str())
+            .await
+        {
+            Ok(client) => client,
+            Err(e) => {
+                let required = std::env::var("WA_CLUSTER_TESTS").is_ok_and(|v| v == "require");
+                assert!(
+                    !required,
+                    "NATS at {url} does not answer ({e}), and WA_CLUSTER_TESTS=require"
+                );
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "NOTICE: an_interest_is_ready_once_nats_has_the_subscription skipped: NATS at {url} does not answer"
+                );
+                return;
+            }
+        };
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let cluster = format!("unit_{:x}_{nanos:x}", std::process::id());
+        let (bus, mut pending) = Bus::connect(&BusConfig::new(url, cluster), "n1")
+            .await
+            .unwrap();
+        for round in 0..20_u32 {
+            let number = format!("155500{round:05}");
+            bus.interest(&number).await;
+            let subject = format!("{}.acct.{}", bus.prefix, shard_of(&number));
+            other
+                .publish(subject, round.to_string().into())
+                .await
+                .unwrap();
+            other.flush().await.unwrap();
+            let got = tokio::time::timeout(Duration::from_secs(5), pending.accounts_rx.recv())
+                .await
+                .expect("what is published after the interest is ready arrives")
+                .unwrap();
+            assert_eq!(&got.payload[..], round.to_string().as_bytes());
+            bus.lose_interest(&number);
+            assert_eq!(bus.account_subjects(), 0);
+        }
+    }
 }
