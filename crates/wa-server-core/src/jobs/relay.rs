@@ -241,7 +241,8 @@ fn store(
             .then(|| relay.targets.iter().map(|t| t.device.clone()).collect()),
     };
     insert_message(txn, seq, &record)?;
-    txn.put(
+    // (Read as absent at the start: `sent_seq`.)
+    txn.put_absent(
         Table::SentIds,
         &sent_key(&me.number, &relay.id),
         &seq.to_be_bytes(),

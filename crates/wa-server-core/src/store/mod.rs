@@ -240,6 +240,17 @@ pub trait WriteTxn: ReadTxn {
         self.put(table, key, value)
     }
 
+    /// Sets `key`, which this transaction has just read as absent (a `get` that found
+    /// nothing, with no write of the key since): a backend that looks for the record a write
+    /// replaces skips the part of that search the read already made. The default is
+    /// [`put`](WriteTxn::put).
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn put_absent(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.put(table, key, value)
+    }
+
     /// Removes `key`, without saying whether it was there: a backend for which that answer
     /// costs a round trip overrides it.
     ///

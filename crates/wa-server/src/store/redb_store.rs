@@ -878,6 +878,37 @@ impl WriteTxn for Layered<'_> {
         Ok(())
     }
 
+    fn put_absent(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        // The read that found nothing looked in every layer and then in the file: a deletion
+        // in the batch or the active overlay says whether the file has the key; one in the
+        // frozen overlay, or none, that what is below has not (see `known`). No second search
+        // of the file. (Debug builds search.)
+        let slot = self.slot(table, key);
+        let has = |slot: Option<&Slot>| slot.is_some_and(|s| s.value.is_some());
+        if has(slot) || (slot.is_none() && has(self.frozen_slot(table, key))) {
+            return Err(StoreError::Backend(format!(
+                "put_absent of a key that {} has",
+                table.name()
+            )));
+        }
+        let in_file = slot.is_some_and(|s| s.in_file);
+        if cfg!(debug_assertions) && self.known(table, key)? != (false, in_file) {
+            return Err(StoreError::Backend(format!(
+                "put_absent of a key whose place in {} was misjudged",
+                table.name()
+            )));
+        }
+        self.write(
+            table,
+            key,
+            Slot {
+                value: Some(value.to_vec()),
+                in_file,
+            },
+        );
+        Ok(())
+    }
+
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
         self.set(table, key, None)
     }
@@ -990,6 +1021,8 @@ mod tests {
         /// A delete of one of those keys, once numbered.
         DeleteKey(bool, [u8; 2]),
         Get(bool, u8),
+        /// A read, then (if it found nothing) a `put_absent`, as a relay writes its sent id.
+        PutIfAbsent(bool, u8, u8),
         Range(bool, u8, u8, bool, usize),
         Count(bool, u8, u8, usize),
         Len(bool),
@@ -1004,6 +1037,7 @@ mod tests {
             2 => any::<bool>().prop_map(|t| Op::Insert(t, [0; 2])),
             2 => (any::<bool>(), 0..4_u8).prop_map(|(t, back)| Op::DeleteFresh(t, back)),
             1 => (any::<bool>(), 0..12_u8).prop_map(|(t, k)| Op::Get(t, k)),
+            2 => (any::<bool>(), 0..12_u8, any::<u8>()).prop_map(|(t, k, v)| Op::PutIfAbsent(t, k, v)),
             1 => (any::<bool>(), 0..13_u8, 0..13_u8, any::<bool>(), 0..6_usize)
                 .prop_map(|(t, a, b, r, l)| Op::Range(t, a, b, r, l)),
             1 => (any::<bool>(), 0..13_u8, 0..13_u8, 0..6_usize)
@@ -1045,6 +1079,10 @@ mod tests {
                 Op::DeleteFresh(..) => unreachable!("numbered by fresh_keys"),
                 Op::DeleteKey(t, k) => format!("{:?}", txn.delete(table(t), &k)),
                 Op::Get(t, k) => format!("{:?}", txn.get(table(t), &[k])),
+                Op::PutIfAbsent(t, k, v) => match txn.get(table(t), &[k])? {
+                    Some(had) => format!("had {had:?}"),
+                    None => format!("{:?}", txn.put_absent(table(t), &[k], &[v; 2])),
+                },
                 Op::Range(t, a, b, r, l) => format!("{:?}", txn.range(table(t), &[a], &[b], r, l)),
                 Op::Count(t, a, b, l) => format!("{:?}", txn.count(table(t), &[a], &[b], l)),
                 Op::Len(t) => format!("{:?}", txn.len(table(t))),
@@ -1244,6 +1282,44 @@ mod tests {
         let txn = db.begin_read().unwrap();
         assert_eq!(txn.open_table(def(Table::Inbox)).unwrap().len().unwrap(), 0);
         assert_eq!(txn.open_table(def(Table::Meta)).unwrap().len().unwrap(), 1);
+    }
+
+    /// A `put_absent` after a read that found nothing knows without a second search whether
+    /// the file has the key: here it does (the read found the job's own deletion), so the
+    /// table's count stays right and the file ends with the new value.
+    #[test]
+    fn a_put_after_a_read_that_found_nothing_keeps_the_file_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let mut store = RedbStore::open(&path).unwrap();
+        write_sync(&store, |txn| txn.put(Table::Meta, b"k", b"1"))
+            .recv()
+            .unwrap()
+            .unwrap();
+        // In the file.
+        store.close();
+        drop(store);
+        store = RedbStore::open(&path).unwrap();
+        let len = Arc::new(Mutex::new(None));
+        let seen = Arc::clone(&len);
+        write_sync(&store, move |txn| {
+            assert!(txn.delete(Table::Meta, b"k")?);
+            assert_eq!(txn.get(Table::Meta, b"k")?, None);
+            txn.put_absent(Table::Meta, b"k", b"2")?;
+            *seen.lock().unwrap() = Some(txn.len(Table::Meta)?);
+            Ok(())
+        })
+        .recv()
+        .unwrap()
+        .unwrap();
+        assert_eq!(*len.lock().unwrap(), Some(1));
+        store.close();
+        drop(store);
+        let db = Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(def(Table::Meta)).unwrap();
+        assert_eq!(table.len().unwrap(), 1);
+        assert_eq!(table.get(&b"k"[..]).unwrap().unwrap().value(), b"2");
     }
 
     #[test]
