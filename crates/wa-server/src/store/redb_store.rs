@@ -777,6 +777,34 @@ impl Layered<'_> {
         }
     }
 
+    /// Writes `value` under `key`, which the caller (`what`) says no layer has and the file
+    /// has or not as `in_file` says, without searching (debug builds search, and refuse a
+    /// misjudged key).
+    fn add_unsearched(
+        &mut self,
+        table: Table,
+        key: &[u8],
+        value: &[u8],
+        in_file: bool,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        if cfg!(debug_assertions) && self.known(table, key)? != (false, in_file) {
+            return Err(StoreError::Backend(format!(
+                "{what} of a key whose place in {} was misjudged",
+                table.name()
+            )));
+        }
+        self.write(
+            table,
+            key,
+            Slot {
+                value: Some(value.to_vec()),
+                in_file,
+            },
+        );
+        Ok(())
+    }
+
     fn frozen_slot(&self, table: Table, key: &[u8]) -> Option<&Slot> {
         self.frozen.and_then(|f| f.layer.get(table, key))
     }
@@ -860,22 +888,8 @@ impl WriteTxn for Layered<'_> {
 
     fn insert(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         // Neither a layer nor the file has ever had the key (the caller vouches for it): no
-        // search of them, as `set` makes to learn `in_file`. (Debug builds search.)
-        if cfg!(debug_assertions) && self.known(table, key)? != (false, false) {
-            return Err(StoreError::Backend(format!(
-                "insert of a key that {} already has",
-                table.name()
-            )));
-        }
-        self.write(
-            table,
-            key,
-            Slot {
-                value: Some(value.to_vec()),
-                in_file: false,
-            },
-        );
-        Ok(())
+        // search of them, as `set` makes to learn `in_file`.
+        self.add_unsearched(table, key, value, false, "insert")
     }
 
     fn put_absent(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
@@ -892,21 +906,7 @@ impl WriteTxn for Layered<'_> {
             )));
         }
         let in_file = slot.is_some_and(|s| s.in_file);
-        if cfg!(debug_assertions) && self.known(table, key)? != (false, in_file) {
-            return Err(StoreError::Backend(format!(
-                "put_absent of a key whose place in {} was misjudged",
-                table.name()
-            )));
-        }
-        self.write(
-            table,
-            key,
-            Slot {
-                value: Some(value.to_vec()),
-                in_file,
-            },
-        );
-        Ok(())
+        self.add_unsearched(table, key, value, in_file, "put_absent")
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
