@@ -176,17 +176,22 @@ enum Body<P = Push> {
 }
 
 impl<P> Body<P> {
-    /// The subject's tokens after the cluster's prefix.
-    fn subject(&self) -> std::borrow::Cow<'static, str> {
+    /// The subject it goes on, under the cluster's `prefix`.
+    fn subject(&self, prefix: &str) -> String {
         match self {
             Body::Push { target, .. } => match account_of(target) {
-                Some(number) => format!("acct.{}", shard_of(number)).into(),
-                None => "push".into(),
+                Some(number) => account_subject(prefix, shard_of(number)),
+                None => format!("{prefix}.push"),
             },
-            Body::Register { .. } | Body::PhoneGone { .. } => "device".into(),
-            Body::Heartbeat { .. } => "heartbeat".into(),
+            Body::Register { .. } | Body::PhoneGone { .. } => format!("{prefix}.device"),
+            Body::Heartbeat { .. } => format!("{prefix}.heartbeat"),
         }
     }
+}
+
+/// The subject of the accounts of shard `shard`, under the cluster's `prefix`.
+fn account_subject(prefix: &str, shard: u32) -> String {
+    format!("{prefix}.acct.{shard}")
 }
 
 /// The account whose devices a push to `target` is for, if one is.
@@ -407,7 +412,7 @@ impl Bus {
     /// Other nodes heard from within the expiry time.
     pub(crate) fn nodes_alive(&self) -> Vec<String> {
         let expiry = self.config.expiry;
-        let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        let view = self.lock_view();
         let mut nodes: Vec<String> = view
             .nodes
             .iter()
@@ -472,13 +477,13 @@ impl Bus {
     /// Starts the task that holds the subscription to shard `shard`'s subject.
     fn subscribe(&self, accounts: &Accounts, shard: u32) -> Interest {
         let (ready_tx, ready) = watch::channel(false);
-        let (stop, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let client = accounts.client.clone();
-        let subject = format!("{}.acct.{shard}", self.prefix);
+        let subject = account_subject(&self.prefix, shard);
         let cluster = self.config.cluster.clone();
         let forward = accounts.forward.clone();
         let mut stopped = self.stopped.clone();
-        tokio::spawn(async move {
+        let hold = async move {
             let mut subscriber = loop {
                 match client.subscribe(subject.clone()).await {
                     Ok(subscriber) => break subscriber,
@@ -486,39 +491,28 @@ impl Bus {
                         tracing::warn!(%subject, error = %e, "subscribing to an account subject failed: trying again");
                         // Logins do not wait for it meanwhile.
                         ready_tx.send_replace(true);
-                        tokio::select! {
-                            () = tokio::time::sleep(SUBSCRIBE_RETRY) => {}
-                            _ = &mut stop_rx => return,
-                            _ = stopped.changed() => return,
-                        }
+                        tokio::time::sleep(SUBSCRIBE_RETRY).await;
                     }
                 }
             };
-            tokio::select! {
-                confirmed = probe(&client, &cluster) => {
-                    if let Err(e) = confirmed {
-                        tracing::warn!(%subject, error = %e, "an account subject was not confirmed");
-                    }
-                }
-                _ = &mut stop_rx => return,
-                _ = stopped.changed() => return,
+            if let Err(e) = probe(&client, &cluster).await {
+                tracing::warn!(%subject, error = %e, "an account subject was not confirmed");
             }
             ready_tx.send_replace(true);
-            loop {
-                tokio::select! {
-                    message = subscriber.next() => match message {
-                        Some(message) => {
-                            if forward.send(message).await.is_err() {
-                                break;
-                            }
-                        }
-                        None => break,
-                    },
-                    _ = &mut stop_rx => break,
-                    _ = stopped.changed() => break,
+            while let Some(message) = subscriber.next().await {
+                if forward.send(message).await.is_err() {
+                    break;
                 }
             }
-            let _ = subscriber.unsubscribe().await;
+        };
+        // Until the interest is dropped or the bus stops; the subscriber, dropped with `hold`,
+        // unsubscribes.
+        tokio::spawn(async move {
+            tokio::select! {
+                () = hold => {}
+                _ = stop_rx => {}
+                _ = stopped.changed() => {}
+            }
         });
         Interest {
             refs: 0,
@@ -687,7 +681,7 @@ impl Bus {
     }
 
     fn lock_view(&self) -> std::sync::MutexGuard<'_, View> {
-        self.view.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.view)
     }
 }
 
@@ -701,7 +695,7 @@ async fn publisher(
 ) {
     let max_payload = client.server_info().max_payload;
     let publish = |body: Body| {
-        let subject = format!("{}.{}", bus.prefix, body.subject());
+        let subject = body.subject(&bus.prefix);
         let envelope = Envelope {
             node: bus.node.clone(),
             body,
@@ -1072,7 +1066,7 @@ mod tests {
         for round in 0..20_u32 {
             let number = format!("155500{round:05}");
             bus.interest(&number).await;
-            let subject = format!("{}.acct.{}", bus.prefix, shard_of(&number));
+            let subject = account_subject(&bus.prefix, shard_of(&number));
             other
                 .publish(subject, round.to_string().into())
                 .await
