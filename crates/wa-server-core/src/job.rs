@@ -97,6 +97,8 @@ pub struct Job {
     /// Names the records the work reads first ([`WriteJob::reading`] and
     /// [`WriteJob::reading_through`]), for a store that [reads ahead](Store::reads_ahead).
     reads: Option<Box<Reads>>,
+    /// How many message numbers the work takes at most ([`WriteJob::taking_numbers`]).
+    numbers: usize,
 }
 
 /// What names the records a job reads first: directly, and through other records.
@@ -120,6 +122,7 @@ impl Job {
             name,
             work: Work::Read(Box::new(work)),
             reads: None,
+            numbers: 0,
         }
     }
 
@@ -131,6 +134,7 @@ impl Job {
             name,
             work: Work::Write(Box::new(work)),
             reads: None,
+            numbers: 0,
         }
     }
 
@@ -143,6 +147,14 @@ impl Job {
         reads: impl FnOnce() -> (Vec<(Table, Vec<u8>)>, Vec<Indirect>) + Send + 'static,
     ) -> Job {
         self.reads = Some(Box::new(reads));
+        self
+    }
+
+    /// Says that the work takes up to `n` message numbers, for a store that reads a batch's
+    /// records at once ([`WriteJob::taking_numbers`]).
+    #[must_use]
+    pub(crate) fn taking_numbers(mut self, n: usize) -> Job {
+        self.numbers = n;
         self
     }
 
@@ -201,6 +213,7 @@ pub fn execute(
     let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
     let filled = std::sync::Arc::clone(&slot);
     let reads = job.reads.take().filter(|_| store.reads_ahead());
+    let numbers = job.numbers;
     let write = WriteJob::new(
         move |txn| {
             let outcome = job.run(txn)?;
@@ -222,7 +235,10 @@ pub fn execute(
     store.write(match reads {
         Some(reads) => {
             let (keys, through) = reads();
-            write.reading(keys).reading_through(through)
+            write
+                .reading(keys)
+                .reading_through(through)
+                .taking_numbers(numbers)
         }
         None => write,
     });

@@ -437,8 +437,9 @@ fn a_record_read_again_or_prefetched_costs_no_statement() {
 }
 
 /// A write costs two round trips, three with the records its batch reads first: the write
-/// lock sent with `BEGIN`, the reads, then the writes sent with `COMMIT` and the unlock. A job
-/// that fails costs two as well (its `ROLLBACK` goes with the unlock), and gives the lock back.
+/// lock sent with `BEGIN`, the reads (and the message numbers the jobs said they take), then
+/// the writes sent with `COMMIT`, the unlock and the wait for the disk. A job that fails costs
+/// two as well (its `ROLLBACK` goes with the unlock), and gives the lock back.
 #[test]
 fn a_write_is_the_lock_with_begin_its_reads_and_the_commit_with_the_unlock() {
     if !services::available(
@@ -475,6 +476,25 @@ fn a_write_is_the_lock_with_begin_its_reads_and_the_commit_with_the_unlock() {
         (Table::Meta, b"b".to_vec()),
     ]);
     let read_then_put = trips(named, &done);
+    // Message numbers: taken with the reads when the job says it takes them, else in a round
+    // trip of their own; handed out in order either way.
+    let numbered = |work: fn(&mut dyn WriteTxn) -> Result<(), StoreError>| {
+        job(work).reading(vec![
+            (Table::Meta, b"a".to_vec()),
+            (Table::Meta, b"b".to_vec()),
+        ])
+    };
+    let two_numbers = |txn: &mut dyn WriteTxn| {
+        let (first, second) = (txn.next_seq()?, txn.next_seq()?);
+        assert!(first < second, "{first} then {second}");
+        txn.put(Table::Meta, b"seq", &second.to_be_bytes())
+    };
+    let one_number = |txn: &mut dyn WriteTxn| {
+        let seq = txn.next_seq()?;
+        txn.put(Table::Meta, b"seq", &seq.to_be_bytes())
+    };
+    let said = trips(numbered(two_numbers).taking_numbers(2), &done);
+    let unsaid = trips(numbered(one_number), &done);
     let failed = trips(
         job(|txn| {
             txn.put(Table::Meta, b"d", b"4")?;
@@ -484,6 +504,8 @@ fn a_write_is_the_lock_with_begin_its_reads_and_the_commit_with_the_unlock() {
     );
     assert_eq!(put, (2, Ok(())));
     assert_eq!(read_then_put, (3, Ok(())));
+    assert_eq!(said, (3, Ok(())));
+    assert_eq!(unsaid, (4, Ok(())));
     assert_eq!(failed.0, 2);
     assert!(failed.1.is_err());
     // The lock went back with the rollback: another store's writer takes it.
@@ -491,7 +513,7 @@ fn a_write_is_the_lock_with_begin_its_reads_and_the_commit_with_the_unlock() {
     write_sync(&other, |txn| txn.put(Table::Meta, b"e", b"5")).unwrap();
     let stored = read(&other, |txn| txn.range(Table::Meta, b"a", b"z", false, 10)).unwrap();
     let keys: Vec<&[u8]> = stored.iter().map(|(k, _)| &k[..]).collect();
-    assert_eq!(keys, [&b"a"[..], b"b", b"c", b"e"]);
+    assert_eq!(keys, [&b"a"[..], b"b", b"c", b"e", b"seq"]);
     other.close();
     store.close();
 }

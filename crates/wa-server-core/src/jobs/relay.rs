@@ -66,6 +66,8 @@ pub(crate) fn relay(
         }))
     })
     .reading(move || (relay_reads(&named_me, &named), Vec::new()))
+    // (Its message's number.)
+    .taking_numbers(1)
 }
 
 fn store(

@@ -301,6 +301,7 @@ pub struct WriteJob {
     done: Option<Box<Done>>,
     reads: Vec<(Table, Vec<u8>)>,
     reads_through: Vec<Indirect>,
+    numbers: usize,
 }
 
 /// A record a job reads first whose key another record holds: `prefix` followed by the value
@@ -334,6 +335,7 @@ impl WriteJob {
             done: Some(Box::new(done)),
             reads: Vec::new(),
             reads_through: Vec::new(),
+            numbers: 0,
         }
     }
 
@@ -364,6 +366,20 @@ impl WriteJob {
     /// The records the work reads first by keys that other records hold.
     pub fn reads_through(&self) -> &[Indirect] {
         &self.reads_through
+    }
+
+    /// Says that the work takes up to `n` message numbers ([`WriteTxn::next_seq`]): a store
+    /// that reads a batch's records at once may take the batch's numbers with those reads.
+    #[must_use]
+    pub fn taking_numbers(mut self, n: usize) -> WriteJob {
+        self.numbers = n;
+        self
+    }
+
+    /// How many message numbers the work takes at most, as far as it said (see
+    /// [`WriteJob::taking_numbers`]; 0 when it did not).
+    pub fn numbers(&self) -> usize {
+        self.numbers
     }
 
     /// Runs the work in `txn`.

@@ -22,7 +22,8 @@
 //! of the schema from before its transaction begins until after it commits, so the
 //! transactions of a cluster never overlap and never conflict. The lock is sent with `BEGIN`
 //! (PostgreSQL runs them in order, and the transaction's snapshot is taken by its first
-//! query, after the lock), and given back in the round trip of the `COMMIT` (or `ROLLBACK`). Concurrent serializable
+//! query, after the lock), and given back in the round trip of the `COMMIT` (or `ROLLBACK`),
+//! before the commit reaches the disk (see **Durability**). Concurrent serializable
 //! transactions ([`Writers::Concurrent`]) are correct too, but PostgreSQL tracks their reads
 //! by B-tree page: a receipt's scan of a message's devices and a relay's new entries meet on
 //! the same leaf pages, so under load concurrent batches often conflict, and a conflicted
@@ -55,18 +56,24 @@
 //! inbox entry, the counters) are read in one statement, and what the jobs of a batch name as
 //! read first ([`WriteJob::reading`]: a relay's sender and recipient records, a receipt's sent
 //! ids, counters, and message and inbox entry through them) in one statement for the batch,
-//! after `BEGIN`. The first message
-//! number a batch needs takes one for each job left in it, in one statement (`nextval` over a
-//! `generate_series`); the numbers it does not hand out are skipped. A `delete` asks whether
+//! after `BEGIN`. The message
+//! numbers of the batch's jobs that say they take one ([`WriteJob::taking_numbers`]: a relay)
+//! are taken in the same round trip as those reads (`nextval` over a `generate_series`, a
+//! statement pipelined after the read); a job that takes one without saying so takes one for
+//! each job left in the batch, in a statement of its own. Numbers a batch does not hand out
+//! are skipped. A `delete` asks whether
 //! the row exists, unless the transaction knows (its answer is part of the trait); `remove`
 //! does not ask.
 //!
-//! Measured (BENCHMARKS.md, three nodes, 16 clients, all on one machine): a batch is 30 to
-//! 40 jobs, the cluster's writers hold the lock nearly all the time, and a node holds it about
-//! 2.4 ms per batch, 1.4 ms of which for its writes and commit: on loopback the work
-//! PostgreSQL does for each record, not the round trips, is the cluster's limit (sending the
-//! lock with `BEGIN` and the commit with the unlock changed nothing there). Between hosts each
-//! round trip saved under the lock (two and a half per batch) is a network round trip.
+//! Measured (BENCHMARKS.md, three nodes, 16 clients, all on one machine): a batch is 28 to
+//! 40 jobs, and the cluster's writers hold the lock nearly all the time. PostgreSQL's own
+//! time per batch (`log_min_duration_statement = 0`): the batch's reads 0.6 ms (about 75
+//! keys and 60 through sent ids), its writes 0.45 ms, the rest under 0.1 ms; about 2.3 µs per
+//! key read, the same whether the keys are looked up one by one in the statement or as one
+//! `= ANY` array. On loopback the work PostgreSQL does for each record, not the round trips,
+//! is the cluster's limit (fewer round trips and the flush after the unlock made the lock's
+//! turns shorter, the copies per second within the noise). Between hosts each round trip
+//! saved under the lock (two per batch) is a network round trip.
 //!
 //! **Plans.** A connection prepares its statements once, and PostgreSQL keeps a generic plan
 //! of each, made when it was first run often enough: maybe while the table was nearly empty.
@@ -75,8 +82,25 @@
 //! primary key, so the store's sessions turn sequential scans off (`enable_seqscan = off`),
 //! and the delete looks each key up, then deletes by row address.
 //!
-//! **Durability.** `done` gets `Ok(())` after `COMMIT` returned, with PostgreSQL's default
-//! `synchronous_commit = on`: the commit is in the write-ahead log on disk.
+//! **Durability.** `done` gets `Ok(())` once the commit is in PostgreSQL's write-ahead log on
+//! disk (with its default `synchronous_commit = on`; a database set to wait for standbys too
+//! waits for them). Taking turns, a writer does not hold the lock while the disk writes: its
+//! transaction sets `synchronous_commit = off` for itself, so its `COMMIT` returns once the
+//! commit record is written to the log's buffers and the transaction is visible, the unlock
+//! follows at once, and a third statement in the same round trip, a transaction that takes a
+//! transaction id (`SELECT txid_current()`) and so commits as the session does, waits until
+//! the log is on disk up to its own commit record, which comes after the batch's. Only then
+//! are the jobs done. Several nodes' waits meet in one flush of the log (PostgreSQL's group
+//! commit), which a lock held across each flush prevented: a cluster on a disk with slow
+//! flushes committed at most one batch per flush. Measured on loopback (16 clients, three
+//! nodes): the last round trip of a batch 1.17 → 0.85 ms. The next writer may read the
+//! batch's records before they are on disk: what it then does is reported only after its own
+//! wait, which covers the batch's records too (the log is written in order). If PostgreSQL
+//! stops in between, the log loses both; readers (`REPEATABLE READ`, outside the lock) may
+//! have shown such records meanwhile (a queued message sent to its device whose sender then
+//! got an error, sent it again, and the device dropped the copy by its id). A commit whose
+//! wait fails (the connection broke) is reported as an error, and its jobs are not run again:
+//! they committed.
 //!
 //! **Failures.** A connection that fails is dropped; the job gets [`StoreError::Backend`] with
 //! the cause, and the next job connects again. Connections use no TLS (`NoTls`): the store is
@@ -90,7 +114,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use futures_util::future::join3;
+use futures_util::future::join4;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, Error, NoTls, Row, Statement};
@@ -152,6 +176,18 @@ const WRITE_LOCK_CLASS: i32 = 7766;
 
 /// How a write transaction begins.
 const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+
+/// How a write transaction begins under the write lock: its `COMMIT` does not wait for the
+/// disk, so that the lock is not held while it does; [`FLUSH_COMMITS`], sent after the unlock,
+/// waits instead (see [`PgTxn::end`]).
+const BEGIN_WRITE_LOCKED: &str =
+    "BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off";
+
+/// A transaction that commits as the session commits (`synchronous_commit` as the database
+/// sets it, `on` by default: to the disk): it takes a transaction id, so its `COMMIT` writes a
+/// record to PostgreSQL's write-ahead log and waits until the log is on disk up to it, and
+/// with it every commit written before, the batch's own included.
+const FLUSH_COMMITS: &str = "SELECT txid_current()";
 
 /// How the writers of the nodes sharing a schema meet. See the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -347,21 +383,22 @@ impl Client {
         self.wait(self.inner.execute(stmt, params))
     }
 
-    /// Sends up to three statements, in order, without waiting for an answer in between:
+    /// Sends up to four statements, in order, without waiting for an answer in between:
     /// `first` (a prepared statement and its parameters), `sql` (simple statements), `last`
-    /// (a prepared statement taking the write lock's class). PostgreSQL runs each on its own
-    /// (an error in one does not stop the next) and in that order; the answers come back
-    /// together.
+    /// (a prepared statement taking the write lock's class), `after` (simple statements).
+    /// PostgreSQL runs each on its own (an error in one does not stop the next) and in that
+    /// order; the answers come back together.
     fn pipelined(
         &self,
         first: Option<(&Statement, &[&(dyn ToSql + Sync)])>,
         sql: &str,
         last: Option<&Statement>,
+        after: Option<&str>,
     ) -> Answers {
         let inner = &self.inner;
-        // Each statement is sent when its future is first polled, and `join3` polls them in
+        // Each statement is sent when its future is first polled, and `join4` polls them in
         // order.
-        self.wait(join3(
+        self.wait(join4(
             async move {
                 match first {
                     Some((stmt, params)) => Some(inner.execute(stmt, params).await),
@@ -375,15 +412,22 @@ impl Client {
                     None => None,
                 }
             },
+            async move {
+                match after {
+                    Some(sql) => Some(inner.batch_execute(sql).await),
+                    None => None,
+                }
+            },
         ))
     }
 }
 
-/// The answers to [`Client::pipelined`]'s three statements (`None` for one not sent).
+/// The answers to [`Client::pipelined`]'s four statements (`None` for one not sent).
 type Answers = (
     Option<Result<u64, Error>>,
     Result<(), Error>,
     Option<Result<u64, Error>>,
+    Option<Result<(), Error>>,
 );
 
 /// The statements every connection prepares once.
@@ -738,6 +782,9 @@ struct PgTxn<'a> {
     stmts: &'a Stmts,
     conflict: bool,
     broken: bool,
+    /// Whether the transaction committed but the wait for the disk after it failed: its jobs
+    /// are not reported done, and must not run again either.
+    committed: bool,
     /// Statements sent.
     sent: u64,
     /// Whether a statement failed: PostgreSQL has aborted the transaction, and it must not be
@@ -765,6 +812,7 @@ impl<'a> PgTxn<'a> {
             stmts,
             conflict: false,
             broken: false,
+            committed: false,
             failed: false,
             sent: 0,
             pending: Layer::default(),
@@ -776,11 +824,15 @@ impl<'a> PgTxn<'a> {
     }
 
     /// Reads `keys` and the records `through` names (`Indirect`), those the transaction does
-    /// not know yet, in one statement (none for fewer than two keys and nothing indirect).
+    /// not know yet, in one statement (none for fewer than two keys and nothing indirect);
+    /// in the same round trip, takes `seqs` message numbers for [`WriteTxn::next_seq`] (when
+    /// that statement is sent: the batch's first relay would take them in a round trip of
+    /// its own, and they are taken after the write lock either way).
     fn prefetch_through<'k>(
         &mut self,
         keys: impl IntoIterator<Item = &'k (Table, Vec<u8>)>,
         through: impl IntoIterator<Item = &'k Indirect>,
+        seqs: usize,
     ) -> Result<(), StoreError> {
         let stmts = self.stmts;
         // Each key once (a batch's jobs name the same accounts).
@@ -815,22 +867,42 @@ impl<'a> PgTxn<'a> {
         }
         let tbls: Vec<i16> = wanted.iter().map(|(t, _)| *t).collect();
         let ks: Vec<&[u8]> = wanted.iter().map(|(_, k)| k.as_ref()).collect();
-        let result = if indirect.is_empty() {
-            self.counted().query(&stmts.get_many, &[&tbls, &ks])
+        let d_tbls: Vec<i16> = indirect.iter().map(|r| tbl(r.table)).collect();
+        let prefixes: Vec<&[u8]> = indirect.iter().map(|r| r.prefix.as_slice()).collect();
+        let v_tbls: Vec<i16> = indirect.iter().map(|r| tbl(r.via.0)).collect();
+        let v_ks: Vec<&[u8]> = indirect.iter().map(|r| r.via.1.as_slice()).collect();
+        let (read, params): (_, &[&(dyn ToSql + Sync)]) = if indirect.is_empty() {
+            (&stmts.get_many, &[&tbls, &ks])
         } else {
-            let d_tbls: Vec<i16> = indirect.iter().map(|r| tbl(r.table)).collect();
-            let prefixes: Vec<&[u8]> = indirect.iter().map(|r| r.prefix.as_slice()).collect();
-            let v_tbls: Vec<i16> = indirect.iter().map(|r| tbl(r.via.0)).collect();
-            let v_ks: Vec<&[u8]> = indirect.iter().map(|r| r.via.1.as_slice()).collect();
-            self.counted().query(
+            (
                 &stmts.get_through,
                 &[&tbls, &ks, &d_tbls, &prefixes, &v_tbls, &v_ks],
             )
         };
+        let block = (self.seqs.is_empty() && seqs > 0)
+            .then(|| i32::try_from(seqs.min(MAX_BATCH)).unwrap_or(1));
+        self.sent += 1 + u64::from(block.is_some());
+        let inner = &self.client.inner;
+        // The two statements in one round trip: the second is sent when `join` first polls
+        // it, before the first's answer is in.
+        let (result, numbers) = self.client.wait(futures_util::future::join(
+            inner.query(read, params),
+            async move {
+                match &block {
+                    Some(block) => Some(inner.query(&stmts.next_seqs, &[block]).await),
+                    None => None,
+                }
+            },
+        ));
         let rows = match result {
             Ok(rows) => rows,
             Err(e) => return Err(self.fail("get", &e)),
         };
+        match numbers {
+            Some(Ok(rows)) => self.take_seqs(rows)?,
+            Some(Err(e)) => return Err(self.fail("nextval", &e)),
+            None => {}
+        }
         // One row per key, its value NULL when there is no such record. A key reached
         // through another record may be one the transaction has written meanwhile: what it
         // knows stays.
@@ -875,7 +947,7 @@ impl<'a> PgTxn<'a> {
     ) -> (Result<(), StoreError>, Option<Result<u64, Error>>) {
         let client = self.client;
         if outcome.is_err() {
-            let (_, rolled_back, unlocked) = client.pipelined(None, "ROLLBACK", unlock);
+            let (_, rolled_back, unlocked, _) = client.pipelined(None, "ROLLBACK", unlock, None);
             if let Err(e) = rolled_back
                 && breaks_connection(&e)
             {
@@ -890,7 +962,12 @@ impl<'a> PgTxn<'a> {
             self.sent += 1;
             (&self.stmts.write_many, &params[..])
         });
-        let (written, committed, unlocked) = client.pipelined(write, "COMMIT", unlock);
+        // Under the write lock the `COMMIT` does not wait for the disk (`BEGIN_WRITE_LOCKED`):
+        // the lock goes back first, and `FLUSH_COMMITS` waits for the disk after it, while the
+        // next writer works. Nothing of the batch is reported done before that wait returned.
+        let flush = unlock.is_some().then_some(FLUSH_COMMITS);
+        let (written, committed, unlocked, flushed) =
+            client.pipelined(write, "COMMIT", unlock, flush);
         // A failed write aborts the transaction: its `COMMIT` then answers `ROLLBACK`, which
         // is no error.
         if let Some(Err(e)) = written {
@@ -906,7 +983,32 @@ impl<'a> PgTxn<'a> {
                 backend("committing", &e)
             }
         });
+        let outcome = match (outcome, flushed) {
+            // Committed, but whether it reached the disk is not known: not done (a job run
+            // again finds what it wrote: a relay's sent id answers the same).
+            (Ok(()), Some(Err(e))) => {
+                self.committed = true;
+                if breaks_connection(&e) {
+                    self.broken = true;
+                }
+                Err(backend("waiting for the commit to reach the disk", &e))
+            }
+            (outcome, _) => outcome,
+        };
         (outcome, unlocked)
+    }
+
+    /// Keeps the message numbers of `next_seqs`'s answer, to hand out smallest first.
+    fn take_seqs(&mut self, rows: Vec<Row>) -> Result<(), StoreError> {
+        let mut seqs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq = u64::try_from(row.get::<_, i64>(0))
+                .map_err(|_| StoreError::Backend("postgresql: msg_seq is negative".to_owned()))?;
+            seqs.push(seq);
+        }
+        seqs.sort_unstable_by(|a, b| b.cmp(a));
+        self.seqs = seqs;
+        Ok(())
     }
 
     /// The transaction, to send one more statement.
@@ -1103,7 +1205,7 @@ impl ReadTxn for PgTxn<'_> {
     }
 
     fn prefetch(&mut self, keys: &[(Table, Vec<u8>)]) -> Result<(), StoreError> {
-        self.prefetch_through(keys, [])
+        self.prefetch_through(keys, [], 0)
     }
 
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
@@ -1184,15 +1286,7 @@ impl WriteTxn for PgTxn<'_> {
             Ok(rows) => rows,
             Err(e) => return Err(self.fail("nextval", &e)),
         };
-        let mut seqs = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq = u64::try_from(row.get::<_, i64>(0))
-                .map_err(|_| StoreError::Backend("postgresql: msg_seq is negative".to_owned()))?;
-            seqs.push(seq);
-        }
-        // Handed out smallest first.
-        seqs.sort_unstable_by(|a, b| b.cmp(a));
-        self.seqs = seqs;
+        self.take_seqs(rows)?;
         self.seqs
             .pop()
             .ok_or_else(|| StoreError::Backend("postgresql: msg_seq gave no number".to_owned()))
@@ -1316,16 +1410,19 @@ fn run_batch(
                 }
                 return;
             }
-            // A job alone already: only a conflict is worth another run.
-            Err(e) if batch.len() == 1 && e != StoreError::Conflict => {
-                tracing::warn!(error = %e, "store write failed");
+            // A job alone already: only a conflict is worth another run; and jobs that
+            // committed never run again.
+            Err(NotDone { error, committed })
+                if committed || (batch.len() == 1 && error != StoreError::Conflict) =>
+            {
+                tracing::warn!(error = %error, "store write failed");
                 for job in batch {
-                    job.finish(Err(e.clone()));
+                    job.finish(Err(error.clone()));
                 }
                 return;
             }
-            Err(e) => {
-                tracing::debug!(error = %e, jobs = batch.len(), "batch failed: running its jobs one by one");
+            Err(NotDone { error, .. }) => {
+                tracing::debug!(error = %error, jobs = batch.len(), "batch failed: running its jobs one by one");
             }
         }
     }
@@ -1341,6 +1438,23 @@ fn run_batch(
     }
 }
 
+/// Why a transaction's jobs are not done.
+struct NotDone {
+    error: StoreError,
+    /// The transaction committed, but the wait for the disk after it failed: its jobs must
+    /// not run again.
+    committed: bool,
+}
+
+impl From<StoreError> for NotDone {
+    fn from(error: StoreError) -> NotDone {
+        NotDone {
+            error,
+            committed: false,
+        }
+    }
+}
+
 /// Runs one job until it commits, fails for another reason than a conflict, or has conflicted
 /// for [`CONFLICT_PATIENCE`].
 fn run_alone(
@@ -1352,11 +1466,14 @@ fn run_alone(
     let mut attempt = 0;
     loop {
         match commit(target, conn, alone, None) {
-            Err(StoreError::Conflict) if Instant::now() < give_up => {
+            Err(NotDone {
+                error: StoreError::Conflict,
+                committed: false,
+            }) if Instant::now() < give_up => {
                 attempt += 1;
                 std::thread::sleep(backoff(attempt));
             }
-            other => return other,
+            other => return other.map_err(|n| n.error),
         }
     }
 }
@@ -1379,7 +1496,7 @@ fn commit(
     slot: &mut Option<Conn>,
     jobs: &mut Vec<WriteJob>,
     more: Option<&Mutex<mpsc::Receiver<WriteJob>>>,
-) -> Result<(), StoreError> {
+) -> Result<(), NotDone> {
     let serialized = target.writers == Writers::Serialized;
     // The first statements on the connection: a session that ended while idle
     // (`IDLE_SESSION`) shows there, and is replaced once.
@@ -1391,11 +1508,16 @@ fn commit(
             *slot = Some(target.connect(true)?);
         }
         let Some(Conn { client, stmts }) = slot.as_mut() else {
-            return Err(StoreError::Closed);
+            return Err(StoreError::Closed.into());
         };
         let lock =
             serialized.then_some((&stmts.lock, &[&WRITE_LOCK_CLASS as &(dyn ToSql + Sync)][..]));
-        let (locked, begun, _) = client.pipelined(lock, BEGIN_WRITE, None);
+        let begin = if serialized {
+            BEGIN_WRITE_LOCKED
+        } else {
+            BEGIN_WRITE
+        };
+        let (locked, begun, _, _) = client.pipelined(lock, begin, None, None);
         let failed = match (locked, begun) {
             (Some(Err(e)), _) => ("taking the write lock", e),
             (_, Err(e)) => ("starting a write", e),
@@ -1406,7 +1528,7 @@ fn commit(
         // transaction perhaps open: the session goes, and the lock with it.
         *slot = None;
         if !retry || !breaks_connection(&e) {
-            return Err(backend(context, &e));
+            return Err(backend(context, &e).into());
         }
     }
     // Jobs queued while the writer waited for the lock join the batch: the wait is the
@@ -1421,7 +1543,7 @@ fn commit(
         }
     }
     let Some(Conn { client, stmts }) = slot.as_mut() else {
-        return Err(StoreError::Closed);
+        return Err(StoreError::Closed.into());
     };
     let unlock = serialized.then_some(&stmts.unlock);
     let mut w = PgTxn::new(client, stmts);
@@ -1429,6 +1551,7 @@ fn commit(
     let mut outcome = w.prefetch_through(
         jobs.iter().flat_map(WriteJob::reads),
         jobs.iter().flat_map(WriteJob::reads_through),
+        jobs.iter().map(WriteJob::numbers).sum(),
     );
     let count = jobs.len();
     for (i, job) in jobs.iter_mut().enumerate() {
@@ -1451,7 +1574,7 @@ fn commit(
     // next writer's transaction begins after this one's end, and so sees all of it.
     let (outcome, unlocked) = w.end(outcome, unlock);
     target.statements.fetch_add(w.sent, Ordering::Relaxed);
-    let broken = w.broken;
+    let (broken, committed) = (w.broken, w.committed);
     if let Some(Err(e)) = unlocked {
         // The lock is the session's: it ends with the connection.
         tracing::warn!(error = %backend("giving the write lock back", &e), "reconnecting");
@@ -1460,5 +1583,5 @@ fn commit(
     if outcome.is_err() && (broken || slot.as_ref().is_some_and(|c| c.client.is_closed())) {
         *slot = None;
     }
-    outcome
+    outcome.map_err(|error| NotDone { error, committed })
 }
