@@ -518,6 +518,69 @@ fn a_write_is_the_lock_with_begin_its_reads_and_the_commit_with_the_unlock() {
     store.close();
 }
 
+/// Keys written as new are inserted plainly, not upserted; one the transaction deleted first
+/// (its row still in the table until the commit) is upserted, and one already in the table
+/// fails the transaction (a caller's bug, reported and committed nowhere).
+#[test]
+fn keys_written_as_new_are_inserted_unless_the_table_may_hold_them() {
+    if !services::available(
+        "keys_written_as_new_are_inserted_unless_the_table_may_hold_them",
+        false,
+    ) {
+        return;
+    }
+    let schema = Schema::new();
+    let store = PgStore::open(&schema.url, &schema.name).unwrap();
+    write_sync(&store, |txn| {
+        let seq = txn.next_seq()?.to_be_bytes();
+        txn.insert(Table::Messages, &seq, b"new")?;
+        txn.put(Table::Meta, b"k", b"old")?;
+        txn.put(Table::Meta, b"seq", &seq)
+    })
+    .unwrap();
+    // Deleted, read as absent, then written as such, in one transaction.
+    write_sync(&store, |txn| {
+        assert!(txn.delete(Table::Meta, b"k")?);
+        assert_eq!(txn.get(Table::Meta, b"k")?, None);
+        txn.put_absent(Table::Meta, b"k", b"again")?;
+        assert_eq!(txn.get(Table::Meta, b"absent")?, None);
+        txn.put_absent(Table::Meta, b"absent", b"now")
+    })
+    .unwrap();
+    let read_back = read(&store, |txn| {
+        let seq = txn.get(Table::Meta, b"seq")?.unwrap();
+        Ok((
+            txn.get(Table::Messages, &seq)?,
+            txn.get(Table::Meta, b"k")?,
+            txn.get(Table::Meta, b"absent")?,
+        ))
+    })
+    .unwrap();
+    assert_eq!(
+        read_back,
+        (
+            Some(b"new".to_vec()),
+            Some(b"again".to_vec()),
+            Some(b"now".to_vec())
+        )
+    );
+    // A key the table holds, inserted as new (a bug of the caller): the job fails, as a
+    // conflict once it has been run again for `CONFLICT_PATIENCE`, and nothing of it is kept.
+    let started = std::time::Instant::now();
+    let result = write_sync(&store, |txn| {
+        txn.put(Table::Meta, b"other", b"1")?;
+        txn.insert(Table::Meta, b"k", b"clobbered")
+    });
+    assert_eq!(result, Err(StoreError::Conflict));
+    assert!(started.elapsed() >= wa_server::store::postgres::CONFLICT_PATIENCE);
+    let after = read(&store, |txn| {
+        Ok((txn.get(Table::Meta, b"k")?, txn.get(Table::Meta, b"other")?))
+    })
+    .unwrap();
+    assert_eq!(after, (Some(b"again".to_vec()), None));
+    store.close();
+}
+
 /// Queues a job on `store` that runs `first`, then keeps its transaction open (its writer
 /// busy, and, serialized, the cluster's write lock held) until told to go on; returns once it
 /// runs, with the sender that tells it. `done` gets its outcome.
@@ -1170,6 +1233,13 @@ fn model_ops(
                 "{:?}",
                 txn.prefetch(&[(t, vec![a]), (Table::Inbox, vec![b]), (t, vec![a, b])])
             ),
+            // A key read as absent, then written as such.
+            12 => match txn.get(t, &[a])? {
+                None => format!("{:?}", txn.put_absent(t, &[a], &[b; 2])),
+                Some(v) => format!("{v:?} {:?}", txn.put(t, &[a], &[b; 2])),
+            },
+            // A key never written before (`a` and `b` number it).
+            13 => format!("{:?}", txn.insert(t, &[0xF0, a, b], &[b; 4])),
             _ => return Err(StoreError::Backend("the job gives up".into())),
         };
         seen.push(note);
@@ -1177,10 +1247,10 @@ fn model_ops(
     Ok(())
 }
 
-/// The PostgreSQL store, which keeps a transaction's writes and sends them before the commit,
-/// and remembers what it read and prefetched, answers every read inside jobs and after them as
-/// the plain in-memory store does: many jobs queued at once (so that they share transactions),
-/// some failing.
+/// The PostgreSQL store, which keeps a transaction's writes and sends them before the commit
+/// (keys written as new, `insert` and `put_absent`, as plain inserts), and remembers what it
+/// read and prefetched, answers every read inside jobs and after them as the plain in-memory
+/// store does: many jobs queued at once (so that they share transactions), some failing.
 #[test]
 fn kept_writes_read_back_as_the_memory_store_does() {
     if !services::available("kept_writes_read_back_as_the_memory_store_does", false) {
@@ -1190,15 +1260,20 @@ fn kept_writes_read_back_as_the_memory_store_does() {
     let pg = PgStore::open(&schema.url, &schema.name).unwrap();
     let model = wa_server::store::MemStore::new();
     let mut rng = Seeded(0x5EED_1234_ABCD_0001);
+    let mut fresh = 0u16;
     for round in 0..40 {
         let jobs: Vec<Vec<(u64, bool, u8, u8)>> = (0..1 + rng.below(12))
             .map(|_| {
                 (0..rng.below(8))
                     .map(|_| {
-                        let kind = rng.below(13);
+                        let kind = rng.below(15);
                         let inbox = rng.below(2) == 0;
-                        let a = u8::try_from(rng.below(12)).unwrap();
-                        let b = u8::try_from(rng.below(13)).unwrap();
+                        let mut a = u8::try_from(rng.below(12)).unwrap();
+                        let mut b = u8::try_from(rng.below(13)).unwrap();
+                        if kind == 13 {
+                            [a, b] = fresh.to_be_bytes();
+                            fresh += 1;
+                        }
                         (kind, inbox, a, b)
                     })
                     .collect()

@@ -232,7 +232,8 @@ pub trait WriteTxn: ReadTxn {
     /// search; the default is [`put`](WriteTxn::put).
     ///
     /// Adding a key that a record has, or had, is a bug of the caller: the embedded store may
-    /// then lose track of the record below it (its debug builds check for it).
+    /// then lose track of the record below it (its debug builds check for it), and the
+    /// PostgreSQL store, which adds it with a plain `INSERT`, fails the transaction.
     ///
     /// # Errors
     /// When the backend fails.
@@ -242,8 +243,8 @@ pub trait WriteTxn: ReadTxn {
 
     /// Sets `key`, which this transaction has just read as absent (a `get` that found
     /// nothing, with no write of the key since): a backend that looks for the record a write
-    /// replaces skips the part of that search the read already made. The default is
-    /// [`put`](WriteTxn::put).
+    /// replaces skips the part of that search the read already made (the PostgreSQL store:
+    /// a plain `INSERT`, not an upsert). The default is [`put`](WriteTxn::put).
     ///
     /// # Errors
     /// When the backend fails.

@@ -46,7 +46,8 @@
 //!
 //! **Round trips.** Each `get`, `range` and `count` is a statement; puts and deletes are kept
 //! in the transaction (its reads see them first) and sent in one statement with the commit
-//! (`unnest` of arrays: an upsert, with the deletes in a `WITH`; then `COMMIT` and the unlock,
+//! (`unnest` of arrays: an upsert, with the deletes and a plain insert of the keys the jobs
+//! wrote as new, `insert` and `put_absent`, in `WITH`s; then `COMMIT` and the unlock,
 //! without waiting in between), so a batch of jobs writes and commits in one round trip however
 //! many records it touches: with its first reads, a batch is three round trips
 //! ([`PgStore::round_trips`]), of which the lock is held for one and two halves. A transaction remembers what its `get`s answered (its
@@ -258,9 +259,14 @@ fn breaks_connection(e: &Error) -> bool {
 
 /// Whether the error asks for the transaction to be run again.
 fn is_conflict(e: &Error) -> bool {
+    // A unique violation: a key inserted as new (`insert`, `put_absent`) that a concurrent
+    // serializable transaction inserted first (PostgreSQL may report that so rather than as a
+    // serialization failure); run again, the job finds the key.
     matches!(
         e.code(),
-        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::UNIQUE_VIOLATION
     )
 }
 
@@ -490,9 +496,15 @@ impl Stmts {
             // the whole table, and that plan would stay cached as the table grows (as a
             // sequential scan once did: 3 ms a statement at 16,000 rows, most of the cluster's
             // time under its write lock).
+            //
+            // Keys the transaction knows to be new (`insert`, `put_absent`) are inserted
+            // plainly, in a `WITH` of their own: an upsert first looks for the row it would
+            // replace (150 new rows: 0.42–0.52 ms inserted, 0.64–1.17 ms upserted).
             write_many: p("WITH gone AS (DELETE FROM kv WHERE ctid = ANY (ARRAY( \
                    SELECT (SELECT kv.ctid FROM kv WHERE kv.tbl = d.tbl AND kv.k = d.k) \
-                   FROM unnest($1::int2[], $2::bytea[]) AS d (tbl, k))) RETURNING 1) \
+                   FROM unnest($1::int2[], $2::bytea[]) AS d (tbl, k))) RETURNING 1), \
+                 fresh AS (INSERT INTO kv (tbl, k, v) \
+                   SELECT * FROM unnest($6::int2[], $7::bytea[], $8::bytea[]) RETURNING 1) \
                  INSERT INTO kv (tbl, k, v) \
                  SELECT * FROM unnest($3::int2[], $4::bytea[], $5::bytea[]) \
                  ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v")?,
@@ -791,7 +803,8 @@ struct PgTxn<'a> {
     /// reported as committed (its `COMMIT` would answer `ROLLBACK`), whatever the jobs made of
     /// the error.
     failed: bool,
-    /// The writes not sent yet (`in_file` unused).
+    /// The writes not sent yet, each with `in_file` saying whether the table may hold its key
+    /// (a plain `INSERT` when not: see `keep_new`).
     pending: Layer,
     /// What the database holds, as far as this transaction learnt it: values its `get`s read
     /// (`None`: no such row) and the writes it sent. The snapshot does not move, so this
@@ -1044,7 +1057,23 @@ impl<'a> PgTxn<'a> {
     fn keep(&mut self, table: Table, key: &[u8], value: Option<Vec<u8>>) {
         let slot = Slot {
             value,
-            in_file: false,
+            in_file: true,
+        };
+        self.pending.insert(table, key, slot);
+    }
+
+    /// Keeps a write of a key the caller says is new (`insert`, `put_absent`): sent as a
+    /// plain `INSERT` unless this transaction wrote the key already or learnt that the table
+    /// holds it, in which case it is kept as any other write.
+    fn keep_new(&mut self, table: Table, key: &[u8], value: &[u8]) {
+        let written = self.pending.get(table, key).is_some();
+        let stored = self
+            .known
+            .get(table, key)
+            .is_some_and(|slot| slot.value.is_some());
+        let slot = Slot {
+            value: Some(value.to_vec()),
+            in_file: written || stored,
         };
         self.pending.insert(table, key, slot);
     }
@@ -1130,6 +1159,9 @@ struct Writes<'p> {
     put_t: Vec<i16>,
     put_k: Vec<&'p [u8]>,
     put_v: Vec<&'p [u8]>,
+    new_t: Vec<i16>,
+    new_k: Vec<&'p [u8]>,
+    new_v: Vec<&'p [u8]>,
 }
 
 impl<'p> Writes<'p> {
@@ -1137,6 +1169,12 @@ impl<'p> Writes<'p> {
         let mut writes = Writes::default();
         for (table, key, slot) in pending.iter() {
             match &slot.value {
+                // (A kept write's `in_file`: whether the table may hold the key.)
+                Some(value) if !slot.in_file => {
+                    writes.new_t.push(tbl(table));
+                    writes.new_k.push(key.as_slice());
+                    writes.new_v.push(value.as_slice());
+                }
                 Some(value) => {
                     writes.put_t.push(tbl(table));
                     writes.put_k.push(key.as_slice());
@@ -1152,13 +1190,16 @@ impl<'p> Writes<'p> {
     }
 
     /// `write_many`'s parameters, in its order.
-    fn params(&self) -> [&(dyn ToSql + Sync); 5] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 8] {
         [
             &self.del_t,
             &self.del_k,
             &self.put_t,
             &self.put_k,
             &self.put_v,
+            &self.new_t,
+            &self.new_k,
+            &self.new_v,
         ]
     }
 }
@@ -1250,6 +1291,16 @@ impl ReadTxn for PgTxn<'_> {
 impl WriteTxn for PgTxn<'_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.keep(table, key, Some(value.to_vec()));
+        Ok(())
+    }
+
+    fn insert(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.keep_new(table, key, value);
+        Ok(())
+    }
+
+    fn put_absent(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.keep_new(table, key, value);
         Ok(())
     }
 
