@@ -47,7 +47,8 @@ enum State {
         nonce: [u8; 32],
         ed25519: [u8; 32],
     },
-    Authenticated(Me),
+    /// (Shared with the jobs of its requests.)
+    Authenticated(Arc<Me>),
 }
 
 /// The server side of one phone's socket, without IO.
@@ -223,7 +224,7 @@ impl PhoneConnection {
             return self.send(&PhoneEvent::error(Some(id), 429, "too many requests"));
         }
         let me = match &self.state {
-            State::Authenticated(me) => Some(me.clone()),
+            State::Authenticated(me) => Some(Arc::clone(me)),
             _ => None,
         };
         match (request, me) {
@@ -328,7 +329,7 @@ impl PhoneConnection {
         }
     }
 
-    fn on_request(&mut self, now: Time, me: Me, request: PhoneRequest) {
+    fn on_request(&mut self, now: Time, me: Arc<Me>, request: PhoneRequest) {
         let id = request.id();
         let kind = match &request {
             PhoneRequest::Relay { .. } => Some(Kind::Send),
@@ -428,9 +429,11 @@ impl PhoneConnection {
                     limits,
                 ));
             }
-            PhoneRequest::Subscribe { jid, .. } => self.job(relay::subscribe(reply_to, me, jid)),
+            PhoneRequest::Subscribe { jid, .. } => {
+                self.job(relay::subscribe(reply_to, Me::clone(&me), jid));
+            }
             PhoneRequest::GroupMetadata { jid, .. } => {
-                self.job(groups::metadata(reply_to, me, jid))
+                self.job(groups::metadata(reply_to, Me::clone(&me), jid))
             }
             PhoneRequest::Link {
                 qr,
@@ -447,21 +450,29 @@ impl PhoneConnection {
                 }
                 self.job(accounts::approve_link(
                     id,
-                    me.number,
+                    me.number.clone(),
                     qr,
                     attestation,
                     mirror,
                     now,
                 ));
             }
-            PhoneRequest::Linked { .. } => self.job(accounts::linked(id, me.number)),
-            PhoneRequest::Unlink { client_id, .. } => {
-                self.job(accounts::unlink(reply_to, me.number, client_id, now))
-            }
+            PhoneRequest::Linked { .. } => self.job(accounts::linked(id, me.number.clone())),
+            PhoneRequest::Unlink { client_id, .. } => self.job(accounts::unlink(
+                reply_to,
+                me.number.clone(),
+                client_id,
+                now,
+            )),
             PhoneRequest::MediaConn { .. } => {
                 let auth = self.token();
                 let expires = (now + self.config.media_auth_ttl).as_secs();
-                self.job(relay::media_auth(reply_to, me.number, auth, expires));
+                self.job(relay::media_auth(
+                    reply_to,
+                    me.number.clone(),
+                    auth,
+                    expires,
+                ));
             }
             PhoneRequest::Ping { .. } => self.send_result(id, &Empty {}),
             PhoneRequest::MirrorSend { device, frames, .. } => {
@@ -523,7 +534,7 @@ impl PhoneConnection {
             device: me.address.clone(),
         });
         self.job(relay::queue(me.address.clone(), 10_000));
-        self.state = State::Authenticated(me);
+        self.state = State::Authenticated(Arc::new(me));
     }
 
     /// A push from another connection.

@@ -104,7 +104,8 @@ pub struct WebConnection {
     rerefs: u32,
     current_ref: Option<(String, Time)>,
     keys: Option<SessionKeys>,
-    me: Option<Me>,
+    /// (Shared with the jobs of its requests.)
+    me: Option<Arc<Me>>,
     name: String,
     limiter: Limiter,
     next_push: u64,
@@ -408,14 +409,14 @@ impl WebConnection {
                 tag,
                 result,
                 challenged,
-            } => self.logged_in(now, tag, result, challenged),
+            } => self.logged_in(now, tag, result.map(|grant| *grant), challenged),
             Done::Linked(result) => {
                 self.linking = false;
                 match result {
                     Ok((mut grant, effects)) => {
                         grant.secret = self.pending_secret.take().map(|s| s.to_string());
                         self.push_all(effects);
-                        self.authenticated(now, grant, Became::Linked);
+                        self.authenticated(now, *grant, Became::Linked);
                     }
                     Err(refusal) => tracing::info!(%refusal, "link not made"),
                 }
@@ -544,17 +545,22 @@ impl WebConnection {
                     Ok(Some(JsonRequest::MediaConn)) => {
                         let auth = self.token();
                         let expires = (now + self.config.media_auth_ttl).as_secs();
-                        self.job(relay::media_auth(reply_to, me.number, auth, expires));
+                        self.job(relay::media_auth(
+                            reply_to,
+                            me.number.clone(),
+                            auth,
+                            expires,
+                        ));
                     }
                     Ok(Some(JsonRequest::Exist(jid))) => self.job(relay::exists(reply_to, jid)),
                     Ok(Some(JsonRequest::Status(_))) => {
                         self.send_json(tag, &json::status_text_reply(""))
                     }
                     Ok(Some(JsonRequest::GroupMetadata(gid))) => {
-                        self.job(groups::metadata(reply_to, me, gid))
+                        self.job(groups::metadata(reply_to, Me::clone(&me), gid))
                     }
                     Ok(Some(JsonRequest::SubscribePresence(jid))) => {
-                        self.job(relay::subscribe(reply_to, me, jid))
+                        self.job(relay::subscribe(reply_to, Me::clone(&me), jid))
                     }
                     Ok(Some(_) | None) => {
                         self.send_json(tag, &json::status(400, Some("unknown request")))
@@ -776,7 +782,7 @@ impl WebConnection {
 
     fn logout(&mut self, now: Time) {
         match self.me.clone() {
-            Some(me) => self.job(accounts::logout(me, now)),
+            Some(me) => self.job(accounts::logout(Me::clone(&me), now)),
             None => self.close(),
         }
     }
@@ -907,7 +913,7 @@ impl WebConnection {
         }
         let device = me.address.clone();
         let phone = me.user.clone();
-        self.me = Some(me);
+        self.me = Some(Arc::new(me));
         if self.mirror {
             // A mirror client has no queue of its own: its phone sends it what it should show.
             self.actions.push_back(Action::Push {
@@ -979,7 +985,7 @@ impl WebConnection {
         self.on_request(now, tag, me, request);
     }
 
-    fn on_request(&mut self, now: Time, tag: &str, me: Me, request: BinRequest) {
+    fn on_request(&mut self, now: Time, tag: &str, me: Arc<Me>, request: BinRequest) {
         let reply_to = ReplyTo::Tag(tag.to_owned());
         let kind = match &request {
             BinRequest::Relay(_) | BinRequest::LegacyRelay(_) => Kind::Send,

@@ -176,7 +176,9 @@ pub(crate) struct Linking {
 pub(crate) fn finish_link(linking: Linking, now: Time) -> Job {
     Job::write("finish link", move |txn| {
         let result = finish(txn, &linking, now)?;
-        outcome(Done::Linked(result))
+        outcome(Done::Linked(
+            result.map(|(grant, effects)| (Box::new(grant), effects)),
+        ))
     })
 }
 
@@ -335,7 +337,7 @@ pub(crate) fn login(request: LoginRequest, now: Time) -> Job {
         let result = check_login(txn, &request, now)?;
         outcome(Done::Login {
             tag: request.tag.clone(),
-            result,
+            result: result.map(Box::new),
             challenged: false,
         })
     })
@@ -425,7 +427,7 @@ pub(crate) fn challenged(
         };
         outcome(Done::Login {
             tag: tag.clone(),
-            result,
+            result: result.map(Box::new),
             challenged: true,
         })
     })

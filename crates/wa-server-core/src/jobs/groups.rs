@@ -266,7 +266,7 @@ pub(crate) fn metadata(reply_to: ReplyTo, me: Me, gid: Jid) -> Job {
         };
         Ok(Outcome(Done::GroupMetadata {
             reply_to: reply_to.clone(),
-            result,
+            result: result.map(Box::new),
         }))
     })
 }

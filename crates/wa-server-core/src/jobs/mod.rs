@@ -86,7 +86,9 @@ pub(crate) enum LoginRefused {
     Challenge(Box<DeviceRecord>),
 }
 
-/// What a job did.
+/// What a job did. Kept small (the outcome of every job is moved from the store's thread to
+/// its connection's, and through the connection's match): what only a login or a link carries
+/// is boxed (a [`Grant`] is most of a kilobyte).
 #[derive(Debug)]
 pub(crate) enum Done {
     /// A QR ref is stored: send `reply` under `tag`.
@@ -98,11 +100,11 @@ pub(crate) enum Done {
     /// A login (or a challenge answer, `challenged`) was checked.
     Login {
         tag: String,
-        result: Result<Grant, LoginRefused>,
+        result: Result<Box<Grant>, LoginRefused>,
         challenged: bool,
     },
     /// The link this connection's QR code was approved for is made (or not).
-    Linked(Result<(Grant, Effects), Refusal>),
+    Linked(Result<(Box<Grant>, Effects), Refusal>),
     /// The queue of a device that just came online.
     Queue(Vec<(u64, Incoming)>),
     /// A relay was checked and stored.
@@ -130,7 +132,7 @@ pub(crate) enum Done {
     /// A group's metadata.
     GroupMetadata {
         reply_to: ReplyTo,
-        result: Result<GroupMetadata, Refusal>,
+        result: Result<Box<GroupMetadata>, Refusal>,
     },
     /// Whether a number has an account.
     Exists { reply_to: ReplyTo, exists: bool },
@@ -240,4 +242,18 @@ pub(crate) fn verify_signature(
     };
     key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
         .is_ok()
+}
+#[cfg(test)]
+mod tests {
+    /// Every job's outcome is moved several times on its way to its connection (out of the
+    /// job, through the store's channel, into the connection's match): a variant that grows
+    /// past this should box what it carries, as a login's grant is.
+    #[test]
+    fn an_outcome_stays_small() {
+        assert!(
+            std::mem::size_of::<super::Done>() <= 128,
+            "Done is {} bytes",
+            std::mem::size_of::<super::Done>()
+        );
+    }
 }

@@ -49,12 +49,12 @@ pub(crate) struct RelayLimits {
 /// Relays a message `me` sends.
 pub(crate) fn relay(
     reply_to: ReplyTo,
-    me: Me,
+    me: Arc<Me>,
     message: Relay,
     now: Time,
     limits: RelayLimits,
 ) -> Job {
-    let (me, message) = (Arc::new(me), Arc::new(message));
+    let message = Arc::new(message);
     let (named_me, named) = (Arc::clone(&me), Arc::clone(&message));
     // What it reads first is named to a store that reads ahead (`Job::reading`), not
     // prefetched by the work: only such a store prefetches.
@@ -603,12 +603,12 @@ pub(crate) struct SetLimits {
 /// done: receipts before it still count).
 pub(crate) fn set(
     reply_to: ReplyTo,
-    me: Me,
+    me: Arc<Me>,
     items: Vec<SetRequest>,
     now: Time,
     limits: SetLimits,
 ) -> Job {
-    let (me, items) = (Arc::new(me), Arc::new(items));
+    let items = Arc::new(items);
     let (named_me, named) = (Arc::clone(&me), Arc::clone(&items));
     let reads = move || {
         let receipts = || {
@@ -1183,7 +1183,7 @@ mod tests {
             account(&store.store, ALICE);
             account(&store.store, BOB);
             let now = Time::from_millis(1_000_000);
-            let alice = Me::new(ALICE, 0).unwrap();
+            let alice = Arc::new(Me::new(ALICE, 0).unwrap());
             let relay_job = relay(ReplyTo::Id(1), alice, to_bob("M", 1), now, limits());
             crate::job::execute(&store, relay_job, |r| assert!(r.is_ok()));
             let r = delivery_receipt("M");
@@ -1193,7 +1193,7 @@ mod tests {
                 max_groups_per_account: 10,
                 max_one_time_keys: 10,
             };
-            let bob = Me::new(BOB, 0).unwrap();
+            let bob = Arc::new(Me::new(BOB, 0).unwrap());
             let set_job = set(
                 ReplyTo::Id(2),
                 bob,
