@@ -243,6 +243,7 @@ pub(crate) fn verify_signature(
     key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
         .is_ok()
 }
+
 #[cfg(test)]
 mod tests {
     /// Every job's outcome is moved several times on its way to its connection (out of the
