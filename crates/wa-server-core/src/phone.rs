@@ -429,11 +429,9 @@ impl PhoneConnection {
                     limits,
                 ));
             }
-            PhoneRequest::Subscribe { jid, .. } => {
-                self.job(relay::subscribe(reply_to, Me::clone(&me), jid));
-            }
+            PhoneRequest::Subscribe { jid, .. } => self.job(relay::subscribe(reply_to, me, jid)),
             PhoneRequest::GroupMetadata { jid, .. } => {
-                self.job(groups::metadata(reply_to, Me::clone(&me), jid))
+                self.job(groups::metadata(reply_to, me, jid))
             }
             PhoneRequest::Link {
                 qr,

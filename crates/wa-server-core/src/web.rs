@@ -557,10 +557,10 @@ impl WebConnection {
                         self.send_json(tag, &json::status_text_reply(""))
                     }
                     Ok(Some(JsonRequest::GroupMetadata(gid))) => {
-                        self.job(groups::metadata(reply_to, Me::clone(&me), gid))
+                        self.job(groups::metadata(reply_to, me, gid))
                     }
                     Ok(Some(JsonRequest::SubscribePresence(jid))) => {
-                        self.job(relay::subscribe(reply_to, Me::clone(&me), jid))
+                        self.job(relay::subscribe(reply_to, me, jid))
                     }
                     Ok(Some(_) | None) => {
                         self.send_json(tag, &json::status(400, Some("unknown request")))
@@ -782,7 +782,7 @@ impl WebConnection {
 
     fn logout(&mut self, now: Time) {
         match self.me.clone() {
-            Some(me) => self.job(accounts::logout(Me::clone(&me), now)),
+            Some(me) => self.job(accounts::logout(me, now)),
             None => self.close(),
         }
     }

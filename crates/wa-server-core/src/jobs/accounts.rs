@@ -434,7 +434,7 @@ pub(crate) fn challenged(
 }
 
 /// The device logs out: it is unlinked, and everyone who encrypts for it is told.
-pub(crate) fn logout(me: Me, now: Time) -> Job {
+pub(crate) fn logout(me: std::sync::Arc<Me>, now: Time) -> Job {
     Job::write("logout", move |txn| {
         model::unlink_device(txn, &me.number, me.device)?;
         let effects = devices_changed(txn, &me.number, &me.user, now)?;

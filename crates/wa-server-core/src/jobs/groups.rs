@@ -240,7 +240,7 @@ pub(crate) fn apply(
 }
 
 /// A group's subject and members, for a member.
-pub(crate) fn metadata(reply_to: ReplyTo, me: Me, gid: Jid) -> Job {
+pub(crate) fn metadata(reply_to: ReplyTo, me: std::sync::Arc<Me>, gid: Jid) -> Job {
     Job::read("group metadata", move |txn| {
         let result = match model::group(txn, &gid)? {
             None => Err(Refusal::not_found("no such group")),

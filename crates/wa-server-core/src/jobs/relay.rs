@@ -833,7 +833,7 @@ pub(crate) fn exists(reply_to: ReplyTo, jid: Jid) -> Job {
 
 /// Whether `me` may subscribe to `jid`'s presence: only accounts that exchanged messages or
 /// share a group (so that presence cannot be used to watch strangers).
-pub(crate) fn subscribe(reply_to: ReplyTo, me: Me, jid: Jid) -> Job {
+pub(crate) fn subscribe(reply_to: ReplyTo, me: Arc<Me>, jid: Jid) -> Job {
     Job::read("subscribe", move |txn| {
         let user = user_of(&jid);
         let allowed = match number_of(&user) {
