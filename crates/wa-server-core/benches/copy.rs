@@ -50,6 +50,8 @@ struct Pair {
     now: Time,
     phones: [PhoneConnection; 2],
     numbers: [String; 2],
+    /// The phones' addresses (made once: pushes are routed inside the measured loop).
+    addresses: [Jid; 2],
     /// Texts sent to each phone (counted, and dropped).
     sent: [u64; 2],
     /// Pushes waiting for a phone.
@@ -111,6 +113,9 @@ impl Pair {
         let config = Arc::new(config);
         let now = Time::from_secs(1_700_000_000);
         let numbers = ["15550000001".to_owned(), "15550000002".to_owned()];
+        let addresses = numbers
+            .clone()
+            .map(|n| wa_server_core::phone_address(&n).unwrap());
         let mut pair = Pair {
             store: MemStore::new(),
             now,
@@ -126,12 +131,12 @@ impl Pair {
                 &PhoneRequest::Relay {
                     id: REQUEST_ID,
                     relay: Relay {
-                        to: wa_server_core::phone_address(&numbers[1]).unwrap(),
+                        to: addresses[1].clone(),
                         id: MESSAGE_ID.to_owned(),
                         kind: ContentKind::Text,
                         group: None,
                         targets: vec![RelayTarget {
-                            device: wa_server_core::phone_address(&numbers[1]).unwrap(),
+                            device: addresses[1].clone(),
                             olm: Some(OlmPayload {
                                 kind: OlmType::Normal,
                                 body: vec![0x42; 300],
@@ -146,7 +151,7 @@ impl Pair {
                     id: REQUEST_ID,
                     receipt: Receipt {
                         kind: ReceiptKind::Delivered,
-                        chat: wa_server_core::phone_address(&numbers[0]).unwrap(),
+                        chat: addresses[0].clone(),
                         id: MESSAGE_ID.to_owned(),
                         participant: None,
                     },
@@ -154,6 +159,7 @@ impl Pair {
                 .to_text(),
             ),
             numbers,
+            addresses,
         };
         assert_eq!((pair.relay.len(), pair.receipt.len()), (3, 3));
         for i in 0..2 {
@@ -223,7 +229,7 @@ impl Pair {
             }
             Action::Push { target, push } => {
                 let to = match &target {
-                    Target::Device(device) => self.phone_of(device),
+                    Target::Device(device) => self.addresses.iter().position(|a| a == device),
                     Target::Account { number, .. } => self.numbers.iter().position(|n| n == number),
                     _ => None,
                 };
@@ -239,13 +245,6 @@ impl Pair {
     fn job(&mut self, i: usize, id: JobId, job: Job) {
         let outcome = run_job(&self.store, job);
         self.phones[i].handle_job(self.now, id, outcome);
-    }
-
-    fn phone_of(&self, device: &Jid) -> Option<usize> {
-        let user = wa_wire::ids::user_of(device);
-        self.numbers
-            .iter()
-            .position(|n| wa_server_core::phone_address(n).as_ref() == Some(&user))
     }
 
     /// One message from A to B, received, and its receipt: one delivered copy.
