@@ -438,8 +438,14 @@ impl std::fmt::Debug for MirrorFrame {
 }
 
 impl PhoneEvent {
-    /// The JSON text.
+    /// The JSON text: the same as `serde_json::to_string`, faster for the event a busy server
+    /// sends most, a [`PhoneEvent::Message`] (see [`message_text`]).
     pub fn to_text(&self) -> String {
+        if let PhoneEvent::Message { message } = self
+            && let Some(text) = message_text(message)
+        {
+            return text;
+        }
         serde_json::to_string(self).unwrap_or_default()
     }
 
@@ -480,6 +486,55 @@ impl PhoneEvent {
             extra: Vec::new(),
         }
     }
+}
+
+/// The JSON text of a [`PhoneEvent::Message`], written field by field in serde's order, with
+/// every string still escaped by serde_json, but its ciphertexts' base64 (most of the text,
+/// and an alphabet JSON never escapes) encoded straight into the text instead of into a
+/// string of its own that serde_json then scans byte by byte. `None` if serde_json failed on a
+/// part (it does not, on these types): the caller goes the general way.
+fn message_text(message: &Incoming) -> Option<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    let b64_len = |bytes: &[u8]| bytes.len().div_ceil(3) * 4;
+    let capacity = 160
+        + message.id.len()
+        + message.group.as_deref().map_or(0, b64_len)
+        + message.olm.as_ref().map_or(0, |o| b64_len(&o.body));
+    let mut out = Vec::with_capacity(capacity);
+    let m = message;
+    field(
+        &mut out,
+        br#"{"event":"message","message":{"from":"#,
+        &m.from,
+    )?;
+    field(&mut out, br#","chat":"#, &m.chat)?;
+    field(&mut out, br#","id":"#, &m.id)?;
+    field(&mut out, br#","t":"#, &m.t)?;
+    field(&mut out, br#","kind":"#, &m.kind.as_str())?;
+    let mut text = String::from_utf8(out).ok()?;
+    if let Some(group) = &m.group {
+        text.push_str(r#","group":""#);
+        STANDARD.encode_string(group, &mut text);
+        text.push('"');
+    }
+    if let Some(olm) = &m.olm {
+        text.push_str(r#","olm":{"type":""#);
+        text.push_str(olm.kind.as_str());
+        text.push_str(r#"","body":""#);
+        STANDARD.encode_string(&olm.body, &mut text);
+        text.push('"');
+        text.push('}');
+    }
+    text.push_str("}}");
+    Some(text)
+}
+
+/// Writes `head`, then `value` as serde_json writes it.
+fn field(out: &mut Vec<u8>, head: &[u8], value: &impl Serialize) -> Option<()> {
+    out.extend_from_slice(head);
+    serde_json::to_writer(&mut *out, value).ok()
 }
 
 /// What the phone signs to log in: a domain separator, the number and the server's nonce.

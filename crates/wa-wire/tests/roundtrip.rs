@@ -504,6 +504,36 @@ proptest! {
         }
     }
 
+    /// A message event, written field by field with its base64 straight into the text, is
+    /// serde's text byte for byte, whatever its strings hold (quotes, backslashes, control
+    /// characters, any Unicode: the id and a kind made in code are not checked here).
+    #[test]
+    fn a_message_event_is_serdes_text(
+        incoming in incoming(),
+        id in "(\\PC|[\"\\\\\u{0}-\u{1f}\u{7f}\u{2028}])*",
+        kind in option::of("(\\PC|[\"\\\\\u{0}-\u{1f}])*"),
+        t in any::<u64>(),
+        sizes in (0usize..700, 0usize..3),
+    ) {
+        let mut message = incoming;
+        message.id = id;
+        message.t = t;
+        if let Some(kind) = kind {
+            message.kind = ContentKind::Other(kind);
+        }
+        // Every length modulo 3 (base64's padding), up to a few hundred bytes.
+        if let Some(olm) = message.olm.as_mut() {
+            olm.body = (0..sizes.0).map(|i| i as u8).collect();
+        }
+        if let Some(group) = message.group.as_mut() {
+            group.truncate(sizes.1);
+        }
+        let event = PhoneEvent::Message { message };
+        let text = event.to_text();
+        prop_assert_eq!(&text, &serde_json::to_string(&event).unwrap());
+        prop_assert_eq!(serde_json::from_str::<PhoneEvent>(&text).unwrap(), event);
+    }
+
     /// `PhoneRequest::from_text` (in place for relays and receipts) accepts what serde's
     /// general way accepts, decodes it the same, and fails with the same message, on texts
     /// with one change: a byte replaced, a field added or repeated, the tag moved.
