@@ -15,7 +15,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use wa_wire::Jid;
-use wa_wire::ids::{Chat, device_jid, user_jid};
+use wa_wire::ids::{device_jid, number_of, user_jid};
 use wa_wire::keys::{IdentityKeys, OneTimeKey, Signature};
 use wa_wire::msg::{ContentKind, OlmPayload, OlmType};
 use wa_wire::phone::PhoneInfo;
@@ -1069,7 +1069,7 @@ pub(crate) fn put_counters(
 /// Gives an inbox entry of `size` bytes back to the quotas of `device`'s account: it left
 /// the inbox (delivered, expired or dropped).
 fn release_entry(txn: &mut dyn WriteTxn, device: &Jid, size: u64) -> Result<(), StoreError> {
-    let Some(number) = wa_wire::ids::number_of(device) else {
+    let Some(number) = number_of(device) else {
         return Ok(());
     };
     let mut released = released(txn, number)?;
@@ -1364,7 +1364,8 @@ pub(crate) fn retire(
     // Delivered everywhere: nothing of the content stays. Only group messages have a body in
     // the bodies table; a record from before that table may carry its body inline.
     let inline_body = record.body.take().is_some();
-    if !matches!(Chat::from_jid(&record.chat), Ok(Chat::User(_))) {
+    // (Not a chat with a user: `Chat::from_jid` would not read it as `Chat::User`.)
+    if number_of(&record.chat).is_none() {
         txn.delete(Table::Bodies, &message_key(seq))?;
     }
     // The bookkeeping stays for receipts until `receipts_until`, if that comes first (with
@@ -1401,7 +1402,7 @@ pub(crate) fn delivered_before(
     };
     for listed in devices
         .iter()
-        .filter(|d| wa_wire::ids::number_of(d) == Some(number) && !(retired && *d == device))
+        .filter(|d| number_of(d) == Some(number) && !(retired && *d == device))
     {
         if txn.get(Table::Inbox, &inbox_key(listed, seq))?.is_none() {
             return Ok(Some(true));
@@ -1414,9 +1415,7 @@ pub(crate) fn delivered_before(
 /// [`retire`]): a group message's body goes (as does a body kept inline by earlier versions),
 /// and the record's expiry moves to `receipts_until` if that is sooner.
 fn last_device_matters(record: &MessageRecord, receipts_until: u64) -> bool {
-    record.body.is_some()
-        || !matches!(Chat::from_jid(&record.chat), Ok(Chat::User(_)))
-        || receipts_until < record.expires
+    record.body.is_some() || number_of(&record.chat).is_none() || receipts_until < record.expires
 }
 
 /// How far message `seq` got with account `number`.

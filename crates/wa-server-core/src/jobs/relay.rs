@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use wa_wire::Jid;
-use wa_wire::ids::{Chat, device_of, number_of, user_jid, user_of};
+use wa_wire::ids::{Chat, device_of, is_group_jid, number_of, user_jid, user_of};
 use wa_wire::msg::{AckNotice, Incoming, PresenceNotice, PresenceSet, Receipt, ReceiptKind, Relay};
 
 use super::{Done, Effects, Me, ReplyTo, SetOk};
@@ -335,12 +335,35 @@ fn relay_reads(me: &Me, relay: &Relay) -> Vec<(Table, Vec<u8>)> {
     keys
 }
 
+/// A receipt's chat, read without a copy of its address (a receipt's reads and its job each
+/// look at it).
+#[derive(Debug, Clone, Copy)]
+enum ChatOf<'a> {
+    /// A user: their number.
+    User(&'a str),
+    Group,
+}
+
+impl<'a> ChatOf<'a> {
+    /// What [`Chat::from_jid`] tells of `jid`, or `None` where it fails.
+    fn read(jid: &'a Jid) -> Option<ChatOf<'a>> {
+        match number_of(jid) {
+            Some(number) => Some(ChatOf::User(number)),
+            None => is_group_jid(jid).then_some(ChatOf::Group),
+        }
+    }
+
+    fn is_group(self) -> bool {
+        matches!(self, ChatOf::Group)
+    }
+}
+
 /// Who may have sent the message a receipt is for: the chat's user, the group participant,
 /// or (a copy of the account's own message on another of its devices) the account itself.
-fn receipt_senders<'a>(me: &'a Me, r: &'a Receipt, chat: &'a Chat) -> Vec<&'a str> {
+fn receipt_senders<'a>(me: &'a Me, r: &'a Receipt, chat: ChatOf<'a>) -> Vec<&'a str> {
     let named = match chat {
-        Chat::User(user) => number_of(user),
-        Chat::Group(_) => r.participant.as_ref().and_then(number_of),
+        ChatOf::User(number) => Some(number),
+        ChatOf::Group => r.participant.as_ref().and_then(number_of),
     };
     named.into_iter().chain([me.number.as_str()]).collect()
 }
@@ -348,10 +371,10 @@ fn receipt_senders<'a>(me: &'a Me, r: &'a Receipt, chat: &'a Chat) -> Vec<&'a st
 /// The records a receipt reads first: the sent ids it may be for, and the counters of what
 /// its account got.
 fn receipt_reads(me: &Me, r: &Receipt) -> Vec<(Table, Vec<u8>)> {
-    let Ok(chat) = Chat::from_jid(&r.chat) else {
+    let Some(chat) = ChatOf::read(&r.chat) else {
         return Vec::new();
     };
-    receipt_senders(me, r, &chat)
+    receipt_senders(me, r, chat)
         .into_iter()
         .map(|sender| (Table::SentIds, sent_key(sender, &r.id)))
         .chain([(Table::Counters, model::released_key(&me.number))])
@@ -362,11 +385,11 @@ fn receipt_reads(me: &Me, r: &Receipt) -> Vec<(Table, Vec<u8>)> {
 /// the receiving device's inbox entry of it (their keys end with the number, as the sent id's
 /// value is it: see `model::sent_seq`).
 fn receipt_reads_through(me: &Me, r: &Receipt) -> Vec<Indirect> {
-    let Ok(chat) = Chat::from_jid(&r.chat) else {
+    let Some(chat) = ChatOf::read(&r.chat) else {
         return Vec::new();
     };
     let inbox = inbox_prefix(&me.address);
-    receipt_senders(me, r, &chat)
+    receipt_senders(me, r, chat)
         .into_iter()
         .flat_map(|sender| {
             let via = (Table::SentIds, sent_key(sender, &r.id));
@@ -395,10 +418,10 @@ pub(crate) fn receipt(
     receipts_secs: u64,
 ) -> Result<Effects, StoreError> {
     let t = now.as_secs();
-    let Ok(chat) = Chat::from_jid(&r.chat) else {
+    let Some(chat) = ChatOf::read(&r.chat) else {
         return Ok(Vec::new());
     };
-    let senders = receipt_senders(me, r, &chat);
+    let senders = receipt_senders(me, r, chat);
     let mut found = None;
     for sender in &senders {
         if let Some(seq) = sent_seq(txn, sender, &r.id)? {
@@ -430,12 +453,12 @@ pub(crate) fn receipt(
         return Ok(Vec::new());
     }
     // Was this account one the message was for?
-    let recipient = match Chat::from_jid(&record.chat) {
-        Ok(Chat::User(user)) => number_of(&user) == Some(me.number.as_str()),
-        Ok(Chat::Group(gid)) => {
-            model::group(txn, &gid)?.is_some_and(|g| g.member(&me.number).is_some())
+    let recipient = match ChatOf::read(&record.chat) {
+        Some(ChatOf::User(number)) => number == me.number,
+        Some(ChatOf::Group) => {
+            model::group(txn, &record.chat)?.is_some_and(|g| g.member(&me.number).is_some())
         }
-        Err(_) => false,
+        None => false,
     };
     if !recipient {
         return Ok(Vec::new());
