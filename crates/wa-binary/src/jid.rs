@@ -4,6 +4,7 @@
 //! type is where their meaning lives: the user domain `s.whatsapp.net` and the name the web
 //! client used for it, `c.us`, are one [`Server::User`].
 
+use smol_str::SmolStr;
 use std::fmt;
 use std::str::FromStr;
 
@@ -25,7 +26,8 @@ use std::str::FromStr;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Jid {
-    user: Option<String>,
+    /// (Inline up to 23 bytes: a user's or device's JID never allocates; see the crate docs.)
+    user: Option<SmolStr>,
     agent: Option<u8>,
     device: Option<u8>,
     server: Server,
@@ -122,7 +124,7 @@ impl Jid {
             return Err(JidError::AgentInUser(user.to_owned()));
         }
         Ok(Jid {
-            user: Some(user.to_owned()),
+            user: Some(SmolStr::new(user)),
             agent: None,
             device: None,
             server,

@@ -34,7 +34,9 @@
 //! message bodies (`wa-proto`: byte content stays bytes here), or any IO.
 //!
 //! Dependencies: `nom` for the parser (kept out of the public API), `thiserror` for the error
-//! types; `serde` and `hex` only with the `serde` feature.
+//! types, `smol_str` (rust-analyzer's small string) for a [`Jid`]'s user, held inline up to 23
+//! bytes, so that a server making, copying and dropping addresses for every message allocates
+//! nothing for them; `serde` and `hex` only with the `serde` feature.
 //!
 //! [PROTOCOL.md]: https://github.com/wa-rs/wa-rs/blob/main/docs/PROTOCOL.md
 
