@@ -2,6 +2,7 @@
 //! check, run by `cargo test` (so by CI) rather than remembered.
 //!
 //! - Only the drivers (`wa-client`, `wa-server`) and the command (`wa-cli`) depend on tokio.
+//! - The codec (`wa-binary`) depends on the few crates ARCHITECTURE.md names, no others.
 //! - The state machines and the formats below them do no IO and read no clock: no sockets, no
 //!   files, no sleeping, no `Instant::now`/`SystemTime::now`, no OS randomness in their code.
 //! - No protocol shape is spelled by hand outside the vocabulary crates (`wa-wire`, and the
@@ -22,6 +23,10 @@ use std::path::{Path, PathBuf};
 
 /// The crates allowed to depend on tokio (outside dev-dependencies).
 const TOKIO_CRATES: [&str; 3] = ["wa-client", "wa-server", "wa-cli"];
+
+/// What the codec may depend on (ARCHITECTURE.md, `crates/wa-binary`): `serde` and `hex` only
+/// behind its `serde` feature.
+const CODEC_DEPENDENCIES: [&str; 6] = ["nom", "bumpalo", "smol_str", "thiserror", "serde", "hex"];
 
 /// Crates that take time as an argument and do no IO.
 const SANS_IO: [&str; 10] = [
@@ -122,6 +127,21 @@ fn only_the_drivers_and_the_command_depend_on_tokio() {
             on_tokio,
             TOKIO_CRATES.contains(&name.as_str()),
             "{name}: tokio in [dependencies] is for {TOKIO_CRATES:?} only ({deps:?})"
+        );
+    }
+}
+
+#[test]
+fn the_codec_depends_on_little() {
+    let manifest =
+        std::fs::read_to_string(crate::root().join("crates/wa-binary/Cargo.toml")).unwrap();
+    let deps = dependencies(&manifest);
+    assert!(deps.contains(&"nom".to_owned()), "{deps:?}");
+    for dep in &deps {
+        assert!(
+            CODEC_DEPENDENCIES.contains(&dep.as_str()),
+            "wa-binary depends on {dep}: the codec's dependencies are {CODEC_DEPENDENCIES:?} \
+             (ARCHITECTURE.md)"
         );
     }
 }
