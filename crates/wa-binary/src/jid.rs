@@ -186,6 +186,18 @@ impl Jid {
         self.format(self.server.wire_name())
     }
 
+    /// Calls `f` with [`Jid::to_wire_string`]'s text, written on the stack instead of into a
+    /// `String` (a user's or device's JID always fits): for a caller that only reads it, such
+    /// as one building a key from it.
+    ///
+    /// ```
+    /// let jid: wa_binary::Jid = "447700900123:2@c.us".parse().unwrap();
+    /// assert_eq!(jid.with_wire_text(str::len), "447700900123:2@s.whatsapp.net".len());
+    /// ```
+    pub fn with_wire_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        self.with_text(self.server.wire_name(), f)
+    }
+
     fn format(&self, server: &str) -> String {
         self.with_text(server, str::to_owned)
     }

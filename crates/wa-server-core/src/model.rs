@@ -665,22 +665,19 @@ impl MessageRecord {
     /// every relay and receipt: binary, because JSON cost more than the rest of the record's
     /// handling.
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
-        let chat = self.chat.to_wire_string();
-        let texts = [
-            self.id.as_str(),
-            self.sender.as_str(),
-            chat.as_str(),
-            self.kind.as_str(),
-        ];
-        let devices: Vec<String> = self
-            .devices
-            .iter()
-            .flatten()
-            .map(Jid::to_wire_string)
-            .collect();
+        /// Appends `[length: u16 BE][text]`.
+        fn put(out: &mut Vec<u8>, text: &str) -> Result<(), StoreError> {
+            let len = u16::try_from(text.len()).map_err(|_| {
+                StoreError::Backend(format!("a message field of {} bytes", text.len()))
+            })?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(text.as_bytes());
+            Ok(())
+        }
+        let devices = self.devices.as_deref().unwrap_or_default();
+        // (A device's address is at most 40 bytes or so; a group's, 60.)
         let mut out = Vec::with_capacity(
-            20 + texts.iter().map(|t| 2 + t.len()).sum::<usize>()
-                + devices.iter().map(|d| 2 + d.len()).sum::<usize>(),
+            112 + self.id.len() + self.sender.len() + self.kind.as_str().len() + 48 * devices.len(),
         );
         out.push(match (self.receipt, &self.devices) {
             (ReceiptSlot::InTable, None) => Self::VERSION,
@@ -704,13 +701,15 @@ impl MessageRecord {
             })?;
             out.push(count);
         }
-        for text in devices.iter().map(String::as_str).chain(texts) {
-            let len = u16::try_from(text.len()).map_err(|_| {
-                StoreError::Backend(format!("a message field of {} bytes", text.len()))
-            })?;
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(text.as_bytes());
+        // The devices, the id, the sender, the chat, the kind: addresses written from the
+        // stack, not copied into strings first.
+        for device in devices {
+            device.with_wire_text(|text| put(&mut out, text))?;
         }
+        put(&mut out, &self.id)?;
+        put(&mut out, &self.sender)?;
+        self.chat.with_wire_text(|text| put(&mut out, text))?;
+        put(&mut out, self.kind.as_str())?;
         Ok(out)
     }
 
@@ -1121,15 +1120,15 @@ pub(crate) fn message_key(seq: u64) -> Vec<u8> {
 }
 
 pub(crate) fn inbox_prefix(device: &Jid) -> Vec<u8> {
-    KeyBuf::new().str(&device.to_wire_string()).build()
+    device.with_wire_text(|text| KeyBuf::new().str(text).build())
 }
 
 pub(crate) fn inbox_key(device: &Jid, seq: u64) -> Vec<u8> {
-    KeyBuf::new().str(&device.to_wire_string()).u64(seq).build()
+    device.with_wire_text(|text| KeyBuf::new().str(text).u64(seq).build())
 }
 
 pub(crate) fn msg_device_key(seq: u64, device: &Jid) -> Vec<u8> {
-    KeyBuf::new().u64(seq).str(&device.to_wire_string()).build()
+    device.with_wire_text(|text| KeyBuf::new().u64(seq).str(text).build())
 }
 
 pub(crate) fn receipt_key(seq: u64, number: &str) -> Vec<u8> {
