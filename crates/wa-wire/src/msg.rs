@@ -14,8 +14,7 @@ use crate::read::{self, b64};
 
 /// What kind of content a message carries: metadata the server may see (and count in
 /// quotas), never the content itself.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ContentKind {
     /// A text message.
     Text,
@@ -32,13 +31,7 @@ pub enum ContentKind {
 
 impl From<String> for ContentKind {
     fn from(text: String) -> ContentKind {
-        match text.as_str() {
-            "text" => ContentKind::Text,
-            "media" => ContentKind::Media,
-            "key" => ContentKind::Key,
-            "history" => ContentKind::History,
-            _ => ContentKind::Other(text),
-        }
+        ContentKind::known(&text).unwrap_or(ContentKind::Other(text))
     }
 }
 
@@ -48,7 +41,51 @@ impl From<ContentKind> for String {
     }
 }
 
+/// As its written form, a string.
+impl Serialize for ContentKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// From any string, as [`ContentKind::from`] reads it; a known kind without copying the text
+/// (every relay a server decodes carries one).
+impl<'de> Deserialize<'de> for ContentKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Kind;
+
+        impl serde::de::Visitor<'_> for Kind {
+            type Value = ContentKind;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a content kind")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ContentKind, E> {
+                Ok(ContentKind::known(text).unwrap_or_else(|| ContentKind::Other(text.to_owned())))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<ContentKind, E> {
+                Ok(ContentKind::from(text))
+            }
+        }
+
+        deserializer.deserialize_string(Kind)
+    }
+}
+
 impl ContentKind {
+    /// The kind `text` names, if it is one of the named variants.
+    fn known(text: &str) -> Option<ContentKind> {
+        Some(match text {
+            "text" => ContentKind::Text,
+            "media" => ContentKind::Media,
+            "key" => ContentKind::Key,
+            "history" => ContentKind::History,
+            _ => return None,
+        })
+    }
+
     /// The written form.
     pub fn as_str(&self) -> &str {
         match self {
