@@ -439,7 +439,9 @@ impl std::fmt::Debug for MirrorFrame {
 
 impl PhoneEvent {
     /// The JSON text: the same as `serde_json::to_string`, faster for the event a busy server
-    /// sends most, a [`PhoneEvent::Message`] (see [`message_text`]).
+    /// sends most, a [`PhoneEvent::Message`], whose ciphertexts' base64 is written straight
+    /// into the text (serde_json would scan it byte by byte for characters to escape, and
+    /// base64 has none).
     pub fn to_text(&self) -> String {
         if let PhoneEvent::Message { message } = self
             && let Some(text) = message_text(message)
