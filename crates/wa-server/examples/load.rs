@@ -32,6 +32,13 @@
 //! With `LOAD_BASELINE` set to the path of another build's `wa-server` binary, that build runs
 //! too, in the same run, for a before and after; with `LOAD_BASELINE_FIRST` set as well, it
 //! runs first (the first slot of a run tends to fare differently: measure both orders).
+//!
+//! With `LOAD_CALLGRIND` set, each wa-server build runs under
+//! `valgrind --tool=callgrind --separate-threads=yes` (about 30 times slower: use few clients,
+//! `8 10 4 300` gives some 10,000 copies), its counts zeroed when the clock starts and dumped
+//! when it stops (`callgrind_control`), and the run prints, after the table, the instructions
+//! the server ran per delivered copy, in all and in its busiest thread: its own work in user
+//! space, repeatable whatever else the machine does (the kernel's part is not counted).
 
 #![allow(
     clippy::unwrap_used,
@@ -102,6 +109,8 @@ struct Figures {
     writer: Option<Duration>,
     /// This process's own CPU time meanwhile (the load generator's).
     generator: Duration,
+    /// Under `LOAD_CALLGRIND`: the server's instructions in all, and in its busiest thread.
+    instructions: Option<(u64, u64)>,
 }
 
 impl Figures {
@@ -124,8 +133,71 @@ impl Figures {
 // ---------------------------------------------------------------------------------------------
 // wa-server
 
+/// Whether the servers run under callgrind (`LOAD_CALLGRIND`).
+fn callgrind() -> bool {
+    std::env::var_os("LOAD_CALLGRIND").is_some()
+}
+
+/// Runs `callgrind_control OPTION PID` (the server's counts zeroed, or dumped).
+fn callgrind_control(option: &str, pid: u32) {
+    let status = Command::new("callgrind_control")
+        .arg(option)
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("callgrind_control (from valgrind) runs");
+    assert!(
+        status.success(),
+        "callgrind_control {option} {pid}: {status}"
+    );
+}
+
+/// The instructions in callgrind's dump of process `pid` in `dir` (a file per thread): in
+/// all, and in the busiest thread.
+fn dumped_instructions(dir: &Path, pid: u32) -> (u64, u64) {
+    let prefix = format!("callgrind.{pid}.");
+    let mut threads = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // The dump's files, `callgrind.PID.1-TT` (not the empty one written at the start).
+        if !name.starts_with(&prefix) || !name.contains('-') {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let summary = text
+            .lines()
+            .find_map(|l| l.strip_prefix("summary: "))
+            .unwrap_or_else(|| panic!("no summary in {}", path.display()));
+        threads.push(summary.trim().parse::<u64>().unwrap());
+    }
+    assert!(
+        !threads.is_empty(),
+        "no callgrind dump of {pid} in {}",
+        dir.display()
+    );
+    (
+        threads.iter().sum(),
+        threads.iter().copied().max().unwrap_or(0),
+    )
+}
+
 fn start_server(bin: &Path, dir: &Path, cluster: &[String]) -> Spawned {
-    let mut args: Vec<&std::ffi::OsStr> = cluster.iter().map(std::ffi::OsStr::new).collect();
+    let out_file = format!("--callgrind-out-file={}/callgrind.%p", dir.display());
+    let mut args: Vec<&std::ffi::OsStr> = Vec::new();
+    if callgrind() {
+        args.extend(
+            [
+                "--tool=callgrind",
+                "--separate-threads=yes",
+                out_file.as_str(),
+            ]
+            .map(std::ffi::OsStr::new),
+        );
+        args.push(bin.as_os_str());
+    }
+    args.extend(cluster.iter().map(std::ffi::OsStr::new));
     args.extend(
         [
             "--listen",
@@ -141,6 +213,9 @@ fn start_server(bin: &Path, dir: &Path, cluster: &[String]) -> Spawned {
     );
     args.push(dir.as_os_str());
     let log = std::env::var("LOAD_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned());
+    if callgrind() {
+        return spawn(Path::new("valgrind"), args, &log, true);
+    }
     spawn(bin, args, &log, true)
 }
 
@@ -208,6 +283,11 @@ async fn wa_server(
     let writer = |servers: &[Spawned]| -> Duration {
         servers.iter().map(|s| writer_cpu_time(s.child.id())).sum()
     };
+    if callgrind() {
+        for server in &servers {
+            callgrind_control("--zero", server.child.id());
+        }
+    }
     let (cpu_before, writer_before) = (cpu(&servers), writer(&servers));
     let generator_before = cpu_time(std::process::id());
     let started = Instant::now();
@@ -309,6 +389,16 @@ async fn wa_server(
     let generator = cpu_time(std::process::id()) - generator_before;
     let cpu = cpu(&servers) - cpu_before;
     let writer = writer(&servers) - writer_before;
+    let instructions = callgrind().then(|| {
+        let mut total = (0, 0);
+        for (n, server) in servers.iter().enumerate() {
+            callgrind_control("--dump", server.child.id());
+            let (all, busiest) =
+                dumped_instructions(&dir.path().join(format!("node{n}")), server.child.id());
+            total = (total.0 + all, total.1.max(busiest));
+        }
+        total
+    });
     for server in &mut servers {
         server.stop();
     }
@@ -319,6 +409,7 @@ async fn wa_server(
         writer: Some(writer),
         cpu,
         generator,
+        instructions,
     }
 }
 
@@ -639,6 +730,7 @@ async fn redis(clients: usize, seconds: u64, window: usize, bytes: usize) -> Opt
         cpu,
         writer: None,
         generator,
+        instructions: None,
     })
 }
 
@@ -686,13 +778,24 @@ fn main() {
                 builds.reverse();
             }
         }
+        let mut counted = Vec::new();
         for (build, name) in builds {
-            wa_server(&build, nodes, clients, seconds, window, bytes)
-                .await
-                .print(&name);
+            let figures = wa_server(&build, nodes, clients, seconds, window, bytes).await;
+            figures.print(&name);
+            if let Some((all, busiest)) = figures.instructions {
+                counted.push((name, figures.copies, all, busiest));
+            }
         }
         if let Some(figures) = redis(clients, seconds, window, bytes).await {
             figures.print("Redis Streams (appendfsync always)");
+        }
+        for (name, copies, all, busiest) in counted {
+            let per_copy = |n: u64| n as f64 / copies.max(1) as f64;
+            println!(
+                "{name}: {:.0} instructions per copy (callgrind, user space), {:.0} in its busiest thread",
+                per_copy(all),
+                per_copy(busiest),
+            );
         }
     });
 }
