@@ -6,8 +6,9 @@
 //! it touches, for records most of which are deleted again a moment later, when the recipient
 //! has the message). So the store commits to it in bulk instead:
 //!
-//! - One writer thread takes the queued [`WriteJob`]s and runs as many as are waiting (up to
-//!   [`MAX_BATCH`]) over the in-memory [overlay](super::overlay) and the file. Each job writes
+//! - One writer thread takes the queued [`WriteJob`]s and runs as many as are waiting, and
+//!   those that arrive while they run (up to [`MAX_BATCH`]), over the in-memory
+//!   [overlay](super::overlay) and the file. Each job writes
 //!   into the batch's layer and remembers what it replaced there, so a failing job is undone:
 //!   it leaves no trace and fails no other.
 //! - The batch's writes are appended to the [write-ahead log](super::wal) and fsync'd, once for
@@ -321,14 +322,7 @@ struct Writer {
 impl Writer {
     fn run(mut self, rx: &mpsc::Receiver<WriteJob>) {
         while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            self.run_batch(batch);
+            self.run_batch(first, rx);
             self.after_batch();
         }
         self.close();
@@ -449,15 +443,23 @@ impl Writer {
         }
     }
 
-    fn run_batch(&mut self, jobs: Vec<WriteJob>) {
+    /// Runs `first` and the jobs queued behind it as one batch: the jobs that arrive while
+    /// it runs join it too (up to [`MAX_BATCH`]), so that one fsync serves as many as are
+    /// there by the time it starts.
+    fn run_batch(&mut self, first: WriteJob, queued: &mpsc::Receiver<WriteJob>) {
+        let next = |ran: usize| (ran < MAX_BATCH).then(|| queued.try_recv().ok()).flatten();
         if let Some(e) = &self.refusing {
-            for job in jobs {
-                job.finish(Err(e.clone()));
+            let mut job = Some(first);
+            let mut ran = 0;
+            while let Some(j) = job {
+                j.finish(Err(e.clone()));
+                ran += 1;
+                job = next(ran);
             }
             return;
         }
         let mut batch = Layer::default();
-        let mut done = Vec::with_capacity(jobs.len());
+        let mut done = Vec::new();
         let mut failed = Vec::new();
         {
             let layers = self.shared.layers();
@@ -469,13 +471,13 @@ impl Writer {
                 Ok(view) => view,
                 Err(e) => {
                     drop(layers);
-                    for job in jobs {
-                        job.finish(Err(e.clone()));
-                    }
+                    first.finish(Err(e));
                     return;
                 }
             };
-            for mut job in jobs {
+            let mut next_job = Some(first);
+            let mut ran = 0;
+            while let Some(mut job) = next_job {
                 let mut txn = Layered {
                     batch: &mut batch,
                     undo: Vec::new(),
@@ -490,6 +492,8 @@ impl Writer {
                         failed.push((job, e));
                     }
                 }
+                ran += 1;
+                next_job = next(ran);
             }
         }
         for (job, e) in failed {
