@@ -28,10 +28,10 @@
 //! On Linux, records are written with `O_DIRECT | O_DSYNC` where the filesystem takes it
 //! ([`Direct`]): whole 4 KiB blocks, durable when the write returns, past the page cache. Into
 //! the zeros grown in advance such a write changes no metadata, so the device gets the blocks
-//! and a cache flush, and the kernel skips the page cache's writeback (about a quarter less system time
-//! per append than `write` and `fdatasync` on this project's machine). Elsewhere, or where the
-//! filesystem refuses, records go through the page cache and `fdatasync`; the file's bytes are
-//! the same either way.
+//! and a cache flush, and the kernel skips the page cache's writeback (about a quarter less
+//! system time per append than `write` and `fdatasync` on this project's machine). Elsewhere,
+//! or where the filesystem refuses, records go through the page cache and `fdatasync`; the
+//! file's bytes are the same either way.
 //!
 //! A crash can leave the last record torn (its length runs past the end of the file, or its
 //! checksum fails and only zeros follow it): it was never acknowledged, and is dropped. A bad
