@@ -25,8 +25,8 @@
 //! block map as well (on this project's machine that halved the store's CPU per fsync). A
 //! record header of zeros is the end of the log.
 //!
-//! On Linux, records are written with `O_DIRECT | O_DSYNC` where the filesystem takes it
-//! ([`Direct`]): whole 4 KiB blocks, durable when the write returns, past the page cache. Into
+//! On Linux, records are written with `O_DIRECT | O_DSYNC` where the filesystem takes it:
+//! whole 4 KiB blocks, durable when the write returns, past the page cache. Into
 //! the zeros grown in advance such a write changes no metadata, so the device gets the blocks
 //! and a cache flush, and the kernel skips the page cache's writeback (about a quarter less
 //! system time per append than `write` and `fdatasync` on this project's machine). Elsewhere,
