@@ -38,7 +38,9 @@
 //! `8 10 4 300` gives some 10,000 copies), its counts zeroed when the clock starts and dumped
 //! when it stops (`callgrind_control`), and the run prints, after the table, the instructions
 //! the server ran per delivered copy, in all and in its busiest thread: its own work in user
-//! space, repeatable whatever else the machine does (the kernel's part is not counted).
+//! space, repeatable whatever else the machine does (the kernel's part is not counted). With
+//! `LOAD_KEEP` set as well, the data directories and the dumps are kept, and their path
+//! printed, for `callgrind_annotate`.
 
 #![allow(
     clippy::unwrap_used,
@@ -228,6 +230,9 @@ async fn wa_server(
     bytes: usize,
 ) -> Figures {
     let dir = tempfile::tempdir().unwrap();
+    if std::env::var_os("LOAD_KEEP").is_some() {
+        println!("(kept: {})", dir.path().display());
+    }
     // A cluster: every node on one PostgreSQL schema and one NATS cluster name of this run's
     // own (the schema is dropped at the end).
     let schema = (nodes > 1).then(support::services::Schema::new);
@@ -403,6 +408,9 @@ async fn wa_server(
         server.stop();
     }
     drop(schema);
+    if std::env::var_os("LOAD_KEEP").is_some() {
+        let _ = dir.keep();
+    }
     Figures {
         copies: received.load(Ordering::Relaxed),
         elapsed,

@@ -39,3 +39,10 @@ pub fn phone_request(data: &[u8]) {
     let fast = crate::phone::PhoneRequest::from_text(text).map_err(|e| e.to_string());
     assert_eq!(fast, general, "from_text and serde disagree");
 }
+
+/// The hand reader of a relay's or a receipt's canonical text, which
+/// [`crate::phone::PhoneRequest::from_text`] tries first: `None` where it leaves the text to
+/// serde.
+pub fn canonical_phone_request(text: &str) -> Option<crate::phone::PhoneRequest> {
+    crate::canonical::request(text)
+}

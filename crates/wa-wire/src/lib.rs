@@ -45,6 +45,7 @@
 //! Dependencies: the wa-rs codec, framing and protobuf crates; `serde`/`serde_json` for the JSON
 //! forms; `base64` for keys in attributes and JSON; `thiserror`.
 
+mod canonical;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -76,7 +76,7 @@ impl<'de> Deserialize<'de> for ContentKind {
 
 impl ContentKind {
     /// The kind `text` names, if it is one of the named variants.
-    fn known(text: &str) -> Option<ContentKind> {
+    pub(crate) fn known(text: &str) -> Option<ContentKind> {
         Some(match text {
             "text" => ContentKind::Text,
             "media" => ContentKind::Media,

@@ -262,12 +262,19 @@ impl PhoneRequest {
     }
 
     /// Decodes a request from its JSON text: the same as `serde_json::from_str`, faster for
-    /// the two requests a busy phone sends most. serde buffers an internally tagged enum
-    /// whole (every string copied, every number boxed) before it decodes the variant the tag
-    /// names; a text that starts with the tag of a `relay` or a `receipt` (as [`Self::to_text`]
-    /// writes it) is decoded in place as that variant. Any error there, and any other text,
-    /// goes the general way, so what is accepted and each error's message are the same.
+    /// the two requests a busy phone sends most.
+    ///
+    /// - A relay or a receipt written exactly as [`Self::to_text`] writes it (no whitespace,
+    ///   no escapes) is read by hand, without serde.
+    /// - Otherwise, serde buffers an internally tagged enum whole (every string copied, every
+    ///   number boxed) before it decodes the variant the tag names; a text that starts with
+    ///   the tag of a `relay` or a `receipt` is decoded in place as that variant.
+    /// - Any error there, and any other text, goes the general way, so what is accepted and
+    ///   each error's message are the same.
     pub fn from_text(text: &str) -> serde_json::Result<PhoneRequest> {
+        if let Some(request) = crate::canonical::request(text) {
+            return Ok(request);
+        }
         // A variant's fields, and the tag again: a second `cmd` is an error, as in the general
         // way.
         #[derive(Deserialize)]
