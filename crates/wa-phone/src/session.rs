@@ -212,7 +212,8 @@ enum Pending {
     Devices,
     PreKeys,
     Group(Jid),
-    Relay(String),
+    /// A relay: its message id and chat.
+    Relay(String, Jid),
     Command(CommandId, Expect),
     AutoReceipt,
     Ping,
@@ -1239,9 +1240,22 @@ impl PhoneSession {
                 };
                 self.endpoint.handle_group_members(&gid, members);
             }
-            Pending::Relay(message_id) => {
+            Pending::Relay(message_id, chat) => {
                 let reply = match result.map(serde_json::from_value::<Stored>) {
-                    Ok(Ok(stored)) => RelayReply::Stored { t: stored.t },
+                    Ok(Ok(stored)) => {
+                        // The answer is the phone's ack 1 (the server pushes it to the account's
+                        // other devices only): the same tick as theirs.
+                        self.events
+                            .push_back(PhoneSessionEvent::Ack(wa_wire::msg::AckNotice {
+                                id: message_id.clone(),
+                                level: 1,
+                                sender: self.user.clone(),
+                                chat,
+                                participant: None,
+                                t: stored.t,
+                            }));
+                        RelayReply::Stored { t: stored.t }
+                    }
                     Ok(Err(e)) => RelayReply::Refused {
                         status: 0,
                         reason: e.to_string(),
@@ -1341,11 +1355,8 @@ impl PhoneSession {
                         Pending::Group(group),
                     ),
                     Need::Relay(relay) => {
-                        let message_id = relay.id.clone();
-                        (
-                            PhoneRequest::Relay { id, relay },
-                            Pending::Relay(message_id),
-                        )
+                        let pending = Pending::Relay(relay.id.clone(), relay.to.clone());
+                        (PhoneRequest::Relay { id, relay }, pending)
                     }
                     _ => continue,
                 };

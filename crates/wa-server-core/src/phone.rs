@@ -397,7 +397,14 @@ impl PhoneConnection {
                     max_pending_bytes_per_account: self.config.limits.max_pending_bytes_per_account,
                     daily_send_bytes: self.config.limits.daily_send_bytes,
                 };
-                self.job(relay::relay(reply_to, me, message, now, limits));
+                self.job(relay::relay(
+                    reply_to,
+                    me,
+                    message,
+                    now,
+                    limits,
+                    relay::AckOne::OtherDevices,
+                ));
             }
             PhoneRequest::Receipt { receipt, .. } => {
                 let limits = self.set_limits();

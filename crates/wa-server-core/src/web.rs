@@ -1028,7 +1028,14 @@ impl WebConnection {
                     max_pending_bytes_per_account: self.config.limits.max_pending_bytes_per_account,
                     daily_send_bytes: self.config.limits.daily_send_bytes,
                 };
-                self.job(relay::relay(reply_to, me, message, now, limits));
+                self.job(relay::relay(
+                    reply_to,
+                    me,
+                    message,
+                    now,
+                    limits,
+                    relay::AckOne::EveryDevice,
+                ));
             }
             BinRequest::LegacyRelay(_) => {
                 let reply = RelayReply::Refused {

@@ -46,6 +46,17 @@ pub(crate) struct RelayLimits {
     pub(crate) daily_send_bytes: u64,
 }
 
+/// Which of the sender's devices a relay's ack 1 ("stored") is pushed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AckOne {
+    /// Every connected device of the account (a web client's relay: the legacy protocol's
+    /// tick is that push).
+    EveryDevice,
+    /// Every connected device but the one that relayed (a phone's relay: its answer, `{"t"}`,
+    /// is its tick, and one text fewer crosses its socket per message).
+    OtherDevices,
+}
+
 /// Relays a message `me` sends.
 pub(crate) fn relay(
     reply_to: ReplyTo,
@@ -53,13 +64,14 @@ pub(crate) fn relay(
     message: Relay,
     now: Time,
     limits: RelayLimits,
+    ack_one: AckOne,
 ) -> Job {
     let message = Arc::new(message);
     let (named_me, named) = (Arc::clone(&me), Arc::clone(&message));
     // What it reads first is named to a store that reads ahead (`Job::reading`), not
     // prefetched by the work: only such a store prefetches.
     Job::write("relay", move |txn| {
-        let result = store(txn, &me, &message, now, limits)?;
+        let result = store(txn, &me, &message, now, limits, ack_one)?;
         Ok(Outcome(Done::Relay {
             reply_to: reply_to.clone(),
             result,
@@ -76,6 +88,7 @@ fn store(
     relay: &Relay,
     now: Time,
     limits: RelayLimits,
+    ack_one: AckOne,
 ) -> Result<Result<(u64, Effects), RelayRefused>, StoreError> {
     let refuse = |r: Refusal| Ok(Err(RelayRefused::Refused(r)));
     let t = now.as_secs();
@@ -292,13 +305,16 @@ fn store(
     for number in &recipients {
         model::add_peers(txn, &me.number, number, t)?;
     }
-    // Ack 1: stored. Every device of the sender's account hears it.
+    // Ack 1: stored. The devices of the sender's account hear it (see `AckOne`).
     effects.insert(
         0,
         (
             Target::Account {
                 number: me.number.clone(),
-                except: None,
+                except: match ack_one {
+                    AckOne::EveryDevice => None,
+                    AckOne::OtherDevices => Some(me.address.clone()),
+                },
             },
             Push::Ack(AckNotice {
                 id: relay.id.clone(),
@@ -969,12 +985,48 @@ mod tests {
         limits: RelayLimits,
     ) -> Result<(), u16> {
         let me = Me::new(ALICE, 0).unwrap();
-        match store.write_now(move |txn| super::store(txn, &me, &relay, now, limits)) {
+        match store
+            .write_now(move |txn| super::store(txn, &me, &relay, now, limits, AckOne::EveryDevice))
+        {
             Ok(_) => Ok(()),
             Err(RelayRefused::Refused(refusal)) => Err(refusal.status),
             Err(RelayRefused::Mismatch { missing, extra }) => {
                 panic!("targets: missing {missing:?}, extra {extra:?}")
             }
+        }
+    }
+
+    #[test]
+    fn a_phones_ack_1_leaves_the_phone_out_and_a_web_clients_does_not() {
+        let store = MemStore::new();
+        account(&store, ALICE);
+        account(&store, BOB);
+        let now = Time::from_millis(1_000_000);
+        let phone = Me::new(ALICE, 0).unwrap().address;
+        for (n, (ack_one, except)) in [
+            (AckOne::OtherDevices, Some(phone)),
+            (AckOne::EveryDevice, None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let me = Me::new(ALICE, 0).unwrap();
+            let relay = to_bob(&format!("A{n}"), 1);
+            let (_, effects) = store
+                .write_now(move |txn| super::store(txn, &me, &relay, now, limits(), ack_one))
+                .unwrap();
+            let acks: Vec<(Target, u8)> = effects
+                .into_iter()
+                .filter_map(|(target, push)| match push {
+                    Push::Ack(ack) => Some((target, ack.level)),
+                    _ => None,
+                })
+                .collect();
+            let account = Target::Account {
+                number: ALICE.to_owned(),
+                except,
+            };
+            assert_eq!(acks, vec![(account, 1)]);
         }
     }
 
@@ -1207,7 +1259,14 @@ mod tests {
             account(&store.store, BOB);
             let now = Time::from_millis(1_000_000);
             let alice = Arc::new(Me::new(ALICE, 0).unwrap());
-            let relay_job = relay(ReplyTo::Id(1), alice, to_bob("M", 1), now, limits());
+            let relay_job = relay(
+                ReplyTo::Id(1),
+                alice,
+                to_bob("M", 1),
+                now,
+                limits(),
+                AckOne::OtherDevices,
+            );
             crate::job::execute(&store, relay_job, |r| assert!(r.is_ok()));
             let r = delivery_receipt("M");
             let set_limits = SetLimits {
