@@ -49,8 +49,13 @@ async fn two_accounts_exchange_messages_with_ticks_and_keep_nothing_in_clear() {
 
     wb.send_text(&alice, texts[1]).await.unwrap();
     message(&mut wa_events, texts[1]).await;
-    phone_b.send_text(&alice, texts[2]).await.unwrap();
+    let id = phone_b.send_text(&alice, texts[2]).await.unwrap();
     message(&mut wa_events, texts[2]).await;
+    // Bob's phone has its tick from the answer to its relay, and Bob's web client from the ack
+    // 1 the server pushes to the account's other devices; then both see it delivered.
+    assert_eq!(support::phone_ack(&mut phone_b_events, &id).await, 1);
+    ack(&mut wb_events, &id, AckLevel::Sent).await;
+    assert_eq!(support::phone_ack(&mut phone_b_events, &id).await, 2);
     // Alice's phone saw the whole conversation: its own web client's message (from me) too.
     phone_message(&mut phone_a_events, texts[1]).await;
 

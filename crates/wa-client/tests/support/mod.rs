@@ -183,6 +183,15 @@ pub async fn phone_message(events: &mut PhoneEvents, expected: &str) -> (String,
     .await
 }
 
+/// Waits for a phone's ack event for message `id`: its level.
+pub async fn phone_ack(events: &mut PhoneEvents, id: &str) -> u8 {
+    wait(events, &format!("an ack of {id}"), |e| match e {
+        PhoneEvent::Session(PhoneSessionEvent::Ack(ack)) if ack.id == id => Some(ack.level),
+        _ => None,
+    })
+    .await
+}
+
 /// Waits until message `id` reached `level` on a web client.
 pub async fn ack(events: &mut Events, id: &str, level: wa_session::AckLevel) {
     wait(events, &format!("ack {level:?} of {id}"), |e| match e {
