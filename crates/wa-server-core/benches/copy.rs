@@ -1,6 +1,6 @@
 //! One delivered copy through the core, as the server's connections and store carry it, without
-//! sockets, threads or disk: phone A's `relay` text in, its store job run, its answer and ack 1
-//! out; the push to phone B and B's `message` event out; B's `receipt` text in, its job, its
+//! sockets, threads or disk: phone A's `relay` text in, its store job run, its answer (A's ack
+//! 1: the ack 1 push goes to A's other devices, and it has none) out; the push to phone B and B's `message` event out; B's `receipt` text in, its job, its
 //! answer, and ack 2 pushed to A and sent. What is left of the server's work per copy is the
 //! drivers' (sockets, the tokio runtime) and the embedded store's (its overlay, log and file):
 //! this isolates the protocol logic, the JSON and the jobs, on the in-memory store.
@@ -230,7 +230,11 @@ impl Pair {
             Action::Push { target, push } => {
                 let to = match &target {
                     Target::Device(device) => self.addresses.iter().position(|a| a == device),
-                    Target::Account { number, .. } => self.numbers.iter().position(|n| n == number),
+                    Target::Account { number, except } => self
+                        .numbers
+                        .iter()
+                        .position(|n| n == number)
+                        .filter(|&to| except.as_ref() != self.addresses.get(to)),
                     _ => None,
                 };
                 if let Some(to) = to {
