@@ -743,7 +743,9 @@ impl MessageRecord {
                 } else {
                     None
                 };
-                let mut text = |what: &str| -> Result<String, String> {
+                // Each text borrowed from the record: addresses are parsed from it, and only
+                // the id and the sender are copied.
+                let mut text = |what: &str| -> Result<&str, String> {
                     let (len, after) = rest
                         .split_first_chunk::<2>()
                         .ok_or_else(|| format!("a message record cut short before its {what}"))?;
@@ -752,7 +754,7 @@ impl MessageRecord {
                         .split_at_checked(len)
                         .ok_or_else(|| format!("a message record's {what} runs past its end"))?;
                     rest = after;
-                    String::from_utf8(text.to_vec())
+                    std::str::from_utf8(text)
                         .map_err(|_| format!("a message record's {what} is not UTF-8"))
                 };
                 let devices = if let Some(count) = count {
@@ -767,8 +769,8 @@ impl MessageRecord {
                 } else {
                     None
                 };
-                let id = text("id")?;
-                let sender = text("sender")?;
+                let id = text("id")?.to_owned();
+                let sender = text("sender")?.to_owned();
                 let chat = text("chat")?
                     .parse()
                     .map_err(|e| format!("a message record's chat: {e}"))?;

@@ -109,7 +109,7 @@ impl<'a> Reader<'a> {
         let to = Self::jid(self.field(r#"{"to":"#)?)?;
         let id = self.field(r#","id":"#)?.to_owned();
         let kind = self.field(r#","kind":"#)?;
-        let kind = ContentKind::known(kind).unwrap_or_else(|| ContentKind::Other(kind.to_owned()));
+        let kind = ContentKind::from(kind);
         let group = if self.eat(r#","group":"#) {
             Some(Self::base64(self.string()?)?)
         } else {

@@ -35,6 +35,13 @@ impl From<String> for ContentKind {
     }
 }
 
+/// A named kind without a copy of its text; any other kind copied.
+impl From<&str> for ContentKind {
+    fn from(text: &str) -> ContentKind {
+        ContentKind::known(text).unwrap_or_else(|| ContentKind::Other(text.to_owned()))
+    }
+}
+
 impl From<ContentKind> for String {
     fn from(kind: ContentKind) -> String {
         kind.as_str().to_owned()
@@ -62,7 +69,7 @@ impl<'de> Deserialize<'de> for ContentKind {
             }
 
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ContentKind, E> {
-                Ok(ContentKind::known(text).unwrap_or_else(|| ContentKind::Other(text.to_owned())))
+                Ok(ContentKind::from(text))
             }
 
             fn visit_string<E: serde::de::Error>(self, text: String) -> Result<ContentKind, E> {
@@ -76,7 +83,7 @@ impl<'de> Deserialize<'de> for ContentKind {
 
 impl ContentKind {
     /// The kind `text` names, if it is one of the named variants.
-    pub(crate) fn known(text: &str) -> Option<ContentKind> {
+    fn known(text: &str) -> Option<ContentKind> {
         Some(match text {
             "text" => ContentKind::Text,
             "media" => ContentKind::Media,
