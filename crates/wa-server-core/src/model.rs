@@ -51,6 +51,29 @@ pub(crate) fn put_json<T: Serialize>(
     txn.put(table, key, &bytes)
 }
 
+/// What `decode` makes of the value under `key`, read in place ([`ReadTxn::get_with`]: no
+/// copy of it); `None` when there is none.
+pub(crate) fn read_with<T>(
+    txn: &mut dyn ReadTxn,
+    table: Table,
+    key: &[u8],
+    decode: impl FnOnce(&[u8]) -> T,
+) -> Result<Option<T>, StoreError> {
+    let mut decode = Some(decode);
+    let mut out = None;
+    txn.get_with(table, key, &mut |value| {
+        if let (Some(value), Some(decode)) = (value, decode.take()) {
+            out = Some(decode(value));
+        }
+    })?;
+    Ok(out)
+}
+
+/// Whether `table` has `key` (its value not copied).
+pub(crate) fn has(txn: &mut dyn ReadTxn, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+    Ok(read_with(txn, table, key, |_| ())?.is_some())
+}
+
 /// Every entry under a key prefix, at most `limit`.
 pub(crate) fn scan(
     txn: &mut dyn ReadTxn,
@@ -377,25 +400,24 @@ pub(crate) fn endpoint_addresses(
     txn: &mut dyn ReadTxn,
     number: &str,
 ) -> Result<Option<Vec<Jid>>, StoreError> {
-    let summary = txn.get(Table::Endpoints, &account_key(number))?;
-    let from_records;
-    let devices = match &summary {
-        Some(bytes) => decode_endpoints(number, bytes)?,
-        None => match endpoint_devices(txn, number)? {
-            Some(devices) => {
-                from_records = devices;
-                &from_records[..]
-            }
-            None => return Ok(None),
-        },
+    let addresses = |devices: &[u8]| -> Result<Vec<Jid>, StoreError> {
+        let user = user_jid(number).map_err(|e| StoreError::Corrupt {
+            table: Table::Accounts.name(),
+            detail: format!("account {number}: {e}"),
+        })?;
+        Ok(devices.iter().map(|&d| device_jid(&user, d)).collect())
     };
-    let user = user_jid(number).map_err(|e| StoreError::Corrupt {
-        table: Table::Accounts.name(),
-        detail: format!("account {number}: {e}"),
+    // (The summary read in place.)
+    let summary = read_with(txn, Table::Endpoints, &account_key(number), |bytes| {
+        addresses(decode_endpoints(number, bytes)?)
     })?;
-    Ok(Some(
-        devices.iter().map(|&d| device_jid(&user, d)).collect(),
-    ))
+    match summary {
+        Some(addresses) => addresses.map(Some),
+        None => match endpoint_devices(txn, number)? {
+            Some(devices) => addresses(&devices).map(Some),
+            None => Ok(None),
+        },
+    }
 }
 
 /// The device numbers an endpoints record lists.
@@ -1050,9 +1072,14 @@ impl Released {
 }
 
 pub(crate) fn counters(txn: &mut dyn ReadTxn, number: &str) -> Result<Counters, StoreError> {
-    match txn.get(Table::Counters, &account_key(number))? {
+    match read_with(
+        txn,
+        Table::Counters,
+        &account_key(number),
+        Counters::from_bytes,
+    )? {
         None => Ok(Counters::default()),
-        Some(bytes) => Counters::from_bytes(&bytes).map_err(|detail| StoreError::Corrupt {
+        Some(counters) => counters.map_err(|detail| StoreError::Corrupt {
             table: Table::Counters.name(),
             detail,
         }),
@@ -1085,9 +1112,14 @@ pub(crate) fn released_key(number: &str) -> Vec<u8> {
 
 /// What was given back to `number`'s quotas so far.
 pub(crate) fn released(txn: &mut dyn ReadTxn, number: &str) -> Result<Released, StoreError> {
-    match txn.get(Table::Counters, &released_key(number))? {
+    match read_with(
+        txn,
+        Table::Counters,
+        &released_key(number),
+        Released::from_bytes,
+    )? {
         None => Ok(Released::default()),
-        Some(bytes) => Released::from_bytes(&bytes).map_err(|e| StoreError::Corrupt {
+        Some(released) => released.map_err(|e| StoreError::Corrupt {
             table: Table::Counters.name(),
             detail: format!("what was given back to {number}: {e}"),
         }),
@@ -1098,10 +1130,10 @@ pub(crate) fn released(txn: &mut dyn ReadTxn, number: &str) -> Result<Released, 
 /// it was there.
 fn take_inbox_entry(txn: &mut dyn WriteTxn, device: &Jid, seq: u64) -> Result<bool, StoreError> {
     let key = inbox_key(device, seq);
-    let Some(entry) = txn.get(Table::Inbox, &key)? else {
+    let Some(size) = read_with(txn, Table::Inbox, &key, InboxRecord::size_of)? else {
         return Ok(false);
     };
-    let size = InboxRecord::size_of(&entry).map_err(|detail| StoreError::Corrupt {
+    let size = size.map_err(|detail| StoreError::Corrupt {
         table: Table::Inbox.name(),
         detail,
     })?;
@@ -1203,14 +1235,19 @@ pub(crate) fn message(
     txn: &mut dyn ReadTxn,
     seq: u64,
 ) -> Result<Option<MessageRecord>, StoreError> {
-    txn.get(Table::Messages, &message_key(seq))?
-        .map(|bytes| {
-            MessageRecord::from_bytes(&bytes).map_err(|detail| StoreError::Corrupt {
-                table: Table::Messages.name(),
-                detail,
-            })
+    read_with(
+        txn,
+        Table::Messages,
+        &message_key(seq),
+        MessageRecord::from_bytes,
+    )?
+    .map(|record| {
+        record.map_err(|detail| StoreError::Corrupt {
+            table: Table::Messages.name(),
+            detail,
         })
-        .transpose()
+    })
+    .transpose()
 }
 
 /// Message `seq`'s group body, while some device still has to get it: from the bodies table,
@@ -1263,10 +1300,13 @@ pub(crate) fn sent_seq(
     sender: &str,
     id: &str,
 ) -> Result<Option<u64>, StoreError> {
-    Ok(txn
-        .get(Table::SentIds, &sent_key(sender, id))?
-        .and_then(|bytes| <[u8; 8]>::try_from(bytes.get(..8)?).ok())
-        .map(u64::from_be_bytes))
+    Ok(
+        read_with(txn, Table::SentIds, &sent_key(sender, id), |bytes| {
+            bytes.first_chunk::<8>().copied()
+        })?
+        .flatten()
+        .map(u64::from_be_bytes),
+    )
 }
 
 /// Queues a message for a device; `indexed`: in [`Table::MsgDevices`] too (a message whose
@@ -1347,7 +1387,7 @@ pub(crate) fn retire(
         Some(devices) => {
             let mut any = false;
             for other in devices.iter().filter(|d| *d != device) {
-                if txn.get(Table::Inbox, &inbox_key(other, seq))?.is_some() {
+                if has(txn, Table::Inbox, &inbox_key(other, seq))? {
                     any = true;
                     break;
                 }
@@ -1405,7 +1445,7 @@ pub(crate) fn delivered_before(
         .iter()
         .filter(|d| number_of(d) == Some(number) && !(retired && *d == device))
     {
-        if txn.get(Table::Inbox, &inbox_key(listed, seq))?.is_none() {
+        if !has(txn, Table::Inbox, &inbox_key(listed, seq))? {
             return Ok(Some(true));
         }
     }
@@ -1567,7 +1607,7 @@ pub(crate) fn add_peers(
     b: &str,
     t: u64,
 ) -> Result<(), StoreError> {
-    if a == b || txn.get(Table::Peers, &peer_key(a, b))?.is_some() {
+    if a == b || has(txn, Table::Peers, &peer_key(a, b))? {
         return Ok(());
     }
     txn.put(Table::Peers, &peer_key(a, b), &t.to_be_bytes())?;

@@ -164,6 +164,23 @@ pub trait ReadTxn {
     /// When the backend fails.
     fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Hands the value under `key` to `read`, borrowed (`None` when there is none): for a
+    /// caller that only decodes it, without the copy [`ReadTxn::get`] returns. The default
+    /// reads it with `get`; a backend that holds values in memory overrides it.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn get_with(
+        &mut self,
+        table: Table,
+        key: &[u8],
+        read: &mut dyn FnMut(Option<&[u8]>),
+    ) -> Result<(), StoreError> {
+        let value = self.get(table, key)?;
+        read(value.as_deref());
+        Ok(())
+    }
+
     /// Up to `limit` entries with `from <= key < to`, in ascending key order, or descending
     /// when `reverse`.
     ///

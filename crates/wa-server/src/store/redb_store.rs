@@ -850,6 +850,22 @@ impl ReadTxn for Layered<'_> {
         }
     }
 
+    fn get_with(
+        &mut self,
+        table: Table,
+        key: &[u8],
+        read: &mut dyn FnMut(Option<&[u8]>),
+    ) -> Result<(), StoreError> {
+        match self
+            .slot(table, key)
+            .or_else(|| self.frozen_slot(table, key))
+        {
+            Some(slot) => read(slot.value.as_deref()),
+            None => read(self.file.get(table, key)?.as_deref()),
+        }
+        Ok(())
+    }
+
     fn range(
         &mut self,
         table: Table,
@@ -1082,7 +1098,20 @@ mod tests {
                 Op::Insert(t, k) => format!("{:?}", txn.insert(table(t), &k, &[k[1]; 2])),
                 Op::DeleteFresh(..) => unreachable!("numbered by fresh_keys"),
                 Op::DeleteKey(t, k) => format!("{:?}", txn.delete(table(t), &k)),
-                Op::Get(t, k) => format!("{:?}", txn.get(table(t), &[k])),
+                Op::Get(t, k) => {
+                    // Read in place too: the same value as the copy.
+                    let mut borrowed = None;
+                    txn.get_with(table(t), &[k], &mut |v| {
+                        borrowed = Some(v.map(<[u8]>::to_vec))
+                    })?;
+                    let got = txn.get(table(t), &[k]);
+                    assert_eq!(
+                        got.as_ref().ok(),
+                        borrowed.as_ref(),
+                        "get_with and get disagree"
+                    );
+                    format!("{got:?}")
+                }
                 Op::PutIfAbsent(t, k, v) => match txn.get(table(t), &[k])? {
                     Some(had) => format!("had {had:?}"),
                     None => format!("{:?}", txn.put_absent(table(t), &[k], &[v; 2])),
