@@ -83,11 +83,19 @@ pub fn roundtrip(data: &[u8]) {
     }
 }
 
-/// JID parsing never panics, and what parses displays as something that parses back to it.
+/// JID parsing never panics, its short way reads what the general way reads, and what parses
+/// displays as something that parses back to it.
 pub fn jid(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    if let Some(short) = crate::jid::plain(text) {
+        assert_eq!(
+            Ok(short),
+            crate::jid::parse(text),
+            "the short way disagrees"
+        );
+    }
     let Ok(jid) = text.parse::<Jid>() else { return };
     assert_eq!(
         jid.to_string().parse::<Jid>().ok(),
