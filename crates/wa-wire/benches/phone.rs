@@ -1,5 +1,5 @@
 //! The phone socket's busiest frames, as a server sees them: reading a relay and a receipt,
-//! writing a message push and a relay's answer.
+//! writing a message push, an ack and a relay's answer.
 //!
 //! `cargo bench -p wa-wire --bench phone`
 
@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use wa_wire::msg::{
-    ContentKind, Incoming, OlmPayload, OlmType, Receipt, ReceiptKind, Relay, RelayTarget,
+    AckNotice, ContentKind, Incoming, OlmPayload, OlmType, Receipt, ReceiptKind, Relay, RelayTarget,
 };
 use wa_wire::phone::{PhoneEvent, PhoneRequest, Stored};
 
@@ -61,6 +61,16 @@ fn frames(c: &mut Criterion) {
             olm: Some(olm()),
         },
     };
+    let ack = PhoneEvent::Ack {
+        ack: AckNotice {
+            id: "L0-1000".to_owned(),
+            level: 2,
+            sender: "15554000001@c.us".parse().unwrap(),
+            chat: "15554000002@c.us".parse().unwrap(),
+            participant: None,
+            t: 1_764_460_800,
+        },
+    };
     let mut g = c.benchmark_group("phone");
     g.bench_function("read relay", |b| {
         b.iter(|| PhoneRequest::from_text(black_box(&relay)).unwrap())
@@ -71,6 +81,7 @@ fn frames(c: &mut Criterion) {
     g.bench_function("write message push", |b| {
         b.iter(|| black_box(&push).to_text())
     });
+    g.bench_function("write ack event", |b| b.iter(|| black_box(&ack).to_text()));
     g.bench_function("write stored answer", |b| {
         b.iter(|| PhoneEvent::result_text(black_box(1_001), &Stored { t: 1_764_460_800 }))
     });

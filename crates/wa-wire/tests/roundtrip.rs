@@ -534,6 +534,23 @@ proptest! {
         prop_assert_eq!(serde_json::from_str::<PhoneEvent>(&text).unwrap(), event);
     }
 
+    /// An ack event, written field by field, is serde's text byte for byte, whatever its id
+    /// holds, with and without a participant.
+    #[test]
+    fn an_ack_event_is_serdes_text(
+        id in "(\\PC|[\"\\\\\u{0}-\u{1f}\u{7f}\u{2028}])*",
+        level in any::<u8>(),
+        sender in user(),
+        chat in chat(),
+        participant in option::of(user()),
+        t in any::<u64>(),
+    ) {
+        let event = PhoneEvent::Ack { ack: AckNotice { id, level, sender, chat, participant, t } };
+        let text = event.to_text();
+        prop_assert_eq!(&text, &serde_json::to_string(&event).unwrap());
+        prop_assert_eq!(serde_json::from_str::<PhoneEvent>(&text).unwrap(), event);
+    }
+
     /// A relay or a receipt as `to_text` writes it is read by hand, not by serde, and as serde
     /// reads it, whatever its strings hold; a text with an escape in a string (a quote, a
     /// backslash, a control character) is left to serde, which reads it.
