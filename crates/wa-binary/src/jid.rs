@@ -117,10 +117,12 @@ impl Jid {
         if user.is_empty() {
             return Err(JidError::EmptyUser);
         }
-        if user.contains('@') {
+        // (Byte searches: a `char` pattern decodes every character of the text.)
+        let bytes = user.as_bytes();
+        if bytes.contains(&b'@') {
             return Err(JidError::MultipleAt);
         }
-        if server == Server::User && user.contains(['.', ':']) {
+        if server == Server::User && bytes.iter().any(|&b| b == b'.' || b == b':') {
             return Err(JidError::AgentInUser(user.to_owned()));
         }
         Ok(Jid {
