@@ -447,14 +447,13 @@ impl Writer {
     /// it runs join it too (up to [`MAX_BATCH`]), so that one fsync serves as many as are
     /// there by the time it starts.
     fn run_batch(&mut self, first: WriteJob, queued: &mpsc::Receiver<WriteJob>) {
-        let next = |ran: usize| (ran < MAX_BATCH).then(|| queued.try_recv().ok()).flatten();
+        // (Lazy: a job is taken off the queue only once the one before it has run.)
+        let jobs = std::iter::once(first)
+            .chain(std::iter::from_fn(|| queued.try_recv().ok()))
+            .take(MAX_BATCH);
         if let Some(e) = &self.refusing {
-            let mut job = Some(first);
-            let mut ran = 0;
-            while let Some(j) = job {
-                j.finish(Err(e.clone()));
-                ran += 1;
-                job = next(ran);
+            for job in jobs {
+                job.finish(Err(e.clone()));
             }
             return;
         }
@@ -471,13 +470,13 @@ impl Writer {
                 Ok(view) => view,
                 Err(e) => {
                     drop(layers);
-                    first.finish(Err(e));
+                    for job in jobs {
+                        job.finish(Err(e.clone()));
+                    }
                     return;
                 }
             };
-            let mut next_job = Some(first);
-            let mut ran = 0;
-            while let Some(mut job) = next_job {
+            for mut job in jobs {
                 let mut txn = Layered {
                     batch: &mut batch,
                     undo: Vec::new(),
@@ -492,8 +491,6 @@ impl Writer {
                         failed.push((job, e));
                     }
                 }
-                ran += 1;
-                next_job = next(ran);
             }
         }
         for (job, e) in failed {
