@@ -391,12 +391,7 @@ impl PhoneConnection {
                 if !wa_wire::ids::valid_message_id(&message.id) {
                     return self.send(&PhoneEvent::error(Some(id), 400, "not a message id"));
                 }
-                let limits = RelayLimits {
-                    ttl_secs: self.config.message_ttl.as_secs(),
-                    max_pending_per_device: self.config.limits.max_pending_per_device,
-                    max_pending_bytes_per_account: self.config.limits.max_pending_bytes_per_account,
-                    daily_send_bytes: self.config.limits.daily_send_bytes,
-                };
+                let limits = RelayLimits::of(&self.config);
                 self.job(relay::relay(
                     reply_to,
                     me,
@@ -521,12 +516,7 @@ impl PhoneConnection {
     }
 
     fn set_limits(&self) -> SetLimits {
-        SetLimits {
-            receipts_secs: self.config.message_ttl.as_secs(),
-            max_group_size: self.config.limits.max_group_size,
-            max_groups_per_account: self.config.limits.max_groups_per_account,
-            max_one_time_keys: self.config.limits.max_one_time_keys,
-        }
+        SetLimits::of(&self.config)
     }
 
     fn authenticated(&mut self, number: &str) {

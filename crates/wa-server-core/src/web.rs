@@ -1022,12 +1022,7 @@ impl WebConnection {
                     };
                     return self.send_json(tag, &reply.to_json());
                 }
-                let limits = RelayLimits {
-                    ttl_secs: self.config.message_ttl.as_secs(),
-                    max_pending_per_device: self.config.limits.max_pending_per_device,
-                    max_pending_bytes_per_account: self.config.limits.max_pending_bytes_per_account,
-                    daily_send_bytes: self.config.limits.daily_send_bytes,
-                };
+                let limits = RelayLimits::of(&self.config);
                 self.job(relay::relay(
                     reply_to,
                     me,
@@ -1088,12 +1083,7 @@ impl WebConnection {
     }
 
     fn set_limits(&self) -> SetLimits {
-        SetLimits {
-            receipts_secs: self.config.message_ttl.as_secs(),
-            max_group_size: self.config.limits.max_group_size,
-            max_groups_per_account: self.config.limits.max_groups_per_account,
-            max_one_time_keys: self.config.limits.max_one_time_keys,
-        }
+        SetLimits::of(&self.config)
     }
 
     // ---- Output -------------------------------------------------------------------------------

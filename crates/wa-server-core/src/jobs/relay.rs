@@ -46,6 +46,18 @@ pub(crate) struct RelayLimits {
     pub(crate) daily_send_bytes: u64,
 }
 
+impl RelayLimits {
+    /// The limits `config` sets (the same for a phone's relay and a web client's).
+    pub(crate) fn of(config: &crate::config::Config) -> RelayLimits {
+        RelayLimits {
+            ttl_secs: config.message_ttl.as_secs(),
+            max_pending_per_device: config.limits.max_pending_per_device,
+            max_pending_bytes_per_account: config.limits.max_pending_bytes_per_account,
+            daily_send_bytes: config.limits.daily_send_bytes,
+        }
+    }
+}
+
 /// Which of the sender's devices a relay's ack 1 ("stored") is pushed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AckOne {
@@ -636,6 +648,18 @@ pub(crate) struct SetLimits {
     pub(crate) max_group_size: usize,
     pub(crate) max_groups_per_account: usize,
     pub(crate) max_one_time_keys: u32,
+}
+
+impl SetLimits {
+    /// The limits `config` sets (the same for a phone's set requests and a web client's).
+    pub(crate) fn of(config: &crate::config::Config) -> SetLimits {
+        SetLimits {
+            receipts_secs: config.message_ttl.as_secs(),
+            max_group_size: config.limits.max_group_size,
+            max_groups_per_account: config.limits.max_groups_per_account,
+            max_one_time_keys: config.limits.max_one_time_keys,
+        }
+    }
 }
 
 /// Runs the items in one transaction; the first refusal stops it (and undoes nothing already
