@@ -285,9 +285,9 @@ impl FromStr for Jid {
 /// where this reads a JID, `parse` reads the same one (a unit test holds it to that).
 pub(crate) fn plain(s: &str) -> Option<Jid> {
     let (user, server) = s.split_once('@')?;
-    match server {
-        "c.us" | "s.whatsapp.net" => {}
-        "g.us" if !user.is_empty() => {
+    match Server::from_name(server) {
+        Server::User => {}
+        Server::Group if !user.is_empty() => {
             return Some(Jid {
                 user: Some(SmolStr::new(user)),
                 agent: None,
