@@ -14,12 +14,13 @@
 //! subscriptions by [`MAX_SUBSCRIPTIONS`] per connection; phones elsewhere by what the driver
 //! reports, which it expires).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 
 use wa_wire::Jid;
 use wa_wire::ids::device_of;
 
 use crate::action::{DisconnectKind, Push, Target};
+use crate::maps::{Map, Set};
 
 /// Identifies a connection within one hub.
 pub type ConnId = u64;
@@ -30,15 +31,15 @@ pub const MAX_SUBSCRIPTIONS: usize = 1024;
 /// The registry.
 #[derive(Debug, Default)]
 pub struct Hub {
-    devices: HashMap<Jid, ConnId>,
-    accounts: HashMap<String, BTreeSet<Jid>>,
-    conns: HashMap<ConnId, (String, Jid)>,
-    refs: HashMap<String, ConnId>,
-    conn_refs: HashMap<ConnId, HashSet<String>>,
-    subscribers: HashMap<Jid, HashSet<ConnId>>,
-    conn_subs: HashMap<ConnId, HashSet<Jid>>,
+    devices: Map<Jid, ConnId>,
+    accounts: Map<String, BTreeSet<Jid>>,
+    conns: Map<ConnId, (String, Jid)>,
+    refs: Map<String, ConnId>,
+    conn_refs: Map<ConnId, Set<String>>,
+    subscribers: Map<Jid, Set<ConnId>>,
+    conn_subs: Map<ConnId, Set<Jid>>,
     /// Accounts whose phone is connected to another node of a cluster.
-    phones_elsewhere: HashSet<String>,
+    phones_elsewhere: Set<String>,
 }
 
 impl Hub {

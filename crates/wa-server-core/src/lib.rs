@@ -49,7 +49,9 @@
 //! Dependencies: the wa-rs codec, crypto, framing and wire crates; `ed25519-dalek` to verify the
 //! phone's signatures (logins, device attestations); `sha2` and `subtle` for token hashes
 //! compared in constant time; `rand_chacha` for the seeded generator; `zeroize`; `serde` and
-//! `serde_json` for records and pushes; `tracing` for logs (no subscriber here: the driver's).
+//! `serde_json` for records and pushes; `tracing` for logs (no subscriber here: the driver's);
+//! `foldhash` for the hub's and the connections' hash maps (a seeded hasher that costs a
+//! fraction of SipHash's instructions on a short key).
 
 mod action;
 pub mod budget;
@@ -59,6 +61,7 @@ pub mod fuzzing;
 pub mod hub;
 mod job;
 mod jobs;
+mod maps;
 pub mod model;
 mod phone;
 mod rate;

@@ -9,7 +9,7 @@
 //! **Architecture Invariant:** a phone connection acts only as the account whose identity key
 //! signed its challenge (or proved its code); nothing it sends names another account as itself.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +32,7 @@ use crate::job::{Issued, Job, JobId, Outcome, Refusal};
 use crate::jobs::accounts::{self, Verification};
 use crate::jobs::relay::{self, RelayLimits, RelayRefused, SetLimits, SetRequest};
 use crate::jobs::{Done, Effects, Me, ReplyTo, groups, keys, verify_signature};
+use crate::maps::Set;
 use crate::rate::Limiter;
 use crate::store::StoreError;
 use crate::web::effects_of;
@@ -64,7 +65,7 @@ pub struct PhoneConnection {
     limiter: Limiter,
     /// `link` requests waiting for their web client: `(ref, request id, deadline)`.
     pending_links: Vec<(String, u64, Time)>,
-    delivered: HashSet<u64>,
+    delivered: Set<u64>,
     budgets: Option<Arc<Mutex<Budgets>>>,
     peer: Option<IpAddr>,
     closed: bool,
@@ -99,7 +100,7 @@ impl PhoneConnection {
             jobs: Issued::default(),
             state: State::Fresh,
             pending_links: Vec::new(),
-            delivered: HashSet::new(),
+            delivered: Set::default(),
             budgets: None,
             peer: None,
             closed: false,

@@ -11,7 +11,7 @@
 //! sender, author, reader and receipt device of everything it does come from the login, never
 //! from the request.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -37,6 +37,7 @@ use crate::job::{Issued, Job, JobId, Outcome, Refusal};
 use crate::jobs::accounts::{self, Linking, LoginRequest};
 use crate::jobs::relay::{self, RelayLimits, RelayRefused, SetLimits, SetRequest};
 use crate::jobs::{Done, Effects, Grant, LoginRefused, Me, ReplyTo, Tokens, groups, keys};
+use crate::maps::Set;
 use crate::model::{FrameKeys, RefRecord};
 use crate::rate::Limiter;
 use crate::store::StoreError;
@@ -109,7 +110,7 @@ pub struct WebConnection {
     name: String,
     limiter: Limiter,
     next_push: u64,
-    delivered: HashSet<u64>,
+    delivered: Set<u64>,
     challenge: Option<Challenge>,
     /// The login whose answer waits for its `Conn` (challenge answers).
     pending_secret: Option<Zeroizing<String>>,
@@ -154,7 +155,7 @@ impl WebConnection {
             name: String::new(),
             limiter,
             next_push: 0,
-            delivered: HashSet::new(),
+            delivered: Set::default(),
             challenge: None,
             pending_secret: None,
             linking: false,

@@ -154,6 +154,8 @@
 //!   dependencies of its own).
 //! - `libc` (on Linux, constants only): the `O_DIRECT` and `O_DSYNC` flags the log is written
 //!   with (about a quarter less system time per fsync'd append than `write` and `fdatasync`).
+//! - `foldhash`: the switchboard's hash maps of connections, with a seeded hasher that costs a
+//!   fraction of SipHash's instructions (as the core's hub).
 //! - `smallvec`: the keys of the store's in-memory overlay, held inline in the overlay's maps
 //!   (searching a big overlay otherwise followed a pointer for every key it compared).
 //! - `tokio-postgres` (without TLS): the cluster's shared store, used synchronously (the

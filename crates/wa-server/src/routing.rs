@@ -3,7 +3,6 @@
 //! target names, and queues the push on each; queueing never blocks, so no lock is held long
 //! and none across an `.await`.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -13,16 +12,20 @@ use wa_wire::Jid;
 use crate::bus::{Bus, registration_time};
 use crate::push::{PushQueue, Pushed};
 
+/// A hash map with foldhash's seeded hasher (as the core's hub: connection ids are looked up
+/// for every push).
+type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct Inner {
     hub: Hub,
-    queues: HashMap<ConnId, Arc<PushQueue>>,
+    queues: Map<ConnId, Arc<PushQueue>>,
     /// When each registered connection logged in (ms since the epoch), to tell which of two
     /// logins of one device on two nodes is the newer.
-    since: HashMap<ConnId, u64>,
+    since: Map<ConnId, u64>,
     /// The account each connection that logged in holds an interest in the bus's account
     /// subject for (until it closes, replaced or not).
-    interests: HashMap<ConnId, String>,
+    interests: Map<ConnId, String>,
 }
 
 /// Routing between connections.
