@@ -460,11 +460,13 @@ pub(crate) fn receipt(
     let Some(seq) = found else {
         return Ok(Vec::new());
     };
-    txn.prefetch(&[
-        (Table::Messages, model::message_key(seq)),
-        (Table::Inbox, model::inbox_key(&me.address, seq)),
-        (Table::Counters, model::released_key(&me.number)),
-    ])?;
+    if txn.prefetches() {
+        txn.prefetch(&[
+            (Table::Messages, model::message_key(seq)),
+            (Table::Inbox, model::inbox_key(&me.address, seq)),
+            (Table::Counters, model::released_key(&me.number)),
+        ])?;
+    }
     let Some(mut record) = message(txn, seq)? else {
         return Ok(Vec::new());
     };

@@ -212,6 +212,12 @@ pub trait ReadTxn {
         Ok(())
     }
 
+    /// Whether [`ReadTxn::prefetch`] does anything here: a caller on a busy path asks before
+    /// it builds keys only to name them. The default, like `prefetch`'s, is no.
+    fn prefetches(&self) -> bool {
+        false
+    }
+
     /// How many entries have `from <= key < to`, counting up to `limit`. The default reads
     /// them with [`ReadTxn::range`]; a backend that can count without copying values
     /// overrides it.

@@ -1249,6 +1249,10 @@ impl ReadTxn for PgTxn<'_> {
         self.prefetch_through(keys, [], 0)
     }
 
+    fn prefetches(&self) -> bool {
+        true
+    }
+
     fn len(&mut self, table: Table) -> Result<u64, StoreError> {
         let stmts = self.stmts;
         self.send_writes()?;
