@@ -1359,6 +1359,87 @@ mod tests {
         }
     }
 
+    /// A transaction that says whether it prefetches, and notes the tables of the keys it is
+    /// asked to prefetch.
+    struct Prefetching<'a> {
+        txn: &'a mut dyn WriteTxn,
+        prefetches: bool,
+        asked: Vec<Table>,
+    }
+
+    impl crate::store::ReadTxn for Prefetching<'_> {
+        fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.txn.get(table, key)
+        }
+
+        fn range(
+            &mut self,
+            table: Table,
+            from: &[u8],
+            to: &[u8],
+            reverse: bool,
+            limit: usize,
+        ) -> Result<Vec<crate::store::Entry>, StoreError> {
+            self.txn.range(table, from, to, reverse, limit)
+        }
+
+        fn len(&mut self, table: Table) -> Result<u64, StoreError> {
+            self.txn.len(table)
+        }
+
+        fn prefetch(&mut self, keys: &[(Table, Vec<u8>)]) -> Result<(), StoreError> {
+            self.asked.extend(keys.iter().map(|(table, _)| *table));
+            Ok(())
+        }
+
+        fn prefetches(&self) -> bool {
+            self.prefetches
+        }
+    }
+
+    impl WriteTxn for Prefetching<'_> {
+        fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+            self.txn.put(table, key, value)
+        }
+
+        fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+            self.txn.delete(table, key)
+        }
+    }
+
+    /// A receipt names the message, the device's inbox entry and what was given back to a
+    /// transaction that prefetches, and nothing to one that does not; it counts the same
+    /// either way.
+    #[test]
+    fn a_receipt_prefetches_only_where_prefetching_does_something() {
+        let store = MemStore::new();
+        account(&store, ALICE);
+        account(&store, BOB);
+        let now = Time::from_millis(1_000_000);
+        for (id, prefetches) in [("P", true), ("N", false)] {
+            send(&store, id, now).unwrap();
+            let r = delivery_receipt(id);
+            let bob = Me::new(BOB, 0).unwrap();
+            let (asked, effects) = store.write_now(move |txn| {
+                let mut t = Prefetching {
+                    txn,
+                    prefetches,
+                    asked: Vec::new(),
+                };
+                let effects = receipt(&mut t, &bob, &r, now, 60)?;
+                Ok((t.asked, effects.len()))
+            });
+            let expected = if prefetches {
+                vec![Table::Messages, Table::Inbox, Table::Counters]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(asked, expected, "{id}");
+            assert_eq!(effects, 1, "{id}: the sender hears \"delivered\"");
+            assert_eq!(waiting(&store, BOB), (0, 0), "{id}");
+        }
+    }
+
     /// Makes message `id` to Bob a record of an earlier version: its devices not listed in it
     /// but indexed in [`Table::MsgDevices`].
     fn as_indexed(store: &MemStore, id: &'static str) {
