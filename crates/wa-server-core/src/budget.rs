@@ -8,12 +8,12 @@
 //! keeps its own table, so the budgets hold per node (documented in the threat model).
 
 use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 
 use wa_wire::Time;
 
-use crate::maps::Map;
 use crate::rate::Bucket;
 
 /// Buckets kept at most.
@@ -165,8 +165,8 @@ type Buckets = [Option<(Bucket, Time)>; Kind::COUNT];
 #[derive(Debug)]
 pub struct Budgets {
     limits: BudgetLimits,
-    accounts: Map<String, Buckets>,
-    addresses: Map<IpAddr, Buckets>,
+    accounts: HashMap<String, Buckets>,
+    addresses: HashMap<IpAddr, Buckets>,
     /// Buckets held, in both maps.
     len: usize,
 }
@@ -176,8 +176,8 @@ impl Budgets {
     pub fn new(limits: BudgetLimits) -> Budgets {
         Budgets {
             limits,
-            accounts: Map::default(),
-            addresses: Map::default(),
+            accounts: HashMap::new(),
+            addresses: HashMap::new(),
             len: 0,
         }
     }
@@ -205,7 +205,7 @@ impl Budgets {
     /// full, the idle buckets go first.
     fn spend<K, Q>(
         &mut self,
-        of: fn(&mut Budgets) -> &mut Map<K, Buckets>,
+        of: fn(&mut Budgets) -> &mut HashMap<K, Buckets>,
         key: &Q,
         address: bool,
         kind: Kind,

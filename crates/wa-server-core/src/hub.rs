@@ -14,7 +14,7 @@
 //! subscriptions by [`MAX_SUBSCRIPTIONS`] per connection; phones elsewhere by what the driver
 //! reports, which it expires).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use wa_wire::Jid;
 use wa_wire::ids::device_of;
@@ -36,8 +36,9 @@ pub struct Hub {
     conns: Map<ConnId, (String, Jid)>,
     refs: Map<String, ConnId>,
     conn_refs: Map<ConnId, Set<String>>,
-    subscribers: Map<Jid, Set<ConnId>>,
-    conn_subs: Map<ConnId, Set<Jid>>,
+    // (Keyed by the JIDs clients subscribe to: the standard library's SipHash, see `maps`.)
+    subscribers: HashMap<Jid, Set<ConnId>>,
+    conn_subs: Map<ConnId, HashSet<Jid>>,
     /// Accounts whose phone is connected to another node of a cluster.
     phones_elsewhere: Set<String>,
 }
