@@ -1321,13 +1321,27 @@ mod tests {
         }
     }
 
-    /// A transaction that counts its range reads.
-    struct Ranges<'a> {
+    /// A transaction over another that counts its range reads, says whether it prefetches,
+    /// and notes the tables of the keys it is asked to prefetch.
+    struct Watched<'a> {
         txn: &'a mut dyn WriteTxn,
         ranges: usize,
+        prefetches: bool,
+        prefetched: Vec<Table>,
     }
 
-    impl crate::store::ReadTxn for Ranges<'_> {
+    impl<'a> Watched<'a> {
+        fn over(txn: &'a mut dyn WriteTxn, prefetches: bool) -> Watched<'a> {
+            Watched {
+                txn,
+                ranges: 0,
+                prefetches,
+                prefetched: Vec::new(),
+            }
+        }
+    }
+
+    impl crate::store::ReadTxn for Watched<'_> {
         fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
             self.txn.get(table, key)
         }
@@ -1347,48 +1361,9 @@ mod tests {
         fn len(&mut self, table: Table) -> Result<u64, StoreError> {
             self.txn.len(table)
         }
-    }
-
-    impl WriteTxn for Ranges<'_> {
-        fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-            self.txn.put(table, key, value)
-        }
-
-        fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
-            self.txn.delete(table, key)
-        }
-    }
-
-    /// A transaction that says whether it prefetches, and notes the tables of the keys it is
-    /// asked to prefetch.
-    struct Prefetching<'a> {
-        txn: &'a mut dyn WriteTxn,
-        prefetches: bool,
-        asked: Vec<Table>,
-    }
-
-    impl crate::store::ReadTxn for Prefetching<'_> {
-        fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-            self.txn.get(table, key)
-        }
-
-        fn range(
-            &mut self,
-            table: Table,
-            from: &[u8],
-            to: &[u8],
-            reverse: bool,
-            limit: usize,
-        ) -> Result<Vec<crate::store::Entry>, StoreError> {
-            self.txn.range(table, from, to, reverse, limit)
-        }
-
-        fn len(&mut self, table: Table) -> Result<u64, StoreError> {
-            self.txn.len(table)
-        }
 
         fn prefetch(&mut self, keys: &[(Table, Vec<u8>)]) -> Result<(), StoreError> {
-            self.asked.extend(keys.iter().map(|(table, _)| *table));
+            self.prefetched.extend(keys.iter().map(|(table, _)| *table));
             Ok(())
         }
 
@@ -1397,7 +1372,7 @@ mod tests {
         }
     }
 
-    impl WriteTxn for Prefetching<'_> {
+    impl WriteTxn for Watched<'_> {
         fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
             self.txn.put(table, key, value)
         }
@@ -1421,13 +1396,9 @@ mod tests {
             let r = delivery_receipt(id);
             let bob = Me::new(BOB, 0).unwrap();
             let (asked, effects) = store.write_now(move |txn| {
-                let mut t = Prefetching {
-                    txn,
-                    prefetches,
-                    asked: Vec::new(),
-                };
+                let mut t = Watched::over(txn, prefetches);
                 let effects = receipt(&mut t, &bob, &r, now, 60)?;
-                Ok((t.asked, effects.len()))
+                Ok((t.prefetched, effects.len()))
             });
             let expected = if prefetches {
                 vec![Table::Messages, Table::Inbox, Table::Counters]
@@ -1477,7 +1448,8 @@ mod tests {
             let r = delivery_receipt(id);
             let bob = Me::new(BOB, 0).unwrap();
             let (ranges, expires) = store.write_now(move |txn| {
-                let mut counted = Ranges { txn, ranges: 0 };
+                // (Prefetching nothing, as the embedded stores.)
+                let mut counted = Watched::over(txn, false);
                 receipt(&mut counted, &bob, &r, now, receipts_secs)?;
                 let seq = sent_seq(counted.txn, ALICE, &r.id)?.unwrap();
                 Ok((counted.ranges, message(counted.txn, seq)?.unwrap().expires))
