@@ -36,7 +36,8 @@ pub struct Hub {
     conns: Map<ConnId, (String, Jid)>,
     refs: Map<String, ConnId>,
     conn_refs: Map<ConnId, Set<String>>,
-    // (Keyed by the JIDs clients subscribe to: the standard library's SipHash, see `maps`.)
+    // (The JIDs clients subscribe to, as keys here and in each connection's set, are hashed
+    // with the standard library's SipHash: see `maps`.)
     subscribers: HashMap<Jid, Set<ConnId>>,
     conn_subs: Map<ConnId, HashSet<Jid>>,
     /// Accounts whose phone is connected to another node of a cluster.
