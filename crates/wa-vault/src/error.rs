@@ -45,6 +45,15 @@ pub enum VaultError {
         /// Which entry is wrong.
         reason: &'static str,
     },
+    /// The vault is in redb's v2 file format (written by wa-vault on redb 2), and rewriting it
+    /// in the v3 format failed.
+    #[error("upgrading the vault at {} from redb's v2 file format failed: {detail}", path.display())]
+    Upgrade {
+        /// The database path.
+        path: PathBuf,
+        /// What redb 2.6 reported.
+        detail: String,
+    },
     /// Another process (or another [`Vault`](crate::Vault) in this one) has the database open.
     #[error(
         "the store at {} is in use: another process has it open (close it and try again)",

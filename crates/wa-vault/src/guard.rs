@@ -1,13 +1,14 @@
 //! Containment of `redb` panics on damaged files.
 //!
-//! `redb` 2 asserts instead of returning an error on some malformed files: a file truncated
+//! `redb` 2 asserted instead of returning an error on some malformed files: a file truncated
 //! below the length its header records trips `assert!(raw_file_len >= layout.len())` when it
 //! is opened, and a flipped byte in a B-tree page can reach an `unreachable!()` or an
-//! out-of-range slice while iterating (both seen in this crate's tests; later `redb` releases
-//! turn several of these into `StorageError::Corrupted`). A damaged file is untrusted input,
-//! so every call into `redb` runs under [`guard`], which turns such a panic into
-//! [`VaultError::Damaged`], and every `redb` handle is dropped under [`DropGuard`] (its drop
-//! writes to the file and locks mutexes a caught panic may have poisoned).
+//! out-of-range slice while iterating (both seen in this crate's tests). `redb` 4 turns several
+//! of these into `StorageError::Corrupted`, but not every one is known, and 2.6 still opens
+//! files in the v2 format to upgrade them. A damaged file is untrusted input, so every call
+//! into `redb` runs under [`guard`], which turns such a panic into [`VaultError::Damaged`],
+//! and every `redb` handle is dropped under [`DropGuard`] (its drop writes to the file and
+//! locks mutexes a caught panic may have poisoned).
 //!
 //! The panic hook still prints the panic message; the process goes on. None of this helps under
 //! `panic = "abort"`.

@@ -90,7 +90,7 @@
 //! # Damaged files
 //!
 //! A file that is not a `redb` database at all (checked on its magic bytes before `redb`
-//! reads it) or one without a vault header is [`VaultError::NotAVault`]. `redb` 2 panics
+//! reads it) or one without a vault header is [`VaultError::NotAVault`]. `redb` has panicked
 //! instead of returning an error on some damaged files (a truncated file, a flipped byte in a
 //! B-tree page); every call into `redb` runs under `catch_unwind` and such a panic is
 //! [`VaultError::Damaged`] (the panic hook still prints it; not under `panic = "abort"`).
@@ -114,8 +114,11 @@
 //!
 //! # Dependencies
 //!
-//! - `redb`: the embedded, single-file, crash-safe (ACID, copy-on-write) key-value store that
-//!   `wa-client` and `wa-server` already use.
+//! - `redb` (4.x): the embedded, single-file, crash-safe (ACID, copy-on-write) key-value store
+//!   that `wa-client` and `wa-server` already use.
+//! - `redb2` (`redb` 2.6, renamed): only to upgrade, in place, a vault that this crate wrote on
+//!   `redb` 2 in redb's v2 file format, which `redb` 3 and later do not open
+//!   ([`VaultError::Upgrade`] if that fails).
 //! - `chacha20poly1305` (0.11, the RustCrypto hybrid-array generation the workspace uses):
 //!   XChaCha20-Poly1305, whose 24-byte nonces can be drawn at random for every write without a
 //!   counter to keep; feature `zeroize` wipes the key in the cipher.

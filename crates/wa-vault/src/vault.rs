@@ -4,7 +4,9 @@ use std::io::Read as _;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableTable, TableDefinition, TableError, TableHandle};
+use redb::{
+    Database, ReadableDatabase as _, ReadableTable, TableDefinition, TableError, TableHandle,
+};
 use zeroize::Zeroizing;
 
 use crate::VaultError;
@@ -247,7 +249,8 @@ fn create(
         let file = tmp
             .reopen()
             .map_err(VaultError::io("open", tmp.path().to_owned()))?;
-        let db = Database::builder().create_file(file)?;
+        let db =
+            Database::builder().create_with_backend(redb::backends::FileBackend::new(file)?)?;
         let txn = db.begin_write()?;
         write_header(&txn, key.kind(), argon2_entry.as_deref(), &sealer)?;
         txn.commit()?;
@@ -296,6 +299,27 @@ fn check_magic(path: &Path) -> Result<(), VaultError> {
     if head != REDB_MAGIC {
         return Err(not_a_vault("not a redb database"));
     }
+    Ok(())
+}
+
+/// Rewrites, in place, a vault that wa-vault built on redb 2 wrote in redb's v2 file format
+/// (redb 3 and later open only the v3 format): redb 2.6's own upgrade.
+/// Its sealed values are copied as they are.
+fn upgrade_v2(path: &Path) -> Result<(), VaultError> {
+    let failed = |detail: String| VaultError::Upgrade {
+        path: path.to_owned(),
+        detail,
+    };
+    let mut db = match redb2::Database::open(path) {
+        Ok(db) => db,
+        Err(redb2::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(VaultError::InUse {
+                path: path.to_owned(),
+            });
+        }
+        Err(e) => return Err(failed(e.to_string())),
+    };
+    db.upgrade().map_err(|e| failed(e.to_string()))?;
     Ok(())
 }
 
@@ -359,7 +383,14 @@ fn open_existing(
 ) -> Result<Vault, VaultError> {
     check_magic(path)?;
     let (db, header) = guard(path, || {
-        let db = match Database::builder().open(path) {
+        let opened = match Database::builder().open(path) {
+            Err(redb::DatabaseError::UpgradeRequired(2)) => {
+                upgrade_v2(path)?;
+                Database::builder().open(path)
+            }
+            opened => opened,
+        };
+        let db = match opened {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(VaultError::InUse {

@@ -1103,3 +1103,67 @@ fn flipped_bytes_never_panic() {
     println!("byte flips: {outcomes:?}");
     assert!(outcomes.contains_key("read: corrupt value"), "{outcomes:?}");
 }
+
+/// A vault as wa-vault on redb 2.6 wrote it (redb's v2 file format) opens: the file is
+/// upgraded in place, and every entry reads back.
+#[test]
+fn a_vault_in_redb_2s_file_format_is_upgraded() {
+    let f = fixture();
+    {
+        let vault = open(&f);
+        put_all(&vault, MESSAGES, &[("k1", "v1"), ("k2", "v2")]);
+        put_all(&vault, E2E, &[("x", MARKER)]);
+    }
+    // Every table, copied byte for byte into a file in the v2 format.
+    let v2 = f.dir.path().join("v2.redb");
+    {
+        use redb::ReadableDatabase as _;
+        let raw = redb::Database::open(&f.db).unwrap();
+        let read = raw.begin_read().unwrap();
+        let old = redb2::Database::create(&v2).unwrap();
+        let write = old.begin_write().unwrap();
+        for handle in read.list_tables().unwrap() {
+            let name = redb::TableHandle::name(&handle).to_owned();
+            if name == "wa-vault.header" {
+                let from = read
+                    .open_table(TableDefinition::<&str, &[u8]>::new(&name))
+                    .unwrap();
+                let mut to = write
+                    .open_table(redb2::TableDefinition::<&str, &[u8]>::new(&name))
+                    .unwrap();
+                for entry in from.iter().unwrap() {
+                    let (k, v) = entry.unwrap();
+                    to.insert(k.value(), v.value()).unwrap();
+                }
+            } else {
+                let from = read.open_table(raw_table(&name)).unwrap();
+                let mut to = write
+                    .open_table(redb2::TableDefinition::<&[u8], &[u8]>::new(&name))
+                    .unwrap();
+                for entry in from.iter().unwrap() {
+                    let (k, v) = entry.unwrap();
+                    to.insert(k.value(), v.value()).unwrap();
+                }
+            }
+        }
+        write.commit().unwrap();
+    }
+    std::fs::rename(&v2, &f.db).unwrap();
+    assert!(matches!(
+        redb::Database::open(&f.db),
+        Err(redb::DatabaseError::UpgradeRequired(2))
+    ));
+    for _ in 0..2 {
+        let vault = open(&f);
+        let txn = vault.read().unwrap();
+        assert_eq!(txn.get(MESSAGES, "k2").unwrap().unwrap().as_slice(), b"v2");
+        assert_eq!(
+            txn.get(E2E, "x").unwrap().unwrap().as_slice(),
+            MARKER.as_bytes()
+        );
+        assert_eq!(
+            keys(&txn.range(MESSAGES, &Scan::all()).unwrap()),
+            ["k1", "k2"]
+        );
+    }
+}

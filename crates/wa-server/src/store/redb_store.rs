@@ -30,7 +30,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase as _, ReadableTableMetadata,
+    TableDefinition,
+};
 
 use super::overlay::{self, FileEntries, Layer, Overlay, Slot};
 use super::wal::{self, Wal};
@@ -263,10 +266,24 @@ fn log_path(path: &Path) -> PathBuf {
 }
 
 fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
-    let db = redb::Builder::new()
-        .set_cache_size(cache_bytes)
-        .create(path)
-        .map_err(backend)?;
+    let open = || {
+        redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+    };
+    let db = match open() {
+        Err(redb::DatabaseError::UpgradeRequired(2)) => {
+            upgrade_v2(path)?;
+            open()
+        }
+        opened => opened,
+    }
+    .map_err(|e| match e {
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
+            StoreError::Backend(format!("the database file is damaged: {detail}"))
+        }
+        e => backend(e),
+    })?;
     let txn = db.begin_write().map_err(backend)?;
     for table in Table::ALL {
         txn.open_table(def(table)).map_err(backend)?;
@@ -274,6 +291,22 @@ fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
     txn.open_table(STATE).map_err(backend)?;
     txn.commit().map_err(backend)?;
     Ok(db)
+}
+
+/// Rewrites, in place, a file that wa-server built on redb 2 wrote in redb's v2 format (redb 3
+/// and later open only the v3 format): redb 2.6's own upgrade.
+fn upgrade_v2(path: &Path) -> Result<(), StoreError> {
+    let failed = |e: &dyn std::fmt::Display| {
+        StoreError::Backend(format!(
+            "upgrading {} from redb's v2 file format: {e}",
+            path.display()
+        ))
+    };
+    let mut db = redb2::Database::open(path).map_err(|e| failed(&e))?;
+    db.upgrade().map_err(|e| failed(&e))?;
+    drop(db);
+    tracing::info!(path = %path.display(), "upgraded the database file from redb's v2 format to v3");
+    Ok(())
 }
 
 /// Writes a log's records into the file, in one durable commit that counts segment `last` as
@@ -1405,6 +1438,40 @@ mod tests {
         let path = store.path().to_owned();
         drop(store);
         assert_eq!(seen(&RedbStore::open(&path).unwrap()), (4, 4));
+    }
+
+    #[test]
+    fn a_file_in_redb_2s_format_is_upgraded_with_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        {
+            // As wa-server built on redb 2.6 left it: the v2 format, two writes flushed.
+            let db = redb2::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(redb2::TableDefinition::<&[u8], &[u8]>::new(
+                Table::Accounts.name(),
+            ))
+            .unwrap()
+            .insert(b"15550001".as_slice(), b"alice".as_slice())
+            .unwrap();
+            txn.open_table(redb2::TableDefinition::<&str, u64>::new("wa_wal_state"))
+                .unwrap()
+                .insert("flushed", 2)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        // redb 4 alone refuses it.
+        assert!(matches!(
+            Database::open(&path),
+            Err(redb::DatabaseError::UpgradeRequired(2))
+        ));
+        for _ in 0..2 {
+            let store = RedbStore::open(&path).unwrap();
+            let got = read(&store, |txn| txn.get(Table::Accounts, b"15550001")).unwrap();
+            assert_eq!(got.as_deref(), Some(b"alice".as_slice()));
+            assert_eq!(read(&store, |txn| txn.len(Table::Messages)).unwrap(), 0);
+            store.close();
+        }
     }
 
     #[test]
