@@ -29,9 +29,10 @@
 //! whole 4 KiB blocks, durable when the write returns, past the page cache. Into
 //! the zeros grown in advance such a write changes no metadata, so the device gets the blocks
 //! and a cache flush, and the kernel skips the page cache's writeback (about a quarter less
-//! system time per append than `write` and `fdatasync` on this project's machine). Elsewhere,
-//! or where the filesystem refuses, records go through the page cache and `fdatasync`; the
-//! file's bytes are the same either way.
+//! system time per append than `write` and `fdatasync` on this project's machine). The zeros
+//! themselves go the same way, from one zeroed buffer, so that growing the log copies nothing
+//! into the page cache. Elsewhere, or where the filesystem refuses, records and zeros go
+//! through the page cache and `fdatasync`; the file's bytes are the same either way.
 //!
 //! A crash can leave the last record torn (its length runs past the end of the file, or its
 //! checksum fails and only zeros follow it): it was never acknowledged, and is dropped. A bad
@@ -388,6 +389,41 @@ impl Direct {
     fn write(&mut self, _at: u64, _record: &[u8]) -> std::io::Result<()> {
         Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
     }
+
+    /// Writes zeros from `from` (the file's end) to `to` (a multiple of [`CHUNK`]) and returns
+    /// when they are on disk: from the first block boundary at or after `from`, since the
+    /// block `from` falls in is already the file's and zeros past its end. Straight from one
+    /// zeroed buffer to the device, so growing the log copies nothing through the page cache
+    /// (about a tenth of the store writer's samples did, with the pages' clearing).
+    #[cfg(target_os = "linux")]
+    fn zero(&mut self, from: u64, to: u64) -> std::io::Result<()> {
+        /// Zeros per write (a buffer small enough that `write` keeps it as its room).
+        const ZEROS: usize = 256 << 10;
+        let misaligned = || std::io::Error::from(std::io::ErrorKind::InvalidInput);
+        if self.room.len() < ZEROS + BLOCK {
+            self.room.resize(ZEROS + BLOCK, 0);
+        }
+        let offset = self.room.as_ptr().align_offset(BLOCK);
+        let zeros = self
+            .room
+            .get_mut(offset..offset + ZEROS)
+            .ok_or_else(misaligned)?;
+        // `write` leaves a record's bytes in its room.
+        zeros.fill(0);
+        let mut at = from.div_ceil(BLOCK as u64) * BLOCK as u64;
+        while at < to {
+            let n = (to - at).min(ZEROS as u64) as usize;
+            self.file
+                .write_all_at(zeros.get(..n).ok_or_else(misaligned)?, at)?;
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn zero(&mut self, _from: u64, _to: u64) -> std::io::Result<()> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
 }
 
 /// The current segment, open for appending.
@@ -532,6 +568,25 @@ impl Wal {
             return Ok(());
         }
         let target = end.div_ceil(CHUNK) * CHUNK;
+        if let Some(direct) = &mut self.direct {
+            match direct.zero(self.allocated, target) {
+                Ok(()) => {
+                    // The size and the block map are durable with each `O_DSYNC` write; this
+                    // sync only orders them before the records that follow, as the buffered
+                    // path's does.
+                    self.file.sync_all()?;
+                    self.allocated = target;
+                    return Ok(());
+                }
+                // Refused before anything was written: the page cache, from now on.
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                    tracing::info!(path = %self.path.display(), error = %e, "the filesystem refuses direct writes: the write-ahead log goes through the page cache");
+                    self.direct = None;
+                    self.try_direct = false;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         self.file.seek(SeekFrom::Start(self.allocated))?;
         let zeros = vec![0_u8; 1 << 16];
         let mut at = self.allocated;
@@ -700,7 +755,19 @@ mod tests {
     }
 
     /// Records that end inside a block, on a block's end, and span several blocks.
-    const SIZES: [usize; 9] = [1, 5000, 3, 4000, 9000, 2, 4096 - 31, 100, 70_000];
+    /// The last one grows the file by more than a chunk at once, past the chunk it starts in.
+    const SIZES: [usize; 10] = [
+        1,
+        5000,
+        3,
+        4000,
+        9000,
+        2,
+        4096 - 31,
+        100,
+        70_000,
+        CHUNK as usize + 5000,
+    ];
 
     /// Writes `SIZES` to a new log at `path` (rotating once, midway); what each segment holds,
     /// and whether its appends were direct.
