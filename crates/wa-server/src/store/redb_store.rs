@@ -1441,6 +1441,64 @@ mod tests {
     }
 
     #[test]
+    fn a_flush_writes_each_put_and_removal_into_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_db(&dir.path().join("s.redb"), 1 << 20).unwrap();
+        let put = |layer: &mut Layer, key: u64, value: &[u8]| {
+            let slot = Slot {
+                value: Some(value.to_vec()),
+                in_file: false,
+            };
+            layer.insert(Table::Meta, &key.to_be_bytes(), slot);
+        };
+        let mut first = Layer::default();
+        for key in [10, 20, 30] {
+            put(&mut first, key, b"old");
+        }
+        commit_layer(&db, &first, 1).unwrap();
+        // Before the file's last key: a removal, an insert, two overwrites (one of the last
+        // key). Past it: a removal of a key never written, and 2 MB of new keys in order.
+        let mut second = Layer::default();
+        let removed = Slot {
+            value: None,
+            in_file: true,
+        };
+        second.insert(Table::Meta, &10_u64.to_be_bytes(), removed.clone());
+        second.insert(Table::Meta, &40_u64.to_be_bytes(), removed);
+        put(&mut second, 15, b"new");
+        put(&mut second, 20, b"new");
+        put(&mut second, 30, b"new");
+        let appended = 31..20_031_u64;
+        for key in appended.clone().filter(|&k| k != 40) {
+            put(&mut second, key, &[key as u8; 100]);
+        }
+        commit_layer(&db, &second, 2).unwrap();
+
+        let mut expected: Vec<(Vec<u8>, Vec<u8>)> = [15, 20, 30]
+            .map(|k: u64| (k.to_be_bytes().to_vec(), b"new".to_vec()))
+            .to_vec();
+        expected.extend(
+            appended
+                .filter(|&k| k != 40)
+                .map(|k| (k.to_be_bytes().to_vec(), vec![k as u8; 100])),
+        );
+        let mut file = FileRead::begin(&db).unwrap();
+        let found: Vec<_> = file
+            .entries(Table::Meta, &[], &[0xFF; 9], false, true)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            found == expected,
+            "{} entries, {} expected",
+            found.len(),
+            expected.len()
+        );
+        assert_eq!(file.len(Table::Meta).unwrap(), expected.len() as u64);
+        assert_eq!(file.flushed().unwrap(), 2);
+    }
+
+    #[test]
     fn a_file_in_redb_2s_format_is_upgraded_with_its_records() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
