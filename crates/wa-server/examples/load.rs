@@ -777,7 +777,17 @@ fn main() {
         };
         // Another build of the server in the same run (before and after a change), after
         // this one or before it.
-        let baseline = std::env::var_os("LOAD_BASELINE").map(std::path::PathBuf::from);
+        // (Set but empty is unset, as in `LOAD_BASELINE= load ...`.)
+        let baseline = std::env::var_os("LOAD_BASELINE")
+            .filter(|path| !path.is_empty())
+            .map(std::path::PathBuf::from);
+        if let Some(baseline) = &baseline {
+            assert!(
+                baseline.is_file(),
+                "LOAD_BASELINE: no server binary at {}",
+                baseline.display()
+            );
+        }
         let mut builds = vec![(bin.clone(), name.clone())];
         if let Some(baseline) = baseline {
             let named = format!("{name}, baseline {}", baseline.display());
