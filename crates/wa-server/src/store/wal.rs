@@ -360,15 +360,9 @@ impl Direct {
         }
         let data = self.tail.len() + record.len();
         let whole = data.div_ceil(BLOCK) * BLOCK;
-        if self.room.len() < whole + BLOCK {
-            self.room.resize(whole + BLOCK, 0);
-        }
-        let offset = self.room.as_ptr().align_offset(BLOCK);
-        let blocks = self
-            .room
-            .get_mut(offset..offset + whole)
-            .ok_or_else(misaligned)?;
-        let (head, rest) = blocks.split_at_mut(self.tail.len());
+        let tail = self.tail.len();
+        let blocks = aligned(&mut self.room, whole)?;
+        let (head, rest) = blocks.split_at_mut(tail);
         head.copy_from_slice(&self.tail);
         let (body, zeros) = rest.split_at_mut(record.len());
         body.copy_from_slice(record);
@@ -399,22 +393,16 @@ impl Direct {
     fn zero(&mut self, from: u64, to: u64) -> std::io::Result<()> {
         /// Zeros per write (a buffer small enough that `write` keeps it as its room).
         const ZEROS: usize = 256 << 10;
-        let misaligned = || std::io::Error::from(std::io::ErrorKind::InvalidInput);
-        if self.room.len() < ZEROS + BLOCK {
-            self.room.resize(ZEROS + BLOCK, 0);
-        }
-        let offset = self.room.as_ptr().align_offset(BLOCK);
-        let zeros = self
-            .room
-            .get_mut(offset..offset + ZEROS)
-            .ok_or_else(misaligned)?;
+        let zeros = aligned(&mut self.room, ZEROS)?;
         // `write` leaves a record's bytes in its room.
         zeros.fill(0);
         let mut at = from.div_ceil(BLOCK as u64) * BLOCK as u64;
         while at < to {
             let n = (to - at).min(ZEROS as u64) as usize;
-            self.file
-                .write_all_at(zeros.get(..n).ok_or_else(misaligned)?, at)?;
+            let chunk = zeros
+                .get(..n)
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+            self.file.write_all_at(chunk, at)?;
             at += n as u64;
         }
         Ok(())
@@ -424,6 +412,18 @@ impl Direct {
     fn zero(&mut self, _from: u64, _to: u64) -> std::io::Result<()> {
         Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
     }
+}
+
+/// The first `len` bytes of `room` that start on a block boundary (direct writes need their
+/// memory aligned too), growing it to a block more than `len` first.
+#[cfg(target_os = "linux")]
+fn aligned(room: &mut Vec<u8>, len: usize) -> std::io::Result<&mut [u8]> {
+    if room.len() < len + BLOCK {
+        room.resize(len + BLOCK, 0);
+    }
+    let offset = room.as_ptr().align_offset(BLOCK);
+    room.get_mut(offset..offset + len)
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))
 }
 
 /// The current segment, open for appending.
@@ -541,18 +541,21 @@ impl Wal {
         Ok(())
     }
 
+    /// Direct writes were refused (a misaligned buffer or offset, or a filesystem without
+    /// them): the page cache, from now on. What a refused write left is written again there.
+    fn refuse_direct(&mut self, e: &std::io::Error) {
+        tracing::info!(path = %self.path.display(), error = %e, "the filesystem refuses direct writes: the write-ahead log goes through the page cache");
+        self.direct = None;
+        self.try_direct = false;
+    }
+
     /// Writes the encoded record in `self.buf` at the end of the log, and waits until it is on
     /// disk.
     fn write_record(&mut self) -> std::io::Result<()> {
         if let Some(direct) = &mut self.direct {
             match direct.write(self.len, &self.buf) {
                 Ok(()) => return Ok(()),
-                // Refused before anything was written: the page cache, from now on.
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                    tracing::info!(path = %self.path.display(), error = %e, "the filesystem refuses direct writes: the write-ahead log goes through the page cache");
-                    self.direct = None;
-                    self.try_direct = false;
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => self.refuse_direct(&e),
                 Err(e) => return Err(e),
             }
         }
@@ -578,12 +581,7 @@ impl Wal {
                     self.allocated = target;
                     return Ok(());
                 }
-                // Refused before anything was written: the page cache, from now on.
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                    tracing::info!(path = %self.path.display(), error = %e, "the filesystem refuses direct writes: the write-ahead log goes through the page cache");
-                    self.direct = None;
-                    self.try_direct = false;
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => self.refuse_direct(&e),
                 Err(e) => return Err(e),
             }
         }
