@@ -303,8 +303,8 @@ fn check_magic(path: &Path) -> Result<(), VaultError> {
 }
 
 /// Rewrites, in place, a vault that wa-vault built on redb 2 wrote in redb's v2 file format
-/// (redb 3 and later open only the v3 format): redb 2.6's own upgrade.
-/// Its sealed values are copied as they are.
+/// (redb 3 and later open only the v3 format): redb 2.6's own upgrade, which copies the
+/// sealed values as they are.
 fn upgrade_v2(path: &Path) -> Result<(), VaultError> {
     let failed = |detail: String| VaultError::Upgrade {
         path: path.to_owned(),
