@@ -230,6 +230,7 @@ impl Driver {
         let max_jobs =
             u64::try_from(self.shared.config.max_jobs_per_connection.max(1)).unwrap_or(u64::MAX);
         let mut rounds = 0;
+        let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
         loop {
             if self.drain(m).await == Flow::Closed {
                 break;
@@ -263,12 +264,14 @@ impl Driver {
             };
             let now_t = now();
             let timer = m.deadline().map(|t| Instant::now() + t.since(now_t));
-            let sleep = async move {
-                match timer {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            // One timer for the connection's life, moved to each new deadline: a later
+            // deadline is only noted, without a trip to the runtime's timer wheel (a new timer
+            // for every turn of this loop was registered and removed again each time).
+            if let Some(at) = timer
+                && at != sleep.deadline()
+            {
+                sleep.as_mut().reset(at);
+            }
             tokio::select! {
                 // Outcomes held for an earlier job's count too: what the core holds is bounded.
                 incoming = socket.next(), if m.jobs_in_flight() < max_jobs => match incoming {
@@ -294,7 +297,7 @@ impl Driver {
                     }
                 },
                 Some((id, result)) = done_rx.recv() => m.job(now(), id, result),
-                () = sleep => m.timeout(now()),
+                () = &mut sleep, if timer.is_some() => m.timeout(now()),
                 changed = shutdown.changed(), if !stopping => {
                     stopping = true;
                     let _ = changed;

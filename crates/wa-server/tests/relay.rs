@@ -1,6 +1,7 @@
 //! The phone protocol end to end through the driver: registration (the code through the
 //! channel code sender), keys, the directory, a relay of made-up ciphertext, delivery, the
-//! receipt and the ticks; the web client socket answers keepalives.
+//! receipt and the ticks; the web client socket answers keepalives; a connection closes at its
+//! login and idle deadlines.
 
 #![allow(
     clippy::unwrap_used,
@@ -209,5 +210,53 @@ async fn shutdown_closes_every_socket_logged_in_or_not_without_waiting_for_the_g
     assert!(
         started.elapsed() < std::time::Duration::from_secs(30),
         "did not wait for the grace period"
+    );
+}
+
+/// The connection's timer follows the core's deadline wherever it moves: a phone socket that
+/// never logs in is closed at the login deadline; a phone that logged in, whose every request
+/// moved its idle deadline later, is closed an idle timeout after its last request, not after
+/// its first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_closes_at_its_deadline_wherever_it_moved() {
+    let login = std::time::Duration::from_millis(300);
+    let t = TestServer::start(|c| c.core.phone_login_timeout = login).await;
+    let opened = std::time::Instant::now();
+    let (mut ws, _) =
+        tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(t.server.phone_url()))
+            .await
+            .unwrap()
+            .unwrap();
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+            Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    assert!(
+        opened.elapsed() >= login,
+        "closed after {:?}",
+        opened.elapsed()
+    );
+
+    let idle = std::time::Duration::from_secs(2);
+    let mut t = TestServer::start(|c| c.core.idle_timeout = idle).await;
+    let connected = std::time::Instant::now();
+    let mut alice = t.phone("15550000001", 1).await;
+    // Requests past the first idle deadline, each answered (the connection is open) and each
+    // moving the deadline later.
+    let mut last = std::time::Instant::now();
+    while connected.elapsed() < idle + idle / 2 {
+        // (Spacing the requests out in time is what is tested: no event to wait for.)
+        tokio::time::sleep(idle / 4).await;
+        assert_eq!(alice.devices(vec![alice.jid()]).await.len(), 1);
+        last = std::time::Instant::now();
+    }
+    // The idle phone's socket closes (within `WAIT`, or `try_event` fails the test).
+    while alice.try_event().await.is_some() {}
+    assert!(
+        last.elapsed() >= idle,
+        "closed {:?} after the last request",
+        last.elapsed()
     );
 }
