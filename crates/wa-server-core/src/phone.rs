@@ -21,7 +21,7 @@ use wa_wire::ids::{user_jid, valid_number};
 use wa_wire::link::QrCode;
 use wa_wire::phone::{
     Challenge, Claims, DeviceLists, Empty, GroupCreated, KeyCount, Linked, LinkedDevices,
-    MediaAuth, PhoneEvent, PhoneRequest, Ready, Stored, auth_message,
+    MAX_RECEIPTS, MediaAuth, PhoneEvent, PhoneRequest, Ready, Stored, auth_message,
 };
 use zeroize::Zeroizing;
 
@@ -220,7 +220,10 @@ impl PhoneConnection {
             }
         };
         let id = request.id();
-        let receipt = matches!(request, PhoneRequest::Receipt { .. });
+        let receipt = matches!(
+            request,
+            PhoneRequest::Receipt { .. } | PhoneRequest::Receipts { .. }
+        );
         if !self.limiter.allow(now, receipt) {
             return self.send(&PhoneEvent::error(Some(id), 429, "too many requests"));
         }
@@ -334,15 +337,29 @@ impl PhoneConnection {
         let id = request.id();
         let kind = match &request {
             PhoneRequest::Relay { .. } => Some(Kind::Send),
-            PhoneRequest::Receipt { .. } => Some(Kind::Receipt),
+            PhoneRequest::Receipt { .. } | PhoneRequest::Receipts { .. } => Some(Kind::Receipt),
             PhoneRequest::Presence { .. } => Some(Kind::Presence),
             PhoneRequest::Ping { .. }
             | PhoneRequest::MirrorSend { .. }
             | PhoneRequest::MirrorChallenge { .. } => None,
             _ => Some(Kind::Query),
         };
+        // Receipts in one request count as many as they are.
+        let units = match &request {
+            PhoneRequest::Receipts { receipts, .. } => {
+                if !(1..=MAX_RECEIPTS).contains(&receipts.len()) {
+                    return self.send(&PhoneEvent::error(
+                        Some(id),
+                        400,
+                        format!("receipts: 1 to {MAX_RECEIPTS} of them"),
+                    ));
+                }
+                receipts.len()
+            }
+            _ => 1,
+        };
         if let Some(kind) = kind
-            && !self.spend(now, Some(&me.number), kind)
+            && !(0..units).all(|_| self.spend(now, Some(&me.number), kind))
         {
             return self.send(&PhoneEvent::error(
                 Some(id),
@@ -408,6 +425,16 @@ impl PhoneConnection {
                     reply_to,
                     me,
                     set(SetRequest::Receipt(receipt)),
+                    now,
+                    limits,
+                ));
+            }
+            PhoneRequest::Receipts { receipts, .. } => {
+                let limits = self.set_limits();
+                self.job(relay::set(
+                    reply_to,
+                    me,
+                    receipts.into_iter().map(SetRequest::Receipt).collect(),
                     now,
                     limits,
                 ));

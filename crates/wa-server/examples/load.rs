@@ -14,8 +14,11 @@
 //! (`--no-budgets`: a load generator is not a person). CLIENTS phones register; phone `i`
 //! sends end-to-end relays of BYTES bytes of (made-up) ciphertext to phone `i + 1`, keeping
 //! WINDOW in flight (each is stored with fsync before its answer), for SECONDS; every phone
-//! answers each message it gets with a delivery receipt, which retires it. A copy counts once
-//! its recipient has it. The run ends when every copy arrived.
+//! answers each message it gets with a delivery receipt, which retires it: the messages that
+//! arrived together, in one `receipts` request (as Redis's consumers `XACK` a batch). With
+//! `LOAD_SINGLE_RECEIPTS` set, one `receipt` request per message instead (a build older than
+//! `receipts` needs it). A copy counts once its recipient has it. The run ends when every copy
+//! arrived.
 //!
 //! **Redis Streams**: a `redis-server` of its own (a temporary directory, `appendonly yes`,
 //! `appendfsync always`: fsync before every reply) on a free port; CLIENTS producers `XADD`
@@ -59,13 +62,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
 use support::spawned::{Spawned, spawn};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use wa_wire::msg::{ContentKind, OlmPayload, OlmType, Receipt, ReceiptKind, Relay, RelayTarget};
-use wa_wire::phone::PhoneRequest;
+use wa_wire::phone::{MAX_RECEIPTS, PhoneRequest};
 
 /// CPU time (user + system) of process `pid` so far.
 fn cpu_time(pid: u32) -> Duration {
@@ -282,6 +285,7 @@ async fn wa_server(
 
     let sent = Arc::new(AtomicU64::new(0));
     let received = Arc::new(AtomicU64::new(0));
+    let receipt_requests = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let cpu =
         |servers: &[Spawned]| -> Duration { servers.iter().map(|s| cpu_time(s.child.id())).sum() };
@@ -296,11 +300,13 @@ async fn wa_server(
     let (cpu_before, writer_before) = (cpu(&servers), writer(&servers));
     let generator_before = cpu_time(std::process::id());
     let started = Instant::now();
+    let single_receipts = std::env::var_os("LOAD_SINGLE_RECEIPTS").is_some_and(|v| !v.is_empty());
     let mut tasks = Vec::new();
     for (i, phone) in phones.into_iter().enumerate() {
         let to = users_of(&devices, (i + 1) % clients);
         let (ws, _) = phone.into_socket();
         let (sent, received, stop) = (sent.clone(), received.clone(), stop.clone());
+        let receipt_requests = receipt_requests.clone();
         // One ciphertext for all of this phone's relays; only the ids differ.
         let body = vec![0x42_u8; bytes];
         tasks.push(tokio::spawn(async move {
@@ -345,6 +351,29 @@ async fn wa_server(
                 .to_text(),
                 &[&REQUEST_ID.to_string(), &to.0.to_string(), MESSAGE_ID],
             );
+            // Receipts for several messages in one request: its head (with the request id), one
+            // receipt (chat and message id), and its tail.
+            let one = Template::new(
+                &serde_json::to_string(&Receipt {
+                    kind: ReceiptKind::Delivered,
+                    chat: to.0.clone(),
+                    id: MESSAGE_ID.to_owned(),
+                    participant: None,
+                })
+                .unwrap(),
+                &[&to.0.to_string(), MESSAGE_ID],
+            );
+            let sample = one.fill(&[&to.0.to_string(), MESSAGE_ID]);
+            let whole = PhoneRequest::Receipts {
+                id: REQUEST_ID,
+                receipts: vec![serde_json::from_str(&sample).unwrap()],
+            }
+            .to_text();
+            let (head, tail) = whole.split_once(&sample).unwrap();
+            let head = Template::new(head, &[&REQUEST_ID.to_string()]);
+            let tail = tail.to_owned();
+            // The messages that arrived together, to acknowledge.
+            let mut acks: Vec<(String, String)> = Vec::new();
             loop {
                 while in_flight.len() < window && !stop.load(Ordering::Relaxed) {
                     next_id += 1;
@@ -360,27 +389,58 @@ async fn wa_server(
                 {
                     return;
                 }
-                let message =
+                let first =
                     match tokio::time::timeout(Duration::from_millis(200), stream.next()).await {
-                        Ok(Some(Ok(Message::Text(text)))) => text,
-                        Ok(Some(Ok(_))) | Err(_) => continue,
+                        Ok(Some(Ok(message))) => message,
+                        Err(_) => continue,
                         Ok(other) => panic!("the server closed a phone's socket: {other:?}"),
                     };
-                // Only what this phone acts on is read (the ciphertext is skipped).
-                let event: Event<'_> = serde_json::from_str(message.as_str()).unwrap();
-                match (&*event.event, event.message) {
-                    ("result", _) => {
-                        in_flight.remove(&event.id.unwrap());
+                // What arrived with it too (a phone acknowledges what it got together).
+                let mut arrived = vec![first];
+                while let Some(Some(Ok(message))) = stream.next().now_or_never() {
+                    arrived.push(message);
+                }
+                for message in &arrived {
+                    let Message::Text(message) = message else {
+                        continue;
+                    };
+                    // Only what this phone acts on is read (the ciphertext is skipped).
+                    let event: Event<'_> = serde_json::from_str(message.as_str()).unwrap();
+                    match (&*event.event, event.message) {
+                        ("result", _) => {
+                            in_flight.remove(&event.id.unwrap());
+                        }
+                        ("message", Some(message)) => {
+                            received.fetch_add(1, Ordering::Relaxed);
+                            acks.push((message.chat.into_owned(), message.id.into_owned()));
+                        }
+                        ("error", _) => panic!("refused: {}", message.as_str()),
+                        _ => {}
                     }
-                    ("message", Some(message)) => {
-                        received.fetch_add(1, Ordering::Relaxed);
-                        next_id += 1;
-                        let text =
-                            receipt.fill(&[&next_id.to_string(), &message.chat, &message.id]);
-                        sink.send(Message::Text(text.into())).await.unwrap();
-                    }
-                    ("error", _) => panic!("refused: {}", message.as_str()),
-                    _ => {}
+                }
+                let per_request = if single_receipts { 1 } else { MAX_RECEIPTS };
+                for chunk in acks.chunks(per_request) {
+                    next_id += 1;
+                    let text = match chunk {
+                        [(chat, id)] => receipt.fill(&[&next_id.to_string(), chat, id]),
+                        _ => {
+                            let mut text = head.fill(&[&next_id.to_string()]);
+                            for (n, (chat, id)) in chunk.iter().enumerate() {
+                                if n > 0 {
+                                    text.push(',');
+                                }
+                                text.push_str(&one.fill(&[chat, id]));
+                            }
+                            text.push_str(&tail);
+                            text
+                        }
+                    };
+                    sink.feed(Message::Text(text.into())).await.unwrap();
+                    receipt_requests.fetch_add(1, Ordering::Relaxed);
+                }
+                if !acks.is_empty() {
+                    acks.clear();
+                    sink.flush().await.unwrap();
                 }
             }
         }));
@@ -393,6 +453,12 @@ async fn wa_server(
     let elapsed = started.elapsed();
     let generator = cpu_time(std::process::id()) - generator_before;
     let cpu = cpu(&servers) - cpu_before;
+    println!(
+        "({}: {:.2} receipts per receipt request)",
+        bin.display(),
+        received.load(Ordering::Relaxed) as f64
+            / receipt_requests.load(Ordering::Relaxed).max(1) as f64
+    );
     let writer = writer(&servers) - writer_before;
     let instructions = callgrind().then(|| {
         let mut total = (0, 0);

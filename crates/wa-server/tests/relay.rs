@@ -262,3 +262,73 @@ async fn a_connection_closes_at_its_deadline_wherever_it_moved() {
         last.elapsed()
     );
 }
+
+/// Receipts for several messages in one request: refused when there are none or too many;
+/// otherwise one answer, each message retired and ticked for its sender, and each receipt
+/// counted against the account's budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_in_one_request_retire_and_tick_each_message() {
+    use wa_wire::msg::{Receipt, ReceiptKind};
+    use wa_wire::phone::{MAX_RECEIPTS, PhoneRequest};
+
+    let mut t = TestServer::start(|c| {
+        c.core.limits.budgets.receipt = wa_server_core::budget::Rate {
+            per_second: 0.001,
+            burst: 3,
+        };
+    })
+    .await;
+    let mut alice = t.phone("15550000021", 21).await;
+    let mut bob = t.phone("15550000022", 22).await;
+    for i in 0..3u8 {
+        alice
+            .relay_to(&bob.jid(), &format!("R{i}"), &[i; 16])
+            .await
+            .unwrap();
+    }
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(bob.message().await.id);
+    }
+    let chat = alice.jid();
+    let receipt = |id: &str| Receipt {
+        kind: ReceiptKind::Delivered,
+        chat: chat.clone(),
+        id: id.to_owned(),
+        participant: None,
+    };
+
+    let none: Result<serde_json::Value, _> = bob
+        .call(|id| PhoneRequest::Receipts {
+            id,
+            receipts: Vec::new(),
+        })
+        .await;
+    assert_eq!(none.unwrap_err().0, 400);
+    let many = vec![receipt("R0"); MAX_RECEIPTS + 1];
+    let too_many: Result<serde_json::Value, _> = bob
+        .call(|id| PhoneRequest::Receipts { id, receipts: many })
+        .await;
+    assert_eq!(too_many.unwrap_err().0, 400);
+
+    let all = ids.iter().map(|id| receipt(id)).collect();
+    let _: serde_json::Value = bob
+        .call(|id| PhoneRequest::Receipts { id, receipts: all })
+        .await
+        .unwrap();
+    for id in ["R0", "R1", "R2"] {
+        assert_eq!(alice.ack(id).await.level, 2);
+    }
+    let status = status(t.server.local_addr()).await;
+    assert_eq!(status["messages"]["queued"], 0);
+
+    // The three spent the budget of three receipts: a fourth is refused.
+    let fourth: Result<serde_json::Value, _> = bob
+        .call(|id| PhoneRequest::Receipts {
+            id,
+            receipts: vec![receipt("R0")],
+        })
+        .await;
+    assert_eq!(fourth.unwrap_err().0, 429);
+    t.server.shutdown().await;
+}

@@ -58,6 +58,9 @@ pub struct PhoneInfo {
     pub device_model: Option<String>,
 }
 
+/// The most receipts one [`PhoneRequest::Receipts`] may carry.
+pub const MAX_RECEIPTS: usize = 64;
+
 /// Phone → server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
@@ -141,6 +144,16 @@ pub enum PhoneRequest {
         id: u64,
         /// The receipt.
         receipt: Receipt,
+    },
+    /// Receipts for several messages the phone received, in one request and one answer (as
+    /// WhatsApp's own receipts carry a list of further message ids): what a phone sends for
+    /// messages that arrived together. Between 1 and [`MAX_RECEIPTS`] of them; each counts
+    /// against the account's budget as a receipt of its own.
+    Receipts {
+        /// The request id.
+        id: u64,
+        /// The receipts.
+        receipts: Vec<Receipt>,
     },
     /// Set the own presence.
     Presence {
@@ -242,6 +255,7 @@ impl PhoneRequest {
             | PhoneRequest::PreKeys { id, .. }
             | PhoneRequest::Relay { id, .. }
             | PhoneRequest::Receipt { id, .. }
+            | PhoneRequest::Receipts { id, .. }
             | PhoneRequest::Presence { id, .. }
             | PhoneRequest::Subscribe { id, .. }
             | PhoneRequest::Group { id, .. }
@@ -262,13 +276,13 @@ impl PhoneRequest {
     }
 
     /// Decodes a request from its JSON text: the same as `serde_json::from_str`, faster for
-    /// the two requests a busy phone sends most.
+    /// the requests a busy phone sends most.
     ///
     /// - A relay or a receipt written exactly as [`Self::to_text`] writes it (no whitespace,
     ///   no escapes) is read by hand, without serde.
     /// - Otherwise, serde buffers an internally tagged enum whole (every string copied, every
     ///   number boxed) before it decodes the variant the tag names; a text that starts with
-    ///   the tag of a `relay` or a `receipt` is decoded in place as that variant.
+    ///   the tag of a `relay`, a `receipt` or `receipts` is decoded in place as that variant.
     /// - Any error there, and any other text, goes the general way, so what is accepted and
     ///   each error's message are the same.
     pub fn from_text(text: &str) -> serde_json::Result<PhoneRequest> {
@@ -291,6 +305,13 @@ impl PhoneRequest {
             id: u64,
             receipt: Receipt,
         }
+        #[derive(Deserialize)]
+        struct ReceiptsFields<'a> {
+            #[serde(borrow)]
+            cmd: std::borrow::Cow<'a, str>,
+            id: u64,
+            receipts: Vec<Receipt>,
+        }
         let fast = if text.starts_with(r#"{"cmd":"relay","#) {
             serde_json::from_str(text)
                 .ok()
@@ -306,6 +327,14 @@ impl PhoneRequest {
                 .map(|f| PhoneRequest::Receipt {
                     id: f.id,
                     receipt: f.receipt,
+                })
+        } else if text.starts_with(r#"{"cmd":"receipts","#) {
+            serde_json::from_str(text)
+                .ok()
+                .filter(|f: &ReceiptsFields<'_>| f.cmd == "receipts")
+                .map(|f| PhoneRequest::Receipts {
+                    id: f.id,
+                    receipts: f.receipts,
                 })
         } else {
             None

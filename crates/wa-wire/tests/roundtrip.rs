@@ -485,6 +485,7 @@ proptest! {
         let id = u64::from(id);
         let requests = vec![
             PhoneRequest::Relay { id, relay },
+            PhoneRequest::Receipts { id, receipts: vec![receipt.clone(); 1 + (id % 3) as usize] },
             PhoneRequest::Receipt { id, receipt },
             PhoneRequest::Keys { id, upload },
             PhoneRequest::Group { id, action },
