@@ -312,38 +312,48 @@ impl PhoneRequest {
             id: u64,
             receipts: Vec<Receipt>,
         }
-        let fast = if text.starts_with(r#"{"cmd":"relay","#) {
-            serde_json::from_str(text)
-                .ok()
-                .filter(|f: &RelayFields<'_>| f.cmd == "relay")
-                .map(|f| PhoneRequest::Relay {
-                    id: f.id,
-                    relay: f.relay,
+        let fast = in_place(text, "relay", |f: &RelayFields<'_>| &f.cmd)
+            .map(|f| PhoneRequest::Relay {
+                id: f.id,
+                relay: f.relay,
+            })
+            .or_else(|| {
+                in_place(text, "receipt", |f: &ReceiptFields<'_>| &f.cmd).map(|f| {
+                    PhoneRequest::Receipt {
+                        id: f.id,
+                        receipt: f.receipt,
+                    }
                 })
-        } else if text.starts_with(r#"{"cmd":"receipt","#) {
-            serde_json::from_str(text)
-                .ok()
-                .filter(|f: &ReceiptFields<'_>| f.cmd == "receipt")
-                .map(|f| PhoneRequest::Receipt {
-                    id: f.id,
-                    receipt: f.receipt,
+            })
+            .or_else(|| {
+                in_place(text, "receipts", |f: &ReceiptsFields<'_>| &f.cmd).map(|f| {
+                    PhoneRequest::Receipts {
+                        id: f.id,
+                        receipts: f.receipts,
+                    }
                 })
-        } else if text.starts_with(r#"{"cmd":"receipts","#) {
-            serde_json::from_str(text)
-                .ok()
-                .filter(|f: &ReceiptsFields<'_>| f.cmd == "receipts")
-                .map(|f| PhoneRequest::Receipts {
-                    id: f.id,
-                    receipts: f.receipts,
-                })
-        } else {
-            None
-        };
+            });
         match fast {
             Some(request) => Ok(request),
             None => serde_json::from_str(text),
         }
     }
+}
+
+/// `text` decoded in place as the fields of the variant tagged `cmd` (`F`, which reads the tag
+/// again: `tag` gives it back, and a second `cmd` is an error, as in the general way); `None`
+/// for a text that does not start with that tag, and for any error.
+fn in_place<'a, F: Deserialize<'a>>(
+    text: &'a str,
+    cmd: &str,
+    tag: fn(&F) -> &std::borrow::Cow<'a, str>,
+) -> Option<F> {
+    text.strip_prefix(r#"{"cmd":""#)?
+        .strip_prefix(cmd)?
+        .starts_with(r#"","#)
+        .then(|| serde_json::from_str(text).ok())
+        .flatten()
+        .filter(|f| tag(f) == cmd)
 }
 
 /// Server → phone.
