@@ -338,35 +338,27 @@ async fn wa_server(
             );
             // A delivery receipt's text, made once: the request id, the chat and the message id
             // change.
+            let stand_in = Receipt {
+                kind: ReceiptKind::Delivered,
+                chat: to.0.clone(),
+                id: MESSAGE_ID.to_owned(),
+                participant: None,
+            };
             let receipt = Template::new(
                 &PhoneRequest::Receipt {
                     id: REQUEST_ID,
-                    receipt: Receipt {
-                        kind: ReceiptKind::Delivered,
-                        chat: to.0.clone(),
-                        id: MESSAGE_ID.to_owned(),
-                        participant: None,
-                    },
+                    receipt: stand_in.clone(),
                 }
                 .to_text(),
                 &[&REQUEST_ID.to_string(), &to.0.to_string(), MESSAGE_ID],
             );
             // Receipts for several messages in one request: its head (with the request id), one
             // receipt (chat and message id), and its tail.
-            let one = Template::new(
-                &serde_json::to_string(&Receipt {
-                    kind: ReceiptKind::Delivered,
-                    chat: to.0.clone(),
-                    id: MESSAGE_ID.to_owned(),
-                    participant: None,
-                })
-                .unwrap(),
-                &[&to.0.to_string(), MESSAGE_ID],
-            );
-            let sample = one.fill(&[&to.0.to_string(), MESSAGE_ID]);
+            let sample = serde_json::to_string(&stand_in).unwrap();
+            let one = Template::new(&sample, &[&to.0.to_string(), MESSAGE_ID]);
             let whole = PhoneRequest::Receipts {
                 id: REQUEST_ID,
-                receipts: vec![serde_json::from_str(&sample).unwrap()],
+                receipts: vec![stand_in],
             }
             .to_text();
             let (head, tail) = whole.split_once(&sample).unwrap();
