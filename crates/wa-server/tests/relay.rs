@@ -215,42 +215,46 @@ async fn shutdown_closes_every_socket_logged_in_or_not_without_waiting_for_the_g
 
 /// The connection's timer follows the core's deadline wherever it moves: a phone socket that
 /// never logs in is closed at the login deadline; a phone that logged in, whose every request
-/// moved its idle deadline later, is closed an idle timeout after its last request, not after
-/// its first.
+/// moved its idle deadline later, is still open past its first idle deadline and is closed an
+/// idle timeout after its last request.
+///
+/// The server's clock is the real one, so the test's clock is made of events: sockets that
+/// never log in, each closed at its login deadline (half the idle timeout), between the
+/// phone's requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_closes_at_its_deadline_wherever_it_moved() {
-    let login = std::time::Duration::from_millis(300);
-    let t = TestServer::start(|c| c.core.phone_login_timeout = login).await;
-    let opened = std::time::Instant::now();
-    let (mut ws, _) =
-        tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(t.server.phone_url()))
-            .await
-            .unwrap()
-            .unwrap();
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
-            Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-            Some(Ok(_)) => {}
-        }
-    }
-    assert!(
-        opened.elapsed() >= login,
-        "closed after {:?}",
-        opened.elapsed()
-    );
-
-    let idle = std::time::Duration::from_secs(2);
-    let mut t = TestServer::start(|c| c.core.idle_timeout = idle).await;
-    let connected = std::time::Instant::now();
+    let login = std::time::Duration::from_secs(1);
+    let idle = 2 * login;
+    let mut t = TestServer::start(|c| {
+        c.core.phone_login_timeout = login;
+        c.core.idle_timeout = idle;
+    })
+    .await;
     let mut alice = t.phone("15550000001", 1).await;
-    // Requests past the first idle deadline, each answered (the connection is open) and each
-    // moving the deadline later.
+    // Alice's last request was before this: her first idle deadline is before it too.
+    let first_deadline = std::time::Instant::now() + idle;
     let mut last = std::time::Instant::now();
-    while connected.elapsed() < idle + idle / 2 {
-        // (Spacing the requests out in time is what is tested: no event to wait for.)
-        tokio::time::sleep(idle / 4).await;
+    while last <= first_deadline {
+        let opened = std::time::Instant::now();
+        let (mut ws, _) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(t.server.phone_url()))
+                .await
+                .unwrap()
+                .unwrap();
+        loop {
+            match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            }
+        }
+        assert!(
+            opened.elapsed() >= login,
+            "closed after {:?}",
+            opened.elapsed()
+        );
         // (The server counts the idle timeout from when it reads the request: after this.)
         last = std::time::Instant::now();
+        // Answered: the connection is open, past its first deadline in the last round.
         assert_eq!(alice.devices(vec![alice.jid()]).await.len(), 1);
     }
     // The idle phone's socket closes (within `WAIT`, or `try_event` fails the test), an idle
